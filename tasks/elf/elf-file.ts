@@ -1,0 +1,378 @@
+// Reads the few ELF facts the dynamic loader uses (header, program headers, PT_INTERP,
+// the dynamic section's NEEDED/SONAME/RPATH/RUNPATH/FLAGS_1, the GNU ABI note) with
+// bounded positional reads, so a hostile or truncated file yields an error value and
+// never a crash, a huge allocation, or a read outside the file.
+
+import * as fs from 'node:fs';
+import { fail, jailError, ok, type Result } from '../result.js';
+
+export interface ElfInfo {
+  class: 32 | 64;
+  endian: 'le' | 'be';
+  machine: number;
+  osabi: number;
+  type: 'exec' | 'dyn' | 'rel' | 'core' | 'other';
+  /** PT_INTERP */
+  interpreter?: string;
+  /** DT_NEEDED in order */
+  needed: string[];
+  soname?: string;
+  /** Raw DT_RPATH split on ':' ([] when absent; [''] when present but empty). */
+  rpath: string[];
+  /** Raw DT_RUNPATH split on ':' ([] when absent). Its presence alone disables DT_RPATH. */
+  runpath: string[];
+  /** DT_FILTER names: loaded like NEEDED, and required. */
+  filters: string[];
+  /** DT_AUXILIARY names: loaded when found, ignored when not. */
+  auxiliary: string[];
+  // ---- extras the resolver needs to mimic open_verify ----
+  /** EI_ABIVERSION */
+  abiVersion: number;
+  /** e_flags (ARM float ABI etc.) */
+  flags: number;
+  /** DT_FLAGS_1 (DF_1_NODEFLIB = 0x800) */
+  flags1: number;
+  /** Has a PT_DYNAMIC segment (false: static, or a plain object file). */
+  dynamic: boolean;
+  /** OS field of the NT_GNU_ABI_TAG note when present (0 = Linux). */
+  abiTagOs?: number;
+  /** Header defects that make glibc's open_verify refuse the file outright (fatal for the process). */
+  defects: string[];
+  /** Non-fatal oddities (e.g. NEEDED list capped). */
+  warnings: string[];
+}
+
+/** Bounds that keep a hostile file from costing unbounded time or memory. */
+export const LIMITS = {
+  maxPhnum: 65536,
+  maxDynamicBytes: 8 * 1024 * 1024,
+  maxNeeded: 4096,
+  maxString: 4096,
+  maxInterp: 4096,
+  maxNoteBytes: 64 * 1024,
+};
+
+const PT_LOAD = 1;
+const PT_DYNAMIC = 2;
+const PT_INTERP = 3;
+const PT_NOTE = 4;
+const DT_NULL = 0;
+const DT_NEEDED = 1;
+const DT_STRTAB = 5;
+const DT_STRSZ = 10;
+const DT_SONAME = 14;
+const DT_RPATH = 15;
+const DT_RUNPATH = 29;
+const DT_FLAGS_1 = 0x6ffffffb;
+const DT_AUXILIARY = 0x7ffffffd;
+const DT_FILTER = 0x7fffffff;
+
+class Corrupt extends Error {}
+
+/** Positional reads that refuse anything outside [0, size). */
+class Reader {
+  constructor(readonly fd: number, readonly size: number, readonly le: boolean) {}
+
+  bytes(off: number, len: number, what: string): Buffer {
+    if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0 || off + len > this.size) {
+      throw new Corrupt(`${what} lies outside the file (offset ${off}, length ${len}, file size ${this.size})`);
+    }
+    const buf = Buffer.alloc(len);
+    let done = 0;
+    while (done < len) {
+      const n = fs.readSync(this.fd, buf, done, len - done, off + done);
+      if (n <= 0) throw new Corrupt(`${what}: short read (the file shrank while being read)`);
+      done += n;
+    }
+    return buf;
+  }
+
+  /** A NUL-terminated string starting at off, at most max bytes and never past limit. */
+  cstring(off: number, limit: number, what: string): string {
+    const end = Math.min(limit, this.size, off + LIMITS.maxString + 1);
+    if (off < 0 || off >= end) throw new Corrupt(`${what} lies outside its string table`);
+    let chunk = Math.min(256, end - off);
+    for (;;) {
+      const b = this.bytes(off, chunk, what);
+      const nul = b.indexOf(0);
+      if (nul >= 0) return b.toString('latin1', 0, nul);
+      if (off + chunk >= end) throw new Corrupt(`${what} is not NUL-terminated within its string table`);
+      chunk = Math.min(chunk * 4, end - off);
+    }
+  }
+}
+
+function u16(b: Buffer, o: number, le: boolean): number {
+  return le ? b.readUInt16LE(o) : b.readUInt16BE(o);
+}
+function u32(b: Buffer, o: number, le: boolean): number {
+  return le ? b.readUInt32LE(o) : b.readUInt32BE(o);
+}
+function word(b: Buffer, o: number, le: boolean, is64: boolean, what: string): number {
+  if (!is64) return u32(b, o, le);
+  const v = le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Corrupt(`${what} is absurdly large (${v})`);
+  return Number(v);
+}
+/** A 64-bit tag or value we only compare; huge values are clamped rather than rejected. */
+function tagWord(b: Buffer, o: number, le: boolean, is64: boolean): number {
+  if (!is64) return u32(b, o, le);
+  const v = le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o);
+  return v > 0xffffffffn ? -1 : Number(v);
+}
+
+interface Phdr { type: number; offset: number; vaddr: number; filesz: number; align: number }
+
+/**
+ * Parse an open file. Returns null when the file does not start with the ELF magic
+ * (scripts, text), an error value when it claims to be ELF but is broken.
+ */
+export function parseElfFd(fd: number, size: number, displayPath: string): Result<ElfInfo | null> {
+  try {
+    if (size < 4) return ok(null);
+    const probe = new Reader(fd, size, true);
+    const magic = probe.bytes(0, 4, 'ELF magic');
+    if (magic[0] !== 0x7f || magic[1] !== 0x45 || magic[2] !== 0x4c || magic[3] !== 0x46) return ok(null);
+    if (size < 16) throw new Corrupt(`the file is only ${size} bytes long, shorter than an ELF identification`);
+    const ident = probe.bytes(0, 16, 'e_ident');
+    const clsByte = ident[4];
+    const dataByte = ident[5];
+    if (clsByte !== 1 && clsByte !== 2) throw new Corrupt(`EI_CLASS is ${clsByte}, neither ELFCLASS32 nor ELFCLASS64`);
+    if (dataByte !== 1 && dataByte !== 2) throw new Corrupt(`EI_DATA is ${dataByte}, neither little- nor big-endian`);
+    const is64 = clsByte === 2;
+    const le = dataByte === 1;
+    const r = new Reader(fd, size, le);
+    const ehsize = is64 ? 64 : 52;
+    if (size < ehsize) throw new Corrupt(`the file is ${size} bytes long, shorter than its ${ehsize}-byte ELF header`);
+    const eh = r.bytes(0, ehsize, 'ELF header');
+
+    const defects: string[] = [];
+    const warnings: string[] = [];
+    const osabi = eh[7] ?? 0;
+    const abiVersion = eh[8] ?? 0;
+    if (eh[6] !== 1) defects.push('ELF file version ident does not match current one');
+    if (osabi !== 0 && osabi !== 3) defects.push(`ELF file OS ABI invalid (${osabi})`);
+    // glibc accepts ABI versions up to its LIBC_ABI_MAX for ELFOSABI_GNU, only 0 for SYSV.
+    else if ((osabi === 0 && abiVersion !== 0) || (osabi === 3 && abiVersion > 3)) defects.push('ELF file ABI version invalid');
+    if (eh.subarray(9, 16).some((x) => x !== 0)) defects.push('nonzero padding in e_ident');
+
+    const eType = u16(eh, 16, le);
+    const machine = u16(eh, 18, le);
+    const eVersion = u32(eh, 20, le);
+    if (eVersion !== 1) defects.push('ELF file version does not match current one');
+    const phoff = word(eh, is64 ? 32 : 28, le, is64, 'e_phoff');
+    const shoff = word(eh, is64 ? 40 : 32, le, is64, 'e_shoff');
+    const flags = u32(eh, is64 ? 48 : 36, le);
+    const phentsize = u16(eh, is64 ? 54 : 42, le);
+    let phnum = u16(eh, is64 ? 56 : 44, le);
+    const shentsize = u16(eh, is64 ? 58 : 46, le);
+    const wantPhent = is64 ? 56 : 32;
+
+    const type: ElfInfo['type'] =
+      eType === 1 ? 'rel' : eType === 2 ? 'exec' : eType === 3 ? 'dyn' : eType === 4 ? 'core' : 'other';
+    if (type !== 'exec' && type !== 'dyn') defects.push('only ET_DYN and ET_EXEC can be loaded');
+
+    if (phnum === 0xffff) {
+      // PN_XNUM: the real count lives in section header 0's sh_info.
+      if (shoff === 0 || shentsize < (is64 ? 64 : 40)) throw new Corrupt('e_phnum is PN_XNUM but there is no section header 0');
+      const sh0 = r.bytes(shoff, is64 ? 64 : 40, 'section header 0');
+      phnum = u32(sh0, is64 ? 44 : 28, le);
+      if (phnum > LIMITS.maxPhnum) throw new Corrupt(`${phnum} program headers is more than the ${LIMITS.maxPhnum} allowed`);
+    }
+
+    const phdrs: Phdr[] = [];
+    if (phnum > 0) {
+      if (phentsize !== wantPhent) {
+        defects.push("ELF file's phentsize not the expected size");
+        if (phentsize < wantPhent) throw new Corrupt(`e_phentsize ${phentsize} is smaller than a program header (${wantPhent})`);
+      }
+      const table = r.bytes(phoff, phnum * phentsize, 'program header table');
+      for (let i = 0; i < phnum; i++) {
+        const o = i * phentsize;
+        const t = u32(table, o, le);
+        if (is64) {
+          phdrs.push({
+            type: t,
+            offset: word(table, o + 8, le, true, 'p_offset'),
+            vaddr: word(table, o + 16, le, true, 'p_vaddr'),
+            filesz: word(table, o + 32, le, true, 'p_filesz'),
+            align: word(table, o + 48, le, true, 'p_align'),
+          });
+        } else {
+          phdrs.push({
+            type: t,
+            offset: u32(table, o + 4, le),
+            vaddr: u32(table, o + 8, le),
+            filesz: u32(table, o + 16, le),
+            align: u32(table, o + 28, le),
+          });
+        }
+      }
+    }
+
+    const info: ElfInfo = {
+      class: is64 ? 64 : 32,
+      endian: le ? 'le' : 'be',
+      machine,
+      osabi,
+      type,
+      needed: [],
+      rpath: [],
+      runpath: [],
+      filters: [],
+      auxiliary: [],
+      abiVersion,
+      flags,
+      flags1: 0,
+      dynamic: false,
+      defects,
+      warnings,
+    };
+
+    const interp = phdrs.find((p) => p.type === PT_INTERP);
+    if (interp) {
+      if (interp.filesz === 0 || interp.filesz > LIMITS.maxInterp) throw new Corrupt(`PT_INTERP has size ${interp.filesz}`);
+      const b = r.bytes(interp.offset, interp.filesz, 'PT_INTERP');
+      const nul = b.indexOf(0);
+      // The kernel refuses an interpreter string that is not NUL-terminated.
+      if (nul < 0) throw new Corrupt('PT_INTERP is not NUL-terminated');
+      info.interpreter = b.toString('latin1', 0, nul);
+    }
+
+    for (const p of phdrs) {
+      if (p.type !== PT_NOTE || p.filesz < 32 || (p.align !== 4 && p.align !== 8)) continue;
+      const os = abiTagOs(r, p, le);
+      if (os !== undefined) {
+        info.abiTagOs = os;
+        break;
+      }
+    }
+
+    const dyn = phdrs.find((p) => p.type === PT_DYNAMIC);
+    if (dyn) {
+      info.dynamic = true;
+      readDynamic(r, dyn, phdrs, is64, le, info);
+    }
+    return ok(info);
+  } catch (e) {
+    if (e instanceof Corrupt) {
+      return fail(jailError('elf-corrupt',
+        `${displayPath} starts like an ELF file but is broken: ${e.message}. The dynamic loader would refuse it; ` +
+        'replace it with an intact copy (a truncated download or a partial copy often looks like this).',
+        { path: displayPath }));
+    }
+    if (e instanceof Error && 'code' in e) {
+      return fail(jailError('elf-unreadable', `${displayPath} could not be read (${(e as NodeJS.ErrnoException).code}): ${e.message}.`, { path: displayPath }));
+    }
+    throw e;
+  }
+}
+
+/** First NT_GNU_ABI_TAG note's OS word, following open_verify's walk. */
+function abiTagOs(r: Reader, p: Phdr, le: boolean): number | undefined {
+  const size = Math.min(p.filesz, LIMITS.maxNoteBytes);
+  if (p.offset + size > r.size) return undefined;
+  const b = r.bytes(p.offset, size, 'PT_NOTE');
+  let o = 0;
+  while (o + 32 <= size) {
+    const namesz = u32(b, o, le);
+    const descsz = u32(b, o + 4, le);
+    const ntype = u32(b, o + 8, le);
+    if (namesz === 4 && descsz === 16 && ntype === 1 && b.toString('latin1', o + 12, o + 16) === 'GNU\0') {
+      return u32(b, o + 16, le);
+    }
+    const align = p.align;
+    const next = 12 + Math.ceil(namesz / align) * align + Math.ceil(descsz / align) * align;
+    if (!Number.isSafeInteger(next) || next <= 0) return undefined;
+    o += next;
+  }
+  return undefined;
+}
+
+function vaddrToOffset(phdrs: Phdr[], vaddr: number): number | undefined {
+  for (const p of phdrs) {
+    if (p.type === PT_LOAD && vaddr >= p.vaddr && vaddr < p.vaddr + p.filesz) return vaddr - p.vaddr + p.offset;
+  }
+  return undefined;
+}
+
+function readDynamic(r: Reader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boolean, info: ElfInfo): void {
+  const entSize = is64 ? 16 : 8;
+  if (dyn.filesz > LIMITS.maxDynamicBytes) throw new Corrupt(`the dynamic section is ${dyn.filesz} bytes, more than the ${LIMITS.maxDynamicBytes} allowed`);
+  const count = Math.floor(dyn.filesz / entSize);
+  const b = r.bytes(dyn.offset, count * entSize, 'dynamic section');
+  const neededOffs: number[] = [];
+  let strtab: number | undefined;
+  let strsz: number | undefined;
+  let soname: number | undefined;
+  let rpath: number | undefined;
+  let runpath: number | undefined;
+  let neededTotal = 0;
+  const filterOffs: number[] = [];
+  const auxOffs: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = i * entSize;
+    const tag = tagWord(b, o, le, is64);
+    if (tag === DT_NULL) break;
+    const val = tagWord(b, o + (is64 ? 8 : 4), le, is64);
+    switch (tag) {
+      case DT_NEEDED:
+        neededTotal++;
+        if (neededOffs.length < LIMITS.maxNeeded) neededOffs.push(val);
+        break;
+      case DT_STRTAB: strtab = val; break;
+      case DT_STRSZ: strsz = val; break;
+      // Later entries overwrite earlier ones, as l_info[] does in the loader.
+      case DT_SONAME: soname = val; break;
+      case DT_RPATH: rpath = val; break;
+      case DT_RUNPATH: runpath = val; break;
+      case DT_FLAGS_1: info.flags1 = val < 0 ? 0 : val; break;
+      case DT_FILTER: if (filterOffs.length < LIMITS.maxNeeded) filterOffs.push(val); break;
+      case DT_AUXILIARY: if (auxOffs.length < LIMITS.maxNeeded) auxOffs.push(val); break;
+      default: break;
+    }
+  }
+  if (neededTotal > neededOffs.length) {
+    info.warnings.push(`${neededTotal} DT_NEEDED entries; only the first ${neededOffs.length} were read`);
+  }
+  const wantsStrings = neededOffs.length > 0 || filterOffs.length > 0 || auxOffs.length > 0 || soname !== undefined || rpath !== undefined || runpath !== undefined;
+  if (!wantsStrings) return;
+  if (strtab === undefined || strtab < 0) throw new Corrupt('the dynamic section names strings but has no DT_STRTAB');
+  const strOff = vaddrToOffset(phdrs, strtab);
+  if (strOff === undefined) throw new Corrupt(`DT_STRTAB address 0x${strtab.toString(16)} is not inside any loaded segment`);
+  const limit = strsz !== undefined && strsz >= 0 ? Math.min(strOff + strsz, r.size) : r.size;
+  const str = (idx: number, what: string): string => {
+    if (idx < 0 || strOff + idx >= limit) throw new Corrupt(`${what} string offset ${idx} is outside DT_STRTAB`);
+    return r.cstring(strOff + idx, limit, what);
+  };
+  info.needed = neededOffs.map((v) => str(v, 'DT_NEEDED'));
+  info.filters = filterOffs.map((v) => str(v, 'DT_FILTER'));
+  info.auxiliary = auxOffs.map((v) => str(v, 'DT_AUXILIARY'));
+  if (soname !== undefined) info.soname = str(soname, 'DT_SONAME');
+  if (rpath !== undefined) info.rpath = str(rpath, 'DT_RPATH').split(':');
+  if (runpath !== undefined) info.runpath = str(runpath, 'DT_RUNPATH').split(':');
+}
+
+/**
+ * Open a host path for parsing without blocking on FIFOs or touching devices:
+ * only regular files are read.
+ */
+export function readElfPath(hostPath: string, opts: { noFollow?: boolean; displayPath?: string } = {}): Result<ElfInfo | null> {
+  const display = opts.displayPath ?? hostPath;
+  let fd: number;
+  try {
+    fd = fs.openSync(hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (opts.noFollow ? fs.constants.O_NOFOLLOW : 0));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    return fail(jailError('elf-unreadable', `${display} could not be opened (${code}); check that it exists and is readable.`, { path: display }));
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      return fail(jailError('elf-not-regular', `${display} is not a regular file, so it cannot be a program or library.`, { path: display }));
+    }
+    return parseElfFd(fd, st.size, display);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,161 @@
+// Parses /etc/ld.so.cache as glibc's dl-cache.c does (the "glibc-ld.so.cache1.1" format,
+// alone or embedded after the old "ld.so-1.7.0" table) and looks names up with the same
+// entry-selection rules, except that glibc-hwcaps and legacy hwcap-subdirectory entries are
+// never chosen: a jail gets the generic library, whatever the build host's CPU supports.
+
+import { fail, jailError, ok, type Result } from '../result.js';
+
+export interface LdCacheEntry {
+  key: string;
+  value: string;
+  flags: number;
+  /** 0n for generic entries; bit 62 marks a glibc-hwcaps entry, other bits legacy hwcaps. */
+  hwcap: bigint;
+}
+
+export interface LdCache {
+  format: 'new' | 'old';
+  entries: LdCacheEntry[];
+  /** Entries in file order per libcmp-equivalence class of the key. */
+  byKey: Map<string, LdCacheEntry[]>;
+}
+
+const MAGIC_OLD = 'ld.so-1.7.0';
+const MAGIC_NEW = 'glibc-ld.so.cache1.1';
+const OLD_HEADER = 16;
+const OLD_ENTRY = 12;
+const NEW_HEADER = 48;
+const NEW_ENTRY = 24;
+const HWCAP_EXTENSION = 1n << 62n;
+const MAX_STRING = 4096;
+
+/**
+ * _dl_cache_libcmp compares digit runs numerically, so "libz.so.01" and "libz.so.1"
+ * are the same key. Normalising digit runs gives a Map key with the same equality.
+ */
+export function cacheKeyOf(name: string): string {
+  return name.replace(/[0-9]+/g, (d) => d.replace(/^0+(?=[0-9])/, ''));
+}
+
+function cstr(buf: Buffer, off: number): string | undefined {
+  if (off < 0 || off >= buf.length) return undefined;
+  const end = buf.indexOf(0, off);
+  if (end < 0 || end - off > MAX_STRING) return undefined;
+  return buf.toString('latin1', off, end);
+}
+
+function corrupt(path: string, why: string): Result<never> {
+  return fail(jailError('ld-cache-corrupt',
+    `${path} is not a usable ld.so.cache (${why}). The loader ignores such a cache and searches only the default directories; ` +
+    'regenerate it with the host ldconfig (ldconfig -r ROOT).', { path }));
+}
+
+export function parseLdCache(buf: Buffer, displayPath = '/etc/ld.so.cache'): Result<LdCache> {
+  const entries: LdCacheEntry[] = [];
+  let format: 'new' | 'old';
+  const startsWith = (off: number, magic: string) =>
+    buf.length >= off + magic.length && buf.toString('latin1', off, off + magic.length) === magic;
+
+  let newAt = -1;
+  let le = true;
+  if (startsWith(0, MAGIC_NEW)) {
+    newAt = 0;
+  } else if (startsWith(0, MAGIC_OLD)) {
+    if (buf.length <= OLD_HEADER) return corrupt(displayPath, 'truncated old-format header');
+    // The old header's byte order is not recorded; the embedded new header says it.
+    let nOld = buf.readUInt32LE(12);
+    if (nOld * OLD_ENTRY > buf.length - OLD_HEADER) {
+      nOld = buf.readUInt32BE(12);
+      le = false;
+    }
+    if (nOld * OLD_ENTRY > buf.length - OLD_HEADER) return corrupt(displayPath, 'old-format entry count exceeds the file');
+    const embedded = (OLD_HEADER + nOld * OLD_ENTRY + 7) & ~7;
+    if (buf.length >= embedded + NEW_HEADER && startsWith(embedded, MAGIC_NEW)) {
+      newAt = embedded;
+    } else {
+      format = 'old';
+      const strBase = OLD_HEADER + nOld * OLD_ENTRY;
+      const strings = buf.subarray(strBase);
+      for (let i = 0; i < nOld; i++) {
+        const o = OLD_HEADER + i * OLD_ENTRY;
+        const rd = (x: number) => (le ? buf.readUInt32LE(x) : buf.readUInt32BE(x));
+        const flags = le ? buf.readInt32LE(o) : buf.readInt32BE(o);
+        const key = cstr(strings, rd(o + 4));
+        const value = cstr(strings, rd(o + 8));
+        if (key === undefined) return corrupt(displayPath, `entry ${i} has a bad key offset`);
+        if (value === undefined) continue; // _dl_cache_verify_ptr rejects just this entry
+        entries.push({ key, value, flags, hwcap: 0n });
+      }
+      return ok(index('old', entries));
+    }
+  } else {
+    return corrupt(displayPath, 'unknown magic');
+  }
+
+  format = 'new';
+  if (buf.length < newAt + NEW_HEADER) return corrupt(displayPath, 'truncated header');
+  const endianFlag = buf[newAt + 28]! & 3;
+  if (endianFlag === 3) le = false;
+  else if (endianFlag === 2) le = true;
+  else if (endianFlag === 0 && newAt === 0) {
+    // Unrecorded byte order (old writers): pick the reading whose count fits.
+    const nLe = buf.readUInt32LE(newAt + 20);
+    le = nLe * NEW_ENTRY <= buf.length - newAt - NEW_HEADER;
+  } else if (endianFlag === 1) {
+    return corrupt(displayPath, 'invalid byte-order flag');
+  }
+  const u32 = (x: number) => (le ? buf.readUInt32LE(x) : buf.readUInt32BE(x));
+  const nlibs = u32(newAt + 20);
+  if (nlibs * NEW_ENTRY > buf.length - newAt - NEW_HEADER) return corrupt(displayPath, 'entry count exceeds the file');
+  const strings = buf.subarray(newAt);
+  for (let i = 0; i < nlibs; i++) {
+    const o = newAt + NEW_HEADER + i * NEW_ENTRY;
+    const flags = le ? buf.readInt32LE(o) : buf.readInt32BE(o);
+    const key = cstr(strings, u32(o + 4));
+    const value = cstr(strings, u32(o + 8));
+    const hwcap = le ? buf.readBigUInt64LE(o + 16) : buf.readBigUInt64BE(o + 16);
+    if (key === undefined) return corrupt(displayPath, `entry ${i} has a bad key offset`);
+    if (value === undefined) continue;
+    entries.push({ key, value, flags, hwcap });
+  }
+  return ok(index(format, entries));
+}
+
+function index(format: 'new' | 'old', entries: LdCacheEntry[]): LdCache {
+  const byKey = new Map<string, LdCacheEntry[]>();
+  for (const e of entries) {
+    const k = cacheKeyOf(e.key);
+    const list = byKey.get(k);
+    if (list) list.push(e);
+    else byKey.set(k, [e]);
+  }
+  return { format, entries, byKey };
+}
+
+/** True for entries that only a CPU-specific (hwcaps) search would pick. */
+export function isHwcapEntry(e: LdCacheEntry): boolean {
+  return e.hwcap !== 0n;
+}
+
+export function isGlibcHwcapsEntry(e: LdCacheEntry): boolean {
+  // dl_cache_hwcap_extension: bit 62 set, ignoring the ISA-level bits and the low word.
+  return ((e.hwcap >> 32n) & ~((1n << 10n) - 1n)) === HWCAP_EXTENSION >> 32n;
+}
+
+/**
+ * search_cache() for one name: walk the entries with this key in file order, skip those
+ * the loader's flag check rejects and all hwcap entries; an entry with the loader's default
+ * id ends the walk, otherwise the last acceptable one wins.
+ */
+export function lookupLdCache(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number): string | undefined {
+  const list = cache.byKey.get(cacheKeyOf(name));
+  if (!list) return undefined;
+  let best: string | undefined;
+  for (const e of list) {
+    if (!flagsOk(e.flags)) continue;
+    if (isHwcapEntry(e)) continue;
+    best = e.value;
+    if (e.flags === defaultId) break;
+  }
+  return best;
+}

@@ -1,0 +1,623 @@
+// Computes a program's shared-library closure the way glibc's ld.so (2.3x, elf/dl-load.c,
+// dl-deps.c) would inside a root, without running anything: breadth-first over DT_NEEDED,
+// each name looked up as already-loaded (name, SONAME or same file) before searching
+// DT_RPATH of the loader chain, DT_RUNPATH of the requester, ld.so.cache, then the system
+// directories. LD_LIBRARY_PATH is deliberately ignored: the jail runs with a clean environment.
+
+import * as path from 'node:path';
+import { fail, jailError, ok, type Result } from '../result.js';
+import { ElfFactsCache } from './cache.js';
+import type { ElfInfo } from './elf-file.js';
+import { lookupLdCache, parseLdCache, type LdCache } from './ld-cache.js';
+import { readLdConf } from './ld-conf.js';
+import { genericProfile, profileFor, type MachineProfile } from './platform.js';
+import { RootFs } from './root-path.js';
+
+export interface Closure {
+  /** The program as asked. */
+  path: string;
+  /** PT_INTERP of the program. */
+  interpreter?: string;
+  /** The program's own DT_NEEDED. */
+  needed: string[];
+  /** Whole closure: name as requested -> path as the loader opens it (as ldd prints it). */
+  libraries: Record<string, string>;
+  /** chain = [program, lib, ..., soname]; reason says why (extra). */
+  missing: { soname: string; chain: string[]; reason?: string }[];
+  /** Candidate paths looked at that did not exist (re-resolve when one appears). */
+  probes: string[];
+  warnings: string[];
+  // ---- extras ----
+  /** Each loaded object's requested names in DT_NEEDED order (after $ORIGIN etc.), keyed by its path. */
+  graph: Record<string, string[]>;
+  /** Existing candidates passed over (wrong ELF class or machine, other OS). */
+  skipped: { path: string; reason: string }[];
+  /** Loader configuration files consulted (ld.so.cache, ld.so.preload, ld.so.conf...): a change may change the answer. */
+  config: string[];
+}
+
+export interface ResolverOptions {
+  /** Default '/': resolve as the loader would inside this root. */
+  root?: string;
+  cache?: ElfFactsCache;
+  /** Override the loader's built-in directories (default: by machine, Debian multiarch). */
+  systemDirs?: string[];
+  /** Override $LIB. */
+  dstLib?: string;
+  /** Override $PLATFORM. */
+  platform?: string;
+  /** Without an ld.so.cache, search the ld.so.conf directories as ldconfig would record them (default true). */
+  ldconfFallback?: boolean;
+  /** Honour ROOT/etc/ld.so.preload (default true). */
+  preload?: boolean;
+}
+
+/** Bounds for hostile inputs. */
+export const CLOSURE_LIMITS = { maxObjects: 10000, manyNeeded: 512 };
+
+const DF_1_NODEFLIB = 0x800;
+
+interface Obj {
+  /** l_name: the path the loader opened (the program: the path as asked). */
+  path: string;
+  /** l_libname: names this object answers to. */
+  names: Set<string>;
+  soname?: string;
+  info: ElfInfo;
+  /** dev:ino, for the loader's same-file check; absent for the program. */
+  id?: string;
+  /** l_loader: the object whose NEEDED first brought this one in. */
+  loader?: Obj;
+  /** l_origin, for $ORIGIN; null when unknown. */
+  origin: string | null;
+  isMain: boolean;
+  queued: boolean;
+}
+
+type Candidate =
+  | { kind: 'ok'; info: ElfInfo; id: string }
+  | { kind: 'absent' }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'fatal'; reason: string };
+
+type Mapped = { obj: Obj } | { missing: string };
+
+export class Resolver {
+  readonly fsr: RootFs;
+  readonly facts: ElfFactsCache;
+  private ldCacheMemo: { stamp: string; cache: LdCache | null; error?: string } | undefined;
+
+  constructor(readonly opts: ResolverOptions = {}) {
+    this.fsr = new RootFs(opts.root ?? '/');
+    this.facts = opts.cache ?? new ElfFactsCache();
+  }
+
+  closure(program: string): Result<Closure> {
+    this.fsr.reset();
+    let asked = program;
+    if (!asked.startsWith('/')) {
+      if (!this.fsr.isHostRoot) {
+        return fail(jailError('bad-path', `${program} is relative; inside --root ${this.fsr.root} give the program's absolute path as seen in the root.`, { path: program }));
+      }
+      asked = path.resolve(asked);
+    }
+    const look = this.fsr.lookup(asked);
+    if (look.kind !== 'found') {
+      return fail(jailError('elf-missing', `${this.describe(asked)} does not exist (${look.code}); check the path.`, { path: program }));
+    }
+    const r = this.facts.getWithStat(look.host, look.st, { noFollow: !this.fsr.isHostRoot, displayPath: this.describe(asked) });
+    if (!r.ok) return r;
+    if (r.value === null) {
+      return fail(jailError('elf-not-elf',
+        `${this.describe(asked)} is not an ELF file (a script or data file?), so it has no shared-library dependencies to resolve; ` +
+        'if it is a script, resolve its #! interpreter instead.', { path: program }));
+    }
+    return ok(new Run(this, asked, look.real, r.value).run());
+  }
+
+  describe(p: string): string {
+    return this.fsr.isHostRoot ? p : `${p} (in root ${this.fsr.root})`;
+  }
+
+  /** ld.so.cache of the root, re-read when its stat changes. */
+  ldCache(): { cache: LdCache | null; error?: string } {
+    const look = this.fsr.lookup('/etc/ld.so.cache');
+    const stamp = look.kind === 'found' ? `${look.st.dev}:${look.st.ino}:${look.st.size}:${look.st.mtimeNs}:${look.st.ctimeNs}` : 'none';
+    if (this.ldCacheMemo && this.ldCacheMemo.stamp === stamp) return this.ldCacheMemo;
+    let memo: { stamp: string; cache: LdCache | null; error?: string } = { stamp, cache: null };
+    if (look.kind === 'found') {
+      const buf = this.fsr.readBytes('/etc/ld.so.cache', 256 * 1024 * 1024);
+      if (buf) {
+        const parsed = parseLdCache(buf, this.describe('/etc/ld.so.cache'));
+        memo = parsed.ok ? { stamp, cache: parsed.value } : { stamp, cache: null, error: parsed.error.message };
+      }
+    }
+    this.ldCacheMemo = memo;
+    return memo;
+  }
+}
+
+/** One closure computation: the loader's state for one process start. */
+class Run {
+  private objs: Obj[] = [];
+  private main: Obj;
+  private profile: MachineProfile;
+  private systemDirs: string[];
+  private libraries: Record<string, string> = {};
+  private missing: Closure['missing'] = [];
+  private probes: string[] = [];
+  private probeSet = new Set<string>();
+  private warnings: string[] = [];
+  private warnSet = new Set<string>();
+  private skipped: Closure['skipped'] = [];
+  private graph: Record<string, string[]> = {};
+  private edges = new Map<Obj, Obj[]>();
+  private config: string[] = ['/etc/ld.so.cache'];
+  private cache: LdCache | null;
+  private fallbackDirs: string[] | undefined;
+  private rpathMemo = new Map<Obj, string[]>();
+  private runpathMemo = new Map<Obj, string[]>();
+  private stopped = false;
+
+  constructor(private r: Resolver, private asked: string, realPath: string, info: ElfInfo) {
+    const prof = profileFor(info.class, info.endian, info.machine, info.flags);
+    if (!prof) {
+      this.warn(`${asked}: machine ${info.machine} (${info.class}-bit ${info.endian}) is not in the loader table; ` +
+        'using generic glibc directories (/lib, /usr/lib); pass systemDirs for an exact answer');
+    }
+    this.profile = prof ?? genericProfile();
+    this.systemDirs = (r.opts.systemDirs ?? [...this.profile.systemDirs]).map((d) => d.replace(/\/+$/, '') || '/');
+    // The kernel-started program's $ORIGIN comes from /proc/self/exe: its real directory.
+    this.main = {
+      path: asked,
+      names: new Set(info.soname ? [info.soname] : []),
+      soname: info.soname,
+      info,
+      origin: originOf(realPath),
+      isMain: true,
+      queued: true,
+    };
+    const ldc = r.ldCache();
+    this.cache = ldc.cache;
+    if (ldc.error) this.warn(ldc.error);
+  }
+
+  run(): Closure {
+    const info = this.main.info;
+    this.objs.push(this.main);
+    this.checkMain();
+    if (info.dynamic) {
+      this.loadInterpreter();
+      const queue: Obj[] = [this.main, ...this.preload()];
+      for (let i = 0; i < queue.length && !this.stopped; i++) {
+        const obj = queue[i] as Obj;
+        const names: string[] = [];
+        const kids: Obj[] = [];
+        const deps: [string, 'needed' | 'filter' | 'aux'][] = [
+          ...obj.info.needed.map((n) => [n, 'needed'] as [string, 'needed']),
+          ...obj.info.filters.map((n) => [n, 'filter'] as [string, 'filter']),
+          ...obj.info.auxiliary.map((n) => [n, 'aux'] as [string, 'aux']),
+        ];
+        if (obj.info.needed.length > CLOSURE_LIMITS.manyNeeded) {
+          this.warn(`${obj.path} has ${obj.info.needed.length} DT_NEEDED entries, an absurd number; check that the file is what it claims to be`);
+        }
+        for (const w of obj.info.warnings) this.warn(`${obj.path}: ${w}`);
+        for (const [raw, kind] of deps) {
+          const name = this.expandName(obj, raw);
+          if (name === undefined) continue;
+          names.push(name);
+          const m = this.mapObject(obj, name);
+          if ('missing' in m) {
+            if (kind === 'aux') continue;
+            this.missing.push({ soname: name, chain: [...this.chainOf(obj), name], reason: m.missing });
+            continue;
+          }
+          const dep = m.obj;
+          kids.push(dep);
+          if (!dep.isMain && this.libraries[name] === undefined) this.libraries[name] = dep.path;
+          if (!dep.queued) {
+            dep.queued = true;
+            queue.push(dep);
+            if (queue.length > CLOSURE_LIMITS.maxObjects) {
+              this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
+              this.stopped = true;
+              break;
+            }
+          }
+        }
+        this.graph[obj.path] = names;
+        this.edges.set(obj, kids);
+      }
+      this.findCycles();
+    }
+    return {
+      path: this.asked,
+      ...(info.interpreter !== undefined ? { interpreter: info.interpreter } : {}),
+      needed: [...info.needed],
+      libraries: this.libraries,
+      missing: this.missing,
+      probes: this.probes,
+      warnings: this.warnings,
+      graph: this.graph,
+      skipped: this.skipped,
+      config: this.config,
+    };
+  }
+
+  private warn(msg: string): void {
+    if (!this.warnSet.has(msg)) {
+      this.warnSet.add(msg);
+      this.warnings.push(msg);
+    }
+  }
+
+  private checkMain(): void {
+    const { info, path: p } = this.main;
+    if (info.type !== 'exec' && info.type !== 'dyn') this.warn(`${p} is an ELF ${info.type} file, not a program or shared library`);
+    for (const d of info.defects) this.warn(`${p}: ${d}`);
+    const usesOrigin = [...info.rpath, ...info.runpath, ...info.needed].some((s) => /\$(\{ORIGIN\}|ORIGIN(?![A-Za-z0-9_]))/.test(s));
+    if (usesOrigin && info.interpreter !== undefined) {
+      const which = info.runpath.length ? 'RUNPATH' : info.rpath.length ? 'RPATH' : 'NEEDED';
+      this.warn(`${p} uses $ORIGIN in its ${which}: the loader finds the program's directory through /proc/self/exe, ` +
+        'so /proc must be mounted inside the chroot or those entries are dropped');
+    }
+    const look = this.r.fsr.lookup(p);
+    if (look.kind === 'found' && (look.st.mode & 0o6000n) !== 0n && usesOrigin) {
+      this.warn(`${p} is setuid/setgid: in secure mode the loader ignores most $ORIGIN paths and refuses $ORIGIN in NEEDED`);
+    }
+  }
+
+  /** PT_INTERP (or, for a library, the loader ldd would use) is loaded before anything else. */
+  private loadInterpreter(): void {
+    const info = this.main.info;
+    let interp = info.interpreter;
+    if (interp === undefined) {
+      const needsAny = info.needed.length + info.filters.length > 0;
+      interp = needsAny ? this.profile.interpreter : undefined;
+      if (interp === undefined) return;
+      const look = this.r.fsr.lookup(interp);
+      if (look.kind !== 'found') return;
+    }
+    if (!interp.startsWith('/')) {
+      this.warn(`${this.main.path} has a relative PT_INTERP (${interp}): the kernel resolves it against the current directory`);
+      interp = '/' + interp;
+    }
+    const c = this.tryFile(interp, false);
+    if (c.kind !== 'ok') {
+      if (info.interpreter !== undefined) {
+        const reason = c.kind === 'absent' ? 'the program interpreter does not exist' : `the program interpreter is unusable: ${c.reason}`;
+        this.missing.push({ soname: info.interpreter, chain: [this.main.path, info.interpreter], reason });
+      }
+      return;
+    }
+    const names = new Set([interp]);
+    if (c.info.soname) names.add(c.info.soname);
+    this.objs.push({
+      path: interp,
+      names,
+      soname: c.info.soname,
+      info: c.info,
+      id: c.id,
+      origin: originOf(interp),
+      isMain: false,
+      // ld.so's own NEEDED (none in practice) are looked at only once something requests it.
+      queued: false,
+    });
+  }
+
+  /** ROOT/etc/ld.so.preload: loaded by the program before its own NEEDED. */
+  private preload(): Obj[] {
+    if (this.r.opts.preload === false) return [];
+    this.config.push('/etc/ld.so.preload');
+    const text = this.r.fsr.readText('/etc/ld.so.preload');
+    if (text === undefined) return [];
+    const out: Obj[] = [];
+    const names = text.replace(/#[^\n]*/g, ' ').split(/[: \t\n]+/).filter((n) => n !== '');
+    for (const name of names) {
+      const m = this.mapObject(this.main, name);
+      if ('missing' in m) {
+        this.warn(`/etc/ld.so.preload names ${name}, which cannot be loaded (${m.missing}); the loader ignores it with an error message`);
+        continue;
+      }
+      this.libraries[name] ??= m.obj.path;
+      if (!m.obj.queued) {
+        m.obj.queued = true;
+        out.push(m.obj);
+      }
+    }
+    if (out.length) this.warn(`/etc/ld.so.preload is present: its libraries are part of every closure`);
+    return out;
+  }
+
+  private chainOf(obj: Obj): string[] {
+    const chain: string[] = [];
+    for (let o: Obj | undefined = obj; o; o = o.loader) {
+      chain.unshift(o.isMain ? o.path : firstName(o));
+      if (chain.length > CLOSURE_LIMITS.maxObjects) break;
+    }
+    if (chain[0] !== this.main.path) chain.unshift(this.main.path);
+    return chain;
+  }
+
+  /** DSTs in a NEEDED name; undefined when the loader would silently skip the entry. */
+  private expandName(obj: Obj, raw: string): string | undefined {
+    if (!raw.includes('$')) return raw;
+    const e = this.substituteDst(obj, raw);
+    if (e === '') {
+      this.warn(`${obj.path}: NEEDED ${raw} expands to nothing here; the loader skips it`);
+      return undefined;
+    }
+    return e;
+  }
+
+  /** _dl_dst_substitute: '' when a known token has no value (the element is dropped). */
+  private substituteDst(obj: Obj, input: string): string {
+    let out = '';
+    for (let i = 0; i < input.length;) {
+      if (input[i] !== '$') {
+        out += input[i];
+        i++;
+        continue;
+      }
+      const rest = input.slice(i + 1);
+      let len: number;
+      let repl: string | null | undefined;
+      if ((len = isDst(rest, 'ORIGIN')) !== 0) repl = obj.origin;
+      else if ((len = isDst(rest, 'PLATFORM')) !== 0) repl = this.r.opts.platform ?? this.profile.platform;
+      else if ((len = isDst(rest, 'LIB')) !== 0) repl = this.r.opts.dstLib ?? this.profile.dstLib;
+      if (len !== 0) {
+        if (repl === null || repl === undefined) return '';
+        out += repl;
+        i += 1 + len;
+      } else {
+        out += '$';
+        i++;
+      }
+    }
+    return out;
+  }
+
+  /** decompose_rpath/fillin_rpath: directories with a trailing '/', DSTs expanded, duplicates dropped. */
+  private searchDirs(obj: Obj, elems: string[], what: 'RPATH' | 'RUNPATH'): string[] {
+    const memo = what === 'RPATH' ? this.rpathMemo : this.runpathMemo;
+    const hit = memo.get(obj);
+    if (hit) return hit;
+    const dirs: string[] = [];
+    if (!(elems.length === 1 && elems[0] === '')) {
+      for (const el of elems) {
+        let d = el;
+        if (d !== '') {
+          d = d.includes('$') ? this.substituteDst(obj, d) : d;
+          if (d === '') continue;
+          while (d.length > 1 && d.endsWith('/')) d = d.slice(0, -1);
+          if (!d.endsWith('/')) d += '/';
+        }
+        if (!d.startsWith('/')) {
+          this.warn(`${obj.path}: ${what} entry '${el}' is relative to the current directory at run time; ignored here`);
+          continue;
+        }
+        if (!dirs.includes(d)) dirs.push(d);
+      }
+    }
+    memo.set(obj, dirs);
+    return dirs;
+  }
+
+  /** _dl_map_object for one requested name. */
+  private mapObject(loader: Obj, name: string): Mapped {
+    for (const o of this.objs) {
+      if (o.names.has(name) || (!o.isMain && o.path === name) || o.soname === name) {
+        o.names.add(name);
+        return { obj: o };
+      }
+    }
+    if (name.includes('/')) {
+      if (!name.startsWith('/')) {
+        this.warn(`${loader.path}: NEEDED ${name} is a relative path, resolved by the loader against the current directory; refused`);
+        return { missing: 'relative path in NEEDED (depends on the current directory at run time)' };
+      }
+      const c = this.tryFile(name, true);
+      return this.adopt(c, name, name, loader);
+    }
+
+    let otherClass = false;
+    // open_path over a list of directories: the first loadable file wins, a fatal one stops all.
+    const searchIn = (dirs: string[], bySoname = false): Mapped | undefined => {
+      for (const d of dirs) {
+        const at = d + name;
+        const c = this.tryFile(at, true);
+        if (c.kind === 'skip') otherClass = true;
+        // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
+        if (bySoname && c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
+        if (c.kind === 'ok' || c.kind === 'fatal') return this.adopt(c, at, name, loader);
+      }
+      return undefined;
+    };
+    let m: Mapped | undefined;
+
+    if (loader.info.runpath.length === 0) {
+      let didMain = false;
+      for (let l: Obj | undefined = loader; l; l = l.loader) {
+        if (l.info.rpath.length === 0 || l.info.runpath.length > 0) continue;
+        const dirs = this.searchDirs(l, l.info.rpath, 'RPATH');
+        if (dirs.length === 0) continue;
+        if ((m = searchIn(dirs))) return m;
+        didMain ||= l === this.main;
+      }
+      const mi = this.main.info;
+      if (!didMain && mi.rpath.length > 0 && mi.runpath.length === 0) {
+        if ((m = searchIn(this.searchDirs(this.main, mi.rpath, 'RPATH')))) return m;
+      }
+    }
+    if (loader.info.runpath.length > 0) {
+      if ((m = searchIn(this.searchDirs(loader, loader.info.runpath, 'RUNPATH')))) return m;
+    }
+    const nodeflib = (loader.info.flags1 & DF_1_NODEFLIB) !== 0;
+    if (this.cache) {
+      const cached = lookupLdCache(this.cache, name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId);
+      if (cached !== undefined && !(nodeflib && this.systemDirs.some((d) => cached.startsWith(d.endsWith('/') ? d : d + '/')))) {
+        const c = this.tryFile(cached, true);
+        if (c.kind === 'skip') otherClass = true;
+        // A missing or other-class cache entry sends the loader on to the default path.
+        if (c.kind === 'ok' || c.kind === 'fatal') return this.adopt(c, cached, name, loader);
+      }
+    } else if (this.r.opts.ldconfFallback !== false) {
+      if ((m = searchIn(this.ldconfDirs(), true))) return m;
+    }
+    if (!nodeflib) {
+      if ((m = searchIn(this.systemDirs.map((d) => (d.endsWith('/') ? d : d + '/'))))) return m;
+    }
+    return { missing: otherClass ? 'only candidates of another ELF class or machine were found' : 'not found in any searched directory' };
+  }
+
+  /** Directories ldconfig would put in a cache for this root (ld.so.conf, then SLIBDIR and LIBDIR). */
+  private ldconfDirs(): string[] {
+    if (this.fallbackDirs) return this.fallbackDirs;
+    const conf = readLdConf(this.r.fsr);
+    this.config.push('/etc/ld.so.conf', ...conf.files.filter((f) => f !== '/etc/ld.so.conf'));
+    for (const w of conf.warnings) this.warn(w);
+    const dirs = [...conf.dirs, ...this.systemDirs.slice(0, 2)].map((d) => (d.endsWith('/') ? d : d + '/'));
+    this.fallbackDirs = [...new Set(dirs)];
+    this.warn(`${this.r.describe('/etc/ld.so.cache')} is missing: the ld.so.conf directories were searched as ldconfig would record them; ` +
+      'run the host ldconfig -r ROOT so the loader really finds libraries outside its default directories');
+    return this.fallbackDirs;
+  }
+
+  /** Turn a candidate into a loaded object, honouring the loader's same-file check. */
+  private adopt(c: Candidate, at: string, name: string, loader: Obj): Mapped {
+    if (c.kind === 'fatal') return { missing: `the loader stops at ${at}: ${c.reason}` };
+    if (c.kind === 'absent') return { missing: 'no such file' };
+    if (c.kind === 'skip') return { missing: `${at}: ${c.reason}` };
+    for (const o of this.objs) {
+      if (o.id !== undefined && o.id === c.id) {
+        o.names.add(name);
+        return { obj: o };
+      }
+    }
+    const obj: Obj = {
+      path: at,
+      names: new Set([name]),
+      soname: c.info.soname,
+      info: c.info,
+      id: c.id,
+      loader,
+      origin: originOf(at),
+      isMain: false,
+      queued: false,
+    };
+    this.objs.push(obj);
+    return { obj };
+  }
+
+  /** open_verify: can this path be loaded next to the program? */
+  private tryFile(p: string, record: boolean): Candidate {
+    const look = this.r.fsr.lookup(p);
+    if (look.kind !== 'found') {
+      if (record && !this.probeSet.has(p)) {
+        this.probeSet.add(p);
+        this.probes.push(p);
+      }
+      return { kind: 'absent' };
+    }
+    if (look.st.isDirectory()) return { kind: 'fatal', reason: 'it is a directory (cannot read file data)' };
+    if (!look.st.isFile()) return { kind: 'fatal', reason: 'it is not a regular file' };
+    const r = this.r.facts.getWithStat(look.host, look.st, { noFollow: !this.r.fsr.isHostRoot, displayPath: this.r.describe(p) });
+    if (!r.ok) {
+      // open() failing with EACCES lets the loader continue its search.
+      if (r.error.code === 'elf-unreadable') return { kind: 'absent' };
+      return { kind: 'fatal', reason: r.error.message };
+    }
+    const info = r.value;
+    if (info === null) return { kind: 'fatal', reason: 'invalid ELF header' };
+    const m = this.main.info;
+    const skip = (reason: string): Candidate => {
+      if (record) this.skipped.push({ path: p, reason });
+      return { kind: 'skip', reason };
+    };
+    if (info.class !== m.class) return skip(`wrong ELF class: ELFCLASS${info.class}`);
+    if (info.endian !== m.endian) return { kind: 'fatal', reason: `ELF file data encoding not ${m.endian === 'le' ? 'little' : 'big'}-endian` };
+    if (info.machine !== m.machine) return skip(`wrong machine (e_machine ${info.machine}, the program has ${m.machine})`);
+    if (info.defects.length > 0) return { kind: 'fatal', reason: info.defects.join('; ') };
+    if (info.abiTagOs !== undefined && info.abiTagOs !== 0) return skip(`ABI note for another OS (${info.abiTagOs})`);
+    return { kind: 'ok', info, id: `${look.st.dev}:${look.st.ino}` };
+  }
+
+  /** Tarjan's SCCs over the dependency edges: report each cycle once. */
+  private findCycles(): void {
+    let index = 0;
+    const idx = new Map<Obj, number>();
+    const low = new Map<Obj, number>();
+    const onStack = new Set<Obj>();
+    const stack: Obj[] = [];
+    const strong = (v: Obj): void => {
+      // Iterative to survive deep chains.
+      const work: { v: Obj; i: number }[] = [{ v, i: 0 }];
+      idx.set(v, index);
+      low.set(v, index++);
+      stack.push(v);
+      onStack.add(v);
+      while (work.length) {
+        const top = work[work.length - 1] as { v: Obj; i: number };
+        const kids = this.edges.get(top.v) ?? [];
+        if (top.i < kids.length) {
+          const w = kids[top.i++] as Obj;
+          if (!idx.has(w)) {
+            idx.set(w, index);
+            low.set(w, index++);
+            stack.push(w);
+            onStack.add(w);
+            work.push({ v: w, i: 0 });
+          } else if (onStack.has(w)) {
+            low.set(top.v, Math.min(low.get(top.v) as number, idx.get(w) as number));
+          }
+          continue;
+        }
+        work.pop();
+        const parent = work[work.length - 1];
+        if (parent) low.set(parent.v, Math.min(low.get(parent.v) as number, low.get(top.v) as number));
+        if (low.get(top.v) === idx.get(top.v)) {
+          const comp: Obj[] = [];
+          let w: Obj;
+          do {
+            w = stack.pop() as Obj;
+            onStack.delete(w);
+            comp.push(w);
+          } while (w !== top.v);
+          const selfLoop = comp.length === 1 && (this.edges.get(top.v) ?? []).includes(top.v);
+          if (comp.length > 1 || selfLoop) {
+            const names = comp.reverse().map((o) => (o.isMain ? o.path : firstName(o)));
+            this.warn(`dependency cycle: ${[...names, names[0]].join(' -> ')} (the loader breaks it, but initialisation order within it is arbitrary)`);
+          }
+        }
+      }
+    };
+    for (const o of this.edges.keys()) if (!idx.has(o)) strong(o);
+  }
+}
+
+/** is_dst(): length of the token after '$' (with braces), 0 when it is not REF. */
+export function isDst(input: string, ref: string): number {
+  let s = input;
+  let curly = false;
+  if (s.startsWith('{')) {
+    curly = true;
+    s = s.slice(1);
+  }
+  if (!s.startsWith(ref)) return 0;
+  const next = s[ref.length];
+  if (curly && next !== '}') return 0;
+  if (!curly && next !== undefined && /[A-Za-z0-9_]/.test(next)) return 0;
+  return curly ? ref.length + 2 : ref.length;
+}
+
+/** _dl_new_object's l_origin: everything before the last '/', keeping a lone leading '/'. */
+function originOf(p: string): string | null {
+  const i = p.lastIndexOf('/');
+  if (i < 0) return null;
+  return i === 0 ? '/' : p.slice(0, i);
+}
+
+function firstName(o: Obj): string {
+  for (const n of o.names) return n;
+  return o.path;
+}

@@ -1,0 +1,165 @@
+// Turns a path as the loader inside a root would see it into a host path, following
+// symlinks the way the kernel would after chroot(ROOT): absolute link targets restart at
+// ROOT and '..' never climbs above it. For ROOT '/' the kernel does this itself.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type Lookup =
+  | { kind: 'found'; host: string; real: string; st: fs.BigIntStats }
+  | { kind: 'absent'; code: string };
+
+const MAX_SYMLINKS = 40; // the kernel's MAXSYMLINKS
+
+export class RootFs {
+  /** Absolute host path of the root, without trailing slash ('' for '/'). */
+  readonly prefix: string;
+  private lstatMemo = new Map<string, fs.BigIntStats | null | undefined>();
+  private linkMemo = new Map<string, string>();
+
+  constructor(readonly root: string = '/') {
+    const abs = path.resolve(root);
+    this.prefix = abs === '/' ? '' : abs;
+  }
+
+  get isHostRoot(): boolean {
+    return this.prefix === '';
+  }
+
+  /** Host path for a loader path that is already free of symlinks. */
+  toHost(loaderPath: string): string {
+    return this.prefix + (loaderPath.startsWith('/') ? loaderPath : '/' + loaderPath);
+  }
+
+  /** Forget memoised lstat/readlink answers (the tree may have changed). */
+  reset(): void {
+    this.lstatMemo.clear();
+    this.linkMemo.clear();
+  }
+
+  /**
+   * Resolve an absolute loader path. `real` is the symlink-free path inside the root,
+   * `host` where to read it, `st` the final file's stat.
+   */
+  lookup(loaderPath: string): Lookup {
+    if (this.isHostRoot) {
+      try {
+        const st = fs.statSync(loaderPath, { bigint: true, throwIfNoEntry: false });
+        if (!st) return { kind: 'absent', code: 'ENOENT' };
+        return { kind: 'found', host: loaderPath, real: loaderPath, st };
+      } catch (e) {
+        return { kind: 'absent', code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
+      }
+    }
+    const todo = loaderPath.split('/').filter((c) => c !== '' && c !== '.').reverse();
+    const cur: string[] = [];
+    let hops = 0;
+    while (todo.length > 0) {
+      const c = todo.pop() as string;
+      if (c === '..') {
+        cur.pop();
+        continue;
+      }
+      const host = this.prefix + '/' + [...cur, c].join('/');
+      const st = this.lstat(host);
+      if (st === undefined) return { kind: 'absent', code: 'EACCES' };
+      if (st === null) return { kind: 'absent', code: 'ENOENT' };
+      if (st.isSymbolicLink()) {
+        if (++hops > MAX_SYMLINKS) return { kind: 'absent', code: 'ELOOP' };
+        const target = this.readlink(host);
+        if (target === undefined) return { kind: 'absent', code: 'EACCES' };
+        if (target.startsWith('/')) cur.length = 0;
+        const parts = target.split('/').filter((x) => x !== '' && x !== '.');
+        for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i] as string);
+        continue;
+      }
+      if (todo.length > 0 && !st.isDirectory()) return { kind: 'absent', code: 'ENOTDIR' };
+      cur.push(c);
+    }
+    const real = '/' + cur.join('/');
+    const host = cur.length ? this.prefix + real : this.prefix;
+    const st = this.lstat(host);
+    if (!st) return { kind: 'absent', code: 'ENOENT' };
+    return { kind: 'found', host, real, st };
+  }
+
+  /** The symlink-free path inside the root (what /proc/self/exe would show). */
+  realpath(loaderPath: string): string | undefined {
+    if (this.isHostRoot) {
+      try {
+        return fs.realpathSync.native(loaderPath);
+      } catch {
+        return undefined;
+      }
+    }
+    const r = this.lookup(loaderPath);
+    return r.kind === 'found' ? r.real : undefined;
+  }
+
+  /** Directory listing of a loader path (for ld.so.conf include globs); [] when not a directory. */
+  readdir(loaderPath: string): string[] {
+    const r = this.lookup(loaderPath);
+    if (r.kind !== 'found' || !r.st.isDirectory()) return [];
+    try {
+      return fs.readdirSync(r.host);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Whole small text file at a loader path, or undefined. Refuses non-regular files. */
+  readText(loaderPath: string, maxBytes = 1024 * 1024): string | undefined {
+    const b = this.readBytes(loaderPath, maxBytes);
+    return b?.toString('utf8');
+  }
+
+  readBytes(loaderPath: string, maxBytes: number): Buffer | undefined {
+    const r = this.lookup(loaderPath);
+    if (r.kind !== 'found' || !r.st.isFile() || r.st.size > BigInt(maxBytes)) return undefined;
+    try {
+      const fd = fs.openSync(r.host, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (this.isHostRoot ? 0 : fs.constants.O_NOFOLLOW));
+      try {
+        const st = fs.fstatSync(fd);
+        if (!st.isFile() || st.size > maxBytes) return undefined;
+        const buf = Buffer.alloc(st.size);
+        let done = 0;
+        while (done < st.size) {
+          const n = fs.readSync(fd, buf, done, st.size - done, done);
+          if (n <= 0) break;
+          done += n;
+        }
+        return buf.subarray(0, done);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** null: does not exist; undefined: cannot be examined. */
+  private lstat(host: string): fs.BigIntStats | null | undefined {
+    if (this.lstatMemo.has(host)) return this.lstatMemo.get(host);
+    let st: fs.BigIntStats | null | undefined;
+    try {
+      st = fs.lstatSync(host, { bigint: true, throwIfNoEntry: false }) ?? null;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      st = code === 'ENOENT' || code === 'ENOTDIR' ? null : undefined;
+    }
+    this.lstatMemo.set(host, st);
+    return st;
+  }
+
+  private readlink(host: string): string | undefined {
+    const m = this.linkMemo.get(host);
+    if (m !== undefined) return m;
+    try {
+      const t = fs.readlinkSync(host);
+      this.linkMemo.set(host, t);
+      return t;
+    } catch {
+      return undefined;
+    }
+  }
+}
