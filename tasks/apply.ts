@@ -1,0 +1,131 @@
+// The one executor of a plan. It walks the actions in the plan's order (removals deepest
+// first, directories parents first, then files, links and devices in parallel) and hands
+// each to an Applier: the real one writes into ROOT through rootfs.ts, the recording one
+// (-n) writes nothing, so a dry run cannot disagree with a real run about what happens.
+
+import { RootFs, RootFsError } from './rootfs.js';
+import type { Action, Plan } from './plan.js';
+import { recordOf } from './plan.js';
+import type { Rec } from './manifest.js';
+import type { Target } from './targets.js';
+import { jailError, unreachable, type JailError } from './result.js';
+
+export interface Applier {
+  /** Returns false when the path was kept (a directory holding files jail did not create). */
+  prune(path: string): boolean;
+  ensureDir(t: Target): void;
+  /** Returns the written file's stamp. */
+  copyFile(t: Target & { kind: 'file' }): Promise<string>;
+  writeText(t: Target & { kind: 'text' }): string;
+  symlink(t: Target & { kind: 'symlink' }): void;
+  mknod(t: Target & { kind: 'device' }): Promise<void>;
+  sweep(dir: string): void;
+  close(): void;
+}
+
+export function rootApplier(root: string): Applier {
+  const fs = RootFs.open(root);
+  return {
+    prune: (p) => fs.prune(p),
+    ensureDir: (t) => fs.ensureDir(t.path, t.mode, t.uid, t.gid),
+    copyFile: (t) => fs.copyFile(t.path, t.source, t.mode, t.uid, t.gid),
+    writeText: (t) => fs.writeText(t.path, t.content, t.mode, t.uid, t.gid),
+    symlink: (t) => fs.symlink(t.path, t.target, t.uid, t.gid),
+    mknod: (t) => fs.mknod(t.path, t.type, t.major, t.minor, t.mode, t.uid, t.gid),
+    sweep: (d) => { fs.sweepTemp(d); },
+    close: () => fs.close(),
+  };
+}
+
+/** -n: every action succeeds and nothing is touched. */
+export function recordingApplier(): Applier & { readonly ops: string[] } {
+  const ops: string[] = [];
+  return {
+    ops,
+    prune: (p) => { ops.push(`prune ${p}`); return true; },
+    ensureDir: (t) => { ops.push(`dir ${t.path}`); },
+    copyFile: async (t) => { ops.push(`copy ${t.path}`); return 'dry-run'; },
+    writeText: (t) => { ops.push(`text ${t.path}`); return 'dry-run'; },
+    symlink: (t) => { ops.push(`symlink ${t.path}`); },
+    mknod: async (t) => { ops.push(`mknod ${t.path}`); },
+    sweep: (d) => { ops.push(`sweep ${d}`); },
+    close: () => {},
+  };
+}
+
+export interface ApplyOptions {
+  jobs: number;
+  keepGoing: boolean;
+  /** Called once per action as it finishes (error set when it failed). */
+  onAction?: (a: Action, error?: JailError) => void;
+}
+
+export interface ApplyResult {
+  /** Records of targets written, to store in the manifest. */
+  readonly written: Map<string, Rec>;
+  /** Paths pruned (their records go). */
+  readonly removed: string[];
+  /** Paths that were to be pruned but were kept, with why. */
+  readonly kept: string[];
+  readonly errors: JailError[];
+}
+
+function asError(a: Action, err: unknown): JailError {
+  if (err instanceof RootFsError) return err.error;
+  const e = err as NodeJS.ErrnoException;
+  const where = a.target ? ` (${a.target.label} at ${a.target.at})` : '';
+  return jailError('write-failed', `Could not ${a.op} ${a.path}${where}: ${e.code ? `${e.code}: ` : ''}${e.message}`, { path: a.path, entry: a.target?.at });
+}
+
+async function build(applier: Applier, t: Target): Promise<Rec> {
+  switch (t.kind) {
+    case 'dir': applier.ensureDir(t); return recordOf(t);
+    case 'symlink': applier.symlink(t); return recordOf(t);
+    case 'device': await applier.mknod(t); return recordOf(t);
+    case 'text': return recordOf(t, applier.writeText(t));
+    case 'file': return recordOf(t, await applier.copyFile(t));
+    default: return unreachable(t);
+  }
+}
+
+export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): Promise<ApplyResult> {
+  const written = new Map<string, Rec>();
+  const removed: string[] = [];
+  const kept: string[] = [];
+  const errors: JailError[] = [];
+  let stopped = false;
+  const failed = (a: Action, err: unknown) => {
+    const e = asError(a, err);
+    errors.push(e);
+    opts.onAction?.(a, e);
+    if (!opts.keepGoing) stopped = true;
+  };
+
+  for (const d of plan.sweep) applier.sweep(d);
+
+  const leaves: Action[] = [];
+  for (const a of plan.actions) {
+    if (stopped) break;
+    if (a.op === 'remove') {
+      try {
+        if (applier.prune(a.path)) { removed.push(a.path); opts.onAction?.(a); }
+        else kept.push(a.path);
+      } catch (err) { failed(a, err); }
+    } else if (a.target?.kind === 'dir') {
+      try { written.set(a.path, await build(applier, a.target)); opts.onAction?.(a); } catch (err) { failed(a, err); }
+    } else {
+      leaves.push(a);
+    }
+  }
+
+  // Leaves live in directories that now exist; they are independent of each other.
+  let next = 0;
+  const worker = async () => {
+    while (!stopped && next < leaves.length) {
+      const a = leaves[next++]!;
+      try { written.set(a.path, await build(applier, a.target!)); opts.onAction?.(a); } catch (err) { failed(a, err); }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, leaves.length)) }, worker));
+  return { written, removed, kept, errors };
+}

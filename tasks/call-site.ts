@@ -1,0 +1,25 @@
+// Where in the jailfile an entry was declared, as `file:line`.
+// Recipes are our own code, so the first stack frame outside this package is the
+// jailfile line a person wrote; with source maps on, it is the .ts line, not the transpiled one.
+
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** The package's own directory (dist/ and the sources): frames in here are never the answer. */
+const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const OWN_DIST = path.join(PACKAGE_DIR, 'dist') + path.sep;
+const OWN_SOURCES = [path.join(PACKAGE_DIR, 'tasks') + path.sep, path.join(PACKAGE_DIR, 'recipes') + path.sep];
+
+const FRAME = /\(?((?:file:\/\/)?\/[^():]+):(\d+):\d+\)?$/;
+
+export function callSite(): string {
+  const stack = new Error().stack ?? '';
+  for (const line of stack.split('\n').slice(1)) {
+    const m = FRAME.exec(line.trim());
+    if (!m || m[1] === undefined) continue;
+    const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    if (file.startsWith(OWN_DIST) || OWN_SOURCES.some((d) => file.startsWith(d)) || file.includes('/node_modules/')) continue;
+    return `${path.relative(process.cwd(), file) || file}:${m[2]}`;
+  }
+  return '(jailfile)';
+}

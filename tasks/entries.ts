@@ -1,0 +1,206 @@
+// The jailfile vocabulary: dir, link, device, copy, text, users, groups.
+// Each constructor validates its arguments at once (a jailfile is untyped at run time)
+// and records where it was called, so every later error can name the entry.
+
+import { callSite } from './call-site.js';
+
+export type OwnerSpec = number | string | { uid: number; gid: number };
+
+export interface Attrs {
+  /** Permission bits, e.g. 0o644. */
+  mode?: number;
+  /** `root`, `www`, `www:www`, `80:80`, 80 or `{ uid, gid }`; names come from the jail's own users()/groups(). */
+  owner?: OwnerSpec;
+}
+
+interface EntryBase {
+  /** `file:line` of the jailfile call. */
+  readonly at: string;
+  /** How the entry reads in the jailfile, for messages: `copy('/etc/services')`. */
+  readonly label: string;
+}
+
+export interface DirEntry extends EntryBase { kind: 'dir'; paths: string[]; mode?: number; owner?: OwnerSpec }
+export interface LinkEntry extends EntryBase { kind: 'link'; path: string; target: string; owner?: OwnerSpec }
+export interface DeviceEntry extends EntryBase {
+  kind: 'device'; path: string; type: 'c' | 'b'; major: number; minor: number;
+  mode?: number; owner?: OwnerSpec; dangerous: boolean;
+}
+export interface CopyEntry extends EntryBase {
+  kind: 'copy'; source: string; to?: string; follow: boolean; setuid: boolean; mode?: number; owner?: OwnerSpec;
+}
+export interface TextEntry extends EntryBase { kind: 'text'; path: string; content: Buffer; mode?: number; owner?: OwnerSpec }
+
+export interface UserSpec {
+  uid: number; gid: number; home?: string; shell?: string; gecos?: string;
+  /** Supplementary groups, by name. */
+  groups?: string[];
+}
+export interface GroupSpec { gid: number; members?: string[] }
+export interface UsersEntry extends EntryBase { kind: 'users'; users: Record<string, UserSpec> }
+export interface GroupsEntry extends EntryBase { kind: 'groups'; groups: Record<string, GroupSpec> }
+
+export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry;
+
+/** What a jailfile (or a recipe) may return: entries, nested lists of them, and falsy holes for conditionals. */
+export type Entries = Entry | null | undefined | false | readonly Entries[];
+
+export type JailVars = Record<string, string | undefined> & { ROOT: string };
+export type JailDefinition = (vars: JailVars) => Entries | Promise<Entries>;
+
+/** A jailfile's default export: `export default defineJail(({ ROOT }) => [...])`. */
+export function defineJail(fn: JailDefinition): JailDefinition {
+  if (typeof fn !== 'function') usage('defineJail(fn)', 'expects a function of the make variables that returns the entries');
+  return fn;
+}
+
+/** An entry constructor was called wrongly: thrown, and reported with the jailfile line by the loader. */
+export class EntryUsageError extends Error {
+  constructor(message: string, readonly at: string) {
+    super(message);
+    this.name = 'EntryUsageError';
+  }
+}
+
+function usage(label: string, what: string, at = callSite()): never {
+  throw new EntryUsageError(`${label} ${what}`, at);
+}
+
+const show = (v: unknown): string => JSON.stringify(v);
+
+function jailPath(label: string, p: unknown, at: string): string {
+  if (typeof p !== 'string' || !p.startsWith('/'))
+    usage(label, `needs an absolute jail path such as '/etc/motd', got ${show(p)}`, at);
+  if (p.includes('\0') || p.split('/').some((c) => c === '..' || c === '.'))
+    usage(label, `has a path with '.', '..' or a NUL byte (${show(p)}); write the plain absolute path`, at);
+  return p.length > 1 ? p.replace(/\/+/g, '/').replace(/\/$/, '') : p;
+}
+
+function modeOf(label: string, mode: unknown, at: string): number | undefined {
+  if (mode === undefined) return undefined;
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+    usage(label, `has mode ${show(mode)}; give permission bits as a number such as 0o644`, at);
+  return mode;
+}
+
+function ownerOf(label: string, owner: unknown, at: string): OwnerSpec | undefined {
+  if (owner === undefined) return undefined;
+  if (typeof owner === 'number' && Number.isInteger(owner) && owner >= 0) return owner;
+  if (typeof owner === 'string' && /^[^:\s]+(:[^:\s]+)?$/.test(owner)) return owner;
+  if (typeof owner === 'object' && owner !== null) {
+    const o = owner as { uid?: unknown; gid?: unknown };
+    if (Number.isInteger(o.uid) && Number.isInteger(o.gid)) return { uid: o.uid as number, gid: o.gid as number };
+  }
+  usage(label, `has owner ${show(owner)}; use 'user', 'user:group', 'uid:gid', a uid, or { uid, gid }`, at);
+}
+
+function attrsOf(label: string, opts: unknown, allowed: string[], at: string): Record<string, unknown> {
+  if (opts === undefined) return {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) usage(label, `takes an options object, got ${show(opts)}`, at);
+  for (const k of Object.keys(opts)) {
+    if (!allowed.includes(k)) usage(label, `has an unknown option '${k}' (known: ${allowed.join(', ')})`, at);
+  }
+  return opts as Record<string, unknown>;
+}
+
+/** Directories, created with mode 0755 root:root unless told otherwise. */
+export function dir(paths: string | readonly string[], opts?: Attrs): DirEntry {
+  const at = callSite();
+  const list = typeof paths === 'string' ? [paths] : paths;
+  const label = `dir(${show(typeof paths === 'string' ? paths : list[0] ?? '')}${typeof paths === 'string' ? '' : ', ...'})`;
+  if (!Array.isArray(list) && typeof paths !== 'string') usage(label, 'takes a path or a list of paths', at);
+  const o = attrsOf(label, opts, ['mode', 'owner'], at);
+  return {
+    kind: 'dir', at, label,
+    paths: list.map((p) => jailPath(label, p, at)),
+    mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at),
+  };
+}
+
+/** A symbolic link at `path` whose content is `target`, written as given (`link('/lib', 'usr/lib')`). */
+export function link(path: string, target: string, opts?: { owner?: OwnerSpec }): LinkEntry {
+  const at = callSite();
+  const label = `link(${show(path)}, ${show(target)})`;
+  if (typeof target !== 'string' || target === '' || target.includes('\0')) usage(label, 'needs a non-empty link target', at);
+  const o = attrsOf(label, opts, ['owner'], at);
+  return { kind: 'link', at, label, path: jailPath(label, path, at), target, owner: ownerOf(label, o.owner, at) };
+}
+
+/** Device numbers the kernel treats as a way out of the jail: memory, I/O ports, the kernel log. */
+const FORBIDDEN_CHAR = new Set(['1:1', '1:2', '1:4', '1:11']);
+
+/** A device node. Memory, port, kmsg and every block device are refused unless `dangerous: true`. */
+export function device(
+  path: string,
+  opts: { type: 'c' | 'b'; major: number; minor: number; mode?: number; owner?: OwnerSpec; dangerous?: boolean },
+): DeviceEntry {
+  const at = callSite();
+  const label = `device(${show(path)})`;
+  const o = attrsOf(label, opts, ['type', 'major', 'minor', 'mode', 'owner', 'dangerous'], at);
+  if (o.type !== 'c' && o.type !== 'b') usage(label, `needs type 'c' (character) or 'b' (block), got ${show(o.type)}`, at);
+  for (const k of ['major', 'minor'] as const) {
+    const n = o[k];
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xfffff) usage(label, `needs ${k} as a whole number, got ${show(n)}`, at);
+  }
+  const dangerous = o.dangerous === true;
+  const id = `${o.major}:${o.minor}`;
+  if (!dangerous && (o.type === 'b' || FORBIDDEN_CHAR.has(id))) {
+    usage(label, `asks for ${o.type === 'b' ? 'a block device' : `character device ${id}`}, which gives a jailed process ` +
+      `the host's memory, disks, I/O ports or kernel log. Leave it out; if the service truly needs it, declare it with { dangerous: true }`, at);
+  }
+  return {
+    kind: 'device', at, label, path: jailPath(label, path, at), type: o.type, major: o.major as number, minor: o.minor as number,
+    mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at), dangerous,
+  };
+}
+
+export interface CopyOptions extends Attrs {
+  /** The jail path (a file's new name, or the directory a tree or glob lands in). Defaults to the host path. */
+  to?: string;
+  /** Copy what a symlink points to instead of the link itself (cp -L). */
+  follow?: boolean;
+  /** Keep setuid/setgid bits (dropped by default). */
+  setuid?: boolean;
+}
+
+/** Host files into the jail: a file, a directory tree, or a glob (`/usr/share/doc/bash/*`). */
+export function copy(source: string, opts?: CopyOptions): CopyEntry {
+  const at = callSite();
+  const label = `copy(${show(source)})`;
+  if (typeof source !== 'string' || !source.startsWith('/') || source.includes('\0'))
+    usage(label, `needs an absolute host path or glob, got ${show(source)}`, at);
+  const o = attrsOf(label, opts, ['to', 'follow', 'setuid', 'mode', 'owner'], at);
+  return {
+    kind: 'copy', at, label, source,
+    to: o.to === undefined ? undefined : jailPath(label, o.to, at),
+    follow: o.follow === true, setuid: o.setuid === true,
+    mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at),
+  };
+}
+
+/** A file generated from a string or bytes (mode 0644 unless told otherwise). */
+export function text(path: string, content: string | Uint8Array, opts?: Attrs): TextEntry {
+  const at = callSite();
+  const label = `text(${show(path)})`;
+  if (typeof content !== 'string' && !(content instanceof Uint8Array)) usage(label, 'needs the content as a string or bytes', at);
+  const o = attrsOf(label, opts, ['mode', 'owner'], at);
+  return {
+    kind: 'text', at, label, path: jailPath(label, path, at),
+    content: typeof content === 'string' ? Buffer.from(content) : Buffer.from(content),
+    mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at),
+  };
+}
+
+/** The jail's accounts: etc/passwd, etc/group and etc/shadow hold root and these users only. */
+export function users(spec: Record<string, UserSpec>): UsersEntry {
+  const at = callSite();
+  if (typeof spec !== 'object' || spec === null) usage('users()', 'takes an object of name: { uid, gid, home, shell }', at);
+  return { kind: 'users', at, label: `users({ ${Object.keys(spec).join(', ')} })`, users: { ...spec } };
+}
+
+/** Extra groups for etc/group (each user's primary group is made for it unless declared here). */
+export function groups(spec: Record<string, GroupSpec>): GroupsEntry {
+  const at = callSite();
+  if (typeof spec !== 'object' || spec === null) usage('groups()', 'takes an object of name: { gid, members }', at);
+  return { kind: 'groups', at, label: `groups({ ${Object.keys(spec).join(', ')} })`, groups: { ...spec } };
+}

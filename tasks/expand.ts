@@ -1,0 +1,249 @@
+// Entries -> one target per jail path. Globs and directory trees become one target per
+// file; every parent becomes a directory target; paths beneath a declared symlink are
+// rewritten through it (`/lib/x.so` lands in `/usr/lib/x.so` when `/lib -> usr/lib`).
+// Reads the host (lstat, readdir, readlink), never ROOT.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { globbySync, isDynamicPattern } from 'globby';
+import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
+import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
+import { jailError, type JailError } from './result.js';
+import { comparePaths, octal, parentOf, stampOf, type Target } from './targets.js';
+
+export interface Expansion {
+  /** Sorted so that every directory comes before what lies beneath it. */
+  readonly targets: Target[];
+  readonly errors: JailError[];
+  readonly warnings: string[];
+}
+
+export function flatten(entries: Entries, out: Entry[] = []): Entry[] {
+  if (Array.isArray(entries)) for (const e of entries) flatten(e as Entries, out);
+  else if (entries) out.push(entries as Entry);
+  return out;
+}
+
+const EMPTY_ACCOUNTS: Accounts = { users: [{ name: 'root', uid: 0, gid: 0, home: '/root', shell: '', gecos: '', groups: [] }], groups: [{ name: 'root', gid: 0, members: [] }] };
+const MAX_LINK_HOPS = 40;
+
+export function expand(entryList: Entries): Expansion {
+  const entries = flatten(entryList);
+  const errors: JailError[] = [];
+  const warnings: string[] = [];
+  const byPath = new Map<string, Target>();
+
+  const accountEntries = entries.filter((e): e is UsersEntry | GroupsEntry => e.kind === 'users' || e.kind === 'groups');
+  let accounts = EMPTY_ACCOUNTS;
+  if (accountEntries.length) {
+    const r = collectAccounts(accountEntries);
+    if (r.ok) accounts = r.value;
+    else errors.push(...r.error);
+  }
+
+  const owner = (e: Entry, spec: unknown): { uid: number; gid: number } => {
+    const r = resolveOwner(spec, accounts);
+    if (r.ok) return r.value;
+    errors.push(jailError('bad-owner', `${e.at}: ${e.label}: ${r.error}.`, { entry: e.at }));
+    return { uid: 0, gid: 0 };
+  };
+
+  const add = (t: Target) => {
+    const prev = byPath.get(t.path);
+    if (!prev) { byPath.set(t.path, t); return; }
+    if (prev.kind === 'dir' && t.kind === 'dir') {
+      if (t.implicit) return;
+      if (prev.implicit) { byPath.set(t.path, t); return; }
+    }
+    if (sameDeclaration(prev, t)) return;
+    errors.push(jailError('conflict',
+      `${t.path} is declared twice, differently: as a ${describe(prev)} by ${prev.label} at ${prev.at}, and as a ${describe(t)} by ${t.label} at ${t.at}. ` +
+      'Remove one of the two entries, or make them agree.', { path: t.path, entry: t.at }));
+  };
+
+  for (const e of entries) {
+    switch (e.kind) {
+      case 'dir': {
+        const o = owner(e, e.owner);
+        for (const p of e.paths) add({ kind: 'dir', path: p, mode: e.mode ?? 0o755, ...o, at: e.at, label: e.label });
+        break;
+      }
+      case 'link':
+        add({ kind: 'symlink', path: e.path, target: e.target, mode: 0o777, ...owner(e, e.owner), at: e.at, label: e.label });
+        break;
+      case 'device':
+        if (e.dangerous) warnings.push(`${e.at}: ${e.label} is a dangerous device (${e.type} ${e.major}:${e.minor}), declared on purpose: a jailed process can use it to reach the host`);
+        add({ kind: 'device', path: e.path, type: e.type, major: e.major, minor: e.minor, dangerous: e.dangerous, mode: e.mode ?? 0o600, ...owner(e, e.owner), at: e.at, label: e.label });
+        break;
+      case 'text':
+        add(textTarget(e.path, e.content, e.mode ?? 0o644, owner(e, e.owner), e));
+        break;
+      case 'copy':
+        expandCopy(e, owner(e, e.owner), add, errors, warnings);
+        break;
+      case 'users':
+      case 'groups':
+        break;
+    }
+  }
+
+  if (accountEntries.length) {
+    const first = accountEntries[0]!;
+    add(textTarget('/etc/passwd', Buffer.from(passwdText(accounts)), 0o644, { uid: 0, gid: 0 }, first));
+    add(textTarget('/etc/group', Buffer.from(groupText(accounts)), 0o644, { uid: 0, gid: 0 }, first));
+    add(textTarget('/etc/shadow', Buffer.from(shadowText(accounts)), 0o600, { uid: 0, gid: 0 }, first));
+  }
+
+  const targets = throughDeclaredLinks([...byPath.values()], errors);
+  return { targets: withParents(targets, errors), errors, warnings };
+}
+
+function textTarget(p: string, content: Buffer, mode: number, o: { uid: number; gid: number }, e: { at: string; label: string }): Target {
+  return { kind: 'text', path: p, content, contentHash: createHash('sha256').update(content).digest('hex'), mode, ...o, at: e.at, label: e.label };
+}
+
+function describe(t: Target): string {
+  switch (t.kind) {
+    case 'dir': return `directory (${octal(t.mode)} ${t.uid}:${t.gid})`;
+    case 'symlink': return `symlink to ${t.target}`;
+    case 'device': return `device ${t.type} ${t.major}:${t.minor}`;
+    case 'file': return `copy of ${t.source} (${octal(t.mode)})`;
+    case 'text': return `generated file (${octal(t.mode)})`;
+  }
+}
+
+/** Two declarations of one path that agree are one target (a library shared by two programs). */
+function sameDeclaration(a: Target, b: Target): boolean {
+  if (a.kind !== b.kind || a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid) return false;
+  switch (a.kind) {
+    case 'dir': return true;
+    case 'symlink': return a.target === (b as typeof a).target;
+    case 'device': { const d = b as typeof a; return a.type === d.type && a.major === d.major && a.minor === d.minor; }
+    case 'file': return a.source === (b as typeof a).source || a.sourceStamp === (b as typeof a).sourceStamp;
+    case 'text': return a.contentHash === (b as typeof a).contentHash;
+  }
+}
+
+/** The static directory a glob starts from: `/usr/share/doc/bash/*` -> `/usr/share/doc/bash`. */
+function globBase(pattern: string): string {
+  const parts = pattern.split('/');
+  const i = parts.findIndex((c) => c !== '' && isDynamicPattern(c));
+  return parts.slice(0, i < 0 ? parts.length - 1 : i).join('/') || '/';
+}
+
+function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Target) => void, errors: JailError[], warnings: string[]): void {
+  const visited = new Set<string>();
+  const one = (src: string, dest: string, top: boolean): void => {
+    let st: fs.BigIntStats;
+    try {
+      st = e.follow ? fs.statSync(src, { bigint: true }) : fs.lstatSync(src, { bigint: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      errors.push(jailError('missing-source',
+        `${e.at}: ${e.label}: ${code === 'ENOENT' ? `${src} does not exist on this host` : `cannot read ${src} (${code})`}` +
+        `${top ? '' : ` (found while copying ${e.source})`}. Install what provides it, fix the path, or remove the entry.`,
+        { path: src, entry: e.at }));
+      return;
+    }
+    const perm = Number(st.mode) & 0o7777;
+    if (st.isSymbolicLink()) {
+      add({ kind: 'symlink', path: dest, target: fs.readlinkSync(src), mode: 0o777, ...o, at: e.at, label: e.label });
+    } else if (st.isFile()) {
+      let mode = e.mode ?? perm;
+      if (!e.setuid) mode &= ~0o6000;
+      add({ kind: 'file', path: dest, source: src, sourceStamp: stampOf(st), mode, ...o, at: e.at, label: e.label });
+    } else if (st.isDirectory()) {
+      const id = `${st.dev}:${st.ino}`;
+      if (visited.has(id)) { warnings.push(`${e.at}: ${e.label}: ${src} loops back to a directory already copied; skipped`); return; }
+      visited.add(id);
+      add({ kind: 'dir', path: dest, mode: perm & ~0o6000, ...o, at: e.at, label: e.label });
+      let names: string[];
+      try { names = fs.readdirSync(src); } catch (err) {
+        errors.push(jailError('missing-source', `${e.at}: ${e.label}: cannot list ${src} (${(err as NodeJS.ErrnoException).code}).`, { path: src, entry: e.at }));
+        return;
+      }
+      for (const n of names.sort()) one(`${src === '/' ? '' : src}/${n}`, `${dest === '/' ? '' : dest}/${n}`, false);
+    } else {
+      warnings.push(`${e.at}: ${e.label}: skipped ${src}: copy() does not copy device nodes, FIFOs or sockets (declare devices with device())`);
+    }
+  };
+
+  if (isDynamicPattern(e.source)) {
+    const base = globBase(e.source);
+    const matches = globbySync(e.source, { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true, expandDirectories: false, unique: true });
+    if (matches.length === 0) {
+      errors.push(jailError('missing-source', `${e.at}: ${e.label}: the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove the entry.`, { path: e.source, entry: e.at }));
+      return;
+    }
+    const destBase = e.to ?? base;
+    for (const m of matches.sort()) one(m, path.posix.join(destBase, path.posix.relative(base, m)), true);
+  } else {
+    one(path.posix.normalize(e.source).replace(/(.)\/$/, '$1'), e.to ?? path.posix.normalize(e.source).replace(/(.)\/$/, '$1'), true);
+  }
+}
+
+/**
+ * A path beneath a declared symlink is written where the link leads, inside the jail:
+ * writing through a link in ROOT is exactly what an attacker wants, so the builder
+ * never does it, and the jail still sees the file at the path the jailfile named.
+ */
+function throughDeclaredLinks(targets: Target[], errors: JailError[]): Target[] {
+  const links = new Map<string, string>();
+  for (const t of targets) if (t.kind === 'symlink') links.set(t.path, t.target);
+  if (links.size === 0) return targets;
+  const out: Target[] = [];
+  for (const t of targets) {
+    const p = canonicalPath(t.path, links);
+    if (p === null) {
+      errors.push(jailError('link-loop', `${t.at}: ${t.label}: ${t.path} lies beneath declared symlinks that loop. Fix the link() entries.`, { path: t.path, entry: t.at }));
+      continue;
+    }
+    out.push(p === t.path ? t : { ...t, path: p });
+  }
+  return out;
+}
+
+/** Rewrites `p` through the first declared link among its proper prefixes, until none is left. */
+export function canonicalPath(p: string, links: ReadonlyMap<string, string>): string | null {
+  for (let hops = 0; hops <= MAX_LINK_HOPS; hops++) {
+    const parts = p.split('/');
+    let next: string | undefined;
+    for (let i = 2; i < parts.length && next === undefined; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      const to = links.get(prefix);
+      if (to !== undefined) next = path.posix.resolve(to.startsWith('/') ? '/' : parentOf(prefix), to, ...parts.slice(i));
+    }
+    if (next === undefined) return p;
+    p = next;
+  }
+  return null;
+}
+
+/** Adds an implicit directory for every parent nobody declared, and sorts parents first. */
+function withParents(targets: Target[], errors: JailError[]): Target[] {
+  const byPath = new Map<string, Target>();
+  for (const t of targets) {
+    const prev = byPath.get(t.path);
+    if (prev && !(prev.kind === 'dir' && t.kind === 'dir') && !sameDeclaration(prev, t)) {
+      errors.push(jailError('conflict', `${t.path} is declared twice, differently: by ${prev.label} at ${prev.at} and by ${t.label} at ${t.at} (one of them through a declared symlink). Remove one of the two entries.`, { path: t.path, entry: t.at }));
+      continue;
+    }
+    if (!prev || (prev.kind === 'dir' && prev.implicit)) byPath.set(t.path, t);
+  }
+  for (const t of [...byPath.values()]) {
+    for (let p = parentOf(t.path); p !== '/'; p = parentOf(p)) {
+      const have = byPath.get(p);
+      if (have) {
+        if (have.kind !== 'dir') {
+          errors.push(jailError('conflict', `${t.label} at ${t.at} puts ${t.path} beneath ${p}, but ${have.label} at ${have.at} declares ${p} a ${describe(have)}. ` +
+            (have.kind === 'symlink' ? `Name the path through the link's target instead.` : 'Remove one of the two entries.'), { path: t.path, entry: t.at }));
+        }
+        break;
+      }
+      byPath.set(p, { kind: 'dir', path: p, mode: 0o755, uid: 0, gid: 0, at: t.at, label: t.label, implicit: true });
+    }
+  }
+  byPath.delete('/');
+  return [...byPath.values()].sort((a, b) => comparePaths(a.path, b.path));
+}

@@ -1,0 +1,119 @@
+// What the last build put in ROOT, kept outside ROOT (the jail is not trusted) in the
+// install directory beside the jailfile: one JSON file per ROOT, read in one go and
+// replaced atomically. Also the lock that keeps two builds of one ROOT apart.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { TargetKind } from './targets.js';
+import { jailError, type JailError } from './result.js';
+
+/** One built path: its declaration as it was built, and the stamp of what was written. */
+export interface Rec {
+  k: TargetKind;
+  m: number;
+  u: number;
+  g: number;
+  /** file: the host source, and its stamp when it was copied. */
+  src?: string;
+  ss?: string;
+  /** text: sha256 of the content. */
+  h?: string;
+  /** symlink: the link's content. */
+  t?: string;
+  /** device: `c:1:3`. */
+  d?: string;
+  /** file, text: the output's stamp right after it was written. */
+  o?: string;
+}
+
+export interface Manifest {
+  version: 1;
+  root: string;
+  /** False while a build is applying: a crash leaves it false, and the next build sweeps temporary files. */
+  complete: boolean;
+  records: Record<string, Rec>;
+}
+
+export const STATE_DIR = '.jail';
+
+export function stateDir(installDir: string): string {
+  return path.join(installDir, STATE_DIR);
+}
+
+/** `var-virtual-apache-1a2b3c4d`: readable, and unique per ROOT. */
+export function rootKey(root: string): string {
+  const slug = root.replace(/^\/+/, '').replace(/[^A-Za-z0-9._-]+/g, '-').slice(-60) || 'root';
+  return `${slug}-${createHash('sha256').update(root).digest('hex').slice(0, 8)}`;
+}
+
+export function manifestPath(installDir: string, root: string): string {
+  return path.join(stateDir(installDir), `${rootKey(root)}.json`);
+}
+
+export function emptyManifest(root: string): Manifest {
+  return { version: 1, root, complete: true, records: {} };
+}
+
+export function loadManifest(file: string, root: string): { manifest: Manifest; error?: JailError } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { manifest: emptyManifest(root) };
+    return { manifest: emptyManifest(root), error: jailError('manifest-unreadable', `Cannot read the build record ${file} (${(err as NodeJS.ErrnoException).code}). Fix its permissions, or delete it to start over (the next make then checks every file in ROOT).`, { path: file }) };
+  }
+  try {
+    const m = JSON.parse(text) as Manifest;
+    if (m.version !== 1 || typeof m.records !== 'object' || m.records === null) throw new Error('unknown format');
+    return { manifest: { ...m, root } };
+  } catch {
+    // A damaged record costs a full comparison, not correctness: every path is then re-checked against ROOT.
+    return { manifest: emptyManifest(root) };
+  }
+}
+
+/** Written to a temporary name and renamed, so a crash leaves the old record or the new one. */
+export function saveManifest(file: string, m: Manifest): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(m));
+  fs.renameSync(tmp, file);
+}
+
+export interface Lock { release(): void }
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/**
+ * One build per ROOT at a time. A second build waits for the first (saying so once), and
+ * takes over a lock whose owner has died.
+ */
+export async function acquireLock(installDir: string, root: string, opts: { waitMs: number; onWait: (pid: number) => void }): Promise<Lock | JailError> {
+  const file = path.join(stateDir(installDir), `${rootKey(root)}.lock`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const deadline = Date.now() + opts.waitMs;
+  let told = false;
+  for (;;) {
+    try {
+      const fd = fs.openSync(file, 'wx');
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      return { release: () => { try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file); } catch { /* already gone */ } } };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number(fs.readFileSync(file, 'utf8') || NaN);
+    if (!Number.isInteger(pid) || !alive(pid) || pid === process.pid) {
+      try { fs.unlinkSync(file); } catch { /* someone else took it over */ }
+      continue;
+    }
+    if (Date.now() > deadline) {
+      return jailError('locked', `Another jail build (pid ${pid}) is working on ${root}; it holds ${file}. Wait for it to finish, or stop it, then run make again.`, { path: root });
+    }
+    if (!told) { opts.onWait(pid); told = true; }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

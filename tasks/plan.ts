@@ -1,0 +1,197 @@
+// Targets + the last build's record + what ROOT holds now -> the plan: a list of actions,
+// each with its reasons. Writes nothing: -n, -q, --explain, --json and check all read
+// the same plan, and apply() is its only executor.
+//
+// Freshness is a stat, not a hash: a target is fresh when its declaration matches the
+// record, its source's stamp matches the stamp recorded when it was copied, and ROOT
+// still holds the inode, size and times recorded right after writing. Bytes are compared
+// only when a stamp moved (a touched source, an output someone opened for writing).
+
+import fs from 'node:fs';
+import type { Manifest, Rec } from './manifest.js';
+import { comparePaths, octal, parentOf, stampOf, type Target, type TargetKind } from './targets.js';
+import { sameBytes, sameBytesAs } from './compare.js';
+
+export type Op = 'create' | 'update' | 'remove';
+
+export interface Action {
+  readonly op: Op;
+  readonly path: string;
+  readonly kind: TargetKind;
+  /** Why, for people: `source changed: content`, `mode 0600 != declared 0644`, `no longer declared`. */
+  readonly reasons: string[];
+  readonly target?: Target;
+}
+
+export interface Plan {
+  readonly root: string;
+  /** Removals deepest first, then creations and updates parents first. */
+  readonly actions: Action[];
+  readonly upToDate: number;
+  /** Records to store without writing into ROOT (a touched source whose bytes did not change). */
+  readonly refresh: Map<string, Rec>;
+  /** Records to forget without writing into ROOT (a pruned output that is already gone). */
+  readonly forget: string[];
+  /** The last build was interrupted: the directories to sweep of its temporary files. */
+  readonly sweep: string[];
+}
+
+export interface PlanOptions {
+  /** -B: every target is rebuilt. */
+  always?: boolean;
+  /** Only these targets (and their parent directories); nothing is pruned. */
+  only?: (t: Target) => boolean;
+  /** `clean`: remove everything recorded, build nothing. */
+  clean?: boolean;
+}
+
+export function recordOf(t: Target, outStamp?: string): Rec {
+  const r: Rec = { k: t.kind, m: t.mode, u: t.uid, g: t.gid };
+  switch (t.kind) {
+    case 'file': r.src = t.source; r.ss = t.sourceStamp; r.o = outStamp; break;
+    case 'text': r.h = t.contentHash; r.o = outStamp; break;
+    case 'symlink': r.t = t.target; break;
+    case 'device': r.d = `${t.type}:${t.major}:${t.minor}`; break;
+    case 'dir': break;
+  }
+  return r;
+}
+
+export function typeName(st: fs.BigIntStats): string {
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isDirectory()) return 'directory';
+  if (st.isFile()) return 'regular file';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  return 'special file';
+}
+
+export function devNumbers(rdev: bigint): { major: number; minor: number } {
+  return {
+    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
+    minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
+  };
+}
+
+function attrReasons(t: Target, st: fs.BigIntStats, out: string[]): void {
+  const mode = Number(st.mode) & 0o7777;
+  if (t.kind !== 'symlink' && mode !== t.mode) out.push(`mode ${octal(mode)} != declared ${octal(t.mode)}`);
+  if (Number(st.uid) !== t.uid || Number(st.gid) !== t.gid) out.push(`owner ${st.uid}:${st.gid} != declared ${t.uid}:${t.gid}`);
+}
+
+interface Judgement { reasons: string[]; refresh?: Rec }
+
+/** Why the path in ROOT is not what `t` declares; no reasons means fresh. */
+function judge(root: string, t: Target, st: fs.BigIntStats, rec: Rec | undefined): Judgement {
+  const reasons: string[] = [];
+  const wrongType = (want: string) => reasons.push(`output is a ${typeName(st)}, declared ${want}`);
+  switch (t.kind) {
+    case 'dir':
+      if (!st.isDirectory()) wrongType('a directory');
+      else attrReasons(t, st, reasons);
+      return { reasons };
+    case 'symlink': {
+      if (!st.isSymbolicLink()) { wrongType(`a symlink to ${t.target}`); return { reasons }; }
+      const now = fs.readlinkSync(root + t.path);
+      if (now !== t.target) reasons.push(`link points to ${now}, declared ${t.target}`);
+      attrReasons(t, st, reasons);
+      return { reasons };
+    }
+    case 'device': {
+      const isType = t.type === 'c' ? st.isCharacterDevice() : st.isBlockDevice();
+      if (!isType) { wrongType(`a ${t.type === 'c' ? 'character' : 'block'} device`); return { reasons }; }
+      const { major, minor } = devNumbers(st.rdev);
+      if (major !== t.major || minor !== t.minor) reasons.push(`device ${major}:${minor} != declared ${t.major}:${t.minor}`);
+      attrReasons(t, st, reasons);
+      return { reasons };
+    }
+    case 'file':
+    case 'text': {
+      if (!st.isFile()) { wrongType('a regular file'); return { reasons }; }
+      if (st.nlink > 1n) reasons.push(`output is hard-linked (${st.nlink} names share its inode)`);
+      attrReasons(t, st, reasons);
+      if (reasons.length) return { reasons };
+      const outStamp = stampOf(st);
+      const matches = () => (t.kind === 'file' ? sameBytes(t.source, root + t.path, st) : sameBytesAs(t.content, root + t.path, st));
+      if (!rec || rec.k !== t.kind) {
+        // Something is there that no build recorded (an interrupted build, a hand-made tree): keep it if it is right.
+        return matches() ? { reasons, refresh: recordOf(t, outStamp) } : { reasons: ['replaces a file jail did not write'] };
+      }
+      const declChanged = t.kind === 'text' ? rec.h !== t.contentHash : rec.src !== t.source || rec.ss !== t.sourceStamp;
+      if (rec.o === outStamp && !declChanged) return { reasons };
+      // A stamp moved: the bytes decide. The output is the old source as long as its own stamp held.
+      if (matches()) return { reasons, refresh: recordOf(t, outStamp) };
+      if (rec.o !== outStamp) reasons.push('output edited since the last build');
+      else if (t.kind === 'text') reasons.push('content changed');
+      else reasons.push(rec.src !== t.source ? `source is now ${t.source} (was ${rec.src})` : 'source changed: content');
+      return { reasons };
+    }
+  }
+}
+
+export function plan(root: string, targets: readonly Target[], manifest: Manifest, opts: PlanOptions = {}): Plan {
+  const creates: Action[] = [];
+  const refresh = new Map<string, Rec>();
+  let upToDate = 0;
+  /** Directories that are not real directories in ROOT now, with why: what lies beneath them is built without looking. */
+  const replaced = new Map<string, string>();
+
+  let selected = opts.clean ? [] : targets;
+  if (opts.only) {
+    const want = new Set<string>();
+    for (const t of targets) {
+      if (!opts.only(t)) continue;
+      want.add(t.path);
+      for (let p = parentOf(t.path); p !== '/'; p = parentOf(p)) want.add(p);
+    }
+    selected = targets.filter((t) => want.has(t.path));
+  }
+
+  for (const t of selected) {
+    const rec = manifest.records[t.path];
+    const parentWhy = replaced.get(parentOf(t.path));
+    if (parentWhy !== undefined) {
+      if (t.kind === 'dir') replaced.set(t.path, parentWhy);
+      creates.push({ op: 'create', path: t.path, kind: t.kind, reasons: [parentWhy], target: t });
+      continue;
+    }
+    const st = fs.lstatSync(root + t.path, { bigint: true, throwIfNoEntry: false });
+    if (!st) {
+      const why = rec ? 'output missing (deleted since the last build)' : 'output missing';
+      if (t.kind === 'dir') replaced.set(t.path, why);
+      creates.push({ op: 'create', path: t.path, kind: t.kind, reasons: [why], target: t });
+      continue;
+    }
+    const j = judge(root, t, st, rec);
+    if (opts.always && j.reasons.length === 0) j.reasons.push('-B: rebuilding everything');
+    if (j.reasons.length) {
+      if (t.kind === 'dir' && !st.isDirectory()) replaced.set(t.path, `parent ${t.path} is being replaced (it was a ${typeName(st)})`);
+      creates.push({ op: 'update', path: t.path, kind: t.kind, reasons: j.reasons, target: t });
+      continue;
+    }
+    upToDate++;
+    if (j.refresh) refresh.set(t.path, j.refresh);
+    else if (!rec || t.kind === 'dir' || t.kind === 'symlink' || t.kind === 'device') {
+      // Stat-judged kinds need no output stamp; record them so pruning knows they are ours.
+      const r = recordOf(t);
+      if (!rec || JSON.stringify(rec) !== JSON.stringify(r)) refresh.set(t.path, r);
+    }
+  }
+
+  const removes: Action[] = [];
+  const forget: string[] = [];
+  if (!opts.only) {
+    const declared = new Set(selected.map((t) => t.path));
+    for (const [p, rec] of Object.entries(manifest.records)) {
+      if (declared.has(p)) continue;
+      const st = fs.lstatSync(root + p, { bigint: true, throwIfNoEntry: false });
+      if (!st) { forget.push(p); continue; }
+      removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'] });
+    }
+    removes.sort((a, b) => comparePaths(b.path, a.path));
+  }
+
+  return { root, actions: [...removes, ...creates], upToDate, refresh, forget, sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)] };
+}

@@ -1,0 +1,26 @@
+// ROOT is checked before anything is loaded or touched: absolute, not `/`, not a host
+// system directory, not a symlink, and not the directory that holds the jailfile.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fail, jailError, ok, type JailError, type Result } from './result.js';
+
+/** Host directories a jail must never be built over (a jail inside them, e.g. /var/virtual/x, is fine). */
+const HOST_DIRS = new Set(['/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt',
+  '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib', '/var/log', '/var/tmp', '/var/run', '/usr/local']);
+const HOST_TREES = ['/usr/', '/etc/', '/proc/', '/sys/', '/dev/', '/boot/'];
+
+export function checkRoot(root: string | undefined, installDir: string): Result<string, JailError> {
+  const bad = (why: string) => fail(jailError('bad-root', `ROOT=${root ?? ''} ${why} Nothing was touched.`, { path: root }));
+  if (root === undefined || root === '') return fail(jailError('bad-root', 'ROOT is required: name the jail directory as a make variable, e.g. `jail make ROOT=/var/virtual/apache`. Nothing was touched.'));
+  if (!root.startsWith('/')) return bad(`is not an absolute path; write it in full, e.g. ROOT=${path.resolve(root)}.`);
+  const norm = path.posix.normalize(root).replace(/(.)\/+$/, '$1');
+  if (norm === '/') return bad('is the host\'s own root; a jail must be a directory of its own, e.g. ROOT=/var/virtual/apache.');
+  if (HOST_DIRS.has(norm) || HOST_TREES.some((t) => norm.startsWith(t))) return bad(`is a host system directory; building a jail there would rewrite the host. Choose a directory of its own, e.g. /var/virtual/NAME.`);
+  const inst = path.resolve(installDir);
+  if (inst === norm || inst.startsWith(norm + '/')) return bad(`holds the jailfile's own directory (${inst}); the install directory must live outside the jail, where the jail cannot change it.`);
+  const st = fs.lstatSync(norm, { throwIfNoEntry: false });
+  if (st?.isSymbolicLink()) return bad(`is a symlink (to ${fs.readlinkSync(norm)}); name the real directory, so that what is built and what is checked are the same place.`);
+  if (st && !st.isDirectory()) return bad('exists and is not a directory.');
+  return ok(norm);
+}

@@ -1,0 +1,289 @@
+// The only module that writes beneath ROOT.
+//
+// Everything in ROOT may have been planted by an attacker, so no write or delete ever
+// resolves a path through ROOT. Node has no openat(), so each directory is opened
+// once, component by component with O_NOFOLLOW|O_DIRECTORY, and every later operation
+// names its file as /proc/self/fd/<dirfd>/<name>: the kernel resolves the directory
+// through the descriptor we hold and looks up only the last name in it, which is what
+// openat(dirfd, name) does. A planted `etc -> /etc` makes the open fail instead of
+// sending writes to the host.
+//
+// Files are written under a temporary name beside their destination and renamed into
+// place, so a crash never leaves half a file under its final name. Deleting never
+// crosses into another filesystem or a mount point beneath ROOT.
+
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { run } from './shell.js';
+import { baseName, octal, parentOf, stampOf } from './targets.js';
+import { jailError, type JailError } from './result.js';
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
+const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+
+/** Temporary names this module creates; a crashed build's leftovers are recognised by it. */
+export const TEMP_NAME = /^\.jail-tmp\.\d+\.\d+$/;
+
+/** A write into ROOT that could not be done safely; apply() turns it into an error value. */
+export class RootFsError extends Error {
+  constructor(readonly error: JailError) {
+    super(error.message);
+  }
+}
+
+const refuse = (code: string, message: string, p: string): never => {
+  throw new RootFsError(jailError(code, message, { path: p }));
+};
+
+/** Mount points strictly beneath ROOT, as jail paths, from /proc/self/mountinfo. */
+export function mountsBeneath(root: string): string[] {
+  let text = '';
+  try { text = fs.readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return []; }
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const mp = line.split(' ')[4];
+    if (!mp) continue;
+    const p = mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (p.startsWith(root + '/')) out.push(p.slice(root.length));
+  }
+  return out;
+}
+
+export class RootFs {
+  readonly #root: string;
+  readonly #dev: bigint;
+  readonly #dirs = new Map<string, number>();
+  readonly #mounts: string[];
+  #counter = 0;
+
+  private constructor(root: string, rootFd: number, dev: bigint) {
+    this.#root = root;
+    this.#dev = dev;
+    this.#dirs.set('/', rootFd);
+    this.#mounts = mountsBeneath(root);
+  }
+
+  /** Opens ROOT (creating it if missing; it must not be a symlink). */
+  static open(root: string): RootFs {
+    fs.mkdirSync(root, { recursive: true, mode: 0o755 });
+    let fd: number;
+    try {
+      fd = fs.openSync(root, DIR_FLAGS);
+    } catch (err) {
+      return refuse('bad-root', `ROOT ${root} is not a directory (${(err as NodeJS.ErrnoException).code}); name a real directory, not a symlink.`, root);
+    }
+    return new RootFs(root, fd, fs.fstatSync(fd, { bigint: true }).dev);
+  }
+
+  close(): void {
+    for (const fd of this.#dirs.values()) fs.closeSync(fd);
+    this.#dirs.clear();
+  }
+
+  #proc(fd: number, name: string): string {
+    return `/proc/self/fd/${fd}/${name}`;
+  }
+
+  #tmp(): string {
+    return `.jail-tmp.${process.pid}.${++this.#counter}`;
+  }
+
+  /** The descriptor of a jail directory, opened component by component without following links. */
+  #dirFd(p: string): number {
+    const have = this.#dirs.get(p);
+    if (have !== undefined) return have;
+    const pfd = this.#dirFd(parentOf(p));
+    let fd: number;
+    try {
+      fd = fs.openSync(this.#proc(pfd, baseName(p)), DIR_FLAGS);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return refuse('unsafe-path', `${p} in ROOT is not a real directory (${code === 'ELOOP' ? 'it is a symlink' : code}); ` +
+        'jail does not write through it. Run make again: the directory target is restored first.', p);
+    }
+    this.#dirs.set(p, fd);
+    return fd;
+  }
+
+  /** Forget descriptors for `p` and beneath (it was replaced or removed). */
+  #forget(p: string): void {
+    for (const [k, fd] of this.#dirs) {
+      if (k !== '/' && (k === p || k.startsWith(p + '/'))) {
+        fs.closeSync(fd);
+        this.#dirs.delete(k);
+      }
+    }
+  }
+
+  #lstat(pfd: number, name: string): fs.BigIntStats | undefined {
+    return fs.lstatSync(this.#proc(pfd, name), { bigint: true, throwIfNoEntry: false });
+  }
+
+  #checkNoMount(p: string): void {
+    const m = this.#mounts.find((mp) => mp === p || mp.startsWith(p + '/'));
+    if (m !== undefined) {
+      refuse('mount-point', `${m} in ROOT is a mount point (another filesystem or a bind mount). jail never deletes across it, ` +
+        `so it cannot remove or replace ${p}. Unmount ${this.#root}${m} and run make again.`, p);
+    }
+  }
+
+  /** Removes whatever is at `name` in the directory `pfd`, a whole tree if need be. */
+  #removeAt(pfd: number, name: string, p: string): void {
+    this.#checkNoMount(p);
+    const st = this.#lstat(pfd, name);
+    if (!st) return;
+    if (st.isDirectory()) {
+      this.#forget(p);
+      this.#removeTree(pfd, name, p);
+    } else {
+      fs.unlinkSync(this.#proc(pfd, name));
+    }
+  }
+
+  #removeTree(pfd: number, name: string, p: string): void {
+    const fd = fs.openSync(this.#proc(pfd, name), DIR_FLAGS);
+    try {
+      if (fs.fstatSync(fd, { bigint: true }).dev !== this.#dev) {
+        refuse('mount-point', `${p} in ROOT is on another filesystem; jail never deletes across filesystems. Unmount it and run make again.`, p);
+      }
+      for (const child of fs.readdirSync(this.#proc(fd, '.'))) {
+        const st = this.#lstat(fd, child);
+        if (st?.isDirectory()) this.#removeTree(fd, child, `${p}/${child}`);
+        else if (st) fs.unlinkSync(this.#proc(fd, child));
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.rmdirSync(this.#proc(pfd, name));
+  }
+
+  /** Renames the temporary `tmp` over `name`, clearing a directory that stands in the way. */
+  #install(pfd: number, tmp: string, name: string, p: string): void {
+    try {
+      fs.renameSync(this.#proc(pfd, tmp), this.#proc(pfd, name));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') {
+        try { fs.unlinkSync(this.#proc(pfd, tmp)); } catch { /* nothing to clean */ }
+        throw err;
+      }
+      try {
+        this.#removeAt(pfd, name, p);
+      } catch (e) {
+        try { fs.unlinkSync(this.#proc(pfd, tmp)); } catch { /* nothing to clean */ }
+        throw e;
+      }
+      fs.renameSync(this.#proc(pfd, tmp), this.#proc(pfd, name));
+    }
+  }
+
+  /** A real directory at `p` with exactly this mode and owner; anything else there is replaced. */
+  ensureDir(p: string, mode: number, uid: number, gid: number): void {
+    const pfd = this.#dirFd(parentOf(p));
+    const name = baseName(p);
+    const st = this.#lstat(pfd, name);
+    if (st && !st.isDirectory()) this.#removeAt(pfd, name, p);
+    if (!st || !st.isDirectory()) fs.mkdirSync(this.#proc(pfd, name), 0o700);
+    this.#forget(p);
+    const fd = fs.openSync(this.#proc(pfd, name), DIR_FLAGS);
+    this.#dirs.set(p, fd);
+    fs.fchownSync(fd, uid, gid);
+    fs.fchmodSync(fd, mode);
+  }
+
+  /** Sets owner and mode through a descriptor, after checking it is the file we just made. */
+  #finish(fd: number, p: string, mode: number, uid: number, gid: number): void {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.nlink !== 1) {
+      refuse('unsafe-path', `The temporary file for ${p} was swapped while jail was writing it (something in the jail is racing the build). Stop the jail's services and run make again.`, p);
+    }
+    fs.fchownSync(fd, uid, gid); // before chmod: chown clears setuid bits
+    fs.fchmodSync(fd, mode);
+  }
+
+  /** Copies a host file to `p`. Returns the stamp of the written file. */
+  async copyFile(p: string, source: string, mode: number, uid: number, gid: number): Promise<string> {
+    const pfd = this.#dirFd(parentOf(p));
+    const tmp = this.#tmp();
+    await fsp.copyFile(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
+    const fd = fs.openSync(this.#proc(pfd, tmp), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    try {
+      this.#finish(fd, p, mode, uid, gid);
+      this.#install(pfd, tmp, baseName(p), p);
+      return stampOf(fs.fstatSync(fd, { bigint: true }));
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Writes `content` to `p`. Returns the stamp of the written file. */
+  writeText(p: string, content: Buffer, mode: number, uid: number, gid: number): string {
+    const pfd = this.#dirFd(parentOf(p));
+    const tmp = this.#tmp();
+    const fd = fs.openSync(this.#proc(pfd, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    try {
+      for (let off = 0; off < content.length;) off += fs.writeSync(fd, content, off);
+      this.#finish(fd, p, mode, uid, gid);
+      this.#install(pfd, tmp, baseName(p), p);
+      return stampOf(fs.fstatSync(fd, { bigint: true }));
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  symlink(p: string, target: string, uid: number, gid: number): void {
+    const pfd = this.#dirFd(parentOf(p));
+    const tmp = this.#tmp();
+    fs.symlinkSync(target, this.#proc(pfd, tmp));
+    fs.lchownSync(this.#proc(pfd, tmp), uid, gid);
+    this.#install(pfd, tmp, baseName(p), p);
+  }
+
+  /** Node cannot mknod, so the host's mknod makes the node under a temporary name, by descriptor path. */
+  async mknod(p: string, type: 'c' | 'b', major: number, minor: number, mode: number, uid: number, gid: number): Promise<void> {
+    const pfd = this.#dirFd(parentOf(p));
+    const tmp = this.#tmp();
+    const r = await run(['mknod', '-m', octal(mode), '--', `/proc/${process.pid}/fd/${pfd}/${tmp}`, type, String(major), String(minor)]);
+    if (!r.ok) refuse('mknod-failed', `Could not create device ${p} (${type} ${major}:${minor}): ${r.error}. Device nodes need root and a filesystem mounted without nodev.`, p);
+    fs.lchownSync(this.#proc(pfd, tmp), uid, gid);
+    this.#install(pfd, tmp, baseName(p), p);
+  }
+
+  /**
+   * Removes an output that is no longer declared. A directory goes only when empty: what
+   * a service put in it is not ours. Returns false when something was left in place.
+   */
+  prune(p: string): boolean {
+    let pfd: number;
+    try { pfd = this.#dirFd(parentOf(p)); } catch { return false; }
+    const name = baseName(p);
+    const st = this.#lstat(pfd, name);
+    if (!st) return true;
+    this.#checkNoMount(p);
+    if (st.isDirectory()) {
+      try {
+        this.#forget(p);
+        fs.rmdirSync(this.#proc(pfd, name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw err;
+      }
+      return true;
+    }
+    fs.unlinkSync(this.#proc(pfd, name));
+    return true;
+  }
+
+  /** Deletes temporary files a killed build left in the directory `p`. */
+  sweepTemp(p: string): number {
+    let pfd: number;
+    try { pfd = this.#dirFd(p); } catch { return 0; }
+    let n = 0;
+    for (const name of fs.readdirSync(this.#proc(pfd, '.'))) {
+      if (!TEMP_NAME.test(name)) continue;
+      const st = this.#lstat(pfd, name);
+      if (st && !st.isDirectory()) { fs.unlinkSync(this.#proc(pfd, name)); n++; }
+    }
+    return n;
+  }
+}

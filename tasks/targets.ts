@@ -1,0 +1,78 @@
+// A target is one path in the jail with what it must be: pure data, made by expand()
+// and judged by plan(). Its declaration (`decl`) is everything that, when changed,
+// means the path in ROOT must be rewritten.
+
+import type { BigIntStats } from 'node:fs';
+
+export type TargetKind = 'dir' | 'symlink' | 'device' | 'file' | 'text';
+
+interface Base {
+  /** Absolute jail path, normalised: `/etc/motd`. */
+  readonly path: string;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** The jailfile entry that asked for it: `file:line` and how it reads. */
+  readonly at: string;
+  readonly label: string;
+  /** A parent directory nobody declared: made because something beneath it was. */
+  readonly implicit?: boolean;
+}
+
+export interface DirTarget extends Base { readonly kind: 'dir' }
+export interface SymlinkTarget extends Base { readonly kind: 'symlink'; readonly target: string }
+export interface DeviceTarget extends Base { readonly kind: 'device'; readonly type: 'c' | 'b'; readonly major: number; readonly minor: number; readonly dangerous: boolean }
+export interface FileTarget extends Base {
+  readonly kind: 'file';
+  /** The host file whose bytes the jail file holds. */
+  readonly source: string;
+  /** The source's stamp when expand() looked at it. */
+  readonly sourceStamp: string;
+}
+export interface TextTarget extends Base { readonly kind: 'text'; readonly content: Buffer; readonly contentHash: string }
+
+export type Target = DirTarget | SymlinkTarget | DeviceTarget | FileTarget | TextTarget;
+
+/** Groups a person can name on the command line: `jail make ROOT=... links`. */
+export const GROUPS = ['dirs', 'links', 'devices', 'files', 'etc'] as const;
+export type GroupName = (typeof GROUPS)[number];
+
+export function inGroup(t: Target, g: GroupName): boolean {
+  switch (g) {
+    case 'dirs': return t.kind === 'dir';
+    case 'links': return t.kind === 'symlink';
+    case 'devices': return t.kind === 'device';
+    case 'files': return t.kind === 'file' || t.kind === 'text';
+    case 'etc': return t.path === '/etc' || t.path.startsWith('/etc/');
+  }
+}
+
+/**
+ * The identity of a file's bytes without reading them: inode, size, mtime and ctime in
+ * nanoseconds. ctime cannot be set from user space, so a same-size edit whose mtime was
+ * put back still moves the stamp (git's index and redo use the same trick).
+ */
+export function stampOf(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+export function parentOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i <= 0 ? '/' : p.slice(0, i);
+}
+
+export function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
+/** Sort key that puts a directory right before everything beneath it. */
+export function comparePaths(a: string, b: string): number {
+  const x = a.split('/'), y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const p = x[i]!, q = y[i]!;
+    if (p !== q) return p < q ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
+export const octal = (m: number): string => (m & 0o7777).toString(8).padStart(4, '0');
