@@ -1,0 +1,3 @@
+// Jail fragments a jailfile composes (`import { ... } from 'jail/recipes'`): plain functions returning entries.
+
+export {};

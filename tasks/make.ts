@@ -1,0 +1,168 @@
+// `jail make`: load -> expand -> plan -> apply, and the report both the CLI and
+// `import { make } from 'jail'` return. The only place the four steps meet.
+
+import path from 'node:path';
+import { loadJailfile } from './load.js';
+import { expand } from './expand.js';
+import { plan as makePlan, type Action, type Plan } from './plan.js';
+import { apply, recordingApplier, rootApplier } from './apply.js';
+import { acquireLock, loadManifest, manifestPath, saveManifest } from './manifest.js';
+import { checkRoot } from './root-path.js';
+import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
+import { jailError, type JailError } from './result.js';
+
+export interface MakeOptions {
+  /** -f: the jailfile (default `jailfile.ts` in the working directory). */
+  file?: string;
+  /** -C: the directory to work from. */
+  cwd?: string;
+  /** VAR=value arguments; ROOT is required. */
+  vars: Record<string, string>;
+  /** Target words: `all` (default), `clean`, a group (`dirs links devices files etc`), or jail paths. */
+  targets?: string[];
+  /** -n: plan and report, write nothing. */
+  dryRun?: boolean;
+  /** -q: only say whether the jail is up to date (no writes; see Report.upToDateOnly). */
+  question?: boolean;
+  /** -B: rebuild every target. */
+  always?: boolean;
+  /** -j: how many files are written at once. */
+  jobs?: number;
+  /** -k: build what can be built past failed targets. */
+  keepGoing?: boolean;
+  /** How long to wait for another build of the same ROOT (ms). */
+  lockWaitMs?: number;
+  /** Live events, for the CLI's lines and progress. */
+  onEvent?: (e: MakeEvent) => void;
+}
+
+export type MakeEvent =
+  | { type: 'action'; action: Action; dryRun: boolean; error?: JailError }
+  | { type: 'start'; total: number }
+  | { type: 'warning'; message: string }
+  | { type: 'waiting'; pid: number };
+
+export interface ActionReport { path: string; kind: string; reason: string; reasons: string[]; entry?: string }
+
+export interface Report {
+  root?: string;
+  created: ActionReport[];
+  updated: ActionReport[];
+  removed: ActionReport[];
+  upToDate: number;
+  errors: JailError[];
+  warnings: string[];
+  /** True for -n and -q: nothing was written. */
+  dryRun: boolean;
+  seconds: number;
+}
+
+function toReport(a: Action): ActionReport {
+  return { path: a.path, kind: a.kind, reason: a.reasons.join('; '), reasons: a.reasons, entry: a.target ? `${a.target.at} ${a.target.label}` : undefined };
+}
+
+type Selection = { clean: boolean; only?: (t: Target) => boolean };
+
+function selection(words: string[], targets: readonly Target[]): Selection | JailError {
+  if (words.length === 0 || (words.length === 1 && words[0] === 'all')) return { clean: false };
+  if (words.includes('clean')) {
+    if (words.length > 1) return jailError('bad-target', '`clean` removes everything jail built in ROOT; give it alone, not with other targets.');
+    return { clean: true };
+  }
+  const preds: ((t: Target) => boolean)[] = [];
+  for (const w of words) {
+    if (w === 'all') { preds.push(() => true); continue; }
+    if ((GROUPS as readonly string[]).includes(w)) { preds.push((t) => inGroup(t, w as GroupName)); continue; }
+    if (w.startsWith('/')) {
+      const p = w.length > 1 ? w.replace(/\/+$/, '') : w;
+      if (!targets.some((t) => t.path === p || t.path.startsWith(p + '/'))) {
+        return jailError('bad-target', `No target ${p}: the jailfile declares nothing at or beneath that jail path. Check the path (jail paths are as seen inside the jail, e.g. /etc/passwd).`, { path: p });
+      }
+      preds.push((t) => t.path === p || t.path.startsWith(p + '/'));
+      continue;
+    }
+    return jailError('bad-target', `No target '${w}'. Targets are all, clean, rebuild, ${GROUPS.join(', ')}, or a jail path such as /etc/passwd.`);
+  }
+  return { clean: false, only: (t) => preds.some((f) => f(t)) };
+}
+
+export async function make(opts: MakeOptions): Promise<Report> {
+  const t0 = process.hrtime.bigint();
+  const emit = opts.onEvent ?? (() => {});
+  const dryRun = Boolean(opts.dryRun || opts.question);
+  const report: Report = { created: [], updated: [], removed: [], upToDate: 0, errors: [], warnings: [], dryRun, seconds: 0 };
+  const done = (): Report => {
+    report.seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    return report;
+  };
+  const warn = (message: string) => { report.warnings.push(message); emit({ type: 'warning', message }); };
+
+  const cwd = path.resolve(opts.cwd ?? '.');
+  const file = path.resolve(cwd, opts.file ?? 'jailfile.ts');
+  const installDir = path.dirname(file);
+  const rootCheck = checkRoot(opts.vars.ROOT, installDir);
+  if (!rootCheck.ok) { report.errors.push(rootCheck.error); return done(); }
+  const root = rootCheck.value;
+  report.root = root;
+
+  const loaded = await loadJailfile(file, { ...opts.vars, ROOT: root });
+  if (!loaded.ok) { report.errors.push(loaded.error); return done(); }
+  const exp = expand(loaded.value.entries);
+  exp.warnings.forEach(warn);
+  if (exp.errors.length) {
+    report.errors.push(...exp.errors);
+    if (!opts.keepGoing) return done();
+  }
+
+  const sel = selection(opts.targets ?? [], exp.targets);
+  if ('code' in sel) { report.errors.push(sel); return done(); }
+
+  const lock = dryRun ? undefined : await acquireLock(installDir, root, { waitMs: opts.lockWaitMs ?? 600_000, onWait: (pid) => emit({ type: 'waiting', pid }) });
+  if (lock && 'code' in lock) { report.errors.push(lock); return done(); }
+  try {
+    const mfile = manifestPath(installDir, root);
+    const { manifest, error } = loadManifest(mfile, root);
+    if (error) { report.errors.push(error); return done(); }
+    const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, only: sel.only });
+    report.upToDate = plan.upToDate;
+    emit({ type: 'start', total: plan.actions.length });
+
+    if (opts.question) {
+      for (const a of plan.actions) (a.op === 'create' ? report.created : a.op === 'update' ? report.updated : report.removed).push(toReport(a));
+      return done();
+    }
+
+    const writes = plan.actions.length > 0 || plan.refresh.size > 0 || plan.forget.length > 0 || plan.sweep.length > 0;
+    if (!dryRun && plan.actions.length > 0) saveManifest(mfile, { ...manifest, complete: false });
+    const applier = dryRun ? recordingApplier() : rootApplier(root);
+    let result;
+    try {
+      result = await apply(plan, applier, {
+        jobs: Math.max(1, opts.jobs ?? 4),
+        keepGoing: Boolean(opts.keepGoing),
+        onAction: (action, error) => {
+          emit({ type: 'action', action, dryRun, error });
+          if (error) return;
+          (action.op === 'create' ? report.created : action.op === 'update' ? report.updated : report.removed).push(toReport(action));
+        },
+      });
+    } finally {
+      applier.close();
+    }
+    report.errors.push(...result.errors);
+    for (const p of result.kept) warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+
+    if (!dryRun && writes) {
+      const records = { ...manifest.records };
+      for (const p of plan.forget) delete records[p];
+      for (const p of result.removed) delete records[p];
+      for (const [p, r] of plan.refresh) records[p] = r;
+      for (const [p, r] of result.written) records[p] = r;
+      // A failed write may leave a temporary file behind: the next build sweeps for it.
+      saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, records });
+    }
+    return done();
+  } finally {
+    if (lock && !('code' in lock)) lock.release();
+  }
+}

@@ -1,0 +1,79 @@
+// The human face of a build: one line per change with its reason, a summary line, and
+// on a terminal a progress line that is redrawn in place and never left behind.
+
+import type { MakeEvent, Report } from './make.js';
+import type { JailError } from './result.js';
+
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const stdio: Output = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+};
+
+const VERB = { create: ['create', 'would create'], update: ['update', 'would update'], remove: ['remove', 'would remove'] } as const;
+
+export class HumanLog {
+  #total = 0;
+  #done = 0;
+  #drawn = false;
+  #last = 0;
+
+  constructor(private readonly io: Output, private readonly opts: { explain: boolean; progress: boolean; quiet: boolean }) {}
+
+  #clear(): void {
+    if (this.#drawn) { process.stderr.write('\r\x1b[K'); this.#drawn = false; }
+  }
+
+  #draw(path: string): void {
+    const now = Date.now();
+    if (!this.opts.progress || this.#total < 20 || now - this.#last < 100) return;
+    this.#last = now;
+    const cols = process.stderr.columns ?? 80;
+    const line = `[${this.#done}/${this.#total}] ${path}`;
+    process.stderr.write('\r\x1b[K' + line.slice(0, cols - 1));
+    this.#drawn = true;
+  }
+
+  event(e: MakeEvent): void {
+    switch (e.type) {
+      case 'start': this.#total = e.total; this.#done = 0; return;
+      case 'waiting': this.#clear(); this.io.err(`jail: waiting for another build of this ROOT (pid ${e.pid}) to finish`); return;
+      case 'warning': this.#clear(); this.io.err(`jail: warning: ${e.message}`); return;
+      case 'action': {
+        this.#done++;
+        if (this.opts.quiet) return;
+        this.#clear();
+        const a = e.action;
+        if (e.error) { this.io.err(`jail: error: ${e.error.message}`); return; }
+        const verb = VERB[a.op][e.dryRun ? 1 : 0];
+        const why = this.opts.explain ? a.reasons.join('; ') : a.reasons[0];
+        const at = this.opts.explain && a.target ? ` [${a.target.at} ${a.target.label}]` : '';
+        this.io.out(`${verb} ${a.path} (${a.kind}): ${why}${at}`);
+        this.#draw(a.path);
+        return;
+      }
+    }
+  }
+
+  summary(r: Report, errorsShown: Set<JailError>): void {
+    this.#clear();
+    for (const e of r.errors) if (!errorsShown.has(e)) this.io.err(`jail: error: ${e.message}`);
+    if (this.opts.quiet) return;
+    const secs = r.seconds < 10 ? r.seconds.toFixed(2) : r.seconds.toFixed(1);
+    const would = r.dryRun ? 'would be ' : '';
+    this.io.out(`jail: ${r.created.length} ${would}created, ${r.updated.length} ${would}updated, ${r.removed.length} ${would}removed, ${r.upToDate} up to date in ${secs}s` +
+      (r.errors.length ? `, ${r.errors.length} error${r.errors.length > 1 ? 's' : ''}` : ''));
+  }
+}
+
+export function jsonReport(r: Report): string {
+  const strip = ({ path, kind, reason }: { path: string; kind: string; reason: string }) => ({ path, kind, reason });
+  return JSON.stringify({
+    created: r.created.map(strip), updated: r.updated.map(strip), removed: r.removed.map(strip),
+    upToDate: r.upToDate, errors: r.errors, warnings: r.warnings, dryRun: r.dryRun, seconds: r.seconds,
+  }, null, 2);
+}
