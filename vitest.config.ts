@@ -9,5 +9,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     fileParallelism: false,
     pool: 'forks',
+    // The built tool is imported as Node imports it, so its module hooks (jailfiles
+    // importing 'jail') run as they do for any program that embeds make().
+    server: { deps: { external: [/\/dist\//] } },
   },
 });

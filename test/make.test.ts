@@ -1,0 +1,389 @@
+// The make semantics of issue #2, as a user lives them: build, change one thing, build
+// again, and assert exactly what was touched in ROOT.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { REPO, changes, fingerprint, rig, touched, type Rig } from './helpers.js';
+
+let r: Rig;
+
+const JAILFILE = (extra = '') => `
+import { defineJail, dir, link, device, copy, text, users } from 'jail';
+export default defineJail(({ ROOT, SRC, GREETING = 'hello' }) => [
+  dir(['/bin', '/etc', '/var/log', '/var/www']),
+  dir('/tmp', { mode: 0o1777 }),
+  link('/lib', 'usr/lib'),
+  device('/dev/null', { type: 'c', major: 1, minor: 3, mode: 0o666 }),
+  copy(SRC + '/a.conf', { to: '/etc/a.conf' }),
+  copy(SRC + '/b.conf', { to: '/etc/b.conf', mode: 0o600 }),
+  copy(SRC + '/site', { to: '/var/www/site' }),
+  text('/etc/motd', GREETING + ' from ' + ROOT + '\\n'),
+  users({ www: { uid: 80, gid: 80, home: '/var/www', shell: '/usr/sbin/nologin' } }),
+  ${extra}
+]);
+`;
+
+function makeSources(src: string) {
+  fs.writeFileSync(path.join(src, 'a.conf'), 'alpha\n');
+  fs.writeFileSync(path.join(src, 'b.conf'), 'bravo\n');
+  fs.mkdirSync(path.join(src, 'site', 'img'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'site', 'index.html'), '<h1>hi</h1>\n');
+  fs.writeFileSync(path.join(src, 'site', 'img', 'logo.svg'), '<svg/>\n');
+  fs.symlinkSync('index.html', path.join(src, 'site', 'home.html'));
+}
+
+beforeEach(() => {
+  r = rig();
+  makeSources(r.src);
+  r.jailfile(JAILFILE());
+});
+afterEach(() => r.cleanup());
+
+const make = (...args: string[]) => r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`, ...args);
+
+describe('first build', () => {
+  it('creates every target, one line each, and a summary line', () => {
+    const res = make();
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const lines = changes(res.stdout);
+    expect(lines.every((l) => l.startsWith('create '))).toBe(true);
+    expect(lines).toContain('create /etc/motd (text): output missing');
+    expect(lines).toContain('create /dev/null (device): output missing');
+    const summary = res.stdout.trim().split('\n').at(-1)!;
+    expect(summary).toMatch(new RegExp(`^jail: ${lines.length} created, 0 updated, 0 removed, 0 up to date in \\d+\\.\\d+s$`));
+
+    const st = (p: string) => fs.lstatSync(r.root + p);
+    expect(st('/tmp').mode & 0o7777).toBe(0o1777);
+    expect(fs.readlinkSync(r.root + '/lib')).toBe('usr/lib');
+    expect(st('/dev/null').isCharacterDevice()).toBe(true);
+    expect(st('/dev/null').rdev).toBe(fs.statSync('/dev/null').rdev);
+    expect(st('/dev/null').mode & 0o7777).toBe(0o666);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe(`hello from ${r.root}\n`);
+    expect(st('/etc/b.conf').mode & 0o7777).toBe(0o600);
+    expect(fs.readlinkSync(r.root + '/var/www/site/home.html')).toBe('index.html');
+    expect(fs.readFileSync(r.root + '/var/www/site/img/logo.svg', 'utf8')).toBe('<svg/>\n');
+    expect(fs.readFileSync(r.root + '/etc/passwd', 'utf8')).toBe('root:x:0:0:root:/root:/usr/sbin/nologin\nwww:x:80:80::/var/www:/usr/sbin/nologin\n');
+    expect(fs.readFileSync(r.root + '/etc/group', 'utf8')).toBe('root:x:0:\nwww:x:80:\n');
+    expect(fs.readFileSync(r.root + '/etc/shadow', 'utf8')).toMatch(/^root:\*:.*\nwww:\*:/);
+    expect(st('/etc/shadow').mode & 0o777).toBe(0o600);
+    // Nothing but what was declared, and no temporary files.
+    expect([...fingerprint(r.root).keys()].filter((p) => p.includes('.jail-tmp'))).toEqual([]);
+  });
+
+  it('builds the basic fixture jailfile exactly as the issue writes it', () => {
+    const res = r.jail('make', `ROOT=${r.root}`, '-f', path.join(REPO, 'fixtures/jailfiles/basic.ts'), 'GREETING=hi');
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe(`hi from ${r.root}\n`);
+    expect(fs.readFileSync(r.root + '/etc/localtime')).toEqual(fs.readFileSync('/usr/share/zoneinfo/UTC'));
+    expect(fs.lstatSync(r.root + '/etc/localtime').isFile()).toBe(true);
+    expect(fs.readdirSync(r.root + '/usr/share/doc/bash').sort()).toEqual(fs.readdirSync('/usr/share/doc/bash').sort());
+    expect(fs.readFileSync(r.root + '/etc/services')).toEqual(fs.readFileSync('/etc/services'));
+    expect(fs.statSync(r.root + '/dev/zero').rdev).toBe(fs.statSync('/dev/zero').rdev);
+    expect(r.jail('make', `ROOT=${r.root}`, '-f', path.join(REPO, 'fixtures/jailfiles/basic.ts'), 'GREETING=hi', '-q').code).toBe(0);
+  });
+});
+
+describe('a second make', () => {
+  it('writes nothing into ROOT, and -q says up to date', () => {
+    make();
+    const before = fingerprint(r.root);
+    const res = make();
+    expect(res.code).toBe(0);
+    expect(changes(res.stdout)).toEqual([]);
+    expect(res.stdout).toMatch(/jail: 0 created, 0 updated, 0 removed, \d+ up to date/);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    expect(make('-q').code).toBe(0);
+  });
+});
+
+describe('a changed source', () => {
+  it('updates exactly that target', () => {
+    make();
+    const before = fingerprint(r.root);
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'alpha 2\n');
+    const q = make('-q');
+    expect(q.code).toBe(1);
+    expect(q.stdout).toBe('');
+    const res = make();
+    expect(changes(res.stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/a.conf']);
+    expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha 2\n');
+    expect(make('-q').code).toBe(0);
+  });
+
+  it('copies nothing when a source is touched without changing its bytes', () => {
+    make();
+    const before = fingerprint(r.root);
+    const later = new Date(Date.now() + 5000);
+    fs.utimesSync(path.join(r.src, 'a.conf'), later, later);
+    fs.writeFileSync(path.join(r.src, 'site', 'index.html'), '<h1>hi</h1>\n'); // rewritten, same bytes
+    const res = make();
+    expect(changes(res.stdout)).toEqual([]);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // ... and the record is refreshed, so the next run does not even compare bytes again.
+    expect(make('-q').code).toBe(0);
+  });
+
+  it('follows a variable that changes generated content', () => {
+    make();
+    const before = fingerprint(r.root);
+    const res = make('GREETING=bye');
+    expect(changes(res.stdout)).toEqual(['update /etc/motd (text): content changed']);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/motd']);
+  });
+});
+
+describe('tampering in ROOT', () => {
+  const cases: [string, () => void, RegExp][] = [
+    ['deleted', () => fs.unlinkSync(r.root + '/etc/a.conf'), /create \/etc\/a\.conf \(file\): output missing \(deleted since the last build\)/],
+    ['edited', () => fs.appendFileSync(r.root + '/etc/a.conf', 'evil\n'), /update \/etc\/a\.conf \(file\): output edited since the last build/],
+    ['edited, same size, times put back', () => {
+      const st = fs.statSync(r.root + '/etc/a.conf');
+      fs.writeFileSync(r.root + '/etc/a.conf', 'ALPHA\n');
+      fs.utimesSync(r.root + '/etc/a.conf', st.atime, st.mtime);
+    }, /update \/etc\/a\.conf \(file\): output edited/],
+    ['chmod', () => fs.chmodSync(r.root + '/etc/a.conf', 0o666), /update \/etc\/a\.conf \(file\): mode 0666 != declared 0644/],
+    ['chown', () => fs.chownSync(r.root + '/etc/a.conf', 1000, 1000), /update \/etc\/a\.conf \(file\): owner 1000:1000 != declared 0:0/],
+    ['replaced by a symlink', () => { fs.unlinkSync(r.root + '/etc/a.conf'); fs.symlinkSync(path.join(r.outside, 'x'), r.root + '/etc/a.conf'); }, /update \/etc\/a\.conf \(file\): output is a symlink, declared a regular file/],
+    ['replaced by a directory', () => { fs.unlinkSync(r.root + '/etc/a.conf'); fs.mkdirSync(r.root + '/etc/a.conf/sub', { recursive: true }); fs.writeFileSync(r.root + '/etc/a.conf/sub/f', 'x'); }, /update \/etc\/a\.conf \(file\): output is a directory, declared a regular file/],
+    ['a device retyped', () => { fs.unlinkSync(r.root + '/dev/null'); fs.writeFileSync(r.root + '/dev/null', ''); }, /update \/dev\/null \(device\): output is a regular file, declared a character device/],
+    ['a link repointed', () => { fs.unlinkSync(r.root + '/lib'); fs.symlinkSync('/lib', r.root + '/lib'); }, /update \/lib \(symlink\): link points to \/lib, declared usr\/lib/],
+    ['a directory chmod', () => fs.chmodSync(r.root + '/tmp', 0o755), /update \/tmp \(dir\): mode 0755 != declared 1777/],
+  ];
+  for (const [name, tamper, line] of cases) {
+    it(`is detected and repaired: ${name}`, () => {
+      make();
+      const good = new Map([...fingerprint(r.root)].map(([p, f]) => [p, { ...f, ino: 0n, mtimeNs: 0n, ctimeNs: 0n }]));
+      tamper();
+      expect(make('-q').code).toBe(1);
+      const res = make();
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout).toMatch(line);
+      expect(changes(res.stdout)).toHaveLength(1);
+      const now = new Map([...fingerprint(r.root)].map(([p, f]) => [p, { ...f, ino: 0n, mtimeNs: 0n, ctimeNs: 0n }]));
+      expect(now).toEqual(good);
+      expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
+      expect(make('-q').code).toBe(0);
+    });
+  }
+});
+
+describe('pruning', () => {
+  it('removes what is no longer declared, and never what a service made', () => {
+    r.jailfile(JAILFILE(`copy(SRC + '/extra', { to: '/srv/extra' }),`));
+    fs.mkdirSync(path.join(r.src, 'extra'));
+    fs.writeFileSync(path.join(r.src, 'extra', 'x'), 'x');
+    make();
+    fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n'); // the service's own
+    fs.writeFileSync(r.root + '/var/www/upload.bin', 'data'); // inside a declared directory
+    const before = fingerprint(r.root);
+    r.jailfile(JAILFILE());
+    const res = make();
+    expect(changes(res.stdout)).toEqual([
+      'remove /srv (dir): no longer declared',
+      'remove /srv/extra (dir): no longer declared',
+      'remove /srv/extra/x (file): no longer declared',
+    ]);
+    expect(fs.existsSync(r.root + '/srv')).toBe(false);
+    expect(fs.readFileSync(r.root + '/var/log/access.log', 'utf8')).toBe('GET /\n');
+    expect(fs.readFileSync(r.root + '/var/www/upload.bin', 'utf8')).toBe('data');
+    expect(touched(before, fingerprint(r.root))).toEqual(['/srv', '/srv/extra', '/srv/extra/x']);
+    expect(make('-q').code).toBe(0);
+  });
+
+  it('keeps a no-longer-declared directory that holds a service\'s files, and says so', () => {
+    r.jailfile(JAILFILE(`dir('/var/spool'),`));
+    make();
+    fs.writeFileSync(r.root + '/var/spool/mail', 'm');
+    r.jailfile(JAILFILE());
+    const res = make();
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/warning: kept \/var\/spool: no longer declared, but it holds files jail did not create/);
+    expect(fs.readFileSync(r.root + '/var/spool/mail', 'utf8')).toBe('m');
+  });
+});
+
+describe('-n, --explain, --json', () => {
+  it('-n prints the plan with reasons and changes nothing', () => {
+    make();
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'alpha 2\n');
+    fs.chmodSync(r.root + '/etc/motd', 0o600);
+    const before = fingerprint(r.root);
+    const res = make('-n');
+    expect(res.code).toBe(0);
+    expect(changes(res.stdout)).toEqual([
+      'would update /etc/a.conf (file): source changed: content',
+      'would update /etc/motd (text): mode 0600 != declared 0644',
+    ]);
+    expect(res.stdout).toMatch(/jail: 0 would be created, 2 would be updated, 0 would be removed/);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    expect(make('-q').code).toBe(1);
+  });
+
+  it('--explain names every reason and the entry behind it', () => {
+    make();
+    fs.chmodSync(r.root + '/etc/motd', 0o600);
+    fs.chownSync(r.root + '/etc/motd', 5, 5);
+    const res = make('--explain');
+    expect(res.stdout).toMatch(/update \/etc\/motd \(text\): mode 0600 != declared 0644; owner 5:5 != declared 0:0 \[jailfile\.ts:\d+ text\("\/etc\/motd"\)\]/);
+  });
+
+  it('--json prints one report object', () => {
+    make();
+    fs.writeFileSync(path.join(r.src, 'b.conf'), 'bravo 2\n');
+    const res = make('--json');
+    const rep = JSON.parse(res.stdout);
+    expect(rep.created).toEqual([]);
+    expect(rep.updated).toEqual([{ path: '/etc/b.conf', kind: 'file', reason: 'source changed: content' }]);
+    expect(rep.removed).toEqual([]);
+    expect(rep.errors).toEqual([]);
+    expect(rep.upToDate).toBeGreaterThan(10);
+  });
+});
+
+describe('flags and targets', () => {
+  it('-B rebuilds everything', () => {
+    make();
+    const before = fingerprint(r.root);
+    const res = make('-B');
+    const n = before.size;
+    expect(changes(res.stdout).length).toBe(n);
+    const t = touched(before, fingerprint(r.root));
+    expect(t).toContain('/etc/a.conf');
+    expect(t).toContain('/dev/null');
+  });
+
+  it('-j 1 and -j 8 build the same tree', () => {
+    make('-j', '1');
+    const one = new Map([...fingerprint(r.root)].map(([p, f]) => [p, f.type + f.mode]));
+    fs.rmSync(r.root, { recursive: true });
+    make('-j8');
+    expect(new Map([...fingerprint(r.root)].map(([p, f]) => [p, f.type + f.mode]))).toEqual(one);
+  });
+
+  it('-k builds the rest past a missing source; without -k nothing is touched', () => {
+    r.jailfile(JAILFILE(`copy('/nonexistent/file.conf', { to: '/etc/missing.conf' }),`));
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/jailfile\.ts:\d+: copy\("\/nonexistent\/file\.conf"\): \/nonexistent\/file\.conf does not exist on this host/);
+    expect(fs.existsSync(r.root)).toBe(false);
+    const k = make('-k');
+    expect(k.code).toBe(2);
+    expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
+  });
+
+  it('-C changes directory first', () => {
+    const res = r.jail('-C', r.dir, `ROOT=${r.root}`, `SRC=${r.src}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.existsSync(r.root + '/etc/motd')).toBe(true);
+  });
+
+  it('builds only the named group or path', () => {
+    let res = make('links');
+    expect(changes(res.stdout)).toEqual([
+      'create /lib (symlink): output missing',
+      'create /var (dir): output missing', // parents of a selected target come with it
+      'create /var/www (dir): output missing',
+      'create /var/www/site (dir): output missing',
+      'create /var/www/site/home.html (symlink): output missing',
+    ]);
+    res = make('/etc/passwd');
+    expect(changes(res.stdout)).toEqual(['create /etc (dir): output missing', 'create /etc/passwd (text): output missing']);
+    res = make('devices', 'etc');
+    expect(changes(res.stdout)).toContain('create /dev/null (device): output missing');
+    expect(changes(res.stdout)).toContain('create /etc/motd (text): output missing');
+    expect(changes(res.stdout).some((l) => l.includes('/var'))).toBe(false);
+    expect(make('nonsense').code).toBe(2);
+    expect(make('/not/declared').stderr).toMatch(/No target \/not\/declared/);
+  });
+
+  it('clean removes everything jail created and nothing else', () => {
+    make();
+    fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n');
+    const res = make('clean');
+    expect(res.code).toBe(0);
+    expect(fingerprint(r.root).size).toBe(3); // /var, /var/log, /var/log/access.log
+    expect(fs.readFileSync(r.root + '/var/log/access.log', 'utf8')).toBe('GET /\n');
+    expect(res.stderr).toMatch(/kept \/var\/log/);
+    const again = make();
+    expect(again.code).toBe(0);
+    expect(make('-q').code).toBe(0);
+  });
+});
+
+describe('exit status and errors', () => {
+  it('is 2 for a bad ROOT, before anything is touched', () => {
+    expect(r.jail('make').stderr).toMatch(/ROOT is required/);
+    expect(r.jail('make').code).toBe(2);
+    expect(r.jail('make', 'ROOT=relative/dir').code).toBe(2);
+    expect(r.jail('make', 'ROOT=/').stderr).toMatch(/host's own root/);
+    expect(r.jail('make', 'ROOT=/etc').code).toBe(2);
+    fs.symlinkSync(r.outside, r.root);
+    const res = r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/is a symlink/);
+    expect(fs.readdirSync(r.outside)).toEqual([]);
+    expect(r.jail('make', `ROOT=${r.dir}`).stderr).toMatch(/holds the jailfile's own directory/);
+  });
+
+  it('names the file and line of a jailfile that does not load, and leaves ROOT untouched', () => {
+    r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [\n  dir('/etc'),\n  dir('/x' +,\n]);\n`);
+    let res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/jailfile\.ts:4:\d+: Expression expected/);
+    r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => {\n  throw new Error('no such thing');\n});\n`);
+    res = make();
+    expect(res.stderr).toMatch(/jailfile\.ts:3: no such thing/);
+    r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [\n  dir('etc'),\n]);\n`);
+    res = make();
+    expect(res.stderr).toMatch(/jailfile\.ts:3: dir\("etc"\) needs an absolute jail path/);
+    r.jailfile(`import { defineJail, device } from 'jail';\nexport default defineJail(() => [\n  device('/dev/mem', { type: 'c', major: 1, minor: 1 }),\n]);\n`);
+    res = make();
+    expect(res.stderr).toMatch(/jailfile\.ts:3: device\("\/dev\/mem"\) asks for character device 1:1/);
+    expect(fs.existsSync(r.root)).toBe(false);
+  });
+
+  it('refuses bad accounts with the entry', () => {
+    const bad = [
+      [`users({ 'a:b': { uid: 5, gid: 5 } })`, /user name "a:b" holds ':'/],
+      [`users({ 'a\\nb': { uid: 5, gid: 5 } })`, /user name "a\\nb"/],
+      [`users({ a: { uid: 5, gid: 5 }, b: { uid: 5, gid: 6 } })`, /user b has uid 5, which a already has/],
+      [`users({ toor: { uid: 0, gid: 0 } })`, /user toor has uid 0: only root may/],
+      [`users({ a: { uid: 5, gid: 5, shell: '/bin/sh\\nroot::0:0::/:/bin/sh' } })`, /has a shell with ':' or a newline/],
+    ] as const;
+    for (const [entry, msg] of bad) {
+      r.jailfile(`import { defineJail, users } from 'jail';\nexport default defineJail(() => [\n  ${entry},\n]);\n`);
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(msg);
+      expect(res.stderr).toMatch(/jailfile\.ts:3: users/);
+    }
+    expect(fs.existsSync(r.root)).toBe(false);
+  });
+
+  it('names both entries of a conflicting declaration', () => {
+    r.jailfile(JAILFILE(`text('/etc/a.conf', 'other'),`));
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/\/etc\/a\.conf is declared twice, differently: as a copy of .*a\.conf .* at jailfile\.ts:\d+, and as a generated file .* at jailfile\.ts:\d+/);
+  });
+});
+
+describe('make() from code', () => {
+  it('returns the same report as --json', async () => {
+    const { make: makeApi } = await import('../dist/tasks/index.js');
+    const rep = await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src } });
+    expect(rep.errors).toEqual([]);
+    expect(rep.created.length).toBeGreaterThan(10);
+    const again = await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src } });
+    expect(again.created).toEqual([]);
+    expect(again.upToDate).toBe(rep.created.length);
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'x\n');
+    const cli = JSON.parse(make('-n', '--json').stdout);
+    const api = await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src }, dryRun: true });
+    expect(api.updated.map(({ path, kind, reason }) => ({ path, kind, reason }))).toEqual(cli.updated);
+    expect(api.upToDate).toBe(cli.upToDate);
+  });
+});
