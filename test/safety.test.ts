@@ -1,0 +1,219 @@
+// The jail is hostile territory: whatever an attacker plants in ROOT, a build run as
+// root never writes or deletes outside ROOT, and a killed or concurrent build converges.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { changes, fingerprint, rig, treeBytes, type Rig } from './helpers.js';
+
+let r: Rig;
+
+const JAILFILE = `
+import { defineJail, dir, copy, text } from 'jail';
+export default defineJail(({ SRC }) => [
+  dir(['/etc', '/var/log']),
+  text('/etc/motd', 'welcome\\n'),
+  text('/etc/hostname', 'jail\\n'),
+  copy(SRC + '/a.conf', { to: '/etc/a.conf' }),
+]);
+`;
+
+beforeEach(() => {
+  r = rig();
+  fs.writeFileSync(path.join(r.src, 'a.conf'), 'alpha\n');
+  r.jailfile(JAILFILE);
+  // What an attacker would love to overwrite or delete.
+  fs.mkdirSync(path.join(r.outside, 'etc'));
+  fs.writeFileSync(path.join(r.outside, 'etc', 'motd'), 'host motd\n');
+  fs.writeFileSync(path.join(r.outside, 'etc', 'shadow'), 'root:$6$secret:::\n');
+  fs.writeFileSync(path.join(r.outside, 'victim'), 'do not touch\n');
+});
+afterEach(() => r.cleanup());
+
+const make = (...args: string[]) => r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`, ...args);
+
+describe('planted links and files in ROOT', () => {
+  it('replaces ROOT/etc -> a directory outside, and writes nothing there', () => {
+    make();
+    const outside = treeBytes(r.outside);
+    fs.rmSync(r.root + '/etc', { recursive: true });
+    fs.symlinkSync(path.join(r.outside, 'etc'), r.root + '/etc');
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/update \/etc \(dir\): output is a symlink, declared a directory/);
+    expect(changes(res.stdout)).toContain('create /etc/motd (text): parent /etc is being replaced (it was a symlink)');
+    expect(treeBytes(r.outside)).toEqual(outside);
+    expect(fs.lstatSync(r.root + '/etc').isDirectory()).toBe(true);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
+    expect(make('-q').code).toBe(0);
+  });
+
+  it('replaces ROOT/etc/motd -> a file outside, and the outside file keeps its bytes', () => {
+    make();
+    const outside = treeBytes(r.outside);
+    fs.unlinkSync(r.root + '/etc/motd');
+    fs.symlinkSync(path.join(r.outside, 'etc', 'shadow'), r.root + '/etc/motd');
+    const res = make();
+    expect(res.stdout).toMatch(/update \/etc\/motd \(text\): output is a symlink, declared a regular file/);
+    expect(treeBytes(r.outside)).toEqual(outside);
+    expect(fs.lstatSync(r.root + '/etc/motd').isFile()).toBe(true);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
+  });
+
+  it('a dangling planted link on a first build does not create a file outside', () => {
+    fs.mkdirSync(r.root + '/etc', { recursive: true });
+    fs.symlinkSync(path.join(r.outside, 'created-by-jail'), r.root + '/etc/hostname');
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.existsSync(path.join(r.outside, 'created-by-jail'))).toBe(false);
+    expect(fs.readFileSync(r.root + '/etc/hostname', 'utf8')).toBe('jail\n');
+  });
+
+  it('breaks a hard link between an output and a file outside', () => {
+    make();
+    fs.unlinkSync(r.root + '/etc/a.conf');
+    fs.linkSync(path.join(r.outside, 'victim'), r.root + '/etc/a.conf');
+    const outside = treeBytes(r.outside);
+    expect(make('-q').code).toBe(1);
+    const res = make();
+    expect(res.stdout).toMatch(/update \/etc\/a\.conf \(file\): output is hard-linked \(2 names share its inode\)/);
+    expect(treeBytes(r.outside)).toEqual(outside);
+    expect(fs.statSync(path.join(r.outside, 'victim')).nlink).toBe(1);
+    expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
+  });
+
+  it('replaces a FIFO where a file should be, without hanging', () => {
+    make();
+    fs.unlinkSync(r.root + '/etc/a.conf');
+    expect(spawnSync('mkfifo', [r.root + '/etc/a.conf']).status).toBe(0);
+    fs.unlinkSync(r.root + '/etc/motd');
+    expect(spawnSync('mkfifo', [r.root + '/etc/motd']).status).toBe(0);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/update \/etc\/a\.conf \(file\): output is a FIFO, declared a regular file/);
+    expect(fs.lstatSync(r.root + '/etc/a.conf').isFile()).toBe(true);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
+  });
+
+  it('prunes through a planted directory link without deleting what it points to', () => {
+    r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), copy(SRC + '/tree', { to: '/srv/tree' }),"));
+    fs.mkdirSync(path.join(r.src, 'tree'));
+    fs.writeFileSync(path.join(r.src, 'tree', 'victim'), 'x');
+    make();
+    // The attacker swaps the built directory for a link to a host directory holding a same-named file.
+    fs.rmSync(r.root + '/srv/tree', { recursive: true });
+    fs.symlinkSync(r.outside, r.root + '/srv/tree');
+    const outside = treeBytes(r.outside);
+    r.jailfile(JAILFILE);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(treeBytes(r.outside)).toEqual(outside);
+    expect(fs.existsSync(path.join(r.outside, 'victim'))).toBe(true);
+  });
+
+  it('keeps the manifest outside ROOT, and leaves nothing of its own inside', () => {
+    make();
+    const stateFiles = fs.readdirSync(path.join(r.dir, '.jail'));
+    expect(stateFiles.some((f) => f.endsWith('.json'))).toBe(true);
+    expect([...fingerprint(r.root).keys()].sort()).toEqual(['/etc', '/etc/a.conf', '/etc/hostname', '/etc/motd', '/var', '/var/log']);
+  });
+});
+
+describe('crashes and concurrency', () => {
+  it('a first build killed with SIGKILL leaves no half file under a final name, and converges', async () => {
+    const many = path.join(r.src, 'many');
+    fs.mkdirSync(many);
+    const big = Buffer.alloc(256 * 1024, 7);
+    for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, `f${i}`), i % 50 === 0 ? big : `file ${i}\n`);
+    r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), copy(SRC + '/many', { to: '/data' }),"));
+
+    const child = r.jailAsync('make', `ROOT=${r.root}`, `SRC=${r.src}`);
+    // Kill it once it is well into the copies.
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        const n = fs.existsSync(r.root + '/data') ? fs.readdirSync(r.root + '/data').length : 0;
+        if (n > 300) { clearInterval(poll); child.kill('SIGKILL'); resolve(); }
+      }, 5);
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+
+    // Whatever has a final name holds the whole source.
+    let finals = 0;
+    for (const name of fs.readdirSync(r.root + '/data')) {
+      if (name.startsWith('.jail-tmp')) continue;
+      finals++;
+      expect(fs.readFileSync(path.join(r.root, 'data', name)).equals(fs.readFileSync(path.join(many, name)))).toBe(true);
+    }
+    expect(finals).toBeGreaterThan(0);
+    expect(finals).toBeLessThan(3000);
+
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readdirSync(r.root + '/data').filter((n) => n.startsWith('.jail-tmp'))).toEqual([]);
+    expect(fs.readdirSync(r.root + '/data').length).toBe(3000);
+    // Files the killed build finished were adopted, not copied again.
+    expect(changes(res.stdout).filter((l) => l.startsWith('create /data/')).length).toBeLessThanOrEqual(3000 - finals + 2);
+    const again = make();
+    expect(changes(again.stdout)).toEqual([]);
+    expect(make('-q').code).toBe(0);
+  });
+
+  it('two makes at once: the second waits, and the jail ends consistent', async () => {
+    const many = path.join(r.src, 'many');
+    fs.mkdirSync(many);
+    for (let i = 0; i < 1500; i++) fs.writeFileSync(path.join(many, `f${i}`), `file ${i}\n`);
+    r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), copy(SRC + '/many', { to: '/data' }),"));
+    const run = () => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const c = r.jailAsync('make', `ROOT=${r.root}`, `SRC=${r.src}`);
+      let out = '', err = '';
+      c.stdout!.on('data', (d) => (out += d));
+      c.stderr!.on('data', (d) => (err += d));
+      c.on('exit', (code) => resolve({ code, out, err }));
+    });
+    const [a, b] = await Promise.all([run(), run()]);
+    expect(a.code).toBe(0);
+    expect(b.code).toBe(0);
+    expect(a.err + b.err).toMatch(/waiting for another build of this ROOT/);
+    const createdTwice = changes(a.out).filter((l) => l.startsWith('create')).length + changes(b.out).filter((l) => l.startsWith('create')).length;
+    expect(createdTwice).toBe(1500 + 7); // one build created everything (1500 files, 6 declared paths, /data), the other found it done
+    expect(make('-q').code).toBe(0);
+  });
+});
+
+describe('mounts inside ROOT', () => {
+  it('clean and pruning never delete inside a filesystem mounted in ROOT', () => {
+    r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log', '/mnt/data']),"));
+    make();
+    expect(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', r.root + '/mnt/data']).status).toBe(0);
+    try {
+      fs.writeFileSync(r.root + '/mnt/data/precious', 'keep me');
+      r.jailfile(JAILFILE);
+      let res = make();
+      expect(fs.readFileSync(r.root + '/mnt/data/precious', 'utf8')).toBe('keep me');
+      expect(res.stderr).toMatch(/\/mnt\/data in ROOT is a mount point/);
+      res = make('clean');
+      expect(fs.readFileSync(r.root + '/mnt/data/precious', 'utf8')).toBe('keep me');
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/mount point .* Unmount/);
+    } finally {
+      spawnSync('umount', [r.root + '/mnt/data']);
+    }
+  });
+
+  it('refuses to replace a mount point that a target now names as a file', () => {
+    r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log', '/mnt/data']),"));
+    make();
+    expect(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', r.root + '/mnt/data']).status).toBe(0);
+    try {
+      fs.writeFileSync(r.root + '/mnt/data/precious', 'keep me');
+      r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), text('/mnt/data', 'x'),"));
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/mount point/);
+      expect(fs.readFileSync(r.root + '/mnt/data/precious', 'utf8')).toBe('keep me');
+    } finally {
+      spawnSync('umount', [r.root + '/mnt/data']);
+    }
+  });
+});
