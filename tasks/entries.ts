@@ -40,7 +40,9 @@ export interface GroupSpec { gid: number; members?: string[] }
 export interface UsersEntry extends EntryBase { kind: 'users'; users: Record<string, UserSpec> }
 export interface GroupsEntry extends EntryBase { kind: 'groups'; groups: Record<string, GroupSpec> }
 
-export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry;
+export interface ElfEntry extends EntryBase { kind: 'elf'; patterns: string[]; setuid: boolean }
+
+export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry;
 
 /** What a jailfile (or a recipe) may return: entries, nested lists of them, and falsy holes for conditionals. */
 export type Entries = Entry | null | undefined | false | readonly Entries[];
@@ -203,4 +205,25 @@ export function groups(spec: Record<string, GroupSpec>): GroupsEntry {
   const at = callSite();
   if (typeof spec !== 'object' || spec === null) usage('groups()', 'takes an object of name: { gid, members }', at);
   return { kind: 'groups', at, label: `groups({ ${Object.keys(spec).join(', ')} })`, groups: { ...spec } };
+}
+
+/**
+ * Programs (or dlopen'ed plugins, by glob) with everything the dynamic loader needs to
+ * start them: the interpreter at its exact path and every DT_NEEDED library, found by
+ * reading the ELF files (nothing is run), each at its real path with the host's symlink
+ * chain. A script brings the closure of its #! interpreter. The last argument may be
+ * `{ setuid: true }` to keep setuid bits.
+ */
+export function elf(...args: (string | { setuid?: boolean })[]): ElfEntry {
+  const at = callSite();
+  const last = args.at(-1);
+  const opts = typeof last === 'object' && last !== null ? (args.pop() as Record<string, unknown>) : {};
+  const patterns = args as string[];
+  const label = `elf(${patterns.map((p) => show(p)).join(', ')})`;
+  if (patterns.length === 0) usage(label, 'needs at least one program path or glob', at);
+  for (const p of patterns) {
+    if (typeof p !== 'string' || !p.startsWith('/') || p.includes('\0')) usage(label, `needs absolute host paths or globs, got ${show(p)}`, at);
+  }
+  attrsOf(label, opts, ['setuid'], at);
+  return { kind: 'elf', at, label, patterns, setuid: opts.setuid === true };
 }

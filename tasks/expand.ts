@@ -11,6 +11,7 @@ import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type 
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
 import { comparePaths, octal, parentOf, stampOf, type Target } from './targets.js';
+import { ElfContext, expandElf } from './expand-elf.js';
 
 export interface Expansion {
   /** Sorted so that every directory comes before what lies beneath it. */
@@ -28,7 +29,7 @@ export function flatten(entries: Entries, out: Entry[] = []): Entry[] {
 const EMPTY_ACCOUNTS: Accounts = { users: [{ name: 'root', uid: 0, gid: 0, home: '/root', shell: '', gecos: '', groups: [] }], groups: [{ name: 'root', gid: 0, members: [] }] };
 const MAX_LINK_HOPS = 40;
 
-export function expand(entryList: Entries): Expansion {
+export function expand(entryList: Entries, elf: ElfContext = new ElfContext()): Expansion {
   const entries = flatten(entryList);
   const errors: JailError[] = [];
   const warnings: string[] = [];
@@ -57,9 +58,13 @@ export function expand(entryList: Entries): Expansion {
       if (prev.implicit) { byPath.set(t.path, t); return; }
     }
     if (sameDeclaration(prev, t)) return;
+    const link = prev.kind === 'symlink' ? prev : t.kind === 'symlink' ? t : undefined;
+    const hint = link && (prev.kind === 'dir' || t.kind === 'dir') && link.label.startsWith('elf(')
+      ? ` This host has ${link.path} -> ${link.target} (merged /usr), and the jail mirrors it so the loader's paths work: drop ${link.path} from the dir() entry; the link is made for you.`
+      : ' Remove one of the two entries, or make them agree.';
     errors.push(jailError('conflict',
-      `${t.path} is declared twice, differently: as a ${describe(prev)} by ${prev.label} at ${prev.at}, and as a ${describe(t)} by ${t.label} at ${t.at}. ` +
-      'Remove one of the two entries, or make them agree.', { path: t.path, entry: t.at }));
+      `${t.path} is declared twice, differently: as a ${describe(prev)} by ${prev.label} at ${prev.at}, and as a ${describe(t)} by ${t.label} at ${t.at}.${hint}`,
+      { path: t.path, entry: t.at }));
   };
 
   for (const e of entries) {
@@ -81,6 +86,9 @@ export function expand(entryList: Entries): Expansion {
         break;
       case 'copy':
         expandCopy(e, owner(e, e.owner), add, errors, warnings);
+        break;
+      case 'elf':
+        expandElf(e, elf, add, errors, warnings);
         break;
       case 'users':
       case 'groups':

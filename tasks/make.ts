@@ -4,6 +4,8 @@
 import path from 'node:path';
 import { loadJailfile } from './load.js';
 import { expand } from './expand.js';
+import { ElfContext } from './expand-elf.js';
+import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
 import { plan as makePlan, type Action, type Plan } from './plan.js';
 import { apply, recordingApplier, rootApplier } from './apply.js';
 import { acquireLock, loadManifest, manifestPath, saveManifest } from './manifest.js';
@@ -107,7 +109,9 @@ export async function make(opts: MakeOptions): Promise<Report> {
 
   const loaded = await loadJailfile(file, { ...opts.vars, ROOT: root });
   if (!loaded.ok) { report.errors.push(loaded.error); return done(); }
-  const exp = expand(loaded.value.entries);
+  const elf = new ElfContext(loadElfFacts(installDir));
+  const exp = expand(loaded.value.entries, elf);
+  if (elf.cache.parses > 0) saveElfFacts(installDir, elf.cache);
   exp.warnings.forEach(warn);
   if (exp.errors.length) {
     report.errors.push(...exp.errors);

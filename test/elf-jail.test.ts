@@ -1,0 +1,169 @@
+// elf() in a jail: programs land with their interpreter and library closure, run under
+// a real chroot, and after a library upgrade on the host exactly that library moves.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { changes, fingerprint, rig, touched, type Rig } from './helpers.js';
+
+let r: Rig;
+beforeEach(() => { r = rig(); });
+afterEach(() => r.cleanup());
+
+const make = (...args: string[]) => r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`, ...args);
+const gcc = (...args: string[]) => execFileSync('gcc', args, { stdio: 'pipe' });
+
+describe('a jail of programs', () => {
+  it('runs /bin/sh, ls and id under chroot, with the jail\'s own user names', () => {
+    r.jailfile(`
+import { defineJail, elf, users, dir } from 'jail';
+export default defineJail(() => [
+  elf('/bin/sh', '/usr/bin/ls', '/usr/bin/id'),
+  dir('/tmp', { mode: 0o1777 }),
+  users({ www: { uid: 80, gid: 80, home: '/tmp' } }),
+]);`);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    // The host's merged-/usr links are mirrored, and each file sits once at its real path.
+    expect(fs.readlinkSync(r.root + '/bin')).toBe(fs.readlinkSync('/bin'));
+    expect(fs.readlinkSync(r.root + '/usr/bin/sh')).toBe(fs.readlinkSync('/usr/bin/sh'));
+    expect(fs.lstatSync(r.root + '/lib64').isSymbolicLink()).toBe(true);
+    const out = execFileSync('chroot', ['--userspec=80:80', r.root, '/bin/sh', '-c', 'ls / && id'], { encoding: 'utf8' });
+    expect(out).toMatch(/^bin\netc\nlib\nlib64\ntmp\nusr\n/);
+    expect(out).toMatch(/uid=80\(www\) gid=80\(www\) groups=80\(www\)/);
+    // A no-op build reads no binary again: the parsed facts are kept by stat.
+    const facts = path.join(r.dir, '.jail', 'elf-facts.json');
+    const before = fs.statSync(facts).mtimeMs;
+    const again = make();
+    expect(changes(again.stdout)).toEqual([]);
+    expect(fs.statSync(facts).mtimeMs).toBe(before);
+  });
+
+  it('says clearly when a declared directory stands where the host has a merged-/usr link', () => {
+    r.jailfile(`
+import { defineJail, elf, dir } from 'jail';
+export default defineJail(() => [
+  dir(['/bin', '/etc']),
+  elf('/bin/sh'),
+]);`);
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/\/bin is declared twice, differently: as a directory .* by dir\("\/bin", \.\.\.\) .* and as a symlink to usr\/bin by elf\("\/bin\/sh"\) .* drop \/bin from the dir\(\) entry/);
+    expect(fs.existsSync(r.root)).toBe(false);
+  });
+
+  it('brings the #! interpreter of a script', () => {
+    fs.writeFileSync(path.join(r.src, 'hello.sh'), '#!/bin/sh\necho hello from the jail\n', { mode: 0o755 });
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/hello.sh') ]);`);
+    expect(make().code).toBe(0);
+    expect(execFileSync('chroot', [r.root, path.join(r.src, 'hello.sh')], { encoding: 'utf8' })).toBe('hello from the jail\n');
+  });
+});
+
+describe('library upgrades on the host', () => {
+  let app: string;
+  const lib = (name: string) => path.join(app, 'lib', name);
+
+  /** libgreet.so.1 (a soname link to a version file), used by prog through an absolute RUNPATH. */
+  function buildApp(version: string, text: string) {
+    fs.writeFileSync(path.join(r.src, 'greet.c'), `const char *greet(void) { return "${text}"; }\n`);
+    gcc('-shared', '-fPIC', '-Wl,-soname,libgreet.so.1', '-o', lib(`libgreet.so.${version}`), path.join(r.src, 'greet.c'));
+  }
+
+  beforeEach(() => {
+    app = path.join(r.src, 'app');
+    fs.mkdirSync(path.join(app, 'lib'), { recursive: true });
+    fs.mkdirSync(path.join(app, 'bin'));
+    buildApp('1.0', 'hello 1.0');
+    fs.symlinkSync('libgreet.so.1.0', lib('libgreet.so.1'));
+    fs.symlinkSync('libgreet.so.1', lib('libgreet.so'));
+    fs.writeFileSync(path.join(r.src, 'prog.c'), '#include <stdio.h>\nconst char *greet(void);\nint main(void) { puts(greet()); return 0; }\n');
+    gcc('-o', path.join(app, 'bin', 'prog'), path.join(r.src, 'prog.c'), `-L${path.join(app, 'lib')}`, '-lgreet', `-Wl,-rpath,${path.join(app, 'lib')}`);
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/app/bin/prog') ]);`);
+  });
+
+  const runInJail = () => execFileSync('chroot', [r.root, path.join(app, 'bin', 'prog')], { encoding: 'utf8' });
+
+  it('re-copies exactly the library whose bytes changed', () => {
+    expect(make().code).toBe(0);
+    expect(runInJail()).toBe('hello 1.0\n');
+    const before = fingerprint(r.root);
+    buildApp('1.0', 'hello 1.0 patched');
+    const res = make();
+    expect(changes(res.stdout)).toEqual([`update ${lib('libgreet.so.1.0')} (file): source changed: content`]);
+    expect(touched(before, fingerprint(r.root))).toEqual([lib('libgreet.so.1.0')]);
+    expect(runInJail()).toBe('hello 1.0 patched\n');
+  });
+
+  it('follows the soname link to a new version file, and prunes the old one', () => {
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    buildApp('1.1', 'hello 1.1');
+    fs.unlinkSync(lib('libgreet.so.1'));
+    fs.symlinkSync('libgreet.so.1.1', lib('libgreet.so.1'));
+    fs.unlinkSync(lib('libgreet.so.1.0'));
+    const res = make();
+    expect(changes(res.stdout)).toEqual([
+      `create ${lib('libgreet.so.1.1')} (file): output missing`,
+      `remove ${lib('libgreet.so.1.0')} (file): no longer declared`,
+      `update ${lib('libgreet.so.1')} (symlink): link points to libgreet.so.1.0, declared libgreet.so.1.1`,
+    ].sort());
+    expect(touched(before, fingerprint(r.root))).toEqual([lib('libgreet.so.1'), lib('libgreet.so.1.0'), lib('libgreet.so.1.1')]);
+    expect(runInJail()).toBe('hello 1.1\n');
+    expect(make('-q').code).toBe(0);
+  });
+
+  it('adds a new dependency, and removes one that left every closure', () => {
+    expect(make().code).toBe(0);
+    fs.writeFileSync(path.join(r.src, 'extra.c'), 'int extra(void) { return 42; }\n');
+    gcc('-shared', '-fPIC', '-Wl,-soname,libextra.so.7', '-o', lib('libextra.so.7'), path.join(r.src, 'extra.c'));
+    fs.writeFileSync(path.join(r.src, 'prog.c'), '#include <stdio.h>\nconst char *greet(void);\nint extra(void);\nint main(void) { printf("%s %d\\n", greet(), extra()); return 0; }\n');
+    gcc('-o', path.join(app, 'bin', 'prog'), path.join(r.src, 'prog.c'), `-L${path.join(app, 'lib')}`, '-lgreet', '-l:libextra.so.7', `-Wl,-rpath,${path.join(app, 'lib')}`);
+    let res = make();
+    expect(changes(res.stdout)).toEqual([
+      `create ${lib('libextra.so.7')} (file): output missing`,
+      `update ${path.join(app, 'bin', 'prog')} (file): source changed: content`,
+    ]);
+    expect(runInJail()).toBe('hello 1.0 42\n');
+    gcc('-o', path.join(app, 'bin', 'prog'), path.join(r.src, 'prog.c'), `-L${path.join(app, 'lib')}`, '-lgreet', path.join(r.src, 'extra.c'), `-Wl,-rpath,${path.join(app, 'lib')}`);
+    res = make();
+    expect(changes(res.stdout)).toEqual([
+      `remove ${lib('libextra.so.7')} (file): no longer declared`,
+      `update ${path.join(app, 'bin', 'prog')} (file): source changed: content`,
+    ]);
+  });
+
+  it('fails on a missing library with the chain, and leaves the jail as it was', () => {
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    fs.writeFileSync(path.join(r.src, 'dep.c'), 'int dep(void) { return 1; }\n');
+    gcc('-shared', '-fPIC', '-Wl,-soname,libdep.so.3', '-o', lib('libdep.so.3'), path.join(r.src, 'dep.c'));
+    fs.writeFileSync(path.join(r.src, 'greet.c'), 'int dep(void);\nconst char *greet(void) { return dep() ? "x" : "y"; }\n');
+    gcc('-shared', '-fPIC', '-Wl,-soname,libgreet.so.1', '-o', lib('libgreet.so.1.0'), path.join(r.src, 'greet.c'), `-L${path.join(app, 'lib')}`, '-l:libdep.so.3');
+    fs.unlinkSync(lib('libdep.so.3'));
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`${path.join(app, 'bin', 'prog')} -> libgreet.so.1 -> libdep.so.3: not found`);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+  });
+
+  it('re-resolves a soname when a library appears earlier in the search path', () => {
+    const early = path.join(app, 'early');
+    fs.mkdirSync(early);
+    gcc('-o', path.join(app, 'bin', 'prog'), path.join(r.src, 'prog.c'), `-L${path.join(app, 'lib')}`, '-lgreet', `-Wl,-rpath,${early}:${path.join(app, 'lib')}`);
+    expect(make().code).toBe(0);
+    expect(runInJail()).toBe('hello 1.0\n');
+    fs.writeFileSync(path.join(r.src, 'greet.c'), 'const char *greet(void) { return "early bird"; }\n');
+    gcc('-shared', '-fPIC', '-Wl,-soname,libgreet.so.1', '-o', path.join(early, 'libgreet.so.1'), path.join(r.src, 'greet.c'));
+    const res = make();
+    expect(changes(res.stdout)).toContain(`create ${path.join(early, 'libgreet.so.1')} (file): output missing`);
+    expect(changes(res.stdout)).toContain(`remove ${lib('libgreet.so.1.0')} (file): no longer declared`);
+    expect(runInJail()).toBe('early bird\n');
+    expect(spawnSync('chroot', [r.root, '/bin/true']).status).not.toBe(0); // nothing else sneaked in
+  });
+});
