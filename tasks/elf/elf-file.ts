@@ -376,3 +376,27 @@ export function readElfPath(hostPath: string, opts: { noFollow?: boolean; displa
     fs.closeSync(fd);
   }
 }
+
+/**
+ * e_ident class/data and e_machine only: open_verify decides "other class, keep searching"
+ * from these before looking at anything else, so a foreign file that our full parse
+ * rejects must still be passed over rather than stop the search.
+ */
+export function peekIdent(hostPath: string, noFollow = false): { class: number; endian: 'le' | 'be' | undefined; machine: number } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (noFollow ? fs.constants.O_NOFOLLOW : 0));
+  } catch {
+    return undefined;
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return undefined;
+    const b = Buffer.alloc(20);
+    const n = fs.readSync(fd, b, 0, 20, 0);
+    if (n < 20 || b.readUInt32BE(0) !== 0x7f454c46) return undefined;
+    const endian = b[5] === 1 ? 'le' : b[5] === 2 ? 'be' : undefined;
+    return { class: b[4] ?? 0, endian, machine: endian === 'be' ? b.readUInt16BE(18) : b.readUInt16LE(18) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

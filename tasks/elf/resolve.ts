@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { fail, jailError, ok, type Result } from '../result.js';
 import { ElfFactsCache } from './cache.js';
-import type { ElfInfo } from './elf-file.js';
+import { peekIdent, type ElfInfo } from './elf-file.js';
 import { lookupLdCache, parseLdCache, type LdCache } from './ld-cache.js';
 import { readLdConf } from './ld-conf.js';
 import { genericProfile, profileFor, type MachineProfile } from './platform.js';
@@ -112,7 +112,9 @@ export class Resolver {
         `${this.describe(asked)} is not an ELF file (a script or data file?), so it has no shared-library dependencies to resolve; ` +
         'if it is a script, resolve its #! interpreter instead.', { path: program }));
     }
-    return ok(new Run(this, asked, look.real, r.value).run());
+    // The kernel-started program's $ORIGIN comes from /proc/self/exe, i.e. its real path.
+    const real = this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real;
+    return ok(new Run(this, asked, real, r.value).run());
   }
 
   describe(p: string): string {
@@ -167,7 +169,6 @@ class Run {
     }
     this.profile = prof ?? genericProfile();
     this.systemDirs = (r.opts.systemDirs ?? [...this.profile.systemDirs]).map((d) => d.replace(/\/+$/, '') || '/');
-    // The kernel-started program's $ORIGIN comes from /proc/self/exe: its real directory.
     this.main = {
       path: asked,
       names: new Set(info.soname ? [info.soname] : []),
@@ -521,19 +522,22 @@ class Run {
     }
     if (look.st.isDirectory()) return { kind: 'fatal', reason: 'it is a directory (cannot read file data)' };
     if (!look.st.isFile()) return { kind: 'fatal', reason: 'it is not a regular file' };
-    const r = this.r.facts.getWithStat(look.host, look.st, { noFollow: !this.r.fsr.isHostRoot, displayPath: this.r.describe(p) });
-    if (!r.ok) {
-      // open() failing with EACCES lets the loader continue its search.
-      if (r.error.code === 'elf-unreadable') return { kind: 'absent' };
-      return { kind: 'fatal', reason: r.error.message };
-    }
-    const info = r.value;
-    if (info === null) return { kind: 'fatal', reason: 'invalid ELF header' };
     const m = this.main.info;
     const skip = (reason: string): Candidate => {
       if (record) this.skipped.push({ path: p, reason });
       return { kind: 'skip', reason };
     };
+    const r = this.r.facts.getWithStat(look.host, look.st, { noFollow: !this.r.fsr.isHostRoot, displayPath: this.r.describe(p) });
+    if (!r.ok) {
+      // open() failing with EACCES lets the loader continue its search.
+      if (r.error.code === 'elf-unreadable') return { kind: 'absent' };
+      const id = peekIdent(look.host, !this.r.fsr.isHostRoot);
+      if (id && id.class !== (m.class === 64 ? 2 : 1)) return skip(`wrong ELF class: ELFCLASS${id.class === 2 ? 64 : 32}`);
+      if (id && id.endian === m.endian && id.machine !== m.machine) return skip(`wrong machine (e_machine ${id.machine}, the program has ${m.machine})`);
+      return { kind: 'fatal', reason: r.error.message };
+    }
+    const info = r.value;
+    if (info === null) return { kind: 'fatal', reason: 'invalid ELF header' };
     if (info.class !== m.class) return skip(`wrong ELF class: ELFCLASS${info.class}`);
     if (info.endian !== m.endian) return { kind: 'fatal', reason: `ELF file data encoding not ${m.endian === 'le' ? 'little' : 'big'}-endian` };
     if (info.machine !== m.machine) return skip(`wrong machine (e_machine ${info.machine}, the program has ${m.machine})`);

@@ -1,0 +1,335 @@
+// Library search order on gcc-built fixtures: $ORIGIN, RPATH inheritance versus RUNPATH,
+// symlinked libraries, missing dependencies with their chain, wrong-class and corrupt
+// candidates, $LIB/$PLATFORM, -z nodefaultlib, cycles, and resolution inside another root.
+
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildLib, buildProg, canBuild32, craftElf, hasGcc, LIB_C, patchedCopy } from '../fixtures/elf/build.js';
+import { ElfFactsCache, Resolver, type Closure } from '../tasks/elf/index.js';
+
+let T: string;
+const gccOk = hasGcc();
+
+beforeAll(() => {
+  T = fs.mkdtempSync(path.join(os.tmpdir(), 'jail-elf-resolve-'));
+});
+afterAll(() => {
+  fs.rmSync(T, { recursive: true, force: true });
+});
+
+function closureOf(p: string, opts: ConstructorParameters<typeof Resolver>[0] = {}): Closure {
+  const r = new Resolver(opts).closure(p);
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
+}
+
+const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
+
+describe.skipIf(!gccOk)('search order on gcc-built fixtures', () => {
+  it('RUNPATH with $ORIGIN follows the program\'s real directory, and a library\'s own $ORIGIN its opened path', () => {
+    const one = buildLib(`${T}/app/lib/libone.so.1`, 'libone.so.1');
+    const three = buildLib(`${T}/app/lib/private/libthree.so.1`, 'libthree.so.1');
+    const two = buildLib(`${T}/app/lib/libtwo.so.1`, 'libtwo.so.1', { needs: [three], runpath: '$ORIGIN/private' });
+    const prog = buildProg(`${T}/app/bin/prog`, { needs: [one, two], runpath: '$ORIGIN/../lib' });
+    const c = closureOf(prog);
+    expect(c.needed).toEqual(['libone.so.1', 'libtwo.so.1', 'libc.so.6']);
+    expect(c.libraries).toEqual({
+      'libone.so.1': `${T}/app/bin/../lib/libone.so.1`,
+      'libtwo.so.1': `${T}/app/bin/../lib/libtwo.so.1`,
+      'libc.so.6': LIBC,
+      'libthree.so.1': `${T}/app/bin/../lib/private/libthree.so.1`,
+      'ld-linux-x86-64.so.2': '/lib64/ld-linux-x86-64.so.2',
+    });
+    expect(c.missing).toEqual([]);
+    expect(c.warnings.join('\n')).toMatch(/\$ORIGIN in its RUNPATH.*\/proc/);
+
+    // Started through a symlink elsewhere: /proc/self/exe still names the real file.
+    fs.mkdirSync(`${T}/elsewhere`, { recursive: true });
+    fs.symlinkSync(prog, `${T}/elsewhere/prog-link`);
+    const viaLink = closureOf(`${T}/elsewhere/prog-link`);
+    expect(viaLink.libraries['libone.so.1']).toBe(`${T}/app/bin/../lib/libone.so.1`);
+    expect(viaLink.path).toBe(`${T}/elsewhere/prog-link`);
+
+    // A dlopen'ed library on its own: its closure uses its own RUNPATH.
+    const lib = closureOf(two);
+    expect(lib.interpreter).toBeUndefined();
+    expect(lib.libraries['libthree.so.1']).toBe(`${T}/app/lib/private/libthree.so.1`);
+  });
+
+  it('DT_RPATH is inherited down the loading chain; DT_RUNPATH is not', () => {
+    const gc = buildLib(`${T}/rp/gc/libgc.so.1`, 'libgc.so.1');
+    const a = buildLib(`${T}/rp/a/liba.so.1`, 'liba.so.1', { needs: [gc] });
+    const dirs = `${T}/rp/a:${T}/rp/gc`;
+    const withRpath = closureOf(buildProg(`${T}/rp/prog-rpath`, { needs: [a], rpath: dirs }));
+    expect(withRpath.libraries['libgc.so.1']).toBe(`${T}/rp/gc/libgc.so.1`);
+    expect(withRpath.missing).toEqual([]);
+
+    const withRunpath = closureOf(buildProg(`${T}/rp/prog-runpath`, { needs: [a], runpath: dirs }));
+    expect(withRunpath.libraries['liba.so.1']).toBe(`${T}/rp/a/liba.so.1`);
+    expect(withRunpath.libraries['libgc.so.1']).toBeUndefined();
+    expect(withRunpath.missing).toEqual([
+      { soname: 'libgc.so.1', chain: [`${T}/rp/prog-runpath`, 'liba.so.1', 'libgc.so.1'], reason: 'not found in any searched directory' },
+    ]);
+    // Every place the loader looked is recorded, so a later appearance can trigger a rebuild.
+    expect(withRunpath.probes).toEqual(expect.arrayContaining([
+      '/lib/x86_64-linux-gnu/libgc.so.1', '/usr/lib/x86_64-linux-gnu/libgc.so.1', '/lib/libgc.so.1', '/usr/lib/libgc.so.1',
+    ]));
+
+    // A requester with its own RUNPATH turns off every RPATH, the program's included.
+    const a2 = buildLib(`${T}/rp/a2/liba2.so.1`, 'liba2.so.1', { needs: [gc], runpath: `${T}/rp/nowhere` });
+    const c = closureOf(buildProg(`${T}/rp/prog-rpath2`, { needs: [a2], rpath: `${T}/rp/a2:${T}/rp/gc` }));
+    expect(c.missing.map((m) => m.chain)).toEqual([[`${T}/rp/prog-rpath2`, 'liba2.so.1', 'libgc.so.1']]);
+    expect(c.probes).toContain(`${T}/rp/nowhere/libgc.so.1`);
+  });
+
+  it('a library reached through a symlink chain keeps the name the loader opened', () => {
+    const real = buildLib(`${T}/sym/libfoo.so.1.0`, 'libfoo.so.1');
+    fs.symlinkSync('libfoo.so.1.0', `${T}/sym/libfoo.so.1`);
+    fs.symlinkSync('libfoo.so.1', `${T}/sym/libfoo.so`);
+    fs.mkdirSync(`${T}/sym2`);
+    fs.symlinkSync(`${T}/sym`, `${T}/sym2/dir`);
+    const prog = buildProg(`${T}/sym/prog`, { needs: [`${T}/sym/libfoo.so`], runpath: `${T}/sym2/dir` });
+    const c = closureOf(prog);
+    expect(c.needed[0]).toBe('libfoo.so.1');
+    expect(c.libraries['libfoo.so.1']).toBe(`${T}/sym2/dir/libfoo.so.1`);
+    expect(fs.realpathSync(c.libraries['libfoo.so.1'] as string)).toBe(real);
+  });
+
+  it('skips a library of the wrong ELF class or machine earlier in the path', () => {
+    const good = buildLib(`${T}/wc/d64/libw.so.1`, 'libw.so.1');
+    let wrongClass: string;
+    if (canBuild32(T)) wrongClass = buildLib(`${T}/wc/d32/libw.so.1`, 'libw.so.1', { m32: true });
+    else wrongClass = patchedCopy(good, `${T}/wc/d32/libw.so.1`, [[4, [1]]]); // EI_CLASS = ELFCLASS32
+    patchedCopy(good, `${T}/wc/arm/libw.so.1`, [[18, [183, 0]]]); // e_machine = EM_AARCH64
+    const prog = buildProg(`${T}/wc/prog`, { needs: [good], runpath: `${T}/wc/d32:${T}/wc/arm:${T}/wc/d64` });
+    const c = closureOf(prog);
+    expect(c.libraries['libw.so.1']).toBe(`${T}/wc/d64/libw.so.1`);
+    expect(c.skipped).toEqual([
+      { path: wrongClass, reason: 'wrong ELF class: ELFCLASS32' },
+      { path: `${T}/wc/arm/libw.so.1`, reason: 'wrong machine (e_machine 183, the program has 62)' },
+    ]);
+
+    const only32 = closureOf(buildProg(`${T}/wc/prog32only`, { needs: [good], runpath: `${T}/wc/d32` }));
+    expect(only32.missing).toEqual([{ soname: 'libw.so.1', chain: [`${T}/wc/prog32only`, 'libw.so.1'], reason: 'only candidates of another ELF class or machine were found' }]);
+  });
+
+  it('a corrupt or non-ELF candidate stops the search, as it stops the loader', () => {
+    const good = buildLib(`${T}/bad/good/libw.so.1`, 'libw.so.1');
+    fs.mkdirSync(`${T}/bad/trunc`, { recursive: true });
+    fs.writeFileSync(`${T}/bad/trunc/libw.so.1`, fs.readFileSync(good).subarray(0, 100));
+    fs.mkdirSync(`${T}/bad/text`, { recursive: true });
+    fs.writeFileSync(`${T}/bad/text/libw.so.1`, 'INPUT(-lw)\n');
+    const t = closureOf(buildProg(`${T}/bad/prog-trunc`, { needs: [good], runpath: `${T}/bad/trunc:${T}/bad/good` }));
+    expect(t.libraries['libw.so.1']).toBeUndefined();
+    expect(t.missing[0]?.reason).toMatch(new RegExp(`the loader stops at ${T}/bad/trunc/libw.so.1: .*broken`));
+    const x = closureOf(buildProg(`${T}/bad/prog-text`, { needs: [good], runpath: `${T}/bad/text:${T}/bad/good` }));
+    expect(x.missing[0]?.reason).toMatch(/invalid ELF header/);
+  });
+
+  it('expands $LIB and $PLATFORM like Debian\'s ld.so, and leaves unknown tokens literal', () => {
+    const l = buildLib(`${T}/dst/lib/x86_64-linux-gnu/libl.so.1`, 'libl.so.1');
+    const p = buildLib(`${T}/dst/x86_64/p/libp.so.1`, 'libp.so.1');
+    const x = buildLib(`${T}/dst/$LIBX/libx.so.1`, 'libx.so.1');
+    const prog = buildProg(`${T}/dst/prog`, { needs: [l, p, x], runpath: `${T}/dst/$LIB:${T}/dst/\${PLATFORM}/p:${T}/dst/$LIBX` });
+    const c = closureOf(prog);
+    expect(c.libraries['libl.so.1']).toBe(`${T}/dst/lib/x86_64-linux-gnu/libl.so.1`);
+    expect(c.libraries['libp.so.1']).toBe(`${T}/dst/x86_64/p/libp.so.1`);
+    expect(c.libraries['libx.so.1']).toBe(`${T}/dst/$LIBX/libx.so.1`);
+    const other = closureOf(prog, { dstLib: 'lib64' });
+    expect(other.probes).toContain(`${T}/dst/lib64/libl.so.1`);
+  });
+
+  it('-z nodefaultlib keeps the requester away from the cache and the system directories', () => {
+    const one = buildLib(`${T}/ndl/libone.so.1`, 'libone.so.1');
+    const c = closureOf(buildProg(`${T}/ndl/prog`, { needs: [one], runpath: `${T}/ndl`, extra: ['-Wl,-z,nodefaultlib'] }));
+    expect(c.libraries['libone.so.1']).toBe(`${T}/ndl/libone.so.1`);
+    expect(c.missing.map((m) => m.soname)).toEqual(['libc.so.6']);
+  });
+
+  it('terminates on a NEEDED cycle and reports it', () => {
+    const b0 = buildLib(`${T}/cyc/libb.so.1`, 'libb.so.1');
+    const a = buildLib(`${T}/cyc/liba.so.1`, 'liba.so.1', { needs: [b0], runpath: `${T}/cyc` });
+    buildLib(`${T}/cyc/libb.so.1`, 'libb.so.1', { needs: [a], runpath: `${T}/cyc` });
+    const c = closureOf(buildProg(`${T}/cyc/prog`, { needs: [a], runpath: `${T}/cyc` }));
+    expect(Object.keys(c.libraries).sort()).toEqual(['ld-linux-x86-64.so.2', 'liba.so.1', 'libb.so.1', 'libc.so.6']);
+    expect(c.warnings.join('\n')).toMatch(/dependency cycle: liba\.so\.1 -> libb\.so\.1 -> liba\.so\.1/);
+  });
+
+  it('an absolute NEEDED path is opened as is; a relative one is refused', () => {
+    const nos = `${T}/abs/libnosoname.so`;
+    fs.mkdirSync(path.dirname(nos), { recursive: true });
+    execFileSync('gcc', ['-shared', '-fPIC', '-o', nos, LIB_C]);
+    const c = closureOf(buildProg(`${T}/abs/prog`, { needs: [nos] }));
+    expect(c.needed[0]).toBe(nos);
+    expect(c.libraries[nos]).toBe(nos);
+
+    const rel = `${T}/abs/rel-main`;
+    fs.writeFileSync(rel, craftElf({ cls: 64, endian: 'le', machine: 62, needed: ['../x/libq.so'] }));
+    const r = closureOf(rel);
+    expect(r.missing[0]).toMatchObject({ soname: '../x/libq.so', reason: expect.stringMatching(/relative/) });
+  });
+
+  it('bounds absurd NEEDED counts', () => {
+    const many = `${T}/many-needed`;
+    fs.writeFileSync(many, craftElf({ cls: 64, endian: 'le', machine: 62, needed: Array.from({ length: 3000 }, (_, i) => `libm${i}.so`) }));
+    const t0 = Date.now();
+    const c = closureOf(many, { systemDirs: ['/nonexistent'] });
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(c.missing.length).toBe(3000);
+    expect(c.warnings.join('\n')).toMatch(/3000 DT_NEEDED entries, an absurd number/);
+  });
+
+  it('reports non-ELF and missing programs as error values', () => {
+    fs.writeFileSync(`${T}/script`, '#!/bin/sh\n');
+    const r = new Resolver();
+    const s = r.closure(`${T}/script`);
+    expect(s.ok).toBe(false);
+    if (!s.ok) expect(s.error.code).toBe('elf-not-elf');
+    const m = r.closure(`${T}/does-not-exist`);
+    if (!m.ok) expect(m.error.code).toBe('elf-missing');
+    else throw new Error('expected an error');
+    // A static program has no closure and no interpreter.
+    const st = r.closure('/sbin/ldconfig');
+    if (!st.ok) throw new Error(st.error.message);
+    expect(st.value.libraries).toEqual({});
+  });
+});
+
+describe.skipIf(!gccOk)('resolution inside another root', () => {
+  let R: string;
+  beforeAll(() => {
+    R = `${T}/root`;
+    const mk = (p: string) => fs.mkdirSync(path.join(R, p), { recursive: true });
+    mk('usr/lib/x86_64-linux-gnu');
+    mk('usr/lib64');
+    mk('bin');
+    mk('etc');
+    fs.copyFileSync(LIBC, `${R}/usr/lib/x86_64-linux-gnu/libc.so.6`);
+    fs.copyFileSync('/lib64/ld-linux-x86-64.so.2', `${R}/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2`);
+    fs.symlinkSync('usr/lib', `${R}/lib`);
+    // Absolute links: they must be followed inside the root, never on the host.
+    fs.symlinkSync('/usr/lib64', `${R}/lib64`);
+    fs.symlinkSync('/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', `${R}/usr/lib64/ld-linux-x86-64.so.2`);
+    // A library that exists on the host only, linked to from inside the root.
+    buildLib(`${T}/hostonly/libhost.so.1`, 'libhost.so.1');
+    fs.symlinkSync(`${T}/hostonly/libhost.so.1`, `${R}/usr/lib/x86_64-linux-gnu/libhost.so.1`);
+    buildLib(`${R}/opt/app/lib/libone.so.1`, 'libone.so.1');
+    buildProg(`${R}/bin/prog`, {
+      needs: [`${R}/opt/app/lib/libone.so.1`, `${T}/hostonly/libhost.so.1`],
+      runpath: `/opt/app/lib:/../../../..${T}/hostonly`,
+    });
+  });
+
+  it('follows symlinks inside the root and never escapes it', () => {
+    const c = closureOf('/bin/prog', { root: R });
+    expect(c.interpreter).toBe('/lib64/ld-linux-x86-64.so.2');
+    expect(c.libraries).toEqual({
+      'libone.so.1': '/opt/app/lib/libone.so.1',
+      'libc.so.6': '/lib/x86_64-linux-gnu/libc.so.6',
+      'ld-linux-x86-64.so.2': '/lib64/ld-linux-x86-64.so.2',
+    });
+    expect(c.missing.map((m) => m.soname)).toEqual(['libhost.so.1']);
+    // '..' stops at the root: the host directory of that name is never looked at.
+    expect(c.probes).toEqual(expect.arrayContaining([`/../../../..${T}/hostonly/libhost.so.1`, '/lib/x86_64-linux-gnu/libhost.so.1']));
+    expect(c.warnings.join('\n')).toMatch(/ld\.so\.cache.* is missing/);
+  });
+
+  it('uses ld.so.conf without a cache, then the cache the host ldconfig writes', () => {
+    buildLib(`${R}/opt/extra/libextra.so.1`, 'libextra.so.1');
+    fs.writeFileSync(`${R}/etc/ld.so.conf`, 'include /etc/ld.so.conf.d/*.conf\n');
+    fs.mkdirSync(`${R}/etc/ld.so.conf.d`, { recursive: true });
+    fs.writeFileSync(`${R}/etc/ld.so.conf.d/extra.conf`, '/opt/extra\n');
+    buildProg(`${R}/bin/prog-extra`, { needs: [`${R}/opt/extra/libextra.so.1`] });
+    const cache = new ElfFactsCache();
+    const resolver = new Resolver({ root: R, cache });
+    const before = resolver.closure('/bin/prog-extra');
+    if (!before.ok) throw new Error(before.error.message);
+    expect(before.value.libraries['libextra.so.1']).toBe('/opt/extra/libextra.so.1');
+    expect(before.value.config).toEqual(expect.arrayContaining(['/etc/ld.so.conf', '/etc/ld.so.conf.d/extra.conf']));
+    const noFallback = new Resolver({ root: R, ldconfFallback: false }).closure('/bin/prog-extra');
+    expect(noFallback.ok && noFallback.value.missing.map((m) => m.soname)).toEqual(['libextra.so.1']);
+
+    try {
+      execFileSync('ldconfig', ['-r', R], { stdio: 'pipe', env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } });
+    } catch {
+      return; // no usable ldconfig here
+    }
+    const after = resolver.closure('/bin/prog-extra');
+    if (!after.ok) throw new Error(after.error.message);
+    expect(after.value.libraries['libextra.so.1']).toBe('/opt/extra/libextra.so.1');
+    expect(after.value.libraries['libc.so.6']).toBe('/lib/x86_64-linux-gnu/libc.so.6');
+    expect(after.value.warnings.join('\n')).not.toMatch(/is missing/);
+    expect(after.value.probes).toEqual([]);
+  });
+
+  it('honours ROOT/etc/ld.so.preload', () => {
+    buildLib(`${R}/opt/pre/libpre.so.1`, 'libpre.so.1');
+    fs.writeFileSync(`${R}/etc/ld.so.preload`, '# preload\n/opt/pre/libpre.so.1\nlibnotthere.so.1\n');
+    try {
+      const c = closureOf('/bin/prog', { root: R });
+      expect(c.libraries['/opt/pre/libpre.so.1']).toBe('/opt/pre/libpre.so.1');
+      expect(c.warnings.join('\n')).toMatch(/libnotthere\.so\.1, which cannot be loaded/);
+      const off = closureOf('/bin/prog', { root: R, preload: false });
+      expect(off.libraries['/opt/pre/libpre.so.1']).toBeUndefined();
+    } finally {
+      fs.rmSync(`${R}/etc/ld.so.preload`);
+    }
+  });
+
+  it('refuses a relative program path inside a root', () => {
+    const r = new Resolver({ root: R }).closure('bin/prog');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.code).toBe('bad-path');
+  });
+});
+
+describe('big-endian and foreign machines', () => {
+  it('resolves a hand-crafted big-endian ELF32 closure with generic directories', () => {
+    const R = `${T}/beroot`;
+    fs.mkdirSync(`${R}/lib`, { recursive: true });
+    fs.mkdirSync(`${R}/usr/lib`, { recursive: true });
+    fs.mkdirSync(`${R}/bin`, { recursive: true });
+    const be = { cls: 32, endian: 'be', machine: 20 } as const;
+    fs.writeFileSync(`${R}/lib/ld.so.1`, craftElf({ ...be, soname: 'ld.so.1' }));
+    fs.writeFileSync(`${R}/usr/lib/libbe.so.1`, craftElf({ ...be, soname: 'libbe.so.1', needed: ['ld.so.1'] }));
+    // Same class, other byte order: the loader gives up at it.
+    fs.writeFileSync(`${R}/lib/libmixed.so.1`, craftElf({ cls: 32, endian: 'le', machine: 20, soname: 'libmixed.so.1' }));
+    fs.writeFileSync(`${R}/bin/prog`, craftElf({ ...be, type: 2, interp: '/lib/ld.so.1', needed: ['libbe.so.1', 'libmixed.so.1'] }));
+    const c = closureOf('/bin/prog', { root: R });
+    expect(c.interpreter).toBe('/lib/ld.so.1');
+    expect(c.libraries).toEqual({ 'libbe.so.1': '/usr/lib/libbe.so.1', 'ld.so.1': '/lib/ld.so.1' });
+    expect(c.missing).toEqual([{ soname: 'libmixed.so.1', chain: ['/bin/prog', 'libmixed.so.1'], reason: expect.stringMatching(/data encoding not big-endian/) }]);
+    expect(c.warnings.join('\n')).toMatch(/not in the loader table/);
+  });
+});
+
+describe.skipIf(!gccOk)('facts cache', () => {
+  it('a second resolution reads no binary; a changed file is read again; JSON round-trips', () => {
+    const one = buildLib(`${T}/fc/libone.so.1`, 'libone.so.1');
+    const prog = buildProg(`${T}/fc/prog`, { needs: [one], runpath: `${T}/fc` });
+    const cache = new ElfFactsCache();
+    const r1 = new Resolver({ cache });
+    expect(r1.closure(prog).ok).toBe(true);
+    const first = cache.parses;
+    expect(first).toBeGreaterThanOrEqual(4);
+    expect(r1.closure(prog).ok).toBe(true);
+    expect(cache.parses).toBe(first);
+
+    const restored = ElfFactsCache.fromJSON(JSON.parse(JSON.stringify(cache.toJSON())));
+    expect(restored.size).toBe(cache.size);
+    expect(new Resolver({ cache: restored }).closure(prog).ok).toBe(true);
+    expect(restored.parses).toBe(0);
+
+    const later = new Date(Date.now() + 5000);
+    fs.utimesSync(one, later, later);
+    expect(new Resolver({ cache: restored }).closure(prog).ok).toBe(true);
+    expect(restored.parses).toBe(1);
+
+    expect(ElfFactsCache.fromJSON({ format: 'something else' }).size).toBe(0);
+    expect(ElfFactsCache.fromJSON(null).size).toBe(0);
+    expect(ElfFactsCache.fromJSON({ format: 'jail-elf-facts/1', entries: [['x', { stamp: {}, result: {} }]] }).size).toBe(0);
+  });
+});
