@@ -1,0 +1,118 @@
+// `jail deps`: JSON shape for scripts, lddtree-like text for people, exit statuses, and
+// speed when many paths share one resolver.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildLib, buildProg, hasGcc } from '../fixtures/elf/build.js';
+import { runDeps } from '../tasks/commands/deps.js';
+
+let T: string;
+beforeAll(() => {
+  T = fs.mkdtempSync(path.join(os.tmpdir(), 'jail-elf-deps-'));
+});
+afterAll(() => {
+  fs.rmSync(T, { recursive: true, force: true });
+});
+
+function run(args: string[]): { code: number; out: string[] } {
+  const out: string[] = [];
+  const code = runDeps(args, (l) => out.push(l));
+  return { code, out };
+}
+
+describe('jail deps --json', () => {
+  for (const prog of ['/bin/sh', '/usr/bin/ls']) {
+    it(`prints the documented shape for ${prog}`, () => {
+      const { code, out } = run(['--json', prog]);
+      expect(code).toBe(0);
+      expect(out.length).toBe(1);
+      const doc = JSON.parse(out[0] as string) as Record<string, unknown>;
+      expect(Object.keys(doc)).toEqual([prog]);
+      const e = doc[prog] as Record<string, unknown>;
+      expect(Object.keys(e).sort()).toEqual(['interpreter', 'libraries', 'missing', 'needed']);
+      expect(e.interpreter).toBe('/lib64/ld-linux-x86-64.so.2');
+      expect(e.needed).toEqual(expect.arrayContaining(['libc.so.6']));
+      const libs = e.libraries as Record<string, string>;
+      expect(libs['libc.so.6']).toBe('/lib/x86_64-linux-gnu/libc.so.6');
+      for (const [k, v] of Object.entries(libs)) {
+        expect(typeof k).toBe('string');
+        expect(v.startsWith('/')).toBe(true);
+      }
+      expect(e.missing).toEqual([]);
+    });
+  }
+
+  it('resolves inside --root and reports missing sonames with exit status 1', () => {
+    if (!hasGcc()) return;
+    const R = `${T}/root`;
+    fs.mkdirSync(`${R}/usr/lib/x86_64-linux-gnu`, { recursive: true });
+    fs.mkdirSync(`${R}/usr/lib64`, { recursive: true });
+    fs.symlinkSync('usr/lib', `${R}/lib`);
+    fs.symlinkSync('usr/lib64', `${R}/lib64`);
+    fs.copyFileSync('/lib64/ld-linux-x86-64.so.2', `${R}/usr/lib64/ld-linux-x86-64.so.2`);
+    fs.copyFileSync('/lib/x86_64-linux-gnu/libc.so.6', `${R}/usr/lib/x86_64-linux-gnu/libc.so.6`);
+    const gone = buildLib(`${T}/build/libgone.so.1`, 'libgone.so.1');
+    buildProg(`${R}/bin/prog`, { needs: [gone] });
+    const { code, out } = run(['--root', R, '--json', '/bin/prog']);
+    expect(code).toBe(1);
+    const doc = JSON.parse(out.join('\n')) as Record<string, { libraries: Record<string, string>; missing: string[] }>;
+    expect(doc['/bin/prog']).toEqual({
+      interpreter: '/lib64/ld-linux-x86-64.so.2',
+      needed: ['libgone.so.1', 'libc.so.6'],
+      libraries: { 'libc.so.6': '/lib/x86_64-linux-gnu/libc.so.6', 'ld-linux-x86-64.so.2': '/lib64/ld-linux-x86-64.so.2' },
+      missing: ['libgone.so.1'],
+    });
+
+    const tree = run(['--root', R, '/bin/prog']);
+    expect(tree.code).toBe(1);
+    expect(tree.out).toEqual(expect.arrayContaining([
+      '/bin/prog (interpreter => /lib64/ld-linux-x86-64.so.2)',
+      '    libgone.so.1 => not found',
+      '    libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6',
+      '        ld-linux-x86-64.so.2 => /lib64/ld-linux-x86-64.so.2',
+    ]));
+    expect(tree.out.join('\n')).toMatch(/missing: \/bin\/prog -> libgone\.so\.1/);
+  });
+});
+
+describe('jail deps tree and errors', () => {
+  it('prints each library\'s subtree once', () => {
+    const { code, out } = run(['/usr/bin/ls']);
+    expect(code).toBe(0);
+    expect(out[0]).toBe('/usr/bin/ls (interpreter => /lib64/ld-linux-x86-64.so.2)');
+    const libcLines = out.filter((l) => l.trim().startsWith('libc.so.6 =>'));
+    expect(libcLines.length).toBeGreaterThanOrEqual(1);
+    // libc's own dependency (the loader) is listed under its first appearance only.
+    expect(out.filter((l) => l.trim().startsWith('ld-linux-x86-64.so.2 =>')).length).toBeLessThanOrEqual(libcLines.length + 1);
+  });
+
+  it('exits 2 with a one-paragraph message for a non-ELF, a missing path, or bad options', () => {
+    fs.writeFileSync(`${T}/script`, '#!/bin/sh\n');
+    const a = run([`${T}/script`]);
+    expect(a.code).toBe(2);
+    expect(a.out).toHaveLength(1);
+    expect(a.out[0]).toMatch(/not an ELF file/);
+    expect(run([`${T}/nothing-here`]).code).toBe(2);
+    expect(run(['--frobnicate', '/bin/sh']).code).toBe(2);
+    expect(run([]).code).toBe(2);
+    expect(run(['--root']).code).toBe(2);
+    const j = run(['--json', '/bin/sh', `${T}/script`]);
+    expect(j.code).toBe(2);
+    const doc = JSON.parse(j.out.join('\n')) as Record<string, { error?: { code: string } }>;
+    expect(doc['/bin/sh']?.error).toBeUndefined();
+    expect(doc[`${T}/script`]?.error?.code).toBe('elf-not-elf');
+  });
+
+  it('handles hundreds of programs in one call quickly (one shared resolver)', () => {
+    const progs = fs.readdirSync('/usr/bin').map((n) => `/usr/bin/${n}`)
+      .filter((p) => fs.lstatSync(p).isFile()).slice(0, 300);
+    const t0 = Date.now();
+    const { out } = run(['--json', ...progs]);
+    const ms = Date.now() - t0;
+    const doc = JSON.parse(out.join('\n')) as Record<string, unknown>;
+    expect(Object.keys(doc).length).toBe(progs.length);
+    expect(ms).toBeLessThan(15_000);
+  });
+});
