@@ -66,7 +66,7 @@ export class ElfFactsCache {
       return fail(jailError('elf-not-regular', `${display} is not a regular file, so it cannot be a program or library.`, { path: display }));
     }
     this.parses++;
-    const result = readElfPath(path, { noFollow: opts.noFollow, displayPath: opts.displayPath });
+    const result = readElfPath(path, { noFollow: opts.noFollow, displayPath: opts.displayPath, expect: { dev: st.dev, ino: st.ino } });
     // Keep the entry only if the file did not change under us between stat and read.
     try {
       const after = (opts.noFollow ? fs.lstatSync : fs.statSync)(path, { bigint: true, throwIfNoEntry: false });

@@ -357,7 +357,10 @@ function readDynamic(r: Reader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boo
  * Open a host path for parsing without blocking on FIFOs or touching devices:
  * only regular files are read.
  */
-export function readElfPath(hostPath: string, opts: { noFollow?: boolean; displayPath?: string } = {}): Result<ElfInfo | null> {
+export function readElfPath(
+  hostPath: string,
+  opts: { noFollow?: boolean; displayPath?: string; expect?: { dev: bigint; ino: bigint } } = {},
+): Result<ElfInfo | null> {
   const display = opts.displayPath ?? hostPath;
   let fd: number;
   try {
@@ -367,11 +370,17 @@ export function readElfPath(hostPath: string, opts: { noFollow?: boolean; displa
     return fail(jailError('elf-unreadable', `${display} could not be opened (${code}); check that it exists and is readable.`, { path: display }));
   }
   try {
-    const st = fs.fstatSync(fd);
+    const st = fs.fstatSync(fd, { bigint: true });
     if (!st.isFile()) {
       return fail(jailError('elf-not-regular', `${display} is not a regular file, so it cannot be a program or library.`, { path: display }));
     }
-    return parseElfFd(fd, st.size, display);
+    // The path was resolved beneath a root before opening; a different inode now means a
+    // component was swapped (possibly for a link out of the root) in between.
+    if (opts.expect && (st.dev !== opts.expect.dev || st.ino !== opts.expect.ino)) {
+      return fail(jailError('elf-changed', `${display} changed while it was being examined (another file is there now); ` +
+        'run the build again when nothing is modifying the tree.', { path: display }));
+    }
+    return parseElfFd(fd, Number(st.size), display);
   } finally {
     fs.closeSync(fd);
   }

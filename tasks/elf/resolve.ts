@@ -279,6 +279,9 @@ class Run {
       const look = this.r.fsr.lookup(interp);
       if (look.kind !== 'found') return;
     }
+    if (/\/ld-musl-/.test(interp)) {
+      this.warn(`${this.main.path} uses the musl loader ${interp}, whose search rules (no ld.so.cache; /etc/ld-musl-*.path) differ from glibc's; this answer follows glibc`);
+    }
     if (!interp.startsWith('/')) {
       this.warn(`${this.main.path} has a relative PT_INTERP (${interp}): the kernel resolves it against the current directory`);
       interp = '/' + interp;
