@@ -51,6 +51,20 @@ export class RootFs {
         return { kind: 'absent', code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
       }
     }
+    return this.walk(loaderPath);
+  }
+
+  /**
+   * Every symlink met while resolving a loader path (as loader paths, with their raw
+   * targets), and the real path it ends at: what a copy into a jail must recreate.
+   */
+  trace(loaderPath: string): { links: { path: string; target: string }[]; real?: string } {
+    const links: { path: string; target: string }[] = [];
+    const r = this.walk(loaderPath, links);
+    return r.kind === 'found' ? { links, real: r.real } : { links };
+  }
+
+  private walk(loaderPath: string, links?: { path: string; target: string }[]): Lookup {
     const todo = loaderPath.split('/').filter((c) => c !== '' && c !== '.').reverse();
     const cur: string[] = [];
     let hops = 0;
@@ -68,6 +82,7 @@ export class RootFs {
         if (++hops > MAX_SYMLINKS) return { kind: 'absent', code: 'ELOOP' };
         const target = this.readlink(host);
         if (target === undefined) return { kind: 'absent', code: 'EACCES' };
+        links?.push({ path: '/' + [...cur, c].join('/'), target });
         if (target.startsWith('/')) cur.length = 0;
         const parts = target.split('/').filter((x) => x !== '' && x !== '.');
         for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i] as string);
@@ -77,7 +92,7 @@ export class RootFs {
       cur.push(c);
     }
     const real = '/' + cur.join('/');
-    const host = cur.length ? this.prefix + real : this.prefix;
+    const host = cur.length ? this.prefix + real : this.prefix || '/';
     const st = this.lstat(host);
     if (!st) return { kind: 'absent', code: 'ENOENT' };
     return { kind: 'found', host, real, st };
