@@ -96,7 +96,7 @@ class Reader {
       const b = this.bytes(off, chunk, what);
       const nul = b.indexOf(0);
       if (nul >= 0) return b.toString('latin1', 0, nul);
-      if (off + chunk >= end) throw new Corrupt(`${what} is not NUL-terminated within its string table`);
+      if (off + chunk >= end) throw new Corrupt(`${what} is not NUL-terminated within its string table (or longer than ${LIMITS.maxString} bytes)`);
       chunk = Math.min(chunk * 4, end - off);
     }
   }
