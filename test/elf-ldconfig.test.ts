@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheKeyOf, lookupLdCache, parseLdCache, readLdConf, RootFs } from '../tasks/elf/index.js';
+import { cacheKeyOf, lookupLdCache, parseLdCache, readLdConf, RootPaths } from '../tasks/elf/index.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -169,7 +169,7 @@ describe('ld.so.conf', () => {
     put('etc/ld.so.conf.d/notes.txt', '/opt/d\n');
     put('etc/ld.so.conf.d/20-loop.conf', 'include /etc/ld.so.conf.d/20-loop.conf\n/opt/real\n/opt/alias\n');
     put('etc/extra/one.conf', '/opt/c\n/opt/a\n');
-    const conf = readLdConf(new RootFs(root));
+    const conf = readLdConf(new RootPaths(root));
     expect(conf.dirs).toEqual(['/opt/a', '/opt/b', '/opt/real', '/opt/c', '/usr/local/lib']);
     expect(conf.files[0]).toBe('/etc/ld.so.conf');
     expect(conf.files).toContain('/etc/extra/one.conf');
@@ -177,7 +177,7 @@ describe('ld.so.conf', () => {
   });
 
   it('reads the host configuration', () => {
-    const conf = readLdConf(new RootFs('/'));
+    const conf = readLdConf(new RootPaths('/'));
     if (fs.existsSync('/etc/ld.so.conf.d/x86_64-linux-gnu.conf')) expect(conf.dirs).toContain('/lib/x86_64-linux-gnu');
   });
 });

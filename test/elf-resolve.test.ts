@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLib, buildProg, canBuild32, craftElf, hasGcc, LIB_C, patchedCopy } from '../fixtures/elf/build.js';
-import { ElfFactsCache, Resolver, RootFs, type Closure } from '../tasks/elf/index.js';
+import { ElfFactsCache, Resolver, RootPaths, type Closure } from '../tasks/elf/index.js';
 
 let T: string;
 const gccOk = hasGcc();
@@ -237,7 +237,7 @@ describe.skipIf(!gccOk)('resolution inside another root', () => {
     expect(c.warnings.join('\n')).toMatch(/ld\.so\.cache.* is missing/);
 
     // The links a copy into a jail must recreate, in the order they are followed.
-    expect(new RootFs(R).trace('/lib64/ld-linux-x86-64.so.2')).toEqual({
+    expect(new RootPaths(R).trace('/lib64/ld-linux-x86-64.so.2')).toEqual({
       links: [
         { path: '/lib64', target: '/usr/lib64' },
         { path: '/usr/lib64/ld-linux-x86-64.so.2', target: '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2' },
@@ -245,7 +245,7 @@ describe.skipIf(!gccOk)('resolution inside another root', () => {
       ],
       real: '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2',
     });
-    expect(new RootFs(R).trace('/usr/lib/x86_64-linux-gnu/libhost.so.1').real).toBeUndefined();
+    expect(new RootPaths(R).trace('/usr/lib/x86_64-linux-gnu/libhost.so.1').real).toBeUndefined();
   });
 
   it('uses ld.so.conf without a cache, then the cache the host ldconfig writes', () => {

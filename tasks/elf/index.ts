@@ -16,7 +16,7 @@ export { parseLdCache, lookupLdCache, cacheKeyOf } from './ld-cache.js';
 export type { LdCache, LdCacheEntry } from './ld-cache.js';
 export { readLdConf, globInRoot } from './ld-conf.js';
 export type { LdConf } from './ld-conf.js';
-export { RootFs } from './root-path.js';
+export { RootPaths } from './root-path.js';
 export type { Lookup } from './root-path.js';
 export { profileFor, genericProfile } from './platform.js';
 export type { MachineProfile } from './platform.js';

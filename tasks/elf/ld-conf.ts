@@ -2,7 +2,7 @@
 // relative to the including file, `dir=libc6` suffixes, ignored `hwcap` lines), all beneath
 // a root, so the resolver can stand in for a cache that ldconfig has not written yet.
 
-import type { RootFs } from './root-path.js';
+import type { RootPaths } from './root-path.js';
 
 export interface LdConf {
   /** Library directories in ldconfig's order, duplicates (same directory) dropped. */
@@ -15,7 +15,7 @@ export interface LdConf {
 const MAX_DEPTH = 16;
 const MAX_FILES = 1000;
 
-export function readLdConf(fsr: RootFs, confPath = '/etc/ld.so.conf'): LdConf {
+export function readLdConf(fsr: RootPaths, confPath = '/etc/ld.so.conf'): LdConf {
   const out: LdConf = { dirs: [], files: [], warnings: [] };
   const seenDirs = new Set<string>();
   const parse = (file: string, depth: number) => {
@@ -92,7 +92,7 @@ export function globComponentRegExp(pat: string): RegExp {
 }
 
 /** glob(3) over a root: sorted matches (C collation), hidden names only when the pattern says '.'. */
-export function globInRoot(fsr: RootFs, pattern: string): string[] {
+export function globInRoot(fsr: RootPaths, pattern: string): string[] {
   const parts = pattern.split('/').filter((p) => p !== '');
   let cands = [''];
   for (const part of parts) {

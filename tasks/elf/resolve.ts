@@ -11,7 +11,7 @@ import { peekIdent, type ElfInfo } from './elf-file.js';
 import { lookupLdCache, parseLdCache, type LdCache } from './ld-cache.js';
 import { readLdConf } from './ld-conf.js';
 import { genericProfile, profileFor, type MachineProfile } from './platform.js';
-import { RootFs } from './root-path.js';
+import { RootPaths } from './root-path.js';
 
 export interface Closure {
   /** The program as asked. */
@@ -83,12 +83,12 @@ type Candidate =
 type Mapped = { obj: Obj } | { missing: string };
 
 export class Resolver {
-  readonly fsr: RootFs;
+  readonly fsr: RootPaths;
   readonly facts: ElfFactsCache;
   private ldCacheMemo: { stamp: string; cache: LdCache | null; error?: string } | undefined;
 
   constructor(readonly opts: ResolverOptions = {}) {
-    this.fsr = new RootFs(opts.root ?? '/');
+    this.fsr = new RootPaths(opts.root ?? '/');
     this.facts = opts.cache ?? new ElfFactsCache();
   }
 

@@ -11,7 +11,7 @@ export type Lookup =
 
 const MAX_SYMLINKS = 40; // the kernel's MAXSYMLINKS
 
-export class RootFs {
+export class RootPaths {
   /** Absolute host path of the root, without trailing slash ('' for '/'). */
   readonly prefix: string;
   private lstatMemo = new Map<string, fs.BigIntStats | null | undefined>();
