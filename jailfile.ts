@@ -1,24 +1,28 @@
-// The default jail: the article's miniature Unix root (its directory tree, the conventional
-// link, a minimal /dev, trimmed accounts, the system files a service needs).
-// `npx jail make ROOT=/var/virtual/apache` builds it; every later run changes only what changed.
+// The article's Apache jail: a miniature Unix root holding Debian's apache2 and nothing
+// it does not need. `npx jail make ROOT=/var/virtual/apache` builds it; every later run
+// changes only what changed. Variables: ROOT (required), ADDR, PORT, HOSTNAME.
 
-import { defineJail, dir, link, device, copy, text, users } from 'jail';
+import { defineJail, text } from 'jail';
+import { layout, devices, users, nss, dns, timezone, shell, apache, service } from 'jail/recipes';
 
-export default defineJail(({ ROOT, HOSTNAME = 'jail' }) => [
-  // 1. the directory structure
-  dir(['/bin', '/dev', '/etc', '/sbin', '/src', '/usr/bin', '/usr/lib', '/usr/sbin', '/var/log', '/var/run', '/var/www']),
-  dir('/tmp', { mode: 0o1777 }),
-  // 2. the conventional symbolic links
-  link('/lib', 'usr/lib'),
+export default defineJail(({ ADDR = '127.0.0.1', PORT = '8080', HOSTNAME = 'www.jail.test', SHELL = 'yes' }) => [
+  // 1. the directory structure, and 2. the conventional links (mirroring this host's merged /usr)
+  layout(),
   // 3. the devices the service needs, and no more
-  device('/dev/null', { type: 'c', major: 1, minor: 3, mode: 0o666 }),
-  device('/dev/zero', { type: 'c', major: 1, minor: 5, mode: 0o666 }),
-  device('/dev/random', { type: 'c', major: 1, minor: 8, mode: 0o666 }),
-  device('/dev/urandom', { type: 'c', major: 1, minor: 9, mode: 0o666 }),
-  // 4. the system files: trimmed accounts, the jail's own hostname, services, time zone
+  devices('null', 'zero', 'random', 'urandom'),
+  // 4. the system files: trimmed accounts, name service, resolver, time zone, hostname
   users({ 'www-data': { uid: 33, gid: 33, home: '/var/www', shell: '/usr/sbin/nologin' } }),
+  nss({ hostname: HOSTNAME }),
+  dns(),
+  timezone(),
   text('/etc/hostname', `${HOSTNAME}\n`),
-  text('/etc/motd', `This is the jail at ${ROOT}.\n`),
-  copy('/etc/services'),
-  copy('/usr/share/zoneinfo/UTC', { to: '/etc/localtime', follow: true }),
+  // the service itself, with its configuration generated for the jail
+  apache({ listen: `${ADDR}:${PORT}`, serverName: HOSTNAME }),
+  // started at boot by the jail's rc.d, with `ulimit -t 300` against runaways
+  service('apache', {
+    start: ['/usr/sbin/apache2', '-f', '/etc/apache2/apache2.conf', '-k', 'start'],
+    stop: ['/usr/sbin/apache2', '-f', '/etc/apache2/apache2.conf', '-k', 'stop'],
+  }),
+  // a shell and basic tools for experimenting inside the jail (SHELL=no leaves them out)
+  SHELL !== 'no' && shell(),
 ]);

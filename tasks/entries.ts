@@ -42,7 +42,10 @@ export interface GroupsEntry extends EntryBase { kind: 'groups'; groups: Record<
 
 export interface ElfEntry extends EntryBase { kind: 'elf'; patterns: string[]; setuid: boolean }
 
-export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry;
+export interface PackageEntry extends EntryBase { kind: 'package'; names: string[] }
+export interface WarningEntry extends EntryBase { kind: 'warning'; message: string }
+
+export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry;
 
 /** What a jailfile (or a recipe) may return: entries, nested lists of them, and falsy holes for conditionals. */
 export type Entries = Entry | null | undefined | false | readonly Entries[];
@@ -226,4 +229,22 @@ export function elf(...args: (string | { setuid?: boolean })[]): ElfEntry {
   }
   attrsOf(label, opts, ['setuid'], at);
   return { kind: 'elf', at, label, patterns, setuid: opts.setuid === true };
+}
+
+/**
+ * Every file of installed Debian packages, read from dpkg's own file lists (nothing is
+ * run), with the closures of their ELF files.
+ */
+export function debianPackage(...names: string[]): PackageEntry {
+  const at = callSite();
+  const label = `debianPackage(${names.map((n) => show(n)).join(', ')})`;
+  if (names.length === 0) usage(label, 'needs at least one package name', at);
+  for (const n of names) if (typeof n !== 'string' || !/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?$/.test(n)) usage(label, `has a bad package name ${show(n)}`, at);
+  return { kind: 'package', at, label, names };
+}
+
+/** A warning printed on every build (recipes use it for what a person should know). */
+export function warning(message: string): WarningEntry {
+  const at = callSite();
+  return { kind: 'warning', at, label: 'warning()', message: String(message) };
 }

@@ -43,52 +43,87 @@ function shebang(file: string): string | undefined {
   }
 }
 
-export function expandElf(e: ElfEntry, ctx: ElfContext, add: (t: Target) => void, errors: JailError[], warnings: string[]): void {
-  const err = (msg: string, p: string) => errors.push(jailError('elf', `${e.at}: ${e.label}: ${msg}`, { path: p, entry: e.at }));
+/** What both elf() and debianPackage() need: host paths placed in the jail with their chains, ELF files with their closures. */
+export class HostPlacer {
+  constructor(
+    private readonly e: { at: string; label: string; setuid?: boolean },
+    private readonly ctx: ElfContext,
+    private readonly add: (t: Target) => void,
+    private readonly errors: JailError[],
+    private readonly warnings: string[],
+  ) {}
 
-  /** One host path into the jail as-is: its symlink chain, then the real file. */
-  const place = (p: string): string | undefined => {
+  err(msg: string, p: string): void {
+    this.errors.push(jailError('elf', `${this.e.at}: ${this.e.label}: ${msg}`, { path: p, entry: this.e.at }));
+  }
+
+  #link(path: string, target: string): void {
+    this.add({ kind: 'symlink', path, target, mode: 0o777, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
+  }
+
+  /**
+   * One host path into the jail as it is: its symlink chain, then what it ends at (a file,
+   * or with `dirs` a directory). Returns the real path of a regular file.
+   */
+  place(p: string, opts: { dirs?: boolean; dangling?: boolean } = {}): string | undefined {
     const chain = hostChain(p);
-    if (!chain.ok) { err(`${chain.error}. Install what provides it, or fix the path.`, p); return undefined; }
-    for (const l of chain.value.links) add({ kind: 'symlink', path: l.path, target: l.target, mode: 0o777, uid: 0, gid: 0, at: e.at, label: e.label });
+    if (!chain.ok) {
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (opts.dangling && st?.isSymbolicLink()) { this.#link(p, fs.readlinkSync(p)); return undefined; }
+      this.err(`${chain.error}. Install what provides it, or fix the path.`, p);
+      return undefined;
+    }
+    for (const l of chain.value.links) this.#link(l.path, l.target);
     const st = chain.value.stat;
-    if (!st.isFile()) { err(`${chain.value.real} is not a regular file, so it cannot be a program or library.`, p); return undefined; }
-    let mode = Number(st.mode) & 0o7777;
-    if (!e.setuid) mode &= ~0o6000;
-    add({ kind: 'file', path: chain.value.real, source: chain.value.real, sourceStamp: stampOf(st), mode, uid: 0, gid: 0, at: e.at, label: e.label });
+    const perm = Number(st.mode) & 0o7777;
+    if (st.isDirectory() && opts.dirs) {
+      this.add({ kind: 'dir', path: chain.value.real, mode: perm & ~0o6000, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
+      return undefined;
+    }
+    if (!st.isFile()) { this.err(`${chain.value.real} is not a regular file, so it cannot be a program or library.`, p); return undefined; }
+    const mode = this.e.setuid ? perm : perm & ~0o6000;
+    this.add({ kind: 'file', path: chain.value.real, source: chain.value.real, sourceStamp: stampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
     return chain.value.real;
-  };
+  }
 
-  const program = (p: string, depth: number): void => {
-    const real = place(p);
+  /** A program or library with its interpreter and closure; a script with its #! interpreter's. */
+  program(p: string, depth = 0, real = this.place(p)): void {
     if (real === undefined) return;
-    const facts = ctx.cache.get(real);
-    if (!facts.ok) { err(facts.error.message, p); return; }
+    const facts = this.ctx.cache.get(real);
+    if (!facts.ok) { this.err(facts.error.message, p); return; }
     if (facts.value === null) {
-      // Not an ELF file: a script brings its interpreter; data is just copied.
       const interp = shebang(real);
-      if (interp && depth < MAX_SCRIPT_DEPTH) program(interp, depth + 1);
+      if (interp && depth < MAX_SCRIPT_DEPTH) this.program(interp, depth + 1);
       return;
     }
-    const closure = ctx.resolver.closure(p);
-    if (!closure.ok) { err(closure.error.message, p); return; }
+    const closure = this.ctx.resolver.closure(p);
+    if (!closure.ok) { this.err(closure.error.message, p); return; }
     const c = closure.value;
-    for (const w of c.warnings) warnings.push(`${e.at}: ${e.label}: ${w}`);
+    for (const w of c.warnings) this.warnings.push(`${this.e.at}: ${this.e.label}: ${w}`);
     for (const m of c.missing) {
-      err(`${m.chain.join(' -> ')}: not found${m.reason ? ` (${m.reason})` : ''}. Install the package that provides ${m.soname}, ` +
+      this.err(`${m.chain.join(' -> ')}: not found${m.reason ? ` (${m.reason})` : ''}. Install the package that provides ${m.soname}, ` +
         'or remove the program from the entry; the jail was left as it was.', p);
     }
-    if (c.interpreter) place(c.interpreter);
-    for (const lib of new Set(Object.values(c.libraries))) place(lib);
-  };
+    if (c.interpreter) this.place(c.interpreter);
+    for (const lib of new Set(Object.values(c.libraries))) this.place(lib);
+  }
 
+  /** Is this host file an ELF object (read from its header, cached by stat)? */
+  isElf(real: string): boolean {
+    const f = this.ctx.cache.get(real);
+    return f.ok && f.value !== null;
+  }
+}
+
+export function expandElf(e: ElfEntry, ctx: ElfContext, add: (t: Target) => void, errors: JailError[], warnings: string[]): void {
+  const placer = new HostPlacer(e, ctx, add, errors, warnings);
   for (const pattern of e.patterns) {
     if (isDynamicPattern(pattern)) {
       const matches = globbySync(pattern, { onlyFiles: true, dot: true, followSymbolicLinks: false, absolute: true, unique: true });
-      if (matches.length === 0) { err('the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove it.', pattern); continue; }
-      for (const m of matches.sort()) program(m, 0);
+      if (matches.length === 0) { placer.err('the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove it.', pattern); continue; }
+      for (const m of matches.sort()) placer.program(m);
     } else {
-      program(pattern, 0);
+      placer.program(pattern);
     }
   }
 }

@@ -12,6 +12,7 @@ import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entri
 import { jailError, type JailError } from './result.js';
 import { comparePaths, octal, parentOf, stampOf, type Target } from './targets.js';
 import { ElfContext, expandElf } from './expand-elf.js';
+import { expandPackage } from './expand-package.js';
 
 export interface Expansion {
   /** Sorted so that every directory comes before what lies beneath it. */
@@ -89,6 +90,12 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext()): 
         break;
       case 'elf':
         expandElf(e, elf, add, errors, warnings);
+        break;
+      case 'package':
+        expandPackage(e, elf, add, errors, warnings);
+        break;
+      case 'warning':
+        warnings.push(`${e.at}: ${e.message}`);
         break;
       case 'users':
       case 'groups':

@@ -1,56 +1,143 @@
 // Load: import a jailfile (TypeScript, anywhere on disk) and call it with the make
 // variables. Whatever goes wrong comes back as one error value naming the file and line.
+//
+// A .ts module is transpiled once per content into the install directory's cache
+// (.jail/cache), with `jail` and `jail/recipes` rewritten to the running tool and its own
+// relative .ts imports rewritten to their cached modules; the cached file is then imported
+// by Node directly. An unchanged jailfile costs a read and a hash: no compiler, and no
+// module-hook thread between Node and every import.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { register } from 'node:module';
-import { MessageChannel } from 'node:worker_threads';
+import { createHash } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EntryUsageError, type Entries, type JailDefinition, type JailVars } from './entries.js';
 import { stateDir } from './manifest.js';
 import { fail, jailError, ok, type JailError, type Result } from './result.js';
-import type { HookData } from './loader-hooks.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PACKAGE_DIR = path.resolve(HERE, '..', '..');
+const ALIASES: Record<string, string> = {
+  jail: pathToFileURL(path.join(HERE, 'index.js')).href,
+  'jail/recipes': pathToFileURL(path.join(PACKAGE_DIR, 'dist', 'recipes', 'index.js')).href,
+};
+const TS = /\.(m?ts)$/;
+/** Import specifiers in transpiled ES module code: `from '...'`, `import '...'`, `import('...')`. */
+const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])([^'"\n]+)\2/g;
+const MAX_MODULES = 200;
 
-let registered = false;
-const loadedModules = new Set<string>();
-let generation = 0;
-
+let toolVersion: string | undefined;
 function version(): string {
-  try { return (JSON.parse(fs.readFileSync(path.join(PACKAGE_DIR, 'package.json'), 'utf8')) as { version: string }).version; } catch { return '0'; }
+  try {
+    toolVersion ??= (JSON.parse(fs.readFileSync(path.join(PACKAGE_DIR, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch { toolVersion = '0'; }
+  return toolVersion;
 }
 
-function ensureHooks(installDir: string): void {
-  if (registered) return;
-  registered = true;
-  process.setSourceMapsEnabled(true);
-  const { port1, port2 } = new MessageChannel();
-  port1.on('message', (file: string) => loadedModules.add(file));
-  port1.unref();
-  const data: HookData = {
-    aliases: {
-      jail: pathToFileURL(path.join(HERE, 'index.js')).href,
-      'jail/recipes': pathToFileURL(path.join(PACKAGE_DIR, 'dist', 'recipes', 'index.js')).href,
-    },
-    cacheDir: path.join(stateDir(installDir), 'cache'),
-    port: port2,
-    version: version(),
-  };
-  register(pathToFileURL(path.join(HERE, 'loader-hooks.js')).href, { data, transferList: [port2] });
+class LoadError extends Error {
+  constructor(message: string, readonly location: string) {
+    super(message);
+  }
 }
 
-/** The first stack frame in a user's file: where a throw in a jailfile came from. */
+/** A relative import of a .ts module: `./x.ts`, or TypeScript's `./x.js` naming `./x.ts`. */
+function tsDependency(spec: string, from: string): string | undefined {
+  if (!spec.startsWith('./') && !spec.startsWith('../')) return undefined;
+  const p = path.resolve(path.dirname(from), spec);
+  if (TS.test(p)) return p;
+  if (p.endsWith('.js') && !fs.existsSync(p) && fs.existsSync(p.slice(0, -3) + '.ts')) return p.slice(0, -3) + '.ts';
+  return undefined;
+}
+
+async function transpile(file: string, source: string): Promise<string> {
+  const ts = (await import('typescript')).default;
+  const out = ts.transpileModule(source, {
+    fileName: file,
+    reportDiagnostics: true,
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, inlineSourceMap: true, isolatedModules: true },
+  });
+  const d = out.diagnostics?.find((x) => x.category === ts.DiagnosticCategory.Error);
+  if (d) {
+    const pos = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : { line: 0, character: 0 };
+    throw new LoadError(`${file}:${pos.line + 1}:${pos.character + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`, `${file}:${pos.line + 1}`);
+  }
+  // The source map names the .ts file by URL, so stack traces point at what a person wrote.
+  return out.outputText.replace(/\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/, (_, b64: string) => {
+    const map = JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as { sources: string[]; sourceRoot?: string };
+    map.sources = [pathToFileURL(file).href];
+    delete map.sourceRoot;
+    return `//# sourceMappingURL=data:application/json;base64,${Buffer.from(JSON.stringify(map)).toString('base64')}`;
+  });
+}
+
+function writeAtomic(file: string, data: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+/** Transpiles `file` and its .ts imports into the cache; returns the cached module's path. */
+class ModuleCache {
+  readonly modules: string[] = [];
+  readonly #done = new Map<string, string>();
+  readonly #active = new Set<string>();
+  constructor(private readonly dir: string) {}
+
+  async build(file: string): Promise<string> {
+    const have = this.#done.get(file);
+    if (have) return have;
+    if (this.#active.has(file)) throw new LoadError(`${file} imports itself through a cycle of .ts modules; jailfile modules must not import each other in a circle`, file);
+    if (this.modules.length >= MAX_MODULES) throw new LoadError(`${file}: more than ${MAX_MODULES} .ts modules imported`, file);
+    this.#active.add(file);
+    this.modules.push(file);
+    let source: string;
+    try { source = fs.readFileSync(file, 'utf8'); } catch (err) {
+      throw new LoadError(`cannot read ${file} (${(err as NodeJS.ErrnoException).code})`, file);
+    }
+    const own = createHash('sha256').update(version()).update('\0').update(file).update('\0').update(source).digest('hex');
+    const depsFile = path.join(this.dir, `${own}.deps.json`);
+    let js: string | undefined;
+    let deps: string[];
+    try {
+      deps = JSON.parse(fs.readFileSync(depsFile, 'utf8')) as string[];
+    } catch {
+      js = await transpile(file, source);
+      deps = [...new Set([...js.matchAll(SPECIFIER)].map((m) => tsDependency(m[3]!, file)).filter((d): d is string => d !== undefined))];
+      fs.mkdirSync(this.dir, { recursive: true });
+      writeAtomic(depsFile, JSON.stringify(deps));
+    }
+    const depOut = new Map<string, string>();
+    for (const d of deps) depOut.set(d, await this.build(d));
+    const key = createHash('sha256').update(own).update([...depOut.values()].join('\0')).digest('hex');
+    const out = path.join(this.dir, `${key}.mjs`);
+    if (!fs.existsSync(out)) {
+      js ??= await transpile(file, source);
+      const rewritten = js.replace(SPECIFIER, (whole, lead: string, q: string, spec: string) => {
+        const alias = ALIASES[spec];
+        if (alias) return `${lead}${q}${alias}${q}`;
+        const dep = tsDependency(spec, file);
+        if (dep) return `${lead}${q}${pathToFileURL(depOut.get(dep)!).href}${q}`;
+        if (spec.startsWith('./') || spec.startsWith('../')) return `${lead}${q}${pathToFileURL(path.resolve(path.dirname(file), spec)).href}${q}`;
+        return whole;
+      });
+      fs.mkdirSync(this.dir, { recursive: true });
+      writeAtomic(out, rewritten);
+    }
+    this.#active.delete(file);
+    this.#done.set(file, out);
+    return out;
+  }
+}
+
+/** The first stack frame in a person's file: where a throw in a jailfile came from. */
 function locate(err: unknown): string | undefined {
-  const e = err as { jailLocation?: string; at?: string; stack?: string };
-  if (err instanceof EntryUsageError) return e.at;
-  if (e.jailLocation) return e.jailLocation;
-  for (const line of (e.stack ?? '').split('\n').slice(1)) {
+  if (err instanceof EntryUsageError) return err.at;
+  if (err instanceof LoadError) return err.location;
+  for (const line of ((err as { stack?: string }).stack ?? '').split('\n').slice(1)) {
     const m = /((?:file:\/\/)?\/[^():]+\.m?[tj]s):(\d+):\d+\)?$/.exec(line.trim());
     if (!m?.[1]) continue;
     const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
-    if (file.startsWith(PACKAGE_DIR + '/dist/') || file.includes('/node_modules/') || file.startsWith('node:')) continue;
+    if (file.startsWith(PACKAGE_DIR + '/dist/') || file.includes('/node_modules/') || file.includes('/.jail/cache/')) continue;
     return `${file}:${m[2]}`;
   }
   return undefined;
@@ -62,26 +149,26 @@ export interface Loaded {
   readonly modules: string[];
 }
 
-export async function loadJailfile(file: string, vars: JailVars, opts: { fresh?: boolean } = {}): Promise<Result<Loaded, JailError>> {
+export async function loadJailfile(file: string, vars: JailVars): Promise<Result<Loaded, JailError>> {
   const abs = path.resolve(file);
   if (!fs.existsSync(abs)) {
     return fail(jailError('no-jailfile', `No jailfile at ${abs}. Name one with -f FILE, or run jail in the directory that holds jailfile.ts.`, { path: abs }));
   }
-  ensureHooks(path.dirname(abs));
-  const url = pathToFileURL(abs);
-  if (opts.fresh) url.search = `?jail-generation=${++generation}`;
+  process.setSourceMapsEnabled(true);
+  const cache = new ModuleCache(path.join(stateDir(path.dirname(abs)), 'cache'));
   try {
-    const mod = (await import(url.href)) as { default?: JailDefinition | Entries };
+    const compiled = await cache.build(abs);
+    const mod = (await import(pathToFileURL(compiled).href)) as { default?: JailDefinition | Entries };
     const def = mod.default;
     if (def === undefined) {
       return fail(jailError('bad-jailfile', `${abs} has no default export. End it with \`export default defineJail(({ ROOT }) => [ ...entries ])\`.`, { path: abs }));
     }
     const entries = typeof def === 'function' ? await (def as JailDefinition)(vars) : def;
-    return ok({ entries, modules: [...loadedModules] });
+    return ok({ entries, modules: cache.modules });
   } catch (err) {
     const where = locate(err) ?? abs;
     const msg = err instanceof Error ? err.message : String(err);
-    const shown = where && msg.startsWith(where.replace(/:\d+$/, '')) ? msg : `${where}: ${msg}`;
+    const shown = msg.startsWith(where.replace(/:\d+$/, '')) ? msg : `${where}: ${msg}`;
     return fail(jailError('bad-jailfile', `The jailfile did not load: ${shown}. Fix it and run again; ROOT was not touched.`, { path: abs, entry: where }));
   }
 }

@@ -1,0 +1,50 @@
+// service(name, { start, stop }): an etc/rc.d/NNname.sh script with start, stop and
+// restart, like the article's 50apache.sh, capping runaways with `ulimit -t 300`.
+
+import { text, EntryUsageError, type Entries } from '../tasks/entries.js';
+import { callSite } from '../tasks/call-site.js';
+
+export interface ServiceOptions {
+  /** The command that starts the service, as an argument list (run inside the jail). */
+  start: string[];
+  /** The command that stops it. */
+  stop: string[];
+  /** Limits for ulimit: CPU seconds (default 300, as in the article), open files, core size (default 0). */
+  limits?: { cpu?: number | 'unlimited'; files?: number; core?: number };
+  /** Two digits: the order the rc scripts run in (default 50). */
+  order?: number;
+}
+
+/** Quotes one word for the jail's /bin/sh (POSIX single quotes: nothing inside is special). */
+export function shQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function service(name: string, opts: ServiceOptions): Entries {
+  const at = callSite();
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) throw new EntryUsageError(`service(${JSON.stringify(name)}): a service name is lower-case letters, digits, - and _`, at);
+  for (const k of ['start', 'stop'] as const) {
+    if (!Array.isArray(opts?.[k]) || opts[k].length === 0 || opts[k].some((w) => typeof w !== 'string')) {
+      throw new EntryUsageError(`service(${JSON.stringify(name)}): ${k} must be a command as a list of words, e.g. ['/usr/sbin/apache2ctl', '${k}']`, at);
+    }
+  }
+  const order = opts.order ?? 50;
+  if (!Number.isInteger(order) || order < 0 || order > 99) throw new EntryUsageError(`service(${JSON.stringify(name)}): order must be 0 to 99`, at);
+  const cpu = opts.limits?.cpu ?? 300;
+  const lines = [
+    '#!/bin/sh',
+    `# ${name}: started at boot by jail, inside the jail. Generated from the jailfile; edits are overwritten.`,
+    `# prevent runaways`,
+    `ulimit -t ${cpu}`,
+    `ulimit -c ${opts.limits?.core ?? 0}`,
+    ...(opts.limits?.files ? [`ulimit -n ${opts.limits.files}`] : []),
+    'case "${1:-start}" in',
+    `  start) echo "Starting ${name}"; exec ${opts.start.map(shQuote).join(' ')} ;;`,
+    `  stop) echo "Stopping ${name}"; exec ${opts.stop.map(shQuote).join(' ')} ;;`,
+    `  restart) "$0" stop; exec "$0" start ;;`,
+    `  *) echo "usage: $0 [start|stop|restart]" >&2; exit 1 ;;`,
+    'esac',
+    '',
+  ];
+  return text(`/etc/rc.d/${String(order).padStart(2, '0')}${name}.sh`, lines.join('\n'), { mode: 0o755 });
+}

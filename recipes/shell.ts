@@ -1,0 +1,15 @@
+// shell(): /bin/sh and a few basic utilities, with their closures, for experimenting
+// inside the jail (`chroot ROOT /bin/sh`). Leave it out of a production jail.
+
+import fs from 'node:fs';
+import { elf, type Entries } from '../tasks/entries.js';
+
+export const SHELL_TOOLS = ['/bin/sh', '/usr/bin/ls', '/usr/bin/cat', '/usr/bin/echo', '/usr/bin/id', '/usr/bin/date', '/usr/bin/getent',
+  '/usr/bin/env', '/usr/bin/hostname', '/usr/bin/mkdir', '/usr/bin/rm', '/usr/bin/cp', '/usr/bin/mv', '/usr/bin/grep', '/usr/bin/head',
+  '/usr/bin/tail', '/usr/bin/wc', '/usr/bin/sleep', '/usr/bin/true', '/usr/bin/false', '/usr/bin/uname', '/usr/bin/test'];
+
+export function shell(extra: string[] = []): Entries {
+  // Tools a host lacks are skipped rather than failing the build: this is a convenience set.
+  const present = SHELL_TOOLS.filter((p) => fs.existsSync(p));
+  return elf(...present, ...extra);
+}
