@@ -1,11 +1,12 @@
 // The article's Apache jail: a miniature Unix root holding Debian's apache2 and nothing
 // it does not need. `npx jail make ROOT=/var/virtual/apache` builds it; every later run
-// changes only what changed. Variables: ROOT (required), ADDR, PORT, HOSTNAME.
+// changes only what changed. Variables: ROOT (required), ADDR, PORT, HOSTNAME, SITE (a host
+// directory to serve instead of the built-in index page), SHELL=no (leave the shell out).
 
 import { defineJail, text } from 'jail';
 import { layout, devices, users, nss, dns, timezone, shell, apache, service } from 'jail/recipes';
 
-export default defineJail(({ ADDR = '127.0.0.1', PORT = '8080', HOSTNAME = 'www.jail.test', SHELL = 'yes' }) => [
+export default defineJail(({ ADDR = '127.0.0.1', PORT = '8080', HOSTNAME = 'www.jail.test', SITE, SHELL = 'yes' }) => [
   // 1. the directory structure, and 2. the conventional links (mirroring this host's merged /usr)
   layout(),
   // 3. the devices the service needs, and no more
@@ -17,7 +18,7 @@ export default defineJail(({ ADDR = '127.0.0.1', PORT = '8080', HOSTNAME = 'www.
   timezone(),
   text('/etc/hostname', `${HOSTNAME}\n`),
   // the service itself, with its configuration generated for the jail
-  apache({ listen: `${ADDR}:${PORT}`, serverName: HOSTNAME }),
+  apache({ listen: `${ADDR}:${PORT}`, serverName: HOSTNAME, index: SITE ? { site: SITE } : undefined }),
   // started at boot by the jail's rc.d, with `ulimit -t 300` against runaways
   service('apache', {
     start: ['/usr/sbin/apache2', '-f', '/etc/apache2/apache2.conf', '-k', 'start'],

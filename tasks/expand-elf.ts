@@ -105,7 +105,7 @@ export class HostPlacer {
         'or remove the program from the entry; the jail was left as it was.', p);
     }
     if (c.interpreter) this.place(c.interpreter);
-    for (const lib of new Set(Object.values(c.libraries))) this.place(lib);
+    for (const lib of new Set([...Object.values(c.libraries), ...Object.values(c.dlopened)])) this.place(lib);
   }
 
   /** Is this host file an ELF object (read from its header, cached by stat)? */

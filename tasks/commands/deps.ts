@@ -10,6 +10,8 @@ interface JsonEntry {
   interpreter?: string;
   needed: string[];
   libraries: Record<string, string>;
+  /** Loaded at run time by dlopen (libgcc_s.so.1 for thread exit): not in ldd's answer, but the jail needs them. */
+  dlopened?: Record<string, string>;
   missing: string[];
   error?: { code: string; message: string };
 }
@@ -66,6 +68,7 @@ export function runDeps(args: string[], out: (line: string) => void): number {
         ...(c.interpreter !== undefined ? { interpreter: c.interpreter } : {}),
         needed: c.needed,
         libraries: c.libraries,
+        ...(Object.keys(c.dlopened).length ? { dlopened: c.dlopened } : {}),
         missing: [...new Set(c.missing.map((m) => m.soname))],
       };
     } else {

@@ -19,7 +19,7 @@ interface Entry {
   result: Result<ElfInfo | null>;
 }
 
-const FORMAT = 'jail-elf-facts/1';
+const FORMAT = 'jail-elf-facts/2';
 
 function stampOf(st: fs.BigIntStats): Stamp {
   return {
@@ -119,7 +119,7 @@ function isResult(r: unknown): r is Result<ElfInfo | null> {
     const i = v as Record<string, unknown>;
     return (i.class === 32 || i.class === 64) && (i.endian === 'le' || i.endian === 'be') &&
       typeof i.machine === 'number' && Array.isArray(i.needed) && Array.isArray(i.rpath) &&
-      Array.isArray(i.runpath) && Array.isArray(i.filters) && Array.isArray(i.auxiliary) && Array.isArray(i.defects) && Array.isArray(i.warnings) &&
+      Array.isArray(i.runpath) && Array.isArray(i.filters) && Array.isArray(i.auxiliary) && Array.isArray(i.dlopens) && Array.isArray(i.defects) && Array.isArray(i.warnings) &&
       typeof i.flags1 === 'number' && typeof i.dynamic === 'boolean';
   }
   if (o.ok === false) {

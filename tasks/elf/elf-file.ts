@@ -25,6 +25,12 @@ export interface ElfInfo {
   filters: string[];
   /** DT_AUXILIARY names: loaded when found, ignored when not. */
   auxiliary: string[];
+  /**
+   * Libraries the object will dlopen at run time, known from what it imports: glibc
+   * dlopens libgcc_s.so.1 for pthread_cancel and pthread_exit (unwinding), and a jail
+   * without it aborts the first thread that exits.
+   */
+  dlopens: string[];
   // ---- extras the resolver needs to mimic open_verify ----
   /** EI_ABIVERSION */
   abiVersion: number;
@@ -51,6 +57,9 @@ export const LIMITS = {
   maxInterp: 4096,
   maxNoteBytes: 64 * 1024,
 };
+
+/** Imports that make glibc dlopen libgcc_s.so.1 (NUL-delimited, so `xpthread_exit` does not count). */
+const UNWIND_IMPORTS = [Buffer.from('\0pthread_cancel\0'), Buffer.from('\0pthread_exit\0')];
 
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
@@ -221,6 +230,7 @@ export function parseElfFd(fd: number, size: number, displayPath: string): Resul
       runpath: [],
       filters: [],
       auxiliary: [],
+      dlopens: [],
       abiVersion,
       flags,
       flags1: 0,
@@ -349,6 +359,11 @@ function readDynamic(r: Reader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boo
   info.filters = filterOffs.map((v) => str(v, 'DT_FILTER'));
   info.auxiliary = auxOffs.map((v) => str(v, 'DT_AUXILIARY'));
   if (soname !== undefined) info.soname = str(soname, 'DT_SONAME');
+  // libc defines these; everyone else naming them imports them.
+  if (info.soname !== 'libc.so.6' && strsz !== undefined && strsz > 0 && strsz <= LIMITS.maxDynamicBytes) {
+    const table = r.bytes(strOff, Math.min(strsz, r.size - strOff), 'DT_STRTAB');
+    if (UNWIND_IMPORTS.some((name) => table.includes(name))) info.dlopens.push('libgcc_s.so.1');
+  }
   if (rpath !== undefined) info.rpath = str(rpath, 'DT_RPATH').split(':');
   if (runpath !== undefined) info.runpath = str(runpath, 'DT_RUNPATH').split(':');
 }

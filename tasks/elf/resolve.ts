@@ -22,6 +22,8 @@ export interface Closure {
   needed: string[];
   /** Whole closure: name as requested -> path as the loader opens it (as ldd prints it). */
   libraries: Record<string, string>;
+  /** Libraries the closure will dlopen at run time (libgcc_s.so.1 for thread exit), with their own closures in `libraries`' stead. */
+  dlopened: Record<string, string>;
   /** chain = [program, lib, ..., soname]; reason says why (extra). */
   missing: { soname: string; chain: string[]; reason?: string }[];
   /** Candidate paths looked at that did not exist (re-resolve when one appears). */
@@ -146,6 +148,7 @@ class Run {
   private profile: MachineProfile;
   private systemDirs: string[];
   private libraries: Record<string, string> = {};
+  private dlopened: Record<string, string> = {};
   private missing: Closure['missing'] = [];
   private probes: string[] = [];
   private probeSet = new Set<string>();
@@ -194,10 +197,11 @@ class Run {
         const obj = queue[i] as Obj;
         const names: string[] = [];
         const kids: Obj[] = [];
-        const deps: [string, 'needed' | 'filter' | 'aux'][] = [
+        const deps: [string, 'needed' | 'filter' | 'aux' | 'dlopen'][] = [
           ...obj.info.needed.map((n) => [n, 'needed'] as [string, 'needed']),
           ...obj.info.filters.map((n) => [n, 'filter'] as [string, 'filter']),
           ...obj.info.auxiliary.map((n) => [n, 'aux'] as [string, 'aux']),
+          ...(obj.info.dlopens ?? []).map((n) => [n, 'dlopen'] as [string, 'dlopen']),
         ];
         if (obj.info.needed.length > CLOSURE_LIMITS.manyNeeded) {
           this.warn(`${obj.path} has ${obj.info.needed.length} DT_NEEDED entries, an absurd number; check that the file is what it claims to be`);
@@ -210,12 +214,21 @@ class Run {
           const m = this.mapObject(obj, name);
           if ('missing' in m) {
             if (kind === 'aux') continue;
+            if (kind === 'dlopen') {
+              this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
+              continue;
+            }
             this.missing.push({ soname: name, chain: [...this.chainOf(obj), name], reason: m.missing });
             continue;
           }
           const dep = m.obj;
           kids.push(dep);
-          if (!dep.isMain && this.libraries[name] === undefined) this.libraries[name] = dep.path;
+          if (kind === 'dlopen') {
+            if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
+          } else if (!dep.isMain && this.libraries[name] === undefined) {
+            this.libraries[name] = dep.path;
+            delete this.dlopened[name];
+          }
           if (!dep.queued) {
             dep.queued = true;
             queue.push(dep);
@@ -236,6 +249,7 @@ class Run {
       ...(info.interpreter !== undefined ? { interpreter: info.interpreter } : {}),
       needed: [...info.needed],
       libraries: this.libraries,
+      dlopened: this.dlopened,
       missing: this.missing,
       probes: this.probes,
       warnings: this.warnings,
