@@ -53,6 +53,21 @@ export default defineJail(() => [
     expect(fs.existsSync(r.root)).toBe(false);
   });
 
+  it('brings libgcc_s.so.1 for a program whose threads exit, which glibc dlopens', () => {
+    fs.writeFileSync(path.join(r.src, 'threads.c'), `#include <pthread.h>
+#include <stdio.h>
+static void *work(void *a) { pthread_exit(a); return 0; }
+int main(void) { pthread_t t; void *v; pthread_create(&t, 0, work, (void *)42); pthread_join(t, &v); printf("thread said %ld\\n", (long)v); return 0; }
+`);
+    gcc('-o', path.join(r.src, 'threads'), path.join(r.src, 'threads.c'), '-pthread');
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/threads') ]);`);
+    expect(make().code).toBe(0);
+    expect(fs.existsSync(r.root + '/usr/lib/x86_64-linux-gnu/libgcc_s.so.1')).toBe(true);
+    expect(execFileSync('chroot', [r.root, path.join(r.src, 'threads')], { encoding: 'utf8' })).toBe('thread said 42\n');
+  });
+
   it('brings the #! interpreter of a script', () => {
     fs.writeFileSync(path.join(r.src, 'hello.sh'), '#!/bin/sh\necho hello from the jail\n', { mode: 0o755 });
     r.jailfile(`
