@@ -45,7 +45,9 @@ export interface ElfEntry extends EntryBase { kind: 'elf'; patterns: string[]; s
 export interface PackageEntry extends EntryBase { kind: 'package'; names: string[] }
 export interface WarningEntry extends EntryBase { kind: 'warning'; message: string }
 
-export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry;
+export interface AllowEntry extends EntryBase { kind: 'allow'; finding: string; path: string }
+
+export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry | AllowEntry;
 
 /** What a jailfile (or a recipe) may return: entries, nested lists of them, and falsy holes for conditionals. */
 export type Entries = Entry | null | undefined | false | readonly Entries[];
@@ -247,4 +249,12 @@ export function debianPackage(...names: string[]): PackageEntry {
 export function warning(message: string): WarningEntry {
   const at = callSite();
   return { kind: 'warning', at, label: 'warning()', message: String(message) };
+}
+
+/** Accepts a reviewed `jail check` finding (`allow('setuid', '/usr/bin/ping')`) so it stops alarming. */
+export function allow(finding: string, path: string): AllowEntry {
+  const at = callSite();
+  const label = `allow(${show(finding)}, ${show(path)})`;
+  if (typeof finding !== 'string' || !/^[a-z-]+$/.test(finding)) usage(label, 'needs a finding kind such as \'setuid\' or \'world-writable\'', at);
+  return { kind: 'allow', at, label, finding, path: jailPath(label, path, at) };
 }

@@ -15,6 +15,8 @@ import { ElfContext, expandElf } from './expand-elf.js';
 import { expandPackage } from './expand-package.js';
 
 export interface Expansion {
+  /** The jailfile's entries, flattened: commands read their own kinds (allow, install, ...) from here. */
+  readonly entries: Entry[];
   /** Sorted so that every directory comes before what lies beneath it. */
   readonly targets: Target[];
   readonly errors: JailError[];
@@ -97,6 +99,8 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext()): 
       case 'warning':
         warnings.push(`${e.at}: ${e.message}`);
         break;
+      case 'allow':
+        break;
       case 'users':
       case 'groups':
         break;
@@ -111,7 +115,7 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext()): 
   }
 
   const targets = throughDeclaredLinks([...byPath.values()], errors);
-  return { targets: withParents(targets, errors), errors, warnings };
+  return { entries, targets: withParents(targets, errors), errors, warnings };
 }
 
 function textTarget(p: string, content: Buffer, mode: number, o: { uid: number; gid: number }, e: { at: string; label: string }): Target {

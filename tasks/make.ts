@@ -11,6 +11,7 @@ import { apply, recordingApplier, rootApplier } from './apply.js';
 import { acquireLock, loadManifest, manifestPath, saveManifest } from './manifest.js';
 import { checkRoot } from './root-path.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
+import type { Entry } from './entries.js';
 import { jailError, type JailError } from './result.js';
 
 export interface MakeOptions {
@@ -88,6 +89,49 @@ function selection(words: string[], targets: readonly Target[]): Selection | Jai
   return { clean: false, only: (t) => preds.some((f) => f(t)) };
 }
 
+export interface Analysis {
+  /** False when something failed; `stage` says where (so -k can go on past expand errors). */
+  ok: boolean;
+  stage: 'root' | 'load' | 'expand' | 'done';
+  file: string;
+  /** The jailfile's directory: the manifest, caches and captured layers live here. */
+  installDir: string;
+  root: string;
+  entries: Entry[];
+  targets: Target[];
+  /** Every .ts module of the jailfile, for watch mode. */
+  modules: string[];
+  errors: JailError[];
+  warnings: string[];
+}
+
+/** Load and expand a jailfile for a ROOT: what make, check, watch and boot all start from. */
+export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>): Promise<Analysis> {
+  const cwd = path.resolve(opts.cwd ?? '.');
+  const file = path.resolve(cwd, opts.file ?? 'jailfile.ts');
+  const installDir = path.dirname(file);
+  const a: Analysis = { ok: false, stage: 'root', file, installDir, root: '', entries: [], targets: [], modules: [], errors: [], warnings: [] };
+  const rootCheck = checkRoot(opts.vars.ROOT, installDir);
+  if (!rootCheck.ok) { a.errors.push(rootCheck.error); return a; }
+  a.root = rootCheck.value;
+  a.stage = 'load';
+  const loaded = await loadJailfile(file, { ...opts.vars, ROOT: a.root });
+  if (!loaded.ok) { a.errors.push(loaded.error); return a; }
+  a.modules = loaded.value.modules;
+  a.stage = 'expand';
+  const elf = new ElfContext(loadElfFacts(installDir));
+  const exp = expand(loaded.value.entries, elf);
+  if (elf.cache.parses > 0) saveElfFacts(installDir, elf.cache);
+  a.entries = exp.entries;
+  a.targets = exp.targets;
+  a.warnings.push(...exp.warnings);
+  a.errors.push(...exp.errors);
+  if (exp.errors.length) return a;
+  a.stage = 'done';
+  a.ok = true;
+  return a;
+}
+
 export async function make(opts: MakeOptions): Promise<Report> {
   const t0 = process.hrtime.bigint();
   const emit = opts.onEvent ?? (() => {});
@@ -99,24 +143,13 @@ export async function make(opts: MakeOptions): Promise<Report> {
   };
   const warn = (message: string) => { report.warnings.push(message); emit({ type: 'warning', message }); };
 
-  const cwd = path.resolve(opts.cwd ?? '.');
-  const file = path.resolve(cwd, opts.file ?? 'jailfile.ts');
-  const installDir = path.dirname(file);
-  const rootCheck = checkRoot(opts.vars.ROOT, installDir);
-  if (!rootCheck.ok) { report.errors.push(rootCheck.error); return done(); }
-  const root = rootCheck.value;
-  report.root = root;
-
-  const loaded = await loadJailfile(file, { ...opts.vars, ROOT: root });
-  if (!loaded.ok) { report.errors.push(loaded.error); return done(); }
-  const elf = new ElfContext(loadElfFacts(installDir));
-  const exp = expand(loaded.value.entries, elf);
-  if (elf.cache.parses > 0) saveElfFacts(installDir, elf.cache);
-  exp.warnings.forEach(warn);
-  if (exp.errors.length) {
-    report.errors.push(...exp.errors);
-    if (!opts.keepGoing) return done();
-  }
+  const jail = await analyze(opts);
+  jail.warnings.forEach(warn);
+  if (jail.root) report.root = jail.root;
+  report.errors.push(...jail.errors);
+  if (!jail.ok && !(opts.keepGoing && jail.stage === 'expand')) return done();
+  const { root, installDir } = jail;
+  const exp = { targets: jail.targets };
 
   const sel = selection(opts.targets ?? [], exp.targets);
   if ('code' in sel) { report.errors.push(sel); return done(); }

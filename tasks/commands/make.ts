@@ -1,0 +1,25 @@
+// `jail make`: build or update the jail, printing one line per change and a summary
+// (or one JSON report), with make's exit codes.
+
+import type { Parsed } from '../args.js';
+import { make } from '../make.js';
+import { HumanLog, jsonReport, type Output } from '../progress.js';
+import type { JailError } from '../result.js';
+
+export async function run(p: Parsed, io: Output): Promise<number> {
+  const quiet = Boolean(p.make.question);
+  const log = new HumanLog(io, { explain: p.explain, progress: Boolean(process.stderr.isTTY) && !p.json, quiet });
+  const shown = new Set<JailError>();
+  const report = await make({
+    ...p.make,
+    onEvent: p.json ? undefined : (e) => {
+      if (e.type === 'action' && e.error) shown.add(e.error);
+      log.event(e);
+    },
+  });
+  if (p.json) io.out(jsonReport(report));
+  else log.summary(report, shown);
+  if (report.errors.length) return 2;
+  if (p.make.question && report.created.length + report.updated.length + report.removed.length > 0) return 1;
+  return 0;
+}
