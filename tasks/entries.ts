@@ -47,7 +47,26 @@ export interface WarningEntry extends EntryBase { kind: 'warning'; message: stri
 
 export interface AllowEntry extends EntryBase { kind: 'allow'; finding: string; path: string }
 
-export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry | AllowEntry;
+/** How `jail boot` and `jail run` confine what runs in the jail (see runtime()). */
+export interface RuntimeSpec {
+  /** The unprivileged user services and commands run as (default: the first non-root user of users()). */
+  user?: string;
+  /** RLIMIT_CPU in seconds (default 300, as the article's `ulimit -t 300`); 'unlimited' turns it off. */
+  cpu?: number | 'unlimited';
+  /** Most processes the jail may have at once, enforced by a cgroup (default 256); false turns it off. */
+  pids?: number | false;
+  /** Memory limit for the jail's cgroup, in bytes or with a K/M/G suffix (default none). */
+  memory?: number | string;
+  /** Mount /proc inside the jail's own PID namespace (default false). */
+  proc?: boolean;
+  /** Give the jail a network namespace of its own with this address on a veth pair (`10.200.0.2/24`); default: the host's network. */
+  network?: { address: string; hostAddress?: string } | false;
+  /** Own PID, mount, IPC and UTS namespaces (default true). */
+  namespaces?: boolean;
+}
+export interface RuntimeEntry extends EntryBase { kind: 'runtime'; spec: RuntimeSpec }
+
+export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry | AllowEntry | RuntimeEntry;
 
 /** What a jailfile (or a recipe) may return: entries, nested lists of them, and falsy holes for conditionals. */
 export type Entries = Entry | null | undefined | false | readonly Entries[];
@@ -257,4 +276,12 @@ export function allow(finding: string, path: string): AllowEntry {
   const label = `allow(${show(finding)}, ${show(path)})`;
   if (typeof finding !== 'string' || !/^[a-z-]+$/.test(finding)) usage(label, 'needs a finding kind such as \'setuid\' or \'world-writable\'', at);
   return { kind: 'allow', at, label, finding, path: jailPath(label, path, at) };
+}
+
+/** Confinement for `jail boot` and `jail run`; each default can be turned off here. */
+export function runtime(spec: RuntimeSpec): RuntimeEntry {
+  const at = callSite();
+  const label = 'runtime({ ... })';
+  attrsOf(label, spec, ['user', 'cpu', 'pids', 'memory', 'proc', 'network', 'namespaces'], at);
+  return { kind: 'runtime', at, label, spec: { ...spec } };
 }

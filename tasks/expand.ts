@@ -100,6 +100,7 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext()): 
         warnings.push(`${e.at}: ${e.message}`);
         break;
       case 'allow':
+      case 'runtime':
         break;
       case 'users':
       case 'groups':

@@ -1,7 +1,7 @@
 // The `jail` module: what a jailfile imports, and make() for running a build from code.
 
-export { defineJail, dir, link, device, copy, text, users, groups, elf, debianPackage, warning, allow } from './entries.js';
-export type { Entry, Entries, JailVars, JailDefinition, Attrs, CopyOptions, OwnerSpec, UserSpec, GroupSpec } from './entries.js';
+export { defineJail, dir, link, device, copy, text, users, groups, elf, debianPackage, warning, allow, runtime } from './entries.js';
+export type { Entry, Entries, JailVars, JailDefinition, Attrs, CopyOptions, OwnerSpec, UserSpec, GroupSpec, RuntimeSpec } from './entries.js';
 export { make, analyze } from './make.js';
 export type { MakeOptions, Report, ActionReport, MakeEvent, Analysis } from './make.js';
 export type { JailError } from './result.js';
