@@ -64,10 +64,14 @@ function toReport(a: Action): ActionReport {
   return { path: a.path, kind: a.kind, reason: a.reasons.join('; '), reasons: a.reasons, entry: a.target ? `${a.target.at} ${a.target.label}` : undefined };
 }
 
-type Selection = { clean: boolean; only?: (t: Target) => boolean };
+type Selection = { clean: boolean; verify?: boolean; only?: (t: Target) => boolean };
 
 function selection(words: string[], targets: readonly Target[]): Selection | JailError {
   if (words.length === 0 || (words.length === 1 && words[0] === 'all')) return { clean: false };
+  if (words.includes('rebuild')) {
+    if (words.length > 1) return jailError('bad-target', '`rebuild` restores the whole jail; give it alone, not with other targets.');
+    return { clean: false, verify: true };
+  }
   if (words.includes('clean')) {
     if (words.length > 1) return jailError('bad-target', '`clean` removes everything jail built in ROOT; give it alone, not with other targets.');
     return { clean: true };
@@ -160,7 +164,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     const mfile = manifestPath(installDir, root);
     const { manifest, error } = loadManifest(mfile, root);
     if (error) { report.errors.push(error); return done(); }
-    const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, only: sel.only });
+    const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, verify: sel.verify, only: sel.only });
     report.upToDate = plan.upToDate;
     emit({ type: 'start', total: plan.actions.length });
 

@@ -39,6 +39,8 @@ export interface Plan {
 export interface PlanOptions {
   /** -B: every target is rebuilt. */
   always?: boolean;
+  /** `rebuild`: trust no stamp; every file's bytes are compared (a file that survived and matches is kept). */
+  verify?: boolean;
   /** Only these targets (and their parent directories); nothing is pruned. */
   only?: (t: Target) => boolean;
   /** `clean`: remove everything recorded, build nothing. */
@@ -84,7 +86,7 @@ function attrReasons(t: Target, st: fs.BigIntStats, out: string[]): void {
 interface Judgement { reasons: string[]; refresh?: Rec }
 
 /** Why the path in ROOT is not what `t` declares; no reasons means fresh. */
-function judge(root: string, t: Target, st: fs.BigIntStats, rec: Rec | undefined): Judgement {
+function judge(root: string, t: Target, st: fs.BigIntStats, rec: Rec | undefined, verify = false): Judgement {
   const reasons: string[] = [];
   const wrongType = (want: string) => reasons.push(`output is a ${typeName(st)}, declared ${want}`);
   switch (t.kind) {
@@ -120,10 +122,11 @@ function judge(root: string, t: Target, st: fs.BigIntStats, rec: Rec | undefined
         return matches() ? { reasons, refresh: recordOf(t, outStamp) } : { reasons: ['replaces a file jail did not write'] };
       }
       const declChanged = t.kind === 'text' ? rec.h !== t.contentHash : rec.src !== t.source || rec.ss !== t.sourceStamp;
-      if (rec.o === outStamp && !declChanged) return { reasons };
+      if (rec.o === outStamp && !declChanged && !verify) return { reasons };
       // A stamp moved: the bytes decide. The output is the old source as long as its own stamp held.
-      if (matches()) return { reasons, refresh: recordOf(t, outStamp) };
+      if (matches()) return rec.o === outStamp && !declChanged ? { reasons } : { reasons, refresh: recordOf(t, outStamp) };
       if (rec.o !== outStamp) reasons.push('output edited since the last build');
+      else if (!declChanged) reasons.push('output content differs from what was built (found by verifying)');
       else if (t.kind === 'text') reasons.push('content changed');
       else reasons.push(rec.src !== t.source ? `source is now ${t.source} (was ${rec.src})` : 'source changed: content');
       return { reasons };
@@ -164,7 +167,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       creates.push({ op: 'create', path: t.path, kind: t.kind, reasons: [why], target: t });
       continue;
     }
-    const j = judge(root, t, st, rec);
+    const j = judge(root, t, st, rec, opts.verify);
     if (opts.always && j.reasons.length === 0) j.reasons.push('-B: rebuilding everything');
     if (j.reasons.length) {
       if (t.kind === 'dir' && !st.isDirectory()) replaced.set(t.path, `parent ${t.path} is being replaced (it was a ${typeName(st)})`);
