@@ -12,6 +12,7 @@ import { stdio, type Output } from './progress.js';
 
 const USAGE = `usage: jail [make] ROOT=DIR [VAR=value ...] [options] [target ...]
        jail deps [--json] [--root DIR] ELF ...
+       jail pack ROOT=DIR -o FILE.tar[.gz]         (then: jail make ROOT=DIR2 rebuild FROM=FILE.tar)
        jail --version
 
 make options:
@@ -32,6 +33,7 @@ type Command = { run(p: Parsed, io: Output): Promise<number> };
 /** Commands by name; each is imported on first use. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   make: () => import('./commands/make.js'),
+  pack: () => import('./commands/pack.js'),
 };
 
 function version(): string {

@@ -66,7 +66,9 @@ export interface RuntimeSpec {
 }
 export interface RuntimeEntry extends EntryBase { kind: 'runtime'; spec: RuntimeSpec }
 
-export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry | AllowEntry | RuntimeEntry;
+export interface DataEntry extends EntryBase { kind: 'data'; path: string; mode?: number; owner?: OwnerSpec }
+
+export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry | AllowEntry | RuntimeEntry | DataEntry;
 
 /** What a jailfile (or a recipe) may return: entries, nested lists of them, and falsy holes for conditionals. */
 export type Entries = Entry | null | undefined | false | readonly Entries[];
@@ -284,4 +286,16 @@ export function runtime(spec: RuntimeSpec): RuntimeEntry {
   const label = 'runtime({ ... })';
   attrsOf(label, spec, ['user', 'cpu', 'pids', 'memory', 'proc', 'network', 'namespaces'], at);
   return { kind: 'runtime', at, label, spec: { ...spec } };
+}
+
+/**
+ * A directory whose contents belong to the service (uploads, a database): made by the
+ * build, never emptied or pruned by it, and carried in `jail pack` so that a rebuild from
+ * the pack restores them.
+ */
+export function data(path: string, opts?: Attrs): DataEntry {
+  const at = callSite();
+  const label = `data(${show(path)})`;
+  const o = attrsOf(label, opts, ['mode', 'owner'], at);
+  return { kind: 'data', at, label, path: jailPath(label, path, at), mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at) };
 }

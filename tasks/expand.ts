@@ -99,6 +99,9 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext()): 
       case 'warning':
         warnings.push(`${e.at}: ${e.message}`);
         break;
+      case 'data':
+        add({ kind: 'dir', path: e.path, mode: e.mode ?? 0o755, ...owner(e, e.owner), at: e.at, label: e.label });
+        break;
       case 'allow':
       case 'runtime':
         break;
@@ -241,7 +244,7 @@ export function canonicalPath(p: string, links: ReadonlyMap<string, string>): st
 }
 
 /** Adds an implicit directory for every parent nobody declared, and sorts parents first. */
-function withParents(targets: Target[], errors: JailError[]): Target[] {
+export function withParents(targets: Target[], errors: JailError[]): Target[] {
   const byPath = new Map<string, Target>();
   for (const t of targets) {
     const prev = byPath.get(t.path);

@@ -1,6 +1,7 @@
 // `jail make`: load -> expand -> plan -> apply, and the report both the CLI and
 // `import { make } from 'jail'` return. The only place the four steps meet.
 
+import fs from 'node:fs';
 import path from 'node:path';
 import { loadJailfile } from './load.js';
 import { expand } from './expand.js';
@@ -8,7 +9,9 @@ import { ElfContext } from './expand-elf.js';
 import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
 import { plan as makePlan, type Action, type Plan } from './plan.js';
 import { apply, recordingApplier, rootApplier } from './apply.js';
-import { acquireLock, loadManifest, manifestPath, saveManifest } from './manifest.js';
+import { acquireLock, loadManifest, manifestPath, rootKey, saveManifest, stateDir } from './manifest.js';
+import { readPack } from './pack/read.js';
+import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
 import type { Entry } from './entries.js';
@@ -118,6 +121,7 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>):
   const rootCheck = checkRoot(opts.vars.ROOT, installDir);
   if (!rootCheck.ok) { a.errors.push(rootCheck.error); return a; }
   a.root = rootCheck.value;
+  if (opts.vars.FROM !== undefined) return analyzePack(a, path.resolve(cwd, opts.vars.FROM));
   a.stage = 'load';
   const loaded = await loadJailfile(file, { ...opts.vars, ROOT: a.root });
   if (!loaded.ok) { a.errors.push(loaded.error); return a; }
@@ -131,6 +135,22 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>):
   a.warnings.push(...exp.warnings);
   a.errors.push(...exp.errors);
   if (exp.errors.length) return a;
+  a.stage = 'done';
+  a.ok = true;
+  return a;
+}
+
+/** `FROM=pack.tar`: the targets come from a pack instead of the jailfile, its files staged outside ROOT. */
+async function analyzePack(a: Analysis, file: string): Promise<Analysis> {
+  a.stage = 'load';
+  a.file = file;
+  const staging = path.join(stateDir(a.installDir), `unpack-${rootKey(a.root)}`);
+  const { pack, errors } = await readPack(file, staging);
+  a.errors.push(...errors);
+  if (!pack) return a;
+  a.stage = 'expand';
+  a.targets = packTargets(pack, file, a.errors);
+  if (a.errors.length) return a;
   a.stage = 'done';
   a.ok = true;
   return a;
@@ -157,6 +177,10 @@ export async function make(opts: MakeOptions): Promise<Report> {
 
   const sel = selection(opts.targets ?? [], exp.targets);
   if ('code' in sel) { report.errors.push(sel); return done(); }
+  if (opts.vars.FROM !== undefined && !sel.verify) {
+    report.errors.push(jailError('bad-target', 'FROM= names a pack to rebuild from; it goes with the rebuild target: `jail make ROOT=... rebuild FROM=jail.tar`.'));
+    return done();
+  }
 
   const lock = dryRun ? undefined : await acquireLock(installDir, root, { waitMs: opts.lockWaitMs ?? 600_000, onWait: (pid) => emit({ type: 'waiting', pid }) });
   if (lock && 'code' in lock) { report.errors.push(lock); return done(); }
@@ -194,14 +218,16 @@ export async function make(opts: MakeOptions): Promise<Report> {
     for (const p of result.kept) warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
 
     if (!dryRun && writes) {
+      const dataPaths = new Set(exp.targets.filter((t) => t.data).map((t) => t.path));
       const records = { ...manifest.records };
       for (const p of plan.forget) delete records[p];
       for (const p of result.removed) delete records[p];
       for (const [p, r] of plan.refresh) records[p] = r;
-      for (const [p, r] of result.written) records[p] = r;
+      for (const [p, r] of result.written) if (!dataPaths.has(p)) records[p] = r;
       // A failed write may leave a temporary file behind: the next build sweeps for it.
       saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, records });
     }
+    if (opts.vars.FROM !== undefined) fs.rmSync(path.join(stateDir(installDir), `unpack-${rootKey(root)}`), { recursive: true, force: true });
     return done();
   } finally {
     if (lock && !('code' in lock)) lock.release();

@@ -167,6 +167,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       creates.push({ op: 'create', path: t.path, kind: t.kind, reasons: [why], target: t });
       continue;
     }
+    if (t.data) { upToDate++; continue; } // the service's file is there: it is not ours to judge
     const j = judge(root, t, st, rec, opts.verify);
     if (opts.always && j.reasons.length === 0) j.reasons.push('-B: rebuilding everything');
     if (j.reasons.length) {

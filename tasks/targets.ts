@@ -17,6 +17,8 @@ interface Base {
   readonly label: string;
   /** A parent directory nobody declared: made because something beneath it was. */
   readonly implicit?: boolean;
+  /** A service's own file restored from a pack: created where missing, never replaced, never recorded as the build's. */
+  readonly data?: boolean;
 }
 
 export interface DirTarget extends Base { readonly kind: 'dir' }

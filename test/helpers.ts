@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = path.join(REPO, 'dist', 'tasks', 'cli.js');
@@ -106,3 +107,15 @@ export function treeBytes(dir: string): Map<string, string> {
   walk(dir);
   return out;
 }
+
+/** Type, mode, owner, device numbers, link target and content hash of every path. */
+export function tree(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [p, f] of fingerprint(root)) {
+    const full = root + p;
+    const hash = f.type === 'file' ? createHash('sha256').update(fs.readFileSync(full)).digest('hex') : '';
+    out.set(p, `${f.type} ${f.mode.toString(8)} ${f.uid}:${f.gid} ${f.type === 'chr' ? f.rdev : ''} ${f.link ?? ''} ${hash}`);
+  }
+  return out;
+}
+

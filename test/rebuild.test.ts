@@ -3,14 +3,13 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changes, fingerprint, rig, touched, type Rig } from './helpers.js';
+import { changes, fingerprint, rig, touched, tree, type Rig } from './helpers.js';
 
 let r: Rig;
 
-export const SHELL_JAIL = `
+const SHELL_JAIL = `
 import { defineJail, dir, text, copy, device, users } from 'jail';
 import { layout, devices, shell, nss } from 'jail/recipes';
 export default defineJail(({ SRC }) => [
@@ -24,17 +23,6 @@ export default defineJail(({ SRC }) => [
   text('/etc/motd', 'welcome\\n', { mode: 0o640, owner: 'root:www' }),
 ]);
 `;
-
-/** Type, mode, owner, device numbers, link target and content hash of every path. */
-export function tree(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [p, f] of fingerprint(root)) {
-    const full = root + p;
-    const hash = f.type === 'file' ? createHash('sha256').update(fs.readFileSync(full)).digest('hex') : '';
-    out.set(p, `${f.type} ${f.mode.toString(8)} ${f.uid}:${f.gid} ${f.type === 'chr' ? f.rdev : ''} ${f.link ?? ''} ${hash}`);
-  }
-  return out;
-}
 
 beforeEach(() => {
   r = rig();

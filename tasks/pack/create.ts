@@ -1,0 +1,90 @@
+// `jail pack`: the built jail as one self-contained archive. Every declared path (files
+// read back from ROOT, verified to be what the last build wrote), the contents of data()
+// directories, devices, modes and owners in an index, and the make variables. Device
+// nodes and owners live in the index, not as tar entries: node-tar restores neither.
+
+import fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { Analysis } from '../make.js';
+import type { Manifest } from '../manifest.js';
+import { plan } from '../plan.js';
+import { jailError, type JailError } from '../result.js';
+import type { Target } from '../targets.js';
+import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from './format.js';
+import { TarWriter } from './tar-write.js';
+
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+/** A regular file of ROOT, read without following a link or blocking on a FIFO. */
+function readJailFile(root: string, p: string): Buffer | undefined {
+  let fd: number;
+  try { fd = fs.openSync(root + p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK); } catch { return undefined; }
+  try {
+    return fs.fstatSync(fd).isFile() ? fs.readFileSync(fd) : undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function entryOf(t: Target): PackEntry {
+  const base = { path: t.path, mode: t.mode, uid: t.uid, gid: t.gid };
+  switch (t.kind) {
+    case 'dir': return { ...base, kind: 'dir' };
+    case 'symlink': return { ...base, kind: 'symlink', target: t.target };
+    case 'device': return { ...base, kind: 'device', type: t.type, major: t.major, minor: t.minor };
+    case 'file':
+    case 'text': return { ...base, kind: 'file' };
+  }
+}
+
+/** The files a service keeps beneath a data() directory, walked without following links or leaving the filesystem. */
+function walkData(root: string, dir: string, out: PackEntry[], warnings: string[]): void {
+  const top = fs.lstatSync(root + dir, { throwIfNoEntry: false });
+  if (!top?.isDirectory()) return;
+  const walk = (p: string) => {
+    for (const name of fs.readdirSync(root + p).sort()) {
+      const q = `${p}/${name}`;
+      const st = fs.lstatSync(root + q);
+      const base = { path: q, mode: st.mode & 0o7777 & ~0o6000, uid: st.uid, gid: st.gid, data: true };
+      if (st.dev !== top.dev) { warnings.push(`pack: ${q} is on another filesystem; not packed`); continue; }
+      if (st.isDirectory()) { out.push({ ...base, kind: 'dir' }); walk(q); }
+      else if (st.isSymbolicLink()) out.push({ ...base, kind: 'symlink', target: fs.readlinkSync(root + q) });
+      else if (st.isFile()) out.push({ ...base, kind: 'file' });
+      else warnings.push(`pack: ${q} is a device, FIFO or socket; not packed`);
+    }
+  };
+  walk(dir);
+}
+
+export async function createPack(a: Analysis, manifest: Manifest, vars: Record<string, string>, out: string): Promise<{ errors: JailError[]; warnings: string[]; entries: number }> {
+  const warnings: string[] = [];
+  const p = plan(a.root, a.targets, manifest);
+  if (p.actions.length) {
+    return { warnings, entries: 0, errors: [jailError('not-up-to-date', `The jail at ${a.root} is not what the jailfile declares (${p.actions.length} change${p.actions.length > 1 ? 's' : ''} pending, e.g. ${p.actions[0]!.path}: ${p.actions[0]!.reasons[0]}). Run \`jail make ROOT=${a.root}\` first, then pack.`, { path: a.root })] };
+  }
+  const entries = a.targets.map(entryOf);
+  for (const e of a.entries) if (e.kind === 'data') walkData(a.root, e.path, entries, warnings);
+
+  const tmp = `${out}.${process.pid}.tmp`;
+  const w = new TarWriter(tmp);
+  try {
+    for (const e of entries) {
+      if (e.kind !== 'file') continue;
+      const body = readJailFile(a.root, e.path);
+      if (body === undefined) throw new Error(`${e.path} in ROOT is no longer a regular file`);
+      e.size = body.length;
+      e.sha256 = createHash('sha256').update(body).digest('hex');
+      await w.file(memberName(e.path), body);
+    }
+    let jailfile: string | undefined;
+    try { jailfile = fs.readFileSync(a.file, 'utf8'); } catch { /* a pack rebuilt from a pack has none */ }
+    const index: PackIndex = { format: PACK_FORMAT, created: new Date().toISOString(), root: a.root, vars, jailfile, entries };
+    await w.file(INDEX_NAME, Buffer.from(JSON.stringify(index)));
+    await w.close();
+    fs.renameSync(tmp, out);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    return { warnings, entries: 0, errors: [jailError('pack-failed', `Could not write the pack ${out}: ${(err as Error).message}. Run make, then pack again.`, { path: out })] };
+  }
+  return { errors: [], warnings, entries: entries.length };
+}

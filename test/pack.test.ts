@@ -1,0 +1,144 @@
+// `jail pack` and `rebuild FROM=`: a jail moved through an archive comes back identical,
+// /dev/null and the service's data included; hostile archives are refused whole.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { Header } from 'tar';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { changes, rig, tree, treeBytes, type Rig } from './helpers.js';
+
+let r: Rig;
+let other: string;
+
+const JAILFILE = `
+import { defineJail, text, data, copy } from 'jail';
+import { layout, devices, shell, users } from 'jail/recipes';
+export default defineJail(({ SRC }) => [
+  layout(), devices('null', 'zero', 'urandom'), shell(),
+  users({ www: { uid: 80, gid: 80, home: '/var/www' } }),
+  text('/etc/motd', 'welcome\\n', { mode: 0o640, owner: 'root:www' }),
+  copy(SRC + '/site', { to: '/var/www/html' }),
+  data('/var/www/uploads', { owner: 'www' }),
+]);
+`;
+
+beforeEach(() => {
+  r = rig();
+  other = path.join(path.dirname(r.root), 'other-root');
+  fs.mkdirSync(path.join(r.src, 'site'));
+  fs.writeFileSync(path.join(r.src, 'site', 'index.html'), '<h1>hi</h1>\n');
+  r.jailfile(JAILFILE);
+});
+afterEach(() => r.cleanup());
+
+const make = (...args: string[]) => r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`, ...args);
+
+describe('pack, then rebuild FROM= elsewhere', () => {
+  it('gives an identical tree, /dev/null and data() included, with no host source needed', () => {
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/var/www/uploads/photo.jpg', Buffer.alloc(5000, 9));
+    fs.chownSync(r.root + '/var/www/uploads/photo.jpg', 80, 80);
+    const pack = path.join(r.outside, 'jail.tar.gz');
+    const res = r.jail('pack', `ROOT=${r.root}`, `SRC=${r.src}`, '-o', pack);
+    expect(res.code, res.stderr).toBe(0);
+    // The host source goes away: the pack alone must be enough.
+    fs.rmSync(path.join(r.src, 'site'), { recursive: true });
+    const reb = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(reb.code, reb.stderr).toBe(0);
+    expect(tree(other)).toEqual(tree(r.root));
+    expect(fs.statSync(other + '/dev/null').rdev).toBe(fs.statSync('/dev/null').rdev);
+    expect(execFileSync('chroot', ['--userspec=80:80', other, '/bin/sh', '-c', 'cat /var/www/html/index.html; id'], { encoding: 'utf8' }))
+      .toBe('<h1>hi</h1>\nuid=80(www) gid=80(www) groups=80(www)\n');
+    expect(changes(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`).stdout)).toEqual([]);
+  });
+
+  it('refuses to pack a jail that is not up to date', () => {
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/etc/motd', 'defaced\n');
+    const res = r.jail('pack', `ROOT=${r.root}`, `SRC=${r.src}`, '-o', path.join(r.outside, 'x.tar'));
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/is not what the jailfile declares .* \/etc\/motd: output edited .* Run `jail make ROOT=/);
+    expect(fs.existsSync(path.join(r.outside, 'x.tar'))).toBe(false);
+  });
+
+  it('a rebuild killed halfway converges on the next run', async () => {
+    fs.mkdirSync(path.join(r.src, 'site', 'many'));
+    for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(r.src, 'site', 'many', `f${i}`), Buffer.alloc(20000, i % 251));
+    expect(make().code).toBe(0);
+    const good = tree(r.root);
+    execFileSync('chroot', [r.root, '/bin/sh', '-c', 'rm -rf --no-preserve-root / 2>/dev/null; exit 0']);
+    const child = r.jailAsync('make', `ROOT=${r.root}`, `SRC=${r.src}`, 'rebuild');
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        const d = r.root + '/var/www/html/many';
+        if (fs.existsSync(d) && fs.readdirSync(d).length > 200) { clearInterval(poll); child.kill('SIGKILL'); resolve(); }
+      }, 5);
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+    expect(make('rebuild').code).toBe(0);
+    expect(tree(r.root)).toEqual(good);
+    expect(changes(make().stdout)).toEqual([]);
+  });
+});
+
+/** A tar archive written entry by entry, so each trick can be planted exactly. */
+function hostileTar(file: string, entries: { name: string; type?: string; body?: Buffer; linkpath?: string }[], gzip = false) {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const body = e.body ?? Buffer.alloc(0);
+    const h = new Header({ path: e.name, mode: 0o644, uid: 0, gid: 0, size: e.type && e.type !== 'File' ? 0 : body.length, mtime: new Date(0), type: (e.type ?? 'File') as 'File', linkpath: e.linkpath });
+    h.encode();
+    blocks.push(h.block!);
+    if (!e.type || e.type === 'File') {
+      blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    }
+  }
+  blocks.push(Buffer.alloc(1024));
+  const tar = Buffer.concat(blocks);
+  fs.writeFileSync(file, gzip ? zlib.gzipSync(tar) : tar);
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const index = (entries: object[]) => Buffer.from(JSON.stringify({ format: 'jail-pack/1', created: '', root: '/x', vars: {}, entries }));
+const fileEntry = (p: string, body: Buffer, mode = 0o644) => ({ path: p, kind: 'file', mode, uid: 0, gid: 0, size: body.length, sha256: sha(body) });
+
+describe('hostile packs are refused whole', () => {
+  const body = Buffer.from('payload\n');
+  const cases: [string, (file: string) => void, RegExp][] = [
+    ['a member with ..', (f) => hostileTar(f, [{ name: 'files/../../outside/evil', body }, { name: 'jail-pack.json', body: index([]) }]), /entry "files\/\.\.\/\.\.\/outside\/evil" is not a file of the jail/],
+    ['an absolute member', (f) => hostileTar(f, [{ name: '/etc/evil', body }, { name: 'jail-pack.json', body: index([]) }]), /is not a file of the jail/],
+    ['a symlink member', (f) => hostileTar(f, [{ name: 'files/etc', type: 'SymbolicLink', linkpath: '/etc' }, { name: 'jail-pack.json', body: index([]) }]), /entry "files\/etc" is a SymbolicLink entry/],
+    ['a hard link to outside', (f) => hostileTar(f, [{ name: 'files/passwd', type: 'Link', linkpath: '/etc/passwd' }, { name: 'jail-pack.json', body: index([]) }]), /entry "files\/passwd" is a Link entry/],
+    ['a file through a symlink', (f) => hostileTar(f, [
+      { name: 'files/a/x', body },
+      { name: 'jail-pack.json', body: index([{ path: '/a', kind: 'symlink', mode: 0o777, uid: 0, gid: 0, target: '/tmp' }, fileEntry('/a/x', body)]) },
+    ]), /entry "\/a\/x" lies beneath \/a, which the pack makes a symlink/],
+    ['a device outside the allowed set', (f) => hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: '/dev/mem', kind: 'device', type: 'c', major: 1, minor: 1, mode: 0o666, uid: 0, gid: 0 }]) }]), /entry "\/dev\/mem" is a device c 1:1, outside the allowed set/],
+    ['a device tar entry', (f) => hostileTar(f, [{ name: 'files/dev/sda', type: 'BlockDevice' }, { name: 'jail-pack.json', body: index([]) }]), /is a BlockDevice entry/],
+    ['setuid bits', (f) => hostileTar(f, [{ name: 'files/bin/su', body }, { name: 'jail-pack.json', body: index([fileEntry('/bin/su', body, 0o4755)]) }]), /entry "\/bin\/su" is setuid or setgid/],
+    ['absurd nesting', (f) => { const p = '/' + Array.from({ length: 100 }, () => 'd').join('/'); hostileTar(f, [{ name: 'files' + p, body }, { name: 'jail-pack.json', body: index([fileEntry(p, body)]) }]); }, /nested deeper than 64 levels/],
+    ['a decompression bomb', (f) => hostileTar(f, [{ name: 'files/bomb', body: Buffer.alloc(60 * 1024 * 1024) }, { name: 'jail-pack.json', body: index([fileEntry('/bomb', Buffer.alloc(60 * 1024 * 1024))]) }], true), /decompression|ratio|bomb/i],
+    ['bytes that do not match the index', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }, { name: 'jail-pack.json', body: index([fileEntry('/etc/motd', Buffer.from('other'))]) }]), /does not match the size or sha256/],
+    ['no index', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }]), /has no jail-pack\.json/],
+  ];
+  for (const [name, build, msg] of cases) {
+    it(`${name}: clear error, sentinel outside and the previous jail unchanged`, () => {
+      expect(make().code).toBe(0);
+      fs.writeFileSync(path.join(r.outside, 'sentinel'), 'keep\n');
+      const outsideBefore = treeBytes(r.outside);
+      const jailBefore = tree(r.root);
+      const file = path.join(r.src, name.replace(/\W+/g, '-') + '.tar');
+      build(file);
+      const res = r.jail('make', `ROOT=${r.root}`, 'rebuild', `FROM=${file}`);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(msg);
+      expect(res.stderr).toMatch(/Nothing was changed|refused/);
+      expect(treeBytes(r.outside)).toEqual(outsideBefore);
+      expect(tree(r.root)).toEqual(jailBefore);
+      expect(fs.existsSync('/outside/evil')).toBe(false);
+    });
+  }
+});
