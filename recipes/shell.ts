@@ -6,7 +6,9 @@ import { elf, type Entries } from '../tasks/entries.js';
 
 export const SHELL_TOOLS = ['/bin/sh', '/usr/bin/ls', '/usr/bin/cat', '/usr/bin/echo', '/usr/bin/id', '/usr/bin/date', '/usr/bin/getent',
   '/usr/bin/env', '/usr/bin/hostname', '/usr/bin/mkdir', '/usr/bin/rm', '/usr/bin/cp', '/usr/bin/mv', '/usr/bin/grep', '/usr/bin/head',
-  '/usr/bin/tail', '/usr/bin/wc', '/usr/bin/sleep', '/usr/bin/true', '/usr/bin/false', '/usr/bin/uname', '/usr/bin/test'];
+  '/usr/bin/tail', '/usr/bin/wc', '/usr/bin/sleep', '/usr/bin/true', '/usr/bin/false', '/usr/bin/uname', '/usr/bin/test',
+  '/usr/bin/chmod', '/usr/bin/chown', '/usr/bin/ln', '/usr/bin/touch', '/usr/bin/sed', '/usr/bin/sort', '/usr/bin/tr', '/usr/bin/cut',
+  '/usr/bin/readlink', '/usr/bin/dirname', '/usr/bin/basename', '/usr/bin/find'];
 
 export function shell(extra: string[] = []): Entries {
   // Tools a host lacks are skipped rather than failing the build: this is a convenience set.

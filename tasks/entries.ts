@@ -68,7 +68,11 @@ export interface RuntimeEntry extends EntryBase { kind: 'runtime'; spec: Runtime
 
 export interface DataEntry extends EntryBase { kind: 'data'; path: string; mode?: number; owner?: OwnerSpec }
 
-export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry | AllowEntry | RuntimeEntry | DataEntry;
+export interface InstallEntry extends EntryBase {
+  kind: 'install'; name: string; inputs: string[]; run: string[]; timeoutMs: number; env: Record<string, string>;
+}
+
+export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry | AllowEntry | RuntimeEntry | DataEntry | InstallEntry;
 
 /** What a jailfile (or a recipe) may return: entries, nested lists of them, and falsy holes for conditionals. */
 export type Entries = Entry | null | undefined | false | readonly Entries[];
@@ -298,4 +302,24 @@ export function data(path: string, opts?: Attrs): DataEntry {
   const label = `data(${show(path)})`;
   const o = attrsOf(label, opts, ['mode', 'owner'], at);
   return { kind: 'data', at, label, path: jailPath(label, path, at), mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at) };
+}
+
+/**
+ * An install step, like the article's `make install` run inside the jail: `run` executes
+ * chrooted in the jail (an argument list, clean environment, a timeout), and whatever it
+ * adds under ROOT is captured as a layer in the install directory, keyed by the step, its
+ * inputs' contents and `run`. Later builds and rebuilds replay the layer; the step runs
+ * again only when an input changes.
+ */
+export function install(name: string, opts: { inputs: string[]; run: string[]; timeout?: number; env?: Record<string, string> }): InstallEntry {
+  const at = callSite();
+  const label = `install(${show(name)})`;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) usage(label, 'needs a name of letters, digits, ., _ and -', at);
+  const o = attrsOf(label, opts, ['inputs', 'run', 'timeout', 'env'], at);
+  if (!Array.isArray(o.run) || o.run.length === 0 || o.run.some((w) => typeof w !== 'string')) usage(label, "needs run: the command as a list of words, e.g. ['/bin/sh', '-c', 'cd /src/app && make install']", at);
+  if (!Array.isArray(o.inputs) || o.inputs.some((p) => typeof p !== 'string' || !p.startsWith('/'))) usage(label, 'needs inputs: absolute host paths or globs whose contents the step depends on', at);
+  const timeout = o.timeout === undefined ? 600 : o.timeout;
+  if (typeof timeout !== 'number' || !(timeout > 0)) usage(label, 'has a bad timeout; give seconds', at);
+  const env = (o.env ?? {}) as Record<string, string>;
+  return { kind: 'install', at, label, name, inputs: o.inputs as string[], run: o.run as string[], timeoutMs: timeout * 1000, env: { ...env } };
 }

@@ -13,6 +13,8 @@ import { jailError, type JailError } from './result.js';
 import { comparePaths, octal, parentOf, stampOf, type Target } from './targets.js';
 import { ElfContext, expandElf } from './expand-elf.js';
 import { expandPackage } from './expand-package.js';
+import { packTargets } from './pack/targets.js';
+import type { Layer } from './install/layers.js';
 
 export interface Expansion {
   /** The jailfile's entries, flattened: commands read their own kinds (allow, install, ...) from here. */
@@ -32,7 +34,7 @@ export function flatten(entries: Entries, out: Entry[] = []): Entry[] {
 const EMPTY_ACCOUNTS: Accounts = { users: [{ name: 'root', uid: 0, gid: 0, home: '/root', shell: '', gecos: '', groups: [] }], groups: [{ name: 'root', gid: 0, members: [] }] };
 const MAX_LINK_HOPS = 40;
 
-export function expand(entryList: Entries, elf: ElfContext = new ElfContext()): Expansion {
+export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), layers: readonly Layer[] = []): Expansion {
   const entries = flatten(entryList);
   const errors: JailError[] = [];
   const warnings: string[] = [];
@@ -99,6 +101,11 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext()): 
       case 'warning':
         warnings.push(`${e.at}: ${e.message}`);
         break;
+      case 'install': {
+        const layer = layers.find((l) => l.entry === e);
+        if (layer?.pack) for (const t of packTargets(layer.pack, e.at, errors)) add({ ...t, at: e.at, label: e.label });
+        break;
+      }
       case 'data':
         add({ kind: 'dir', path: e.path, mode: e.mode ?? 0o755, ...owner(e, e.owner), at: e.at, label: e.label });
         break;

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadJailfile } from './load.js';
-import { expand } from './expand.js';
+import { expand, flatten } from './expand.js';
 import { ElfContext } from './expand-elf.js';
 import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
 import { plan as makePlan, type Action, type Plan } from './plan.js';
@@ -14,7 +14,9 @@ import { readPack } from './pack/read.js';
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
-import type { Entry } from './entries.js';
+import type { Entry, InstallEntry } from './entries.js';
+import { prepareLayers, type Layer } from './install/layers.js';
+import { runInstallStep } from './install/capture.js';
 import { jailError, type JailError } from './result.js';
 
 export interface MakeOptions {
@@ -46,12 +48,15 @@ export type MakeEvent =
   | { type: 'action'; action: Action; dryRun: boolean; error?: JailError }
   | { type: 'start'; total: number }
   | { type: 'warning'; message: string }
-  | { type: 'waiting'; pid: number };
+  | { type: 'waiting'; pid: number }
+  | { type: 'install'; name: string; status: 'running' | 'ran' | 'pending'; captured?: number };
 
 export interface ActionReport { path: string; kind: string; reason: string; reasons: string[]; entry?: string }
 
 export interface Report {
   root?: string;
+  /** Install steps: run now (their layer captured), or pending (-n, -q). */
+  installs: { name: string; status: 'ran' | 'pending'; captured?: number }[];
   created: ActionReport[];
   updated: ActionReport[];
   removed: ActionReport[];
@@ -108,6 +113,8 @@ export interface Analysis {
   targets: Target[];
   /** Every .ts module of the jailfile, for watch mode. */
   modules: string[];
+  /** Install steps with no layer captured for their inputs yet: make runs them after the build. */
+  pendingInstalls: Layer[];
   errors: JailError[];
   warnings: string[];
 }
@@ -117,7 +124,7 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>):
   const cwd = path.resolve(opts.cwd ?? '.');
   const file = path.resolve(cwd, opts.file ?? 'jailfile.ts');
   const installDir = path.dirname(file);
-  const a: Analysis = { ok: false, stage: 'root', file, installDir, root: '', entries: [], targets: [], modules: [], errors: [], warnings: [] };
+  const a: Analysis = { ok: false, stage: 'root', file, installDir, root: '', entries: [], targets: [], modules: [], pendingInstalls: [], errors: [], warnings: [] };
   const rootCheck = checkRoot(opts.vars.ROOT, installDir);
   if (!rootCheck.ok) { a.errors.push(rootCheck.error); return a; }
   a.root = rootCheck.value;
@@ -128,13 +135,16 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>):
   a.modules = loaded.value.modules;
   a.stage = 'expand';
   const elf = new ElfContext(loadElfFacts(installDir));
-  const exp = expand(loaded.value.entries, elf);
+  const installs = flatten(loaded.value.entries).filter((e): e is InstallEntry => e.kind === 'install');
+  const layers = await prepareLayers(installs, installDir, a.errors);
+  a.pendingInstalls = layers.filter((l) => !l.pack);
+  const exp = expand(loaded.value.entries, elf, layers);
   if (elf.cache.parses > 0) saveElfFacts(installDir, elf.cache);
   a.entries = exp.entries;
   a.targets = exp.targets;
   a.warnings.push(...exp.warnings);
   a.errors.push(...exp.errors);
-  if (exp.errors.length) return a;
+  if (a.errors.length) return a;
   a.stage = 'done';
   a.ok = true;
   return a;
@@ -160,7 +170,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
   const t0 = process.hrtime.bigint();
   const emit = opts.onEvent ?? (() => {});
   const dryRun = Boolean(opts.dryRun || opts.question);
-  const report: Report = { created: [], updated: [], removed: [], upToDate: 0, errors: [], warnings: [], dryRun, seconds: 0 };
+  const report: Report = { installs: [], created: [], updated: [], removed: [], upToDate: 0, errors: [], warnings: [], dryRun, seconds: 0 };
   const done = (): Report => {
     report.seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     return report;
@@ -192,8 +202,10 @@ export async function make(opts: MakeOptions): Promise<Report> {
     report.upToDate = plan.upToDate;
     emit({ type: 'start', total: plan.actions.length });
 
+    const pending = opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];
     if (opts.question) {
       for (const a of plan.actions) (a.op === 'create' ? report.created : a.op === 'update' ? report.updated : report.removed).push(toReport(a));
+      for (const l of pending) report.installs.push({ name: l.entry.name, status: 'pending' });
       return done();
     }
 
@@ -228,6 +240,26 @@ export async function make(opts: MakeOptions): Promise<Report> {
       saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, records });
     }
     if (opts.vars.FROM !== undefined) fs.rmSync(path.join(stateDir(installDir), `unpack-${rootKey(root)}`), { recursive: true, force: true });
+    if (pending.length && (dryRun || report.errors.length)) {
+      for (const l of pending) { report.installs.push({ name: l.entry.name, status: 'pending' }); emit({ type: 'install', name: l.entry.name, status: 'pending' }); }
+    } else if (pending.length) {
+      const declared = new Set(exp.targets.map((t) => t.path));
+      for (const l of pending) {
+        emit({ type: 'install', name: l.entry.name, status: 'running' });
+        const r = await runInstallStep(l, root, installDir, declared);
+        r.warnings.forEach(warn);
+        report.errors.push(...r.errors);
+        if (r.errors.length) break;
+        report.installs.push({ name: l.entry.name, status: 'ran', captured: r.captured });
+        emit({ type: 'install', name: l.entry.name, status: 'ran', captured: r.captured });
+      }
+      if (!report.errors.length) {
+        // Build again: the captured layers are targets now, and the files the steps left are adopted as built.
+        lock?.release();
+        const again = await make({ ...opts, onEvent: opts.onEvent });
+        return { ...again, installs: [...report.installs, ...again.installs], created: [...report.created, ...again.created], updated: [...report.updated, ...again.updated], removed: [...report.removed, ...again.removed], warnings: [...report.warnings, ...again.warnings], seconds: done().seconds };
+      }
+    }
     return done();
   } finally {
     if (lock && !('code' in lock)) lock.release();

@@ -42,6 +42,13 @@ export class HumanLog {
     switch (e.type) {
       case 'start': this.#total = e.total; this.#done = 0; return;
       case 'waiting': this.#clear(); this.io.err(`jail: waiting for another build of this ROOT (pid ${e.pid}) to finish`); return;
+      case 'install':
+        if (this.opts.quiet) return;
+        this.#clear();
+        if (e.status === 'running') this.io.out(`install ${e.name}: running the step inside the jail (no layer for its inputs yet)`);
+        else if (e.status === 'ran') this.io.out(`install ${e.name}: captured ${e.captured} path${e.captured === 1 ? '' : 's'} as its layer`);
+        else this.io.out(`install ${e.name}: would run (no layer for its inputs yet)`);
+        return;
       case 'warning': this.#clear(); this.io.err(`jail: warning: ${e.message}`); return;
       case 'action': {
         this.#done++;
@@ -74,6 +81,6 @@ export function jsonReport(r: Report): string {
   const strip = ({ path, kind, reason }: { path: string; kind: string; reason: string }) => ({ path, kind, reason });
   return JSON.stringify({
     created: r.created.map(strip), updated: r.updated.map(strip), removed: r.removed.map(strip),
-    upToDate: r.upToDate, errors: r.errors, warnings: r.warnings, dryRun: r.dryRun, seconds: r.seconds,
+    upToDate: r.upToDate, installs: r.installs, errors: r.errors, warnings: r.warnings, dryRun: r.dryRun, seconds: r.seconds,
   }, null, 2);
 }

@@ -20,6 +20,6 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   if (p.json) io.out(jsonReport(report));
   else log.summary(report, shown);
   if (report.errors.length) return 2;
-  if (p.make.question && report.created.length + report.updated.length + report.removed.length > 0) return 1;
+  if (p.make.question && report.created.length + report.updated.length + report.removed.length + report.installs.length > 0) return 1;
   return 0;
 }

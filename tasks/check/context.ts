@@ -1,0 +1,48 @@
+// What every rule of the check reads: the nodes seen in ROOT, what the jailfile declares,
+// what the last build recorded, the jail's accounts, and where findings go.
+
+import type { Rec } from '../manifest.js';
+import type { Target } from '../targets.js';
+import type { RootReader } from './reader.js';
+import type { Finding, FindingKind, Node } from './types.js';
+
+export interface JailAccount { name: string; passwd: string; uid: number; gid: number; home: string; shell: string; line: number }
+
+export interface Context {
+  readonly root: string;
+  readonly reader: RootReader;
+  /** The full walk's nodes, or (cheap) the declared targets' nodes. */
+  readonly nodes: Node[];
+  readonly byPath: Map<string, Node>;
+  readonly cheap: boolean;
+  readonly declared: Map<string, Target>;
+  /** The last build's record (empty when there is none). */
+  readonly records: Record<string, Rec>;
+  /** The jail's etc/passwd, read as data. */
+  readonly accounts: JailAccount[];
+  /** The jail's etc/group: gid -> name. */
+  readonly groups: Map<number, string>;
+  add(kind: FindingKind, path: string, message: string, fix: string): void;
+  note(message: string): void;
+}
+
+export function collector(): { findings: Finding[]; add: Context['add'] } {
+  const findings: Finding[] = [];
+  const seen = new Set<string>();
+  return {
+    findings,
+    add(kind, path, message, fix) {
+      const key = `${kind}\0${path}\0${message}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      findings.push({ kind, path, message, fix });
+    },
+  };
+}
+
+/** Non-root users of the jail, by uid: the service accounts whose writes the check looks for. */
+export function serviceUsers(ctx: Context): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const a of ctx.accounts) if (a.uid !== 0 && !out.has(a.uid)) out.set(a.uid, a.name);
+  return out;
+}

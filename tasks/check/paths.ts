@@ -1,0 +1,82 @@
+// Which jail paths matter (programs, libraries, etc), and where a symlink leads when a
+// host tool follows it.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { RootReader } from './reader.js';
+
+/** bin, sbin, lib*, usr/bin, usr/sbin, usr/lib*, usr/local/{bin,sbin,lib*} and what lies beneath them. */
+const PROGRAM_OR_LIBRARY_DIR = /^\/(usr\/(local\/)?)?(s?bin|lib[^/]*)(\/|$)/;
+
+export const inProgramOrLibraryDir = (p: string): boolean => PROGRAM_OR_LIBRARY_DIR.test(p);
+export const isEtc = (p: string): boolean => p === '/etc' || p.startsWith('/etc/');
+export const hasExecBits = (st: fs.BigIntStats): boolean => (st.mode & 0o111n) !== 0n;
+
+/** Every directory above a jail path, `/` included. */
+export function ancestors(p: string): string[] {
+  const out: string[] = [];
+  for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) out.push(p.slice(0, i));
+  if (p !== '/') out.push('/');
+  return out;
+}
+
+const MAX_HOPS = 40;
+
+export type HostResolution =
+  /** Stays in ROOT (or stops at something missing or a loop: a host tool gets an error). */
+  | { kind: 'inside' }
+  /** Climbs above ROOT with `..`: a host tool reaches `host`. */
+  | { kind: 'climbs'; host: string }
+  /** Meets an absolute link on the way (judged on its own). */
+  | { kind: 'absolute'; via: string; target: string };
+
+/**
+ * Where a relative link target leads when the host (not the chroot) resolves it: the
+ * link's directory, then each component, following the links met on the way as the
+ * kernel would outside the jail, where `..` at ROOT goes on up into the host.
+ */
+export function resolveFromHost(reader: RootReader, linkDir: string, target: string): HostResolution {
+  const cur = linkDir.split('/').filter((c) => c !== '');
+  const todo = target.split('/').filter((c) => c !== '' && c !== '.').reverse();
+  let hops = 0;
+  while (todo.length > 0) {
+    const c = todo.pop() as string;
+    if (c === '..') {
+      if (cur.length === 0) {
+        const rest = todo.reverse().join('/');
+        return { kind: 'climbs', host: path.posix.resolve(reader.root, '..', rest) };
+      }
+      cur.pop();
+      continue;
+    }
+    const p = '/' + [...cur, c].join('/');
+    const st = reader.lstat(p);
+    if (!st) return { kind: 'inside' };
+    if (st.isSymbolicLink()) {
+      if (++hops > MAX_HOPS) return { kind: 'inside' };
+      const t = reader.readlink(p);
+      if (t === undefined) return { kind: 'inside' };
+      if (t.startsWith('/')) {
+        if (t === reader.root || t.startsWith(reader.root + '/')) {
+          cur.length = 0;
+          const inRoot = t.slice(reader.root.length).split('/').filter((x) => x !== '' && x !== '.');
+          for (let i = inRoot.length - 1; i >= 0; i--) todo.push(inRoot[i] as string);
+          continue;
+        }
+        return { kind: 'absolute', via: p, target: t };
+      }
+      const parts = t.split('/').filter((x) => x !== '' && x !== '.');
+      for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i] as string);
+      continue;
+    }
+    if (todo.length > 0 && !st.isDirectory()) return { kind: 'inside' };
+    cur.push(c);
+  }
+  return { kind: 'inside' };
+}
+
+/** Does a relative target climb above ROOT just as written (`../../../etc`)? */
+export function climbsLexically(linkDir: string, target: string): boolean {
+  const joined = path.posix.normalize(`.${linkDir === '/' ? '' : linkDir}/${target}`);
+  return joined === '..' || joined.startsWith('../');
+}

@@ -1,0 +1,146 @@
+// The checks that need only lstat and readlink: setuid/setgid, writable paths, device
+// nodes, hard links shared with the host, symlinks that lead out of ROOT.
+
+import path from 'node:path';
+import { devNumbers } from '../plan.js';
+import { octal } from '../targets.js';
+import { serviceUsers, type Context } from './context.js';
+import { ancestors, climbsLexically, hasExecBits, inProgramOrLibraryDir, isEtc, resolveFromHost } from './paths.js';
+import type { Node } from './types.js';
+
+const modeOf = (n: Node): number => Number(n.st.mode) & 0o7777;
+const parentDir = (p: string): string => (p.lastIndexOf('/') <= 0 ? '/' : p.slice(0, p.lastIndexOf('/')));
+
+export function checkSetuid(ctx: Context): void {
+  for (const n of ctx.nodes) {
+    if (!n.st.isFile() || (n.st.mode & 0o6000n) === 0n) continue;
+    const bits = [
+      (n.st.mode & 0o4000n) !== 0n ? `setuid (it runs as uid ${n.st.uid} whoever starts it)` : '',
+      (n.st.mode & 0o2000n) !== 0n ? `setgid (it runs with gid ${n.st.gid})` : '',
+    ].filter(Boolean).join(' and ');
+    ctx.add('setuid', n.path, `is ${bits}, mode ${octal(modeOf(n))}: a way for a jailed process to gain privileges`,
+      `remove the bit (copy() and elf() drop it unless { setuid: true }), or accept it after review with allow('setuid', '${n.path}')`);
+  }
+}
+
+/** Programs, libraries, etc, and the root: what a jailed process must not be able to replace. */
+function isProtected(n: Node): boolean {
+  return n.path === '/' || isEtc(n.path) || inProgramOrLibraryDir(n.path) || (n.st.isFile() && (hasExecBits(n.st) || n.elf === true));
+}
+
+export function checkWritable(ctx: Context): void {
+  const protectedDirs = new Set<string>();
+  for (const n of ctx.nodes) {
+    if (!isProtected(n)) continue;
+    if (n.st.isDirectory()) protectedDirs.add(n.path);
+    for (const a of ancestors(n.path)) protectedDirs.add(a);
+  }
+  const services = serviceUsers(ctx);
+  const groupName = (gid: bigint) => ctx.groups.get(Number(gid)) ?? `gid ${gid}`;
+  for (const n of ctx.nodes) {
+    const isDir = n.st.isDirectory();
+    if (!isDir && !n.st.isFile()) continue; // links have no permissions of their own; devices are judged as devices
+    const mode = modeOf(n);
+    const onPath = isDir ? protectedDirs.has(n.path) : isProtected(n);
+    const what = isDir ? 'directory' : 'file';
+    if (mode & 0o022) {
+      const sticky = isDir && (mode & 0o1000) !== 0;
+      if (sticky && !onPath) continue; // a sticky tmp: everyone may create, nobody may replace another's files
+      const by = mode & 0o002 ? 'everyone' : `group ${groupName(n.st.gid)}`;
+      const why = isDir
+        ? (sticky ? 'the sticky bit does not help here: anyone may still create files in it, and it lies on the path to programs, libraries or etc'
+          : 'any jailed process that can write it can replace or add what lies in it')
+        : 'any jailed process can change it';
+      ctx.add('world-writable', n.path, `${what} is writable by ${by} (mode ${octal(mode)}): ${why}`,
+        `chmod go-w ${n.path.slice(1) || '.'} (or declare its mode); a directory services write to belongs outside the program, library and etc paths, as 1777 or owned by the service`);
+      continue;
+    }
+    const owner = services.get(Number(n.st.uid));
+    if (owner !== undefined && onPath) {
+      ctx.add('world-writable', n.path, `${what} is owned by ${owner} (uid ${n.st.uid}), a service account of the jail, which can therefore change it${isDir ? ' and replace anything beneath it' : ''}; ` +
+        'the path to programs, libraries and etc must belong to root',
+        `make it root's (declare it without owner, or chown root:root), and give the service its own directory for what it writes`);
+    }
+  }
+}
+
+/** The pseudo-devices a service may need, by number, with their names. */
+const ALLOWED = new Map<string, string>([
+  ['1:3', 'null'], ['1:5', 'zero'], ['1:7', 'full'], ['1:8', 'random'], ['1:9', 'urandom'], ['5:0', 'tty'], ['5:1', 'console'], ['5:2', 'ptmx'],
+]);
+const NUMBER_OF = new Map([...ALLOWED].map(([id, name]) => [name, id]));
+const DANGER: Record<string, string> = {
+  '1:1': 'mem: the host\'s physical memory',
+  '1:2': 'kmem: the kernel\'s memory',
+  '1:4': 'port: the host\'s I/O ports',
+  '1:11': 'kmsg: the kernel log',
+};
+
+export function checkDevices(ctx: Context): void {
+  for (const n of ctx.nodes) {
+    const chr = n.st.isCharacterDevice();
+    if (!chr && !n.st.isBlockDevice()) continue;
+    const { major, minor } = devNumbers(n.st.rdev);
+    const id = `${major}:${minor}`;
+    const name = n.path.slice(n.path.lastIndexOf('/') + 1);
+    const expected = n.path.startsWith('/dev/') && parentDir(n.path) === '/dev' ? NUMBER_OF.get(name) : undefined;
+    const fix = `remove it${expected ? ` and declare device('${n.path}', { type: 'c', major: ${expected.replace(':', ', minor: ')} })` : ''}; if the service truly needs it, accept it after review with allow('device', '${n.path}')`;
+    const what = !chr ? `block device ${id}: raw access to a host disk or partition`
+      : DANGER[id] ? `character device ${id} (${DANGER[id]})`
+        : ALLOWED.has(id) ? `character device ${id} (${ALLOWED.get(id)})`
+          : `character device ${id}, not one of the pseudo-devices a service needs (${[...ALLOWED.values()].join(', ')})`;
+    if (expected !== undefined && (!chr || id !== expected)) {
+      ctx.add('device', n.path, `is ${what}, not ${name} (${expected}): whatever writes to ${n.path} reaches that device instead`, fix);
+    } else if (!chr || !ALLOWED.has(id)) {
+      ctx.add('device', n.path, `is a ${what}: a jailed process can use it to reach the host`, fix);
+    }
+  }
+}
+
+export function checkHardlinks(ctx: Context): void {
+  const names = new Map<string, Node[]>();
+  for (const n of ctx.nodes) {
+    if (!n.st.isFile() || n.st.nlink <= 1n) continue;
+    const k = `${n.st.dev}:${n.st.ino}`;
+    const list = names.get(k);
+    if (list) list.push(n); else names.set(k, [n]);
+  }
+  for (const list of names.values()) {
+    const nlink = list[0]!.st.nlink;
+    if (nlink <= BigInt(list.length)) continue;
+    const outside = nlink - BigInt(list.length);
+    for (const n of list) {
+      ctx.add('hardlink', n.path, `shares its inode with ${outside} name${outside > 1n ? 's' : ''} outside the jail (${nlink} links, ${list.length} inside ROOT): ` +
+        'a change on either side changes both, and a host upgrade leaves the old (vulnerable) file alive here',
+        `replace it with a copy (jail make does for declared files) or remove it`);
+    }
+  }
+}
+
+export function checkSymlinks(ctx: Context): void {
+  const ours = (p: string, target: string) => {
+    const t = ctx.declared.get(p);
+    if (t?.kind === 'symlink' && t.target === target) return true;
+    const r = ctx.records[p];
+    return r?.k === 'symlink' && r.t === target;
+  };
+  for (const n of ctx.nodes) {
+    if (!n.st.isSymbolicLink() || n.link === undefined) continue;
+    const target = n.link;
+    if (target.startsWith('/')) {
+      if (target === ctx.root || target.startsWith(ctx.root + '/')) continue;
+      // The jailfile's own absolute links (elf()'s mirrored chains, /etc/localtime) are the author's.
+      if (ours(n.path, target)) continue;
+      ctx.add('escape-symlink', n.path, `points to ${target}, outside the jail: harmless inside the chroot, but a host tool that follows it (a backup, rsync -L, an editor run as root) reaches the host's ${target}`,
+        `remove it, or point it inside the jail with a relative target; declare links the jail needs with link()`);
+      continue;
+    }
+    const dir = parentDir(n.path);
+    const r = resolveFromHost(ctx.reader, dir, target);
+    if (r.kind === 'climbs' || climbsLexically(dir, target)) {
+      const host = r.kind === 'climbs' ? r.host : path.posix.resolve(ctx.root + dir, target);
+      ctx.add('escape-symlink', n.path, `points to ${target}, which climbs out of ROOT when the host follows it (to ${host}); inside the chroot .. stops at /, outside it does not`,
+        `remove it, or write the target without climbing above the jail's root`);
+    }
+  }
+}

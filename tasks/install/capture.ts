@@ -1,0 +1,115 @@
+// Running an install step and capturing what it did. The step runs chrooted in the jail
+// (as the article ran `make install`), with a clean environment and a timeout. ROOT is
+// walked with lstat before and after; whatever the step added or changed becomes a layer
+// (pack format, so it is checked like any pack when read back) and the layer's files
+// become ordinary targets. A failed step's new files are removed again.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { RootFs } from '../rootfs.js';
+import { run } from '../shell.js';
+import { jailError, type JailError } from '../result.js';
+import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from '../pack/format.js';
+import { TarWriter } from '../pack/tar-write.js';
+import { layersDir, type Layer } from './layers.js';
+
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+type Sig = { kind: 'dir' | 'file' | 'symlink' | 'other'; sig: string; st: fs.Stats };
+
+/** Every path in ROOT with what identifies its state; scratch (sticky) directories and other filesystems are skipped. */
+export function snapshot(root: string): Map<string, Sig> {
+  const out = new Map<string, Sig>();
+  const dev = fs.lstatSync(root).dev;
+  const walk = (p: string) => {
+    for (const name of fs.readdirSync(root + p)) {
+      const q = p === '/' ? `/${name}` : `${p}/${name}`;
+      const st = fs.lstatSync(root + q);
+      if (st.dev !== dev) continue;
+      const own = `${st.mode & 0o7777}:${st.uid}:${st.gid}`;
+      if (st.isDirectory()) {
+        out.set(q, { kind: 'dir', sig: own, st });
+        if (!(st.mode & 0o1000)) walk(q);
+      } else if (st.isSymbolicLink()) out.set(q, { kind: 'symlink', sig: `${fs.readlinkSync(root + q)}:${own}`, st });
+      else if (st.isFile()) out.set(q, { kind: 'file', sig: `${own}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`, st });
+      else out.set(q, { kind: 'other', sig: `${st.mode}:${st.rdev}`, st });
+    }
+  };
+  walk('/');
+  return out;
+}
+
+export interface StepResult { errors: JailError[]; warnings: string[]; captured: number; output: string }
+
+export async function runInstallStep(layer: Layer, root: string, installDir: string, declared: ReadonlySet<string>): Promise<StepResult> {
+  const e = layer.entry;
+  const warnings: string[] = [];
+  const fail = (msg: string): StepResult => ({ errors: [jailError('install-failed', `${e.at}: ${e.label}: ${msg}`, { entry: e.at })], warnings, captured: 0, output: '' });
+  const before = snapshot(root);
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/', LANG: 'C', ...e.env };
+  const r = await run(['chroot', root, ...e.run], { timeoutMs: e.timeoutMs, env });
+  const after = snapshot(root);
+  const added = [...after.keys()].filter((p) => !before.has(p)).sort();
+  if (!r.ok) {
+    const fs_ = RootFs.open(root);
+    try { for (const p of [...added].reverse()) fs_.prune(p); } finally { fs_.close(); }
+    return fail(`the step failed: ${r.error}${r.stdout.trim() ? `\n${r.stdout.trim()}` : ''}\nIts new files were removed; fix the step or its inputs and run make again.`);
+  }
+  const changed: string[] = [];
+  for (const [p, s] of after) {
+    const b = before.get(p);
+    if (!b) { changed.push(p); continue; }
+    if (b.sig === s.sig) continue;
+    if (declared.has(p)) {
+      if (s.kind === 'dir') continue; // a declared directory's own attributes are the build's to repair
+      return fail(`the step changed ${p}, which the jailfile declares; an install step may only add files the jailfile does not make (the next make would undo its change).`);
+    }
+    changed.push(p);
+  }
+  for (const p of before.keys()) if (!after.has(p)) warnings.push(`${e.at}: ${e.label}: the step removed ${p}`);
+
+  const entries: PackEntry[] = [];
+  const files = path.join(layer.dir, 'files');
+  fs.rmSync(layer.dir, { recursive: true, force: true });
+  fs.mkdirSync(files, { recursive: true, mode: 0o700 });
+  const staged: [string, string][] = [];
+  const tmp = `${layer.tar}.${process.pid}.tmp`;
+  const w = new TarWriter(tmp);
+  for (const p of changed.sort()) {
+    const { kind, st } = after.get(p)!;
+    let mode = st.mode & 0o7777;
+    if (kind === 'file' && (mode & 0o6000)) { warnings.push(`${e.at}: ${e.label}: ${p} was installed setuid/setgid; the bits were dropped`); mode &= ~0o6000; }
+    const base = { path: p, mode, uid: st.uid, gid: st.gid };
+    if (kind === 'dir') entries.push({ ...base, kind: 'dir' });
+    else if (kind === 'symlink') entries.push({ ...base, kind: 'symlink', target: fs.readlinkSync(root + p) });
+    else if (kind === 'file') {
+      const fd = fs.openSync(root + p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+      let body: Buffer;
+      try { body = fs.readFileSync(fd); } finally { fs.closeSync(fd); }
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      const stagedFile = path.join(files, String(staged.length));
+      fs.writeFileSync(stagedFile, body, { mode: 0o600 });
+      staged.push([p, stagedFile]);
+      entries.push({ ...base, kind: 'file', size: body.length, sha256 });
+      await w.file(memberName(p), body);
+    } else {
+      await w.close().catch(() => {});
+      fs.rmSync(tmp, { force: true });
+      return fail(`the step made ${p}, a device, FIFO or socket; install steps may not (declare device nodes with device()).`);
+    }
+  }
+  const index: PackIndex = { format: PACK_FORMAT, created: new Date().toISOString(), root, vars: {}, entries };
+  await w.file(INDEX_NAME, Buffer.from(JSON.stringify(index)));
+  await w.close();
+  fs.renameSync(tmp, layer.tar);
+  fs.writeFileSync(path.join(layer.dir, 'staged.json'), JSON.stringify({ index, staged }));
+  // One layer per step: the one captured now replaces the older ones.
+  for (const f of fs.readdirSync(layersDir(installDir))) {
+    if (f.startsWith(`${e.name}-`) && f !== path.basename(layer.tar) && f !== path.basename(layer.dir) && /\.(tar|d)$/.test(f)) {
+      fs.rmSync(path.join(layersDir(installDir), f), { recursive: true, force: true });
+    }
+  }
+  layer.pack = { index, staged: new Map(staged) };
+  return { errors: [], warnings, captured: entries.length, output: r.stdout };
+}

@@ -1,0 +1,324 @@
+// `jail check` (issue #8): build a small jail, plant each kind of trouble in it the way an
+// attacker or a careless admin would, and assert that the audit names every one (kind and
+// path), stays silent on an untouched jail, honours allow(), and survives hostile trees
+// (symlink loops, FIFOs where files belong, mounts inside ROOT) without writing anything.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { REPO, CLI, fingerprint, rig, type Rig } from './helpers.js';
+
+let r: Rig;
+beforeEach(() => { r = rig(); r.jailfile(JAILFILE); });
+afterEach(() => r.cleanup());
+
+const JAILFILE = `
+import { defineJail, elf, dir, text, users, device, allow } from 'jail';
+export default defineJail(({ ALLOW }) => [
+  elf('/bin/sh', '/usr/bin/ls'),
+  dir(['/etc', '/srv', '/var/log']),
+  dir('/tmp', { mode: 0o1777 }),
+  device('/dev/null', { type: 'c', major: 1, minor: 3, mode: 0o666 }),
+  device('/dev/urandom', { type: 'c', major: 1, minor: 9, mode: 0o666 }),
+  text('/etc/motd', 'hello\\n'),
+  users({
+    www: { uid: 80, gid: 80, home: '/srv', shell: '/usr/sbin/nologin' },
+    ops: { uid: 81, gid: 81, home: '/srv', shell: '/bin/sh' },
+  }),
+  ALLOW === 'setuid' && allow('setuid', '/usr/bin/ls-suid'),
+  ALLOW === 'prefix' && allow('device', '/dev/*'),
+]);`;
+
+interface Found { kind: string; path: string; message: string; fix?: string }
+
+const make = (...args: string[]) => r.jail('make', `ROOT=${r.root}`, ...args);
+const check = (...args: string[]) => r.jail('check', `ROOT=${r.root}`, ...args);
+function findings(...args: string[]): { code: number; found: Found[]; stderr: string } {
+  const res = check('--json', ...args);
+  expect(res.stderr).not.toMatch(/internal error/);
+  return { code: res.code, found: (JSON.parse(res.stdout) as { findings: Found[] }).findings, stderr: res.stderr };
+}
+const has = (found: Found[], kind: string, p: string) => found.some((f) => f.kind === kind && f.path === p);
+const pairs = (found: Found[]) => found.map((f) => `${f.kind} ${f.path}`);
+
+/** Library closure of a program inside the jail, as jail deps sees it. */
+function jailDeps(program: string): Record<string, string> {
+  const out = execFileSync(process.execPath, [CLI, 'deps', '--json', '--root', r.root, program], { encoding: 'utf8' });
+  return (JSON.parse(out) as Record<string, { libraries: Record<string, string> }>)[program]!.libraries;
+}
+/** The jail path of the file a jail path finally names, links resolved as inside the jail (absolute ones restart at ROOT). */
+function realInJail(p: string): string {
+  const todo = p.split('/').filter(Boolean).reverse();
+  const cur: string[] = [];
+  for (let hops = 0; todo.length > 0;) {
+    const c = todo.pop()!;
+    if (c === '.' || c === '..') { if (c === '..') cur.pop(); continue; }
+    const st = fs.lstatSync(r.root + '/' + [...cur, c].join('/'));
+    if (!st.isSymbolicLink()) { cur.push(c); continue; }
+    if (++hops > 40) throw new Error(`link loop at ${p}`);
+    const t = fs.readlinkSync(r.root + '/' + [...cur, c].join('/'));
+    if (t.startsWith('/')) cur.length = 0;
+    todo.push(...t.split('/').filter(Boolean).reverse());
+  }
+  return '/' + cur.join('/');
+}
+
+describe('jail check', () => {
+  it('passes an untouched jail: exit 0, nothing reported, nothing written', () => {
+    const built = make();
+    expect(built.code, built.stderr).toBe(0);
+    expect(built.stderr).not.toMatch(/finding/);
+    const before = fingerprint(r.root);
+    const res = check();
+    expect(res.stdout.trim(), res.stderr).toBe('jail check: clean');
+    expect(res.code).toBe(0);
+    expect(findings()).toMatchObject({ code: 0, found: [] });
+    expect(fingerprint(r.root)).toEqual(before);
+  });
+
+  it('reports every planted finding with its kind and path (exit 1), and writes nothing', () => {
+    expect(make().code).toBe(0);
+    const libs = jailDeps('/usr/bin/ls');
+    const libc = realInJail(libs['libc.so.6']!);
+    const removedName = Object.keys(libs).find((n) => n !== 'libc.so.6' && !n.startsWith('ld-linux')) ?? 'libc.so.6';
+    const removed = realInJail(libs[removedName]!);
+    const edited = removed === libc ? realInJail('/lib64/ld-linux-x86-64.so.2') : libc;
+
+    // A setuid copy, a world-writable directory, /dev/mem, a /dev/null that is really mem.
+    fs.copyFileSync(r.root + '/usr/bin/ls', r.root + '/usr/bin/ls-suid');
+    fs.chmodSync(r.root + '/usr/bin/ls-suid', 0o4755);
+    fs.mkdirSync(r.root + '/srv/drop');
+    fs.chmodSync(r.root + '/srv/drop', 0o777);
+    execFileSync('mknod', [r.root + '/dev/mem', 'c', '1', '1']);
+    fs.unlinkSync(r.root + '/dev/null');
+    execFileSync('mknod', ['-m', '666', r.root + '/dev/null', 'c', '1', '1']);
+    // A hard link shared with a file outside ROOT.
+    fs.writeFileSync(path.join(r.outside, 'secret'), 'host secret\n');
+    fs.linkSync(path.join(r.outside, 'secret'), r.root + '/etc/secret');
+    // An edited library, a library removed by hand, a new executable nobody declared.
+    fs.appendFileSync(r.root + edited, Buffer.from([0]));
+    fs.unlinkSync(r.root + removed);
+    fs.writeFileSync(r.root + '/usr/bin/backdoor', '#!/bin/sh\nexec /bin/sh -i\n', { mode: 0o755 });
+    // A link to the host's shadow, a second root, a password hash.
+    fs.symlinkSync('/etc/shadow', r.root + '/etc/shadow-link');
+    fs.appendFileSync(r.root + '/etc/passwd', 'toor:x:0:0:root:/root:/bin/sh\n');
+    const shadow = fs.readFileSync(r.root + '/etc/shadow', 'utf8');
+    fs.writeFileSync(r.root + '/etc/shadow', shadow.replace(/^www:\*:/m, 'www:$6$salt$0123456789abcdef:'));
+    // A library directory handed to the service account, a chmod'ed file.
+    fs.chownSync(r.root + '/usr/lib', 80, 80);
+    fs.chmodSync(r.root + '/etc/motd', 0o600);
+    // File capabilities, when this host can set them.
+    const caps = spawnSync('setcap', ['cap_net_raw+ep', r.root + '/usr/bin/ls-suid']).status === 0;
+
+    const before = fingerprint(r.root);
+    const outside = fs.readFileSync(path.join(r.outside, 'secret'), 'utf8');
+    const { code, found } = findings();
+    expect(code).toBe(1);
+    const expected = [
+      'setuid /usr/bin/ls-suid',
+      'world-writable /srv/drop',
+      'device /dev/mem',
+      'device /dev/null',
+      'hardlink /etc/secret',
+      `drift ${edited}`,
+      `drift ${removed}`,
+      'missing-library /usr/bin/ls',
+      'drift /usr/bin/backdoor',
+      'escape-symlink /etc/shadow-link',
+      'accounts /etc/passwd',
+      'accounts /etc/shadow',
+      'world-writable /usr/lib',
+      'drift /usr/lib',
+      'drift /etc/motd',
+    ];
+    for (const e of expected) expect(pairs(found), e).toContain(e);
+    const msg = (kind: string, p: string) => found.filter((f) => f.kind === kind && f.path === p).map((f) => f.message).join('\n');
+    expect(msg('device', '/dev/null')).toMatch(/1:1.*not null \(1:3\)/);
+    expect(msg('missing-library', '/usr/bin/ls')).toContain(removedName);
+    expect(msg('missing-library', '/usr/bin/ls')).toMatch(/\/usr\/bin\/ls -> /);
+    expect(msg('accounts', '/etc/passwd')).toMatch(/toor .*uid 0/);
+    expect(msg('accounts', '/etc/shadow')).toMatch(/www .*password hash/);
+    expect(msg('escape-symlink', '/etc/shadow-link')).toContain('/etc/shadow');
+    expect(msg('drift', edited)).toMatch(/edited/);
+    expect(msg('drift', removed)).toMatch(/deleted/);
+    expect(msg('world-writable', '/usr/lib')).toMatch(/owned by www \(uid 80\)/);
+    expect(msg('drift', '/etc/motd')).toMatch(/mode 0600 != built 0644/);
+    if (caps) expect(msg('setuid', '/usr/bin/ls-suid')).toMatch(/capabilities \(cap_net_raw/);
+    // Nothing clean was accused: the untouched programs, the sticky /tmp, /dev/urandom, ops's shell.
+    for (const p of ['/tmp', '/dev/urandom', '/usr/bin/dash', '/etc/group']) expect(found.filter((f) => f.path === p)).toEqual([]);
+    // Every finding says what to do.
+    for (const f of found) expect(f.fix, `${f.kind} ${f.path}`).toMatch(/\w/);
+
+    // The human form: one line per finding, then the count.
+    const human = check();
+    expect(human.code).toBe(1);
+    const lines = human.stdout.trim().split('\n');
+    expect(lines.at(-1)).toBe(`jail check: ${found.length} findings`);
+    expect(lines).toHaveLength(found.length + 1);
+    expect(lines).toContain(lines.find((l) => l.startsWith('setuid /usr/bin/ls-suid: ')));
+    expect(lines.some((l) => /^device \/dev\/mem: .*1:1/.test(l))).toBe(true);
+
+    // An audit: nothing in ROOT or outside it was changed.
+    expect(fingerprint(r.root)).toEqual(before);
+    expect(fs.readFileSync(path.join(r.outside, 'secret'), 'utf8')).toBe(outside);
+
+    // make repairs what it owns; what remains is what no target declares.
+    expect(make().code).toBe(0);
+    const after = findings().found;
+    expect(has(after, 'missing-library', '/usr/bin/ls')).toBe(false);
+    expect(has(after, 'device', '/dev/null')).toBe(false);
+    expect(has(after, 'drift', edited)).toBe(false);
+    expect(has(after, 'device', '/dev/mem')).toBe(true);
+  });
+
+  it('--json prints exactly { findings: [{ kind, path, message, ... }] }', () => {
+    expect(make().code).toBe(0);
+    execFileSync('mknod', [r.root + '/dev/kmsg', 'c', '1', '11']);
+    const res = check('--json');
+    expect(res.code).toBe(1);
+    const doc = JSON.parse(res.stdout) as { findings: Found[] };
+    expect(Object.keys(doc)).toEqual(['findings']);
+    expect(doc.findings).toHaveLength(1);
+    const [f] = doc.findings;
+    expect(f).toMatchObject({ kind: 'device', path: '/dev/kmsg' });
+    expect(typeof f!.message).toBe('string');
+    expect(f!.message).toMatch(/kmsg/);
+  });
+
+  it('allow() silences exactly the finding it names; a /* path accepts a kind beneath a directory', () => {
+    expect(make().code).toBe(0);
+    fs.copyFileSync(r.root + '/usr/bin/ls', r.root + '/usr/bin/ls-suid');
+    fs.chmodSync(r.root + '/usr/bin/ls-suid', 0o4755);
+    fs.copyFileSync(r.root + '/usr/bin/ls', r.root + '/usr/bin/ls-sgid');
+    fs.chmodSync(r.root + '/usr/bin/ls-sgid', 0o2755);
+    execFileSync('mknod', [r.root + '/dev/mem', 'c', '1', '1']);
+
+    const plain = pairs(findings().found);
+    expect(plain).toEqual(expect.arrayContaining(['setuid /usr/bin/ls-suid', 'setuid /usr/bin/ls-sgid', 'device /dev/mem', 'drift /usr/bin/ls-suid']));
+
+    const allowed = findings('ALLOW=setuid');
+    expect(allowed.code).toBe(1);
+    expect(pairs(allowed.found).sort()).toEqual(plain.filter((p) => p !== 'setuid /usr/bin/ls-suid').sort());
+    expect(check('ALLOW=setuid').stdout).toMatch(/findings \(1 accepted by allow\(\)\)\n$/);
+
+    const prefix = findings('ALLOW=prefix');
+    expect(pairs(prefix.found).sort()).toEqual(plain.filter((p) => p !== 'device /dev/mem').sort());
+  });
+
+  it('a symlink loop, FIFOs and sockets where files belong, and a link farm neither hang nor crash the walk', () => {
+    expect(make().code).toBe(0);
+    fs.symlinkSync('loop-b', r.root + '/srv/loop-a');
+    fs.symlinkSync('loop-a', r.root + '/srv/loop-b');
+    fs.symlinkSync('.', r.root + '/srv/self');
+    fs.symlinkSync('self/self/self/../../../../..', r.root + '/srv/climb');
+    // FIFOs where the check would read: the account files, an executable, a library.
+    for (const p of ['/etc/passwd', '/etc/shadow', '/usr/bin/fifo']) {
+      fs.rmSync(r.root + p, { force: true });
+      execFileSync('mkfifo', ['-m', '755', r.root + p]);
+    }
+    const libc = realInJail(jailDeps('/usr/bin/ls')['libc.so.6']!);
+    fs.renameSync(r.root + libc, r.root + '/srv/libc.bak');
+    execFileSync('mkfifo', [r.root + libc]);
+    const t0 = Date.now();
+    const res = spawnSync(process.execPath, [CLI, 'check', `ROOT=${r.root}`, '--json'], { cwd: r.dir, encoding: 'utf8', timeout: 30_000 });
+    expect(res.signal, 'check hung').toBeNull();
+    expect(res.status, res.stderr).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    const found = (JSON.parse(res.stdout) as { findings: Found[] }).findings;
+    expect(pairs(found)).toEqual(expect.arrayContaining([`drift ${libc}`, 'drift /etc/passwd', 'missing-library /usr/bin/ls', 'escape-symlink /srv/climb']));
+    expect(has(found, 'escape-symlink', '/srv/loop-a')).toBe(false);
+    expect(has(found, 'escape-symlink', '/srv/self')).toBe(false);
+  });
+
+  it('names a missing program interpreter', () => {
+    expect(make().code).toBe(0);
+    const interp = realInJail('/lib64/ld-linux-x86-64.so.2');
+    fs.unlinkSync(r.root + interp);
+    const { code, found } = findings();
+    expect(code).toBe(1);
+    expect(found.find((f) => f.kind === 'missing-interpreter' && f.path === '/usr/bin/ls')?.message).toMatch(/ld-linux/);
+  });
+
+  it('does not cross into a mount inside ROOT, even one of the same filesystem', () => {
+    expect(make().code).toBe(0);
+    // A bind mount of a directory beside ROOT (same st_dev) holding a setuid file and a device.
+    fs.writeFileSync(path.join(r.outside, 'suid'), 'x', { mode: 0o4755 });
+    fs.chmodSync(path.join(r.outside, 'suid'), 0o4755);
+    execFileSync('mknod', [path.join(r.outside, 'mem'), 'c', '1', '1']);
+    fs.mkdirSync(r.root + '/srv/bound');
+    fs.mkdirSync(r.root + '/proc');
+    execFileSync('mount', ['--bind', r.outside, r.root + '/srv/bound']);
+    execFileSync('mount', ['-t', 'proc', 'proc', r.root + '/proc']);
+    try {
+      const res = findings();
+      expect(res.found.filter((f) => f.path.startsWith('/srv/bound') || f.path.startsWith('/proc/'))).toEqual([]);
+      expect(res.stderr).toMatch(/not checked \(mount points.*\/proc/);
+    } finally {
+      spawnSync('umount', [r.root + '/proc']);
+      spawnSync('umount', [r.root + '/srv/bound']);
+    }
+  });
+
+  it('says what it could not do: exit 2 for a missing ROOT or a jailfile that does not load', () => {
+    const missing = check();
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/does not exist.*jail make/);
+    expect(r.jail('check').code).toBe(2);
+    expect(make().code).toBe(0);
+    expect(check('/etc').code).toBe(2);
+    r.jailfile('export default 42 +;');
+    expect(check().code).toBe(2);
+  });
+
+  it('jail make prints the cheap findings of what it built, and keeps its exit status', () => {
+    r.jailfile(`
+import { defineJail, dir, link, device, text } from 'jail';
+export default defineJail(() => [
+  dir('/srv/pub', { mode: 0o777 }),
+  dir('/tmp', { mode: 0o1777 }),
+  link('/srv/up', '../../../etc'),
+  link('/srv/ok', '../tmp'),
+  device('/dev/mem', { type: 'c', major: 1, minor: 1, dangerous: true }),
+  text('/usr/bin/tool', '#!/bin/sh\\n', { mode: 0o4755 }),
+]);`);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    const lines = res.stderr.split('\n').filter((l) => l.startsWith('jail: finding: '));
+    const kinds = lines.map((l) => l.slice('jail: finding: '.length).split(':')[0]).sort();
+    expect(kinds).toEqual(['device /dev/mem', 'escape-symlink /srv/up', 'setuid /usr/bin/tool', 'world-writable /srv/pub']);
+    // A make that changes nothing checks again, and -q (the cron alarm) stays quiet.
+    expect(make().stderr).toMatch(/jail: finding: device \/dev\/mem/);
+    const q = make('-q');
+    expect(q.code).toBe(0);
+    expect(q.stderr).not.toMatch(/finding/);
+  });
+
+  it('check() is an API: the same findings from code', async () => {
+    expect(make().code).toBe(0);
+    execFileSync('mknod', [r.root + '/dev/port', 'c', '1', '4']);
+    const api = (await import(path.join(REPO, 'dist', 'tasks', 'index.js'))) as typeof import('../tasks/index.js');
+    const a = await api.analyze({ cwd: r.dir, vars: { ROOT: r.root } });
+    expect(a.ok).toBe(true);
+    const full = api.check(a);
+    expect(full.ok && full.value.findings.map((f) => `${f.kind} ${f.path}`)).toEqual(['device /dev/port']);
+    // The cheap checks look at the declared targets only.
+    const cheap = api.check(a, { cheap: true });
+    expect(cheap.ok && cheap.value.findings).toEqual([]);
+  });
+});
+
+describe('the default Apache jail', () => {
+  let apache: Rig;
+  afterAll(() => apache?.cleanup());
+  it('passes jail check clean', () => {
+    apache = rig();
+    const args = ['-f', path.join(REPO, 'jailfile.ts'), `ROOT=${apache.root}`, 'PORT=18099'];
+    const built = apache.jail('make', ...args);
+    expect(built.code, built.stderr).toBe(0);
+    expect(built.stderr).not.toMatch(/finding/);
+    const res = apache.jail('check', ...args);
+    expect(res.stdout + res.stderr).toMatch(/jail check: clean/);
+    expect(res.code).toBe(0);
+  });
+});

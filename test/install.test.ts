@@ -1,0 +1,116 @@
+// Install steps as captured layers: the article's `cd /src/app && make install`, run once
+// inside the jail; later builds and rebuilds replay what it did; a changed source reruns it.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { changes, rig, tree, type Rig } from './helpers.js';
+
+let r: Rig;
+
+const JAILFILE = (run = `['/bin/sh', '-c', 'cd /src/app && ./make install']`) => `
+import { defineJail, copy, install } from 'jail';
+import { layout, shell } from 'jail/recipes';
+export default defineJail(({ SRC }) => [
+  layout(), shell(),
+  copy(SRC + '/app', { to: '/src/app' }),
+  install('app', { inputs: [SRC + '/app'], run: ${run} }),
+]);
+`;
+
+beforeEach(() => {
+  r = rig();
+  const app = path.join(r.src, 'app');
+  fs.mkdirSync(app);
+  // A tiny source tree whose "make install" is a script run by the jail's own shell.
+  fs.writeFileSync(path.join(app, 'make'), '#!/bin/sh\n[ "$1" = install ] || exit 2\nexec ./install.sh\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(app, 'install.sh'), [
+    '#!/bin/sh', 'set -e',
+    'mkdir -p /usr/local/bin /usr/local/share/app',
+    'cp hello /usr/local/bin/hello', 'chmod 755 /usr/local/bin/hello',
+    'cp greeting.txt /usr/local/share/app/greeting.txt',
+    // Proof of each run: a line that differs every time the step really runs.
+    'echo "installed at $(date +%s%N)" > /usr/local/share/app/stamp', '',
+  ].join('\n'), { mode: 0o755 });
+  fs.writeFileSync(path.join(app, 'hello'), '#!/bin/sh\ncat /usr/local/share/app/greeting.txt\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(app, 'greeting.txt'), 'hello from the app\n');
+  r.jailfile(JAILFILE());
+});
+afterEach(() => r.cleanup());
+
+const make = (...args: string[]) => r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`, ...args);
+const stamp = () => fs.readFileSync(r.root + '/usr/local/share/app/stamp', 'utf8');
+const runs = (out: string) => out.split('\n').filter((l) => /^install app: running/.test(l)).length;
+
+describe('install steps', () => {
+  it('run once; later builds and a rebuild replay the layer; a changed input reruns the step', () => {
+    let res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(runs(res.stdout)).toBe(1);
+    expect(res.stdout).toMatch(/install app: captured 7 paths as its layer/);
+    expect(execFileSync('chroot', [r.root, '/usr/local/bin/hello'], { encoding: 'utf8' })).toBe('hello from the app\n');
+    const first = stamp();
+    const layers = fs.readdirSync(path.join(r.dir, '.jail', 'layers')).filter((f) => f.endsWith('.tar'));
+    expect(layers).toHaveLength(1);
+
+    // A second make: the step does not run, nothing changes.
+    res = make();
+    expect(runs(res.stdout)).toBe(0);
+    expect(changes(res.stdout)).toEqual([]);
+    expect(make('-q').code).toBe(0);
+
+    // The layer's files are targets: tampering is repaired from the layer.
+    fs.writeFileSync(r.root + '/usr/local/bin/hello', '#!/bin/sh\necho pwned\n');
+    res = make();
+    expect(changes(res.stdout)).toEqual(['update /usr/local/bin/hello (file): output edited since the last build']);
+    expect(runs(res.stdout)).toBe(0);
+
+    // rm -rf / inside the jail, then rebuild: the layer is replayed, the step is not run.
+    const good = tree(r.root);
+    spawnSync('chroot', [r.root, '/bin/sh', '-c', 'rm -rf --no-preserve-root / 2>/dev/null']);
+    res = make('rebuild');
+    expect(res.code, res.stderr).toBe(0);
+    expect(runs(res.stdout)).toBe(0);
+    expect(stamp()).toBe(first);
+    expect(tree(r.root)).toEqual(good);
+
+    // A changed source file: the step runs again and its layer is replaced.
+    fs.writeFileSync(path.join(r.src, 'app', 'greeting.txt'), 'hello, version 2\n');
+    res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(runs(res.stdout)).toBe(1);
+    expect(stamp()).not.toBe(first);
+    expect(execFileSync('chroot', [r.root, '/usr/local/bin/hello'], { encoding: 'utf8' })).toBe('hello, version 2\n');
+    const now = fs.readdirSync(path.join(r.dir, '.jail', 'layers')).filter((f) => f.endsWith('.tar'));
+    expect(now).toHaveLength(1);
+    expect(now).not.toEqual(layers);
+    expect(make('-q').code).toBe(0);
+  });
+
+  it('-n and -q say a step would run, and run nothing', () => {
+    expect(make('-n').stdout).toMatch(/install app: would run/);
+    expect(make('-q').code).toBe(1);
+    expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
+  });
+
+  it('a failing step is an error with its output, and its new files are removed', () => {
+    r.jailfile(JAILFILE(`['/bin/sh', '-c', 'mkdir -p /usr/local/junk && echo half > /usr/local/junk/f && echo broken >&2 && exit 3']`));
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/jailfile\.ts:\d+: install\("app"\): the step failed: chroot failed \(exit status 3\): broken/);
+    expect(fs.existsSync(r.root + '/usr/local/junk')).toBe(false);
+    expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
+  });
+
+  it('the layer travels in a pack', () => {
+    expect(make().code).toBe(0);
+    const pack = path.join(r.outside, 'j.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, `SRC=${r.src}`, '-o', pack).code).toBe(0);
+    const other = path.join(r.outside, 'root2');
+    const res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(execFileSync('chroot', [other, '/usr/local/bin/hello'], { encoding: 'utf8' })).toBe('hello from the app\n');
+    expect(tree(other)).toEqual(tree(r.root));
+  });
+});
