@@ -118,6 +118,27 @@ describe('the default Apache jail', () => {
   });
 });
 
+describe('disaster recovery of the Apache jail', () => {
+  it('after rm -rf / inside the jail, rebuild brings it back and it serves its page again', async () => {
+    const rm = spawnSync('chroot', [r.root, '/bin/sh', '-c', 'rm -rf --no-preserve-root / 2>/dev/null; exit 0']);
+    expect(rm.status).toBe(0);
+    expect(fs.existsSync(r.root + '/usr/sbin/apache2')).toBe(false);
+    const res = make('rebuild');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(make().stdout)).toEqual([]);
+    const start = spawnSync('chroot', [r.root, '/usr/sbin/apache2', '-f', '/etc/apache2/apache2.conf', '-k', 'start'], { encoding: 'utf8' });
+    expect(start.status, start.stderr).toBe(0);
+    try {
+      const page = await get(`http://${ADDR}:${PORT}/`);
+      expect(page.status).toBe(200);
+      expect(page.body).toBe('<h1>changed</h1>\n');
+    } finally {
+      spawnSync('chroot', [r.root, '/usr/sbin/apache2', '-f', '/etc/apache2/apache2.conf', '-k', 'stop']);
+      for (let i = 0; i < 50 && jailProcesses().length; i++) await new Promise((ok) => setTimeout(ok, 100));
+    }
+  });
+});
+
 describe('recipes refuse what they must', () => {
   it('refuses devices("mem") with the reason, and a package that is not installed', () => {
     const t = rig();

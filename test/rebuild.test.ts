@@ -80,4 +80,22 @@ describe('rebuild', () => {
     expect(changes(res.stdout)).toEqual(['update /var/www/site/index.html (file): output content differs from what was built (found by verifying)']);
     expect(fs.readFileSync(r.root + '/var/www/site/index.html', 'utf8')).toBe('<h1>hi</h1>\n');
   });
+
+  it('never deletes across a mount point inside ROOT', () => {
+    r.jailfile(SHELL_JAIL.replace("dir('/var/www', { owner: 'www' }),", "dir('/var/www', { owner: 'www' }), dir('/mnt/data'),"));
+    expect(make().code).toBe(0);
+    expect(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', r.root + '/mnt/data']).status).toBe(0);
+    try {
+      fs.writeFileSync(r.root + '/mnt/data/precious', 'keep me');
+      fs.rmSync(r.root + '/etc', { recursive: true });
+      fs.symlinkSync('/etc', r.root + '/etc'); // and an attacker's link for good measure
+      const res = make('rebuild');
+      expect(res.code, res.stderr).toBe(0);
+      expect(fs.readFileSync(r.root + '/mnt/data/precious', 'utf8')).toBe('keep me');
+      expect(fs.lstatSync(r.root + '/etc').isDirectory()).toBe(true);
+      expect(fs.readFileSync('/etc/hostname', 'utf8').length).toBeGreaterThan(0);
+    } finally {
+      spawnSync('umount', [r.root + '/mnt/data']);
+    }
+  });
 });
