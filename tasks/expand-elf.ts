@@ -4,7 +4,7 @@
 // (/lib64/ld-linux-x86-64.so.2, /lib/x86_64-linux-gnu/libc.so.6) work inside the jail.
 
 import fs from 'node:fs';
-import { globbySync, isDynamicPattern } from 'globby';
+import { globSync, isGlob } from './glob.js';
 import type { ElfEntry } from './entries.js';
 import { hostChain } from './host-chain.js';
 import { ElfFactsCache, Resolver } from './elf/index.js';
@@ -118,8 +118,8 @@ export class HostPlacer {
 export function expandElf(e: ElfEntry, ctx: ElfContext, add: (t: Target) => void, errors: JailError[], warnings: string[]): void {
   const placer = new HostPlacer(e, ctx, add, errors, warnings);
   for (const pattern of e.patterns) {
-    if (isDynamicPattern(pattern)) {
-      const matches = globbySync(pattern, { onlyFiles: true, dot: true, followSymbolicLinks: false, absolute: true, unique: true });
+    if (isGlob(pattern)) {
+      const matches = globSync(pattern, { onlyFiles: true, dot: true, followSymbolicLinks: false, absolute: true, unique: true });
       if (matches.length === 0) { placer.err('the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove it.', pattern); continue; }
       for (const m of matches.sort()) placer.program(m);
     } else {

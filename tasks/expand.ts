@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { globbySync, isDynamicPattern } from 'globby';
+import { globSync, isGlob } from './glob.js';
 import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
@@ -158,7 +158,7 @@ function sameDeclaration(a: Target, b: Target): boolean {
 /** The static directory a glob starts from: `/usr/share/doc/bash/*` -> `/usr/share/doc/bash`. */
 function globBase(pattern: string): string {
   const parts = pattern.split('/');
-  const i = parts.findIndex((c) => c !== '' && isDynamicPattern(c));
+  const i = parts.findIndex((c) => c !== '' && isGlob(c));
   return parts.slice(0, i < 0 ? parts.length - 1 : i).join('/') || '/';
 }
 
@@ -199,9 +199,9 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
     }
   };
 
-  if (isDynamicPattern(e.source)) {
+  if (isGlob(e.source)) {
     const base = globBase(e.source);
-    const matches = globbySync(e.source, { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true, expandDirectories: false, unique: true });
+    const matches = globSync(e.source, { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true, expandDirectories: false, unique: true });
     if (matches.length === 0) {
       errors.push(jailError('missing-source', `${e.at}: ${e.label}: the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove the entry.`, { path: e.source, entry: e.at }));
       return;
@@ -237,12 +237,11 @@ function throughDeclaredLinks(targets: Target[], errors: JailError[]): Target[] 
 /** Rewrites `p` through the first declared link among its proper prefixes, until none is left. */
 export function canonicalPath(p: string, links: ReadonlyMap<string, string>): string | null {
   for (let hops = 0; hops <= MAX_LINK_HOPS; hops++) {
-    const parts = p.split('/');
     let next: string | undefined;
-    for (let i = 2; i < parts.length && next === undefined; i++) {
-      const prefix = parts.slice(0, i).join('/');
+    for (let i = p.indexOf('/', 1); i !== -1; i = p.indexOf('/', i + 1)) {
+      const prefix = p.slice(0, i);
       const to = links.get(prefix);
-      if (to !== undefined) next = path.posix.resolve(to.startsWith('/') ? '/' : parentOf(prefix), to, ...parts.slice(i));
+      if (to !== undefined) { next = path.posix.resolve(to.startsWith('/') ? '/' : parentOf(prefix), to, p.slice(i + 1)); break; }
     }
     if (next === undefined) return p;
     p = next;

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadJailfile } from './load.js';
 import { expand, flatten } from './expand.js';
+import { prepareGlobs } from './glob.js';
 import { ElfContext } from './expand-elf.js';
 import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
 import { plan as makePlan, type Action, type Plan } from './plan.js';
@@ -65,6 +66,8 @@ export interface Report {
   warnings: string[];
   /** True for -n and -q: nothing was written. */
   dryRun: boolean;
+  /** What the build was made from (not in --json): later steps, such as the cheap checks, reuse it. */
+  analysis?: Analysis;
   seconds: number;
 }
 
@@ -135,7 +138,9 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>):
   a.modules = loaded.value.modules;
   a.stage = 'expand';
   const elf = new ElfContext(loadElfFacts(installDir));
-  const installs = flatten(loaded.value.entries).filter((e): e is InstallEntry => e.kind === 'install');
+  const flat = flatten(loaded.value.entries);
+  await prepareGlobs(flat.flatMap((e) => (e.kind === 'copy' ? [e.source] : e.kind === 'elf' ? e.patterns : e.kind === 'install' ? e.inputs : [])));
+  const installs = flat.filter((e): e is InstallEntry => e.kind === 'install');
   const layers = await prepareLayers(installs, installDir, a.errors);
   a.pendingInstalls = layers.filter((l) => !l.pack);
   const exp = expand(loaded.value.entries, elf, layers);
@@ -183,6 +188,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
   report.errors.push(...jail.errors);
   if (!jail.ok && !(opts.keepGoing && jail.stage === 'expand')) return done();
   const { root, installDir } = jail;
+  if (jail.ok) report.analysis = jail;
   const exp = { targets: jail.targets };
 
   const sel = selection(opts.targets ?? [], exp.targets);

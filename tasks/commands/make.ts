@@ -2,7 +2,7 @@
 // (or one JSON report), with make's exit codes.
 
 import type { Parsed } from '../args.js';
-import { analyze, make } from '../make.js';
+import { make, type Analysis } from '../make.js';
 import { check, findingLine } from '../check/index.js';
 import { HumanLog, jsonReport, type Output } from '../progress.js';
 import type { JailError } from '../result.js';
@@ -21,16 +21,18 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   if (p.json) io.out(jsonReport(report));
   else log.summary(report, shown);
   if (report.errors.length) return 2;
-  // A pack rebuild (FROM=) would unpack the pack again to analyze it; `clean` leaves nothing to check.
-  if (!report.dryRun && p.make.vars.FROM === undefined && !p.make.targets.includes('clean')) await cheapChecks(p, io);
+  // `clean` leaves nothing to check; a pack rebuild is checked like any build.
+  if (!report.dryRun && report.analysis && !p.make.targets.includes('clean')) cheapChecks(report.analysis, io);
   if (p.make.question && report.created.length + report.updated.length + report.removed.length + report.installs.length > 0) return 1;
   return 0;
 }
 
-/** After a build: the cheap checks of `jail check` on the declared targets, as `jail: finding:` lines; the exit status stays the build's. */
-async function cheapChecks(p: Parsed, io: Output): Promise<void> {
-  const a = await analyze(p.make);
-  if (!a.ok) return;
+/**
+ * After a build: the cheap checks of `jail check` on the declared targets, as `jail: finding:`
+ * lines; the exit status stays the build's. They reuse the build's own analysis: loading
+ * and expanding the jailfile twice would double the cost of a no-op make.
+ */
+function cheapChecks(a: Analysis, io: Output): void {
   const r = check(a, { cheap: true });
   if (!r.ok) return;
   for (const f of r.value.findings) io.err(`jail: finding: ${findingLine(f)}`);

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { globbySync, isDynamicPattern } from 'globby';
+import { globSync, isGlob } from '../glob.js';
 import type { InstallEntry } from '../entries.js';
 import { stateDir } from '../manifest.js';
 import { readPack, type ReadPack } from '../pack/read.js';
@@ -36,8 +36,8 @@ function inputFiles(e: InstallEntry, errors: JailError[]): string[] {
     else out.add(p);
   };
   for (const i of e.inputs) {
-    if (isDynamicPattern(i)) {
-      const m = globbySync(i, { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true });
+    if (isGlob(i)) {
+      const m = globSync(i, { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true });
       if (m.length === 0) errors.push(jailError('missing-source', `${e.at}: ${e.label}: the input pattern ${i} matches nothing on this host.`, { path: i, entry: e.at }));
       m.sort().forEach(walk);
     } else {
