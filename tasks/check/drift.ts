@@ -57,7 +57,14 @@ function checkRecorded(ctx: Context, manifest: Manifest): void {
     }
   }
   const sorted = [...targets.values()].sort((a, b) => comparePaths(a.path, b.path));
-  const result = plan(ctx.root, sorted, { ...manifest, complete: true });
+  let result: ReturnType<typeof plan>;
+  try {
+    result = plan(ctx.root, sorted, { ...manifest, complete: true });
+  } catch (err) {
+    // ROOT changed under the check (a path swapped mid-look): say so rather than guess.
+    ctx.note(`drift was not judged: ROOT changed while it was being checked (${(err as NodeJS.ErrnoException).code ?? String(err)}); run jail check again`);
+    return;
+  }
   const gone = new Set<string>();
   const under = (p: string) => { for (let d = parentOf(p); d !== '/'; d = parentOf(d)) if (gone.has(d)) return true; return false; };
   for (const a of result.actions) {

@@ -92,7 +92,7 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
 
     const declared = new Map<string, Target>(input.targets.map((t) => [t.path, t]));
     if (manifest) {
-      const never = input.targets.filter((t) => manifest!.records[t.path] === undefined).length;
+      const never = input.targets.filter((t) => !t.data && manifest!.records[t.path] === undefined).length;
       if (never > 0) notes.push(`${never} declared path${never > 1 ? 's were' : ' was'} never built (the jailfile changed since the last build?); run jail make`);
     }
 

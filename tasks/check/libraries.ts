@@ -10,7 +10,13 @@ export function checkLibraries(ctx: Context, cache = new ElfFactsCache()): void 
   const unreadable: string[] = [];
   for (const n of ctx.nodes) {
     if (!n.elf || !n.st.isFile()) continue;
-    const r = resolver.closure(n.path);
+    let r: ReturnType<Resolver['closure']>;
+    try {
+      r = resolver.closure(n.path);
+    } catch (err) {
+      unreadable.push(`${n.path} (${(err as NodeJS.ErrnoException).code ?? 'changed while it was read'})`);
+      continue;
+    }
     if (!r.ok) {
       // A damaged ELF file (or one replaced while we looked) is not a program the loader can start; say so once.
       if (r.error.code !== 'elf-not-elf') unreadable.push(`${n.path} (${r.error.code})`);
