@@ -67,8 +67,9 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
 const invokedAs = process.argv[1] ? fs.realpathSync(process.argv[1]) : '';
 if (invokedAs === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
+    (code) => { stdio.flush?.(); process.exitCode = code; },
     (err: unknown) => {
+      stdio.flush?.();
       process.stderr.write(`jail: internal error (a bug in jail, please report it): ${err instanceof Error ? err.stack : String(err)}\n`);
       process.exitCode = 2;
     },

@@ -7,12 +7,42 @@ import type { JailError } from './result.js';
 export interface Output {
   out(line: string): void;
   err(line: string): void;
+  /** Writes out whatever is buffered (the CLI calls it before exiting). */
+  flush?(): void;
 }
 
-export const stdio: Output = {
-  out: (line) => process.stdout.write(line + '\n'),
-  err: (line) => process.stderr.write(line + '\n'),
-};
+/**
+ * Standard output, buffered: a first build prints one line per file, and one write per
+ * line cost seconds for ten thousand files. Lines go out in batches, at least every 50 ms,
+ * and before anything is written to standard error, so the two stay in order.
+ */
+class BufferedStdio implements Output {
+  #lines: string[] = [];
+  #bytes = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  out(line: string): void {
+    this.#lines.push(line, '\n');
+    this.#bytes += line.length + 1;
+    if (this.#bytes >= 64 * 1024) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), 50).unref();
+  }
+
+  err(line: string): void {
+    this.flush();
+    process.stderr.write(line + '\n');
+  }
+
+  flush(): void {
+    if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
+    if (!this.#lines.length) return;
+    process.stdout.write(this.#lines.join(''));
+    this.#lines = [];
+    this.#bytes = 0;
+  }
+}
+
+export const stdio: Output = new BufferedStdio();
 
 const VERB = { create: ['create', 'would create'], update: ['update', 'would update'], remove: ['remove', 'would remove'] } as const;
 
@@ -25,13 +55,14 @@ export class HumanLog {
   constructor(private readonly io: Output, private readonly opts: { explain: boolean; progress: boolean; quiet: boolean }) {}
 
   #clear(): void {
-    if (this.#drawn) { process.stderr.write('\r\x1b[K'); this.#drawn = false; }
+    if (this.#drawn) { this.io.flush?.(); process.stderr.write('\r\x1b[K'); this.#drawn = false; }
   }
 
   #draw(path: string): void {
     const now = Date.now();
     if (!this.opts.progress || this.#total < 20 || now - this.#last < 100) return;
     this.#last = now;
+    this.io.flush?.();
     const cols = process.stderr.columns ?? 80;
     const line = `[${this.#done}/${this.#total}] ${path}`;
     process.stderr.write('\r\x1b[K' + line.slice(0, cols - 1));
