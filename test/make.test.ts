@@ -3,6 +3,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO, changes, fingerprint, rig, touched, type Rig } from './helpers.js';
 
@@ -202,6 +203,20 @@ describe('pruning', () => {
     expect(res.code).toBe(0);
     expect(res.stderr).toMatch(/warning: kept \/var\/spool: no longer declared, but it holds files jail did not create/);
     expect(fs.readFileSync(r.root + '/var/spool/mail', 'utf8')).toBe('m');
+  });
+});
+
+describe('on a terminal', () => {
+  it('draws a progress line while it runs, and leaves none behind', () => {
+    fs.mkdirSync(path.join(r.src, 'many'));
+    for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(r.src, 'many', `f${i}`), `file ${i}\n`);
+    r.jailfile(JAILFILE(`copy(SRC + '/many', { to: '/data' }),`));
+    // script(1) gives the build a real pseudo-terminal.
+    const cmd = `${process.execPath} ${path.join(REPO, 'dist/tasks/cli.js')} make ROOT=${r.root} SRC=${r.src}`;
+    const out = execFileSync('script', ['-qec', cmd, '/dev/null'], { cwd: r.dir, encoding: 'utf8' });
+    expect(out).toMatch(/\r\x1b\[K\[\d+\/\d+\] \/data\/f\d+/);
+    const last = out.trimEnd().split('\n').at(-1)!;
+    expect(last.replace(/^[\s\S]*\x1b\[K/, '')).toMatch(/^jail: \d+ created, 0 updated, 0 removed, 0 up to date in/);
   });
 });
 
