@@ -68,6 +68,8 @@ export interface Report {
   dryRun: boolean;
   /** What the build was made from (not in --json): later steps, such as the cheap checks, reuse it. */
   analysis?: Analysis;
+  /** lstat of the targets this build found right and left alone (not in --json). */
+  observed?: ReadonlyMap<string, import('node:fs').BigIntStats>;
   seconds: number;
 }
 
@@ -206,6 +208,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     if (error) { report.errors.push(error); return done(); }
     const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, verify: sel.verify, only: sel.only });
     report.upToDate = plan.upToDate;
+    report.observed = plan.observed;
     emit({ type: 'start', total: plan.actions.length });
 
     const pending = opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];

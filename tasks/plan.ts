@@ -32,6 +32,8 @@ export interface Plan {
   readonly refresh: Map<string, Rec>;
   /** Records to forget without writing into ROOT (a pruned output that is already gone). */
   readonly forget: string[];
+  /** What lstat said of each target's path that was looked at and is not being changed (the cheap checks reuse it). */
+  readonly observed: Map<string, fs.BigIntStats>;
   /** The last build was interrupted: the directories to sweep of its temporary files. */
   readonly sweep: string[];
 }
@@ -137,6 +139,7 @@ function judge(root: string, t: Target, st: fs.BigIntStats, rec: Rec | undefined
 export function plan(root: string, targets: readonly Target[], manifest: Manifest, opts: PlanOptions = {}): Plan {
   const creates: Action[] = [];
   const refresh = new Map<string, Rec>();
+  const observed = new Map<string, fs.BigIntStats>();
   let upToDate = 0;
   /** Directories that are not real directories in ROOT now, with why: what lies beneath them is built without looking. */
   const replaced = new Map<string, string>();
@@ -167,7 +170,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       creates.push({ op: 'create', path: t.path, kind: t.kind, reasons: [why], target: t });
       continue;
     }
-    if (t.data) { upToDate++; continue; } // the service's file is there: it is not ours to judge
+    if (t.data) { upToDate++; observed.set(t.path, st); continue; } // the service's file is there: it is not ours to judge
     const j = judge(root, t, st, rec, opts.verify);
     if (opts.always && j.reasons.length === 0) j.reasons.push('-B: rebuilding everything');
     if (j.reasons.length) {
@@ -176,6 +179,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       continue;
     }
     upToDate++;
+    observed.set(t.path, st);
     if (j.refresh) refresh.set(t.path, j.refresh);
     else if (!rec || t.kind === 'dir' || t.kind === 'symlink' || t.kind === 'device') {
       // Stat-judged kinds need no output stamp; record them so pruning knows they are ours.
@@ -197,5 +201,5 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     removes.sort((a, b) => comparePaths(b.path, a.path));
   }
 
-  return { root, actions: [...removes, ...creates], upToDate, refresh, forget, sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)] };
+  return { root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)] };
 }

@@ -101,9 +101,11 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
     if (cheap) {
       nodes = [{ path: '/', st: reader.rootStat }];
       for (const t of input.targets) {
-        const st = reader.lstat(t.path);
+        const seen = opts.observed?.get(t.path);
+        const st = seen ?? reader.lstat(t.path);
         if (!st) continue;
-        const link = st.isSymbolicLink() ? reader.readlink(t.path) : undefined;
+        // A symlink the build just found right holds the declared target.
+        const link = !st.isSymbolicLink() ? undefined : seen && t.kind === 'symlink' ? t.target : reader.readlink(t.path);
         nodes.push(link === undefined ? { path: t.path, st } : { path: t.path, st, link });
       }
     } else {

@@ -37,6 +37,11 @@ export interface CheckOptions {
   maxEntries?: number;
   /** Read file capabilities with the host's getcap (default true); skipped with a note when it is absent. */
   capabilities?: boolean;
+  /**
+   * Cheap checks only: what a build just saw of its targets in ROOT (lstat), so the checks
+   * after a no-op make cost no I/O. Paths missing from it are looked at again.
+   */
+  observed?: ReadonlyMap<string, fs.BigIntStats>;
 }
 
 export interface CheckResult {

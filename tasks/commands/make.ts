@@ -2,7 +2,7 @@
 // (or one JSON report), with make's exit codes.
 
 import type { Parsed } from '../args.js';
-import { make, type Analysis } from '../make.js';
+import { make, type Analysis, type Report } from '../make.js';
 import { check, findingLine } from '../check/index.js';
 import { HumanLog, jsonReport, type Output } from '../progress.js';
 import type { JailError } from '../result.js';
@@ -22,7 +22,7 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   else log.summary(report, shown);
   if (report.errors.length) return 2;
   // `clean` leaves nothing to check; a pack rebuild is checked like any build.
-  if (!report.dryRun && report.analysis && !p.make.targets.includes('clean')) cheapChecks(report.analysis, io);
+  if (!report.dryRun && report.analysis && !p.make.targets.includes('clean')) cheapChecks(report.analysis, report.observed, io);
   if (p.make.question && report.created.length + report.updated.length + report.removed.length + report.installs.length > 0) return 1;
   return 0;
 }
@@ -32,8 +32,8 @@ export async function run(p: Parsed, io: Output): Promise<number> {
  * lines; the exit status stays the build's. They reuse the build's own analysis: loading
  * and expanding the jailfile twice would double the cost of a no-op make.
  */
-function cheapChecks(a: Analysis, io: Output): void {
-  const r = check(a, { cheap: true });
+function cheapChecks(a: Analysis, observed: Report['observed'], io: Output): void {
+  const r = check(a, { cheap: true, observed });
   if (!r.ok) return;
   for (const f of r.value.findings) io.err(`jail: finding: ${findingLine(f)}`);
 }
