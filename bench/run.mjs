@@ -1,0 +1,718 @@
+#!/usr/bin/env node
+// bench/run.mjs: jail side by side with the tools users would pick instead.
+//
+// `npm run bench` builds dist/ and runs this file. Every row times jail and its yardstick
+// in the same run, on the same files, interleaved (A B A B ...), and reports the median,
+// min and max of each and the ratio of the medians. Speed claims hold only as such ratios.
+// The table goes to stdout and, with the date, the machine and the exact commands, to
+// bench/RESULTS.md.
+//
+// Rows: 1 first build of a ~10,000-file jail (vs cp -a --parents, tar | tar),
+//       2 no-op re-run (vs recursive rsync -a, cp -au),
+//       3 one source file changed (vs recursive rsync -a),
+//       4 start-up (jail --version vs node -e 0),
+//       5 peak memory of the no-op make (/usr/bin/time -v),
+//       6 jail deps over every ELF in /usr/bin and /usr/sbin (vs ldd, ld.so --list, lddtree).
+// TODO(jailkit): a row for jailkit (jk_init/jk_cp of the Apache jail vs jail make of the
+// same jail) comes later; it goes here, beside row 1.
+//
+// Work files live in a fresh temporary directory, removed at the end. As root, a tmpfs is
+// mounted on it (BENCH_FS=disk keeps it on the disk): /tmp here is journal-less ext4, where
+// creating inodes right after deleting thousands of them is dominated by the allocator
+// skipping "recently deleted" inodes (ext4's recently_deleted()), which buries every tool's
+// own cost under the filesystem's and makes runs drift. See RESULTS.md for what was used.
+//
+// Exit status: 0 when every step ran (targets missed are printed as MISS, not failures),
+// 1 when a build step failed, 2 on a setup problem, 130 when interrupted.
+//
+// Knobs (environment): BENCH_RUNS (default 7; the brief asks for at least 5), BENCH_DEPS_RUNS (3), BENCH_STARTUP_RUNS (20),
+// BENCH_FS=disk|tmpfs, BENCH_TMPDIR (where the work directory goes; default os.tmpdir()).
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.dirname(BENCH);
+const CLI = path.join(REPO, 'dist', 'tasks', 'cli.js');
+const JAILFILE_SRC = path.join(BENCH, 'jailfiles', 'tenk.ts');
+const RESULTS = path.join(BENCH, 'RESULTS.md');
+const NODE = process.execPath;
+
+const RUNS = intEnv('BENCH_RUNS', 7);
+const DEPS_RUNS = intEnv('BENCH_DEPS_RUNS', 3);
+const STARTUP_RUNS = intEnv('BENCH_STARTUP_RUNS', 20);
+const MiB = 1024 * 1024;
+
+function intEnv(name, dflt) {
+  const v = Number(process.env[name] ?? dflt);
+  return Number.isInteger(v) && v > 0 ? v : dflt;
+}
+
+class StepFailed extends Error {}
+class Interrupted extends Error {}
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { interrupted = true; });
+
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+const t0All = process.hrtime.bigint();
+
+// ---------------------------------------------------------------------------------------
+// Running and timing
+
+/** The work directory, shown as $WORK in the commands written to RESULTS.md. */
+let WORK = '';
+
+const shq = (s) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
+const show = (s) => (WORK ? s.replaceAll(WORK, '$WORK') : s);
+
+/**
+ * A command: an argument array, a working directory, and how it reads in RESULTS.md.
+ * `stdout` is 'ignore' (as `> /dev/null`) or 'pipe' (the harness reads it).
+ */
+function cmd(argv, { cwd, stdout = 'ignore', env, display, okStatus = [0] } = {}) {
+  const text = display ?? `${cwd && cwd !== REPO ? `cd ${shq(cwd)} && ` : ''}${argv.map(shq).join(' ')}`;
+  return { argv, cwd: cwd ?? REPO, stdout, env, okStatus, text };
+}
+
+/** `sh -c SCRIPT sh ARGS...`: a shell pipe or loop whose file names still travel as arguments. */
+function shCmd(script, args, opts = {}) {
+  const shell = opts.shell ?? '/bin/sh';
+  const display = opts.display ?? `${path.basename(shell)} -c ${shq(script)} sh ${args.length > 8 ? `<${args.length} files>` : args.map(shq).join(' ')}`;
+  return cmd([shell, '-c', script, 'sh', ...args], { ...opts, display });
+}
+
+/** CPU seconds of waited-for children (user + system, /proc/self/stat cutime + cstime): what the runs cost, whatever else the machine did. */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+function childCpuMs() {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK;
+  } catch { return NaN; }
+}
+
+function run(c, { what } = {}) {
+  const cpu0 = childCpuMs();
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(c.argv[0], c.argv.slice(1), {
+    cwd: c.cwd,
+    env: { ...process.env, LC_ALL: 'C', ...(c.env ?? {}) },
+    stdio: ['ignore', c.stdout, 'pipe'],
+    maxBuffer: 1024 * MiB,
+  });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpuMs = childCpuMs() - cpu0;
+  if (interrupted || r.signal === 'SIGINT' || r.signal === 'SIGTERM') throw new Interrupted();
+  if (r.error) throw new StepFailed(`${what ?? show(c.text)}: could not run: ${r.error.message}`);
+  const stdout = r.stdout ? r.stdout.toString() : '';
+  const stderr = r.stderr ? r.stderr.toString() : '';
+  return { ms, cpuMs, status: r.status, signal: r.signal, stdout, stderr };
+}
+
+/** Runs and insists on an accepted exit status: a build step that fails fails the bench. */
+function must(c, what) {
+  const r = run(c, { what });
+  if (!c.okStatus.includes(r.status)) {
+    throw new StepFailed(`${what ?? show(c.text)} exited ${r.status ?? r.signal}: ${show(r.stderr.trim() || r.stdout.trim()).slice(0, 2000)}`);
+  }
+  return r;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length, all: xs });
+
+/**
+ * Interleaves the contenders, A B C A B C ..., reversing the order every other round so
+ * that neither side always runs right after the other. `prepare(name, round)` runs
+ * untimed before each timed run (emptying a destination, changing a source);
+ * `check(name, result, round)` looks at what a run printed.
+ */
+function interleave(contenders, rounds, { prepare, check, label, cpuNote } = {}) {
+  const times = Object.fromEntries(contenders.map((c) => [c.name, []]));
+  const cpu = Object.fromEntries(contenders.map((c) => [c.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+    for (const c of order) {
+      prepare?.(c.name, round);
+      const r = must(c.cmd, `${label}: ${c.name}`);
+      check?.(c.name, r, round);
+      times[c.name].push(r.ms);
+      cpu[c.name].push(r.cpuMs);
+    }
+    log(`${label}: round ${round + 1}/${rounds}: ${contenders.map((c) => `${c.name} ${fmtMs(times[c.name].at(-1))}`).join(', ')}`);
+  }
+  if (cpuNote) {
+    cpuNotes.push(`${cpuNote}: ${contenders.map((c) => `${c.name} ${fmtMs(median(cpu[c.name]))}`).join(', ')}`);
+  }
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, stats(v)]));
+}
+
+// ---------------------------------------------------------------------------------------
+// Formatting
+
+function fmtMs(ms) {
+  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms >= 100) return `${ms.toFixed(0)} ms`;
+  return `${ms.toFixed(1)} ms`;
+}
+const fmtMiB = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
+const fmtStat = (s, f = fmtMs) => `${f(s.median)} [${f(s.min)}–${f(s.max)}]`;
+const int = (n) => n.toLocaleString('en-US');
+
+/** The rows of the table, in order. */
+const rows = [];
+/** Notes printed under the table. */
+const notes = [];
+/** CPU time (user + system) medians per row: steadier than wall time when the machine is shared. */
+const cpuNotes = [];
+/** Every command timed, for RESULTS.md. */
+const commands = [];
+
+function record(section, entries) {
+  commands.push({ section, entries: entries.map(([name, c]) => [name, show(c.text)]) });
+}
+
+/**
+ * One row: jail beside one yardstick. kind 'time' compares medians as jail/yardstick with
+ * target `≤ max` (target.max) or a speed-up `yardstick/jail ≥ min` (target.speedup);
+ * kind 'memory' holds KiB and may carry an absolute target (target.maxKiB).
+ */
+function addRow({ work, jail, jailName, yard, yardName, target, kind = 'time' }) {
+  const f = kind === 'memory' ? fmtMiB : fmtMs;
+  const ratio = jail.median / yard.median;
+  let ratioText = `${ratio >= 10 ? ratio.toFixed(1) : ratio.toFixed(2)}×`;
+  if (ratio < 1 / 1.05 && kind === 'time') ratioText += ` (${(1 / ratio).toFixed(1)}× faster)`;
+  let targetText = '—';
+  let met = '—';
+  if (target?.max !== undefined) {
+    targetText = `≤ ${target.max}×`;
+    met = ratio <= target.max ? 'yes' : 'MISS';
+  } else if (target?.speedup !== undefined) {
+    targetText = target.speedup === 1 ? 'faster (< 1×)' : `≥ ${target.speedup}× faster`;
+    met = 1 / ratio >= target.speedup && ratio < 1 ? 'yes' : 'MISS';
+  } else if (target?.maxKiB !== undefined) {
+    targetText = `≤ ${target.maxKiB / 1024} MiB`;
+    met = jail.median <= target.maxKiB ? 'yes' : 'MISS';
+  }
+  rows.push({
+    work,
+    jail: `${jailName}: ${fmtStat(jail, f)}`,
+    yard: `${yardName}: ${fmtStat(yard, f)}`,
+    ratio: ratioText,
+    target: targetText,
+    met,
+  });
+}
+
+function addUnavailable(work, jailText, yardText, why) {
+  rows.push({ work, jail: jailText, yard: yardText, ratio: '—', target: '—', met: 'n/a' });
+  notes.push(why);
+}
+
+function table() {
+  const head = ['work', 'jail (median [min–max])', 'yardstick (median [min–max])', 'ratio', 'target', 'met?'];
+  const body = rows.map((r) => [r.work, r.jail, r.yard, r.ratio, r.target, r.met]);
+  const esc = (s) => String(s).replaceAll('|', '\\|');
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...body.map((cells) => `| ${cells.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+// The machine, the tools, the files
+
+function machine() {
+  const meminfo = fs.readFileSync('/proc/meminfo', 'utf8');
+  const kib = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(meminfo)?.[1] ?? 0);
+  const cpu = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  let distro = 'unknown';
+  try { distro = /^PRETTY_NAME="?([^"\n]+)/m.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? distro; } catch { /* not there */ }
+  return {
+    nproc: os.availableParallelism(),
+    cpu,
+    memTotalKiB: kib('MemTotal'),
+    memAvailableKiB: kib('MemAvailable'),
+    node: process.version,
+    kernel: `${os.type()} ${os.release()}`,
+    distro,
+  };
+}
+
+const have = (file) => { try { fs.accessSync(file, fs.constants.X_OK); return true; } catch { return false; } };
+function which(name) {
+  for (const d of (process.env.PATH ?? '/usr/bin:/bin').split(':')) if (d && have(path.join(d, name))) return path.join(d, name);
+  return null;
+}
+function version(argv) {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+  return ((r.stdout || r.stderr || '').split('\n')[0] ?? '').trim();
+}
+
+function ensureTools() {
+  const needApt = [];
+  if (!which('rsync')) needApt.push('rsync');
+  if (!have('/usr/bin/time')) needApt.push('time');
+  if (needApt.length && process.getuid?.() === 0 && which('apt-get')) {
+    log(`installing ${needApt.join(' ')} (apt-get install -y)`);
+    const r = spawnSync('apt-get', ['install', '-y', ...needApt], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (r.status !== 0) log(`apt-get install failed: ${r.stderr?.toString().trim().split('\n').at(-1)}`);
+  }
+  const still = ['rsync', 'cp', 'tar', 'ldd'].filter((t) => !which(t));
+  if (still.length) throw new StepFailed(`missing tools: ${still.join(', ')} (install them: apt-get install -y ${still.join(' ')})`);
+  if (!have(CLI)) throw new StepFailed(`${CLI} is missing: build first (npm run bench runs tsc -p tsconfig.json)`);
+}
+
+/** The trees the jailfile copies, read from its TREES list (one quoted path a line). */
+function jailfileTrees(text) {
+  const m = /TREES\s*=\s*\[([\s\S]*?)\]/.exec(text);
+  if (!m) throw new StepFailed(`${JAILFILE_SRC} has no TREES = [...] list`);
+  return [...m[1].matchAll(/'([^']+)'/g)].map((x) => x[1]);
+}
+
+/** Counts what a tree holds, without following symlinks. */
+function census(roots) {
+  const c = { files: 0, links: 0, dirs: 0, bytes: 0 };
+  const walk = (p) => {
+    const st = fs.lstatSync(p);
+    if (st.isSymbolicLink()) c.links++;
+    else if (st.isFile()) { c.files++; c.bytes += st.size; }
+    else if (st.isDirectory()) { c.dirs++; for (const n of fs.readdirSync(p)) walk(`${p}/${n}`); }
+  };
+  for (const r of roots) walk(r);
+  return c;
+}
+
+/** Relative path -> short description of each entry under `root`, for comparing two copies. */
+function snapshot(root) {
+  const out = new Map();
+  const walk = (rel) => {
+    const p = rel ? `${root}/${rel}` : root;
+    const st = fs.lstatSync(p);
+    if (st.isSymbolicLink()) out.set(rel, `link ${fs.readlinkSync(p)}`);
+    else if (st.isFile()) out.set(rel, `file ${st.size}`);
+    else if (st.isDirectory()) {
+      if (rel) out.set(rel, 'dir');
+      for (const n of fs.readdirSync(p)) walk(rel ? `${rel}/${n}` : n);
+    } else out.set(rel, 'other');
+  };
+  walk('');
+  return out;
+}
+
+function compareTrees(a, b) {
+  const sa = snapshot(a), sb = snapshot(b);
+  const diffs = [];
+  for (const [k, v] of sa) if (sb.get(k) !== v) diffs.push(`${k}: ${v} vs ${sb.get(k) ?? 'absent'}`);
+  for (const [k, v] of sb) if (!sa.has(k)) diffs.push(`${k}: absent vs ${v}`);
+  return { entries: sa.size, diffs };
+}
+
+/** Regular ELF files (no symlinks, one name per inode) in the given directories. */
+function elfFiles(dirs, filter = () => true) {
+  const seen = new Set();
+  const out = [];
+  const magic = Buffer.alloc(4);
+  for (const d of dirs) {
+    let names;
+    try { names = fs.readdirSync(d).sort(); } catch { continue; }
+    for (const n of names) {
+      const p = `${d}/${n}`;
+      if (!filter(n)) continue;
+      const st = fs.lstatSync(p);
+      if (!st.isFile() || seen.has(`${st.dev}:${st.ino}`)) continue;
+      let fd;
+      try {
+        fd = fs.openSync(p, 'r');
+        if (fs.readSync(fd, magic, 0, 4, 0) === 4 && magic.toString('latin1') === '\x7fELF') {
+          seen.add(`${st.dev}:${st.ino}`);
+          out.push(p);
+        }
+      } catch { /* unreadable: skip */ } finally { if (fd !== undefined) fs.closeSync(fd); }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// The work directory
+
+let mounted = false;
+
+function setupWork(treeBytes) {
+  const base = process.env.BENCH_TMPDIR || os.tmpdir();
+  WORK = fs.mkdtempSync(path.join(base, 'jail-bench-'));
+  const want = process.env.BENCH_FS ?? 'tmpfs';
+  // Copies alive at once: stage, jail (row 1/2), cp, tar, rsync, jail (row 3).
+  const needMiB = Math.ceil((treeBytes * 6) / MiB) + 1024;
+  const availMiB = machine().memAvailableKiB / 1024;
+  let fsNote;
+  if (want === 'tmpfs' && process.getuid?.() === 0 && availMiB > needMiB + 4096) {
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${needMiB}m,mode=0700`, 'jail-bench', WORK], { encoding: 'utf8' });
+    if (r.status === 0) {
+      mounted = true;
+      fsNote = `tmpfs (size=${needMiB}m) mounted on a fresh directory in ${base}; the sources stay on the host's disk (warm in the page cache)`;
+    } else fsNote = `the disk (${base}); mounting a tmpfs failed: ${(r.stderr || '').trim()}`;
+  } else if (want === 'tmpfs') {
+    fsNote = `the disk (${base}); no tmpfs: ${process.getuid?.() !== 0 ? 'not root' : `only ${Math.round(availMiB)} MiB available, ${needMiB + 4096} wanted`}`;
+  } else fsNote = `the disk (${base}), as BENCH_FS=disk asks`;
+  const fstype = spawnSync('findmnt', ['-n', '-o', 'FSTYPE,OPTIONS', '-T', WORK], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  return `${fsNote}${fstype ? ` [${fstype.split(/\s+/)[0]}]` : ''}`;
+}
+
+function cleanupWork() {
+  if (!WORK) return;
+  try {
+    if (mounted) {
+      let r = spawnSync('umount', [WORK]);
+      if (r.status !== 0) {
+        fs.rmSync(WORK, { recursive: true, force: true, maxRetries: 3 }); // empties it; the mount point itself stays
+        r = spawnSync('umount', ['-l', WORK]);
+      }
+      if (r.status === 0) mounted = false;
+    }
+    if (!mounted) fs.rmSync(WORK, { recursive: true, force: true, maxRetries: 3 });
+    else log(`could not unmount ${WORK}; unmount it by hand`);
+  } catch (err) {
+    log(`cleanup of ${WORK} failed: ${err.message}`);
+  }
+}
+
+const emptyDir = (p) => { fs.rmSync(p, { recursive: true, force: true }); fs.mkdirSync(p, { recursive: true }); };
+
+// ---------------------------------------------------------------------------------------
+// The rows
+
+function main() {
+  if (process.platform !== 'linux') throw new StepFailed('the bench needs Linux');
+  ensureTools();
+  const m = machine();
+  const loadBefore = os.loadavg();
+
+  const jailfileText = fs.readFileSync(JAILFILE_SRC, 'utf8');
+  const listed = jailfileTrees(jailfileText);
+  const trees = listed.filter((t) => fs.existsSync(t)); // the jailfile leaves out the same ones
+  if (trees.length < listed.length) notes.push(`Trees not on this host, left out of the jail and of every copy: ${listed.filter((t) => !trees.includes(t)).join(', ')}.`);
+  if (trees.length === 0) throw new StepFailed(`none of the trees ${path.relative(REPO, JAILFILE_SRC)} copies is on this host`);
+  const rel = trees.map((t) => t.replace(/^\/+/, ''));
+  const cen = census(trees);
+  const fsNote = setupWork(cen.bytes);
+  log(`work directory ${WORK} on ${fsNote}`);
+  log(`the jail: ${int(cen.files)} files, ${int(cen.links)} symlinks, ${int(cen.dirs)} directories, ${(cen.bytes / MiB).toFixed(0)} MiB`);
+
+  // The jailfile is copied into the work directory so its .jail/ record and cache go there.
+  const jfDir = path.join(WORK, 'jailfile');
+  fs.mkdirSync(jfDir);
+  const jailfile = path.join(jfDir, 'tenk.ts');
+  fs.writeFileSync(jailfile, jailfileText);
+  const stateDir = path.join(jfDir, '.jail');
+  const jailMake = (root, extra = [], opts = {}) =>
+    cmd([NODE, CLI, 'make', `ROOT=${root}`, '-f', jailfile, ...extra], { ...opts, display: `jail make ROOT=${root} -f ${jailfile}${extra.length ? ' ' + extra.map(shq).join(' ') : ''}` });
+
+  const stage = path.join(WORK, 'stage');
+  const r1 = { jail: path.join(WORK, 'r1', 'jail'), cp: path.join(WORK, 'r1', 'cp'), tar: path.join(WORK, 'r1', 'tar') };
+  const rsyncDst = path.join(WORK, 'rsync');
+  const r3jail = path.join(WORK, 'r3', 'jail');
+
+  // Staging: the same files, once, with cp -a --parents (this also warms the page cache).
+  // cp 9.1 exits 1 on `cp -a --parents /abs/path DEST` (it cannot set the attributes of
+  // the parents it names relatively), so every cp runs from / with relative sources.
+  const cpParents = (flags, dest) => cmd(['cp', flags, '--parents', ...rel, dest], { cwd: '/' });
+  log('staging the files (cp -a --parents)');
+  emptyDir(stage);
+  must(cpParents('-a', stage), 'staging');
+
+  // ---- Row 1: first build into an empty directory
+  // bash for pipefail: a failing tar -c must fail the step, not just the last stage's status.
+  const tarCmd = shCmd('set -o pipefail; tar -C / -cf - "$@" | tar -C "$DEST" -xf -', rel, { shell: '/bin/bash', env: { DEST: r1.tar }, display: `tar -C / -cf - ${rel.join(' ')} | tar -C ${r1.tar} -xf -` });
+  const row1 = [
+    { name: 'jail make', cmd: jailMake(r1.jail) },
+    { name: 'jail make, cold', cmd: jailMake(r1.jail) },
+    { name: 'cp -a', cmd: cpParents('-a', r1.cp) },
+    { name: 'tar | tar', cmd: tarCmd },
+  ];
+  record('1. first build into an empty directory (each destination emptied, untimed, before every run). "jail make": the ROOT\'s record in .jail/ removed, the transpiled jailfile kept in .jail/cache/; "jail make, cold": all of .jail/ removed, so the jailfile is transpiled too', row1.map((c) => [c.name, c.cmd]));
+  // The jailfile's first transpile happens here, untimed; the cold runs redo it every time.
+  must(jailMake(r1.jail, ['-n']), 'jail make -n (transpiles the jailfile)');
+  const t1 = interleave(row1, RUNS, {
+    label: 'row 1 (first build)', cpuNote: 'first build',
+    prepare: (name) => {
+      if (name === 'jail make') {
+        for (const n of fs.existsSync(stateDir) ? fs.readdirSync(stateDir) : []) if (n !== 'cache') fs.rmSync(path.join(stateDir, n), { recursive: true, force: true });
+        emptyDir(r1.jail);
+      } else if (name === 'jail make, cold') { fs.rmSync(stateDir, { recursive: true, force: true }); emptyDir(r1.jail); }
+      else if (name === 'cp -a') emptyDir(r1.cp);
+      else emptyDir(r1.tar);
+    },
+  });
+  const work1 = `first build, ${int(cen.files)} files + ${int(cen.links)} symlinks (${(cen.bytes / MiB).toFixed(0)} MiB)`;
+  addRow({ work: work1, jail: t1['jail make'], jailName: 'jail make', yard: t1['cp -a'], yardName: 'cp -a --parents', target: { max: 1.2 } });
+  addRow({ work: work1, jail: t1['jail make'], jailName: 'jail make', yard: t1['tar | tar'], yardName: 'tar | tar', target: {} });
+  addRow({ work: `${work1}, cold: no .jail/ (jailfile transpiled too)`, jail: t1['jail make, cold'], jailName: 'jail make', yard: t1['cp -a'], yardName: 'cp -a --parents', target: {} });
+  {
+    const c = compareTrees(r1.jail, r1.cp);
+    notes.push(c.diffs.length === 0
+      ? `Row 1: the jail and the cp -a copy hold the same ${int(c.entries)} paths (same kinds, sizes, link targets).`
+      : `Row 1: the jail and the cp -a copy differ in ${c.diffs.length} of ${int(c.entries)} paths, e.g. ${c.diffs.slice(0, 3).join('; ')}.`);
+    fs.rmSync(r1.tar, { recursive: true, force: true });
+  }
+  const q = run(jailMake(r1.jail, ['-q']));
+  if (q.status !== 0) throw new StepFailed(`jail make -q right after a build says the jail is not up to date (exit ${q.status}): ${q.stderr.trim()}`);
+
+  // ---- Row 2: no-op re-run
+  log('row 2 setup: rsync -a stage/ rsync/');
+  must(cmd(['rsync', '-a', `${stage}/`, `${rsyncDst}/`]), 'rsync initial copy');
+  const noopJail = jailMake(r1.jail, ['--json'], { stdout: 'pipe' });
+  const row2 = [
+    { name: 'jail make', cmd: noopJail },
+    { name: 'rsync -a', cmd: cmd(['rsync', '-a', `${stage}/`, `${rsyncDst}/`]) },
+    { name: 'cp -au', cmd: cpParents('-au', r1.cp) },
+  ];
+  record('2. no-op re-run (nothing changed since the last run; rsync copies the staged tree, cp -au the host files over the row-1 copy)', row2.map((c) => [c.name, c.cmd]));
+  let noopSeen = '';
+  const t2 = interleave(row2, RUNS, {
+    label: 'row 2 (no-op)', cpuNote: 'no-op',
+    check: (name, r) => {
+      if (name !== 'jail make') return;
+      const rep = JSON.parse(r.stdout);
+      const changed = rep.created.length + rep.updated.length + rep.removed.length;
+      if (changed) throw new StepFailed(`the no-op jail make changed ${changed} paths: ${JSON.stringify([...rep.created, ...rep.updated, ...rep.removed].slice(0, 3))}`);
+      noopSeen = `${int(rep.upToDate)} up to date`;
+    },
+  });
+  const work2 = 'no-op re-run, same jail';
+  addRow({ work: work2, jail: t2['jail make'], jailName: 'jail make', yard: t2['rsync -a'], yardName: 'rsync -a SRC/ DST/', target: { max: 1.2 } });
+  addRow({ work: work2, jail: t2['jail make'], jailName: 'jail make', yard: t2['cp -au'], yardName: 'cp -au --parents', target: {} });
+  notes.push(`Row 2: every no-op jail make reported 0 created, 0 updated, 0 removed, ${noopSeen}.`);
+
+  // ---- Row 3: one source file changed (the jailfile with SRC=stage copies bench-owned files)
+  log('row 3 setup: jail make SRC=stage (first build, untimed)');
+  const srcVar = `SRC=${stage}`;
+  must(jailMake(r3jail, [srcVar]), 'row 3 first build');
+  // The file to change: the first Perl module in the stage with one link (a hard-linked file
+  // would change its siblings too).
+  const perlDir = path.join(stage, 'usr/share/perl');
+  const victim = (function pick(dir) {
+    for (const n of fs.readdirSync(dir).sort()) {
+      const p = `${dir}/${n}`;
+      const st = fs.lstatSync(p);
+      if (st.isFile() && st.nlink === 1 && n.endsWith('.pm')) return p;
+      if (st.isDirectory()) { const f = pick(p); if (f) return f; }
+    }
+    return null;
+  })(fs.existsSync(perlDir) ? perlDir : stage);
+  if (!victim) throw new StepFailed('row 3: no single-link file to change in the stage');
+  const victimJail = victim.slice(stage.length);
+  const row3 = [
+    { name: 'jail make', cmd: jailMake(r3jail, [srcVar, '--json'], { stdout: 'pipe' }) },
+    { name: 'rsync -a', cmd: cmd(['rsync', '-a', `${stage}/`, `${rsyncDst}/`]) },
+  ];
+  record(`3. one file changed: before each round, untimed, a line is appended to ${show(victim)}; then both run`, row3.map((c) => [c.name, c.cmd]));
+  const updates = [];
+  // Both catch up on the change of their round: change the file before whichever runs first.
+  let changedInRound = -1;
+  const t3 = interleave(row3, RUNS, {
+    label: 'row 3 (one file changed)', cpuNote: 'one file changed',
+    prepare: (_name, round) => {
+      if (changedInRound === round) return;
+      changedInRound = round;
+      fs.appendFileSync(victim, `# jail bench: change ${round + 1}\n`);
+    },
+    check: (name, r) => {
+      if (name !== 'jail make') return;
+      const rep = JSON.parse(r.stdout);
+      updates.push({ created: rep.created.length, updated: rep.updated.map((a) => `${a.path} (${a.reason})`), removed: rep.removed.length });
+    },
+  });
+  addRow({ work: 'one source file changed', jail: t3['jail make'], jailName: 'jail make', yard: t3['rsync -a'], yardName: 'rsync -a SRC/ DST/', target: {} });
+  {
+    const exact = updates.every((u) => u.created === 0 && u.removed === 0 && u.updated.length === 1 && u.updated[0].startsWith(`${victimJail} `));
+    const seen = [...new Set(updates.flatMap((u) => u.updated))];
+    notes.push(exact
+      ? `Row 3: jail make --json reported exactly one update in each of ${updates.length} runs: ${seen.join('; ')}.`
+      : `Row 3: jail make --json did NOT report exactly one update every time: ${JSON.stringify(updates)}.`);
+    if (!exact) rows.at(-1).met = 'WRONG';
+    fs.rmSync(r3jail, { recursive: true, force: true });
+  }
+
+  // ---- Row 4: start-up
+  const row4 = [
+    { name: 'jail --version', cmd: cmd([NODE, CLI, '--version'], { display: 'jail --version' }) },
+    { name: 'node -e 0', cmd: cmd([NODE, '-e', '0'], { display: 'node -e 0' }) },
+  ];
+  record('4. start-up', row4.map((c) => [c.name, c.cmd]));
+  const t4 = interleave(row4, STARTUP_RUNS, { cpuNote: 'start-up', label: 'row 4 (start-up)' });
+  addRow({ work: 'start-up', jail: t4['jail --version'], jailName: 'jail --version', yard: t4['node -e 0'], yardName: 'node -e 0', target: { max: 1.5 } });
+
+  // ---- Row 5: peak memory of the no-op make
+  if (have('/usr/bin/time')) {
+    const timeV = (c) => cmd(['/usr/bin/time', '-v', ...c.argv], { cwd: c.cwd, stdout: 'ignore', display: `/usr/bin/time -v ${c.text}` });
+    const row5 = [
+      { name: 'jail make', cmd: timeV(jailMake(r1.jail)) },
+      { name: 'node -e 0', cmd: timeV(cmd([NODE, '-e', '0'], { display: 'node -e 0' })) },
+      { name: 'rsync -a', cmd: timeV(cmd(['rsync', '-a', `${stage}/`, `${rsyncDst}/`])) },
+    ];
+    record('5. peak memory (maximum resident set size from /usr/bin/time -v) of the no-op runs', row5.map((c) => [c.name, c.cmd]));
+    const rss = Object.fromEntries(row5.map((c) => [c.name, []]));
+    interleave(row5, RUNS, {
+      label: 'row 5 (peak memory)',
+      check: (name, r) => {
+        const kib = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]);
+        if (!Number.isFinite(kib)) throw new StepFailed(`no maximum resident set size in /usr/bin/time -v output: ${r.stderr.slice(-300)}`);
+        rss[name].push(kib);
+      },
+    });
+    const s = Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, stats(v)]));
+    addRow({ work: 'peak memory, no-op make', jail: s['jail make'], jailName: 'jail make', yard: s['node -e 0'], yardName: 'node -e 0', target: { maxKiB: 150 * 1024 }, kind: 'memory' });
+    addRow({ work: 'peak memory, no-op make', jail: s['jail make'], jailName: 'jail make', yard: s['rsync -a'], yardName: 'rsync -a (largest process)', target: {}, kind: 'memory' });
+  } else {
+    addUnavailable('peak memory, no-op make', 'jail make: —', '—', 'Row 5 skipped: /usr/bin/time is missing (apt-get install time).');
+  }
+
+  // The staged and copied trees are not needed any more; free the memory before row 6.
+  for (const p of [stage, rsyncDst, path.join(WORK, 'r1')]) fs.rmSync(p, { recursive: true, force: true });
+
+  // ---- Row 6: jail deps over every ELF in /usr/bin and /usr/sbin
+  const elfs = [
+    ...elfFiles(['/usr/bin', '/usr/sbin']),
+    ...elfFiles(['/usr/lib/apache2/modules'], (n) => n.endsWith('.so')),
+  ];
+  const apache = elfs.some((f) => f.startsWith('/usr/lib/apache2/'));
+  const work6 = `deps of ${int(elfs.length)} ELF files (/usr/bin, /usr/sbin${apache ? ', apache2 modules' : ''})`;
+  const depsProbe = run(cmd([NODE, CLI, 'deps', '--json', '/bin/sh'], { stdout: 'pipe' }));
+  let depsOk = false;
+  try { depsOk = [0, 1].includes(depsProbe.status) && typeof JSON.parse(depsProbe.stdout)['/bin/sh'] === 'object'; } catch { depsOk = false; }
+  const depsCmd = cmd([NODE, CLI, 'deps', '--json', ...elfs], { stdout: 'pipe', okStatus: [0, 1], display: `jail deps --json <the ${elfs.length} files>` });
+  const lddLoop = shCmd('for f in "$@"; do ldd "$f"; done', elfs, { stdout: 'pipe', okStatus: [0, 1], display: `sh -c 'for f in "$@"; do ldd "$f"; done' sh <the ${elfs.length} files>` });
+  const ldso = ['/lib64/ld-linux-x86-64.so.2', '/lib/ld-linux-aarch64.so.1'].find(have);
+  const ldsoLoop = ldso && shCmd(`for f in "$@"; do ${ldso} --list "$f"; done`, elfs, { stdout: 'pipe', okStatus: [0, 1, 127], display: `sh -c 'for f in "$@"; do ${ldso} --list "$f"; done' sh <the ${elfs.length} files>` });
+  // lddtree (pax-utils) is a Python script; the python3 first in PATH may lack pyelftools.
+  let lddtree = null;
+  const lddtreePath = which('lddtree');
+  let lddtreeNote = 'lddtree is not installed (Debian package pax-utils); its row is left out.';
+  if (lddtreePath) {
+    for (const argv of [[lddtreePath], ['/usr/bin/python3', lddtreePath]]) {
+      const p = run(cmd([...argv, '/bin/sh'], { stdout: 'pipe', okStatus: [0, 1] }));
+      if (p.status === 0 && p.stdout.includes('libc')) {
+        lddtree = cmd([...argv, ...elfs], { stdout: 'pipe', okStatus: [0, 1], display: `${argv.join(' ')} <the ${elfs.length} files>` });
+        lddtreeNote = '';
+        break;
+      }
+    }
+    if (!lddtree) lddtreeNote = `lddtree (${lddtreePath}) is installed but does not run (pyelftools missing?); its row is left out.`;
+  }
+  if (lddtreeNote) notes.push(`Row 6: ${lddtreeNote}`);
+
+  if (!depsOk) {
+    addUnavailable(work6, 'jail deps: not available yet', `ldd loop: not run`,
+      `Row 6: \`jail deps --json /bin/sh\` does not work yet (exit ${depsProbe.status}: ${(depsProbe.stderr || depsProbe.stdout).trim().split('\n')[0] ?? ''}); the row is ready for when it does.`);
+  } else {
+    const row6 = [{ name: 'jail deps', cmd: depsCmd }, { name: 'ldd loop', cmd: lddLoop }];
+    if (ldsoLoop) row6.push({ name: 'ld.so --list loop', cmd: ldsoLoop });
+    if (lddtree) row6.push({ name: 'lddtree', cmd: lddtree });
+    record(`6. shared-library dependencies of every regular ELF file in /usr/bin and /usr/sbin${apache ? ' and /usr/lib/apache2/modules/*.so' : ''} (${elfs.length} files, one name per inode)`, row6.map((c) => [c.name, c.cmd]));
+    let depsSummary = '';
+    const t6 = interleave(row6, DEPS_RUNS, {
+      label: 'row 6 (deps)', cpuNote: 'deps',
+      check: (name, r) => {
+        if (name !== 'jail deps' || depsSummary) return;
+        const doc = JSON.parse(r.stdout);
+        const entries = Object.values(doc);
+        const errs = entries.filter((e) => e.error).length;
+        const missing = entries.filter((e) => e.missing?.length).length;
+        depsSummary = `jail deps answered for ${entries.length} of ${elfs.length} files (${errs} errors, ${missing} with missing libraries, exit ${r.status})`;
+      },
+    });
+    addRow({ work: work6, jail: t6['jail deps'], jailName: 'jail deps --json', yard: t6['ldd loop'], yardName: 'ldd loop', target: { speedup: 50 } });
+    if (t6['ld.so --list loop']) addRow({ work: work6, jail: t6['jail deps'], jailName: 'jail deps --json', yard: t6['ld.so --list loop'], yardName: 'ld.so --list loop', target: { speedup: 1 } });
+    if (t6.lddtree) addRow({ work: work6, jail: t6['jail deps'], jailName: 'jail deps --json', yard: t6.lddtree, yardName: 'lddtree (one process)', target: {} });
+    notes.push(`Row 6: ${depsSummary}.`);
+  }
+
+  // A jailkit row (jk_init/jk_cp of the Apache jail vs jail make of the same jail) comes later.
+
+  const loadAfter = os.loadavg();
+  const elapsed = Number(process.hrtime.bigint() - t0All) / 1e9;
+  return { m, fsNote, cen, loadBefore, loadAfter, elapsed, trees };
+}
+
+/** The commit dist/ was built from, and whether tasks/ had uncommitted changes (others work on it concurrently). */
+function gitState() {
+  const git = (...a) => spawnSync('git', ['-C', REPO, ...a], { encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD').stdout?.trim();
+  if (!head) return 'an unknown commit (no git)';
+  const dirty = git('status', '--porcelain', '--', 'tasks', 'recipes').stdout?.trim().split('\n').filter(Boolean).length ?? 0;
+  return `git ${head}${dirty ? ` plus uncommitted changes to ${dirty} paths in tasks/ and recipes/` : ''}`;
+}
+
+function report({ m, fsNote, cen, loadBefore, loadAfter, elapsed, trees }) {
+  const tbl = table();
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const tools = [
+    ['cp', version(['cp', '--version'])],
+    ['tar', version(['tar', '--version'])],
+    ['rsync', version(['rsync', '--version'])],
+    ['ldd', version(['ldd', '--version'])],
+  ];
+  const md = [
+    '# jail benchmark results',
+    '',
+    'Written by `npm run bench` (bench/run.mjs). Every row times jail and its yardstick in the same run, on the same files,',
+    `interleaved (A B A B, order reversed every other round): medians of ${RUNS} runs (start-up ${STARTUP_RUNS}, deps ${DEPS_RUNS}) with min and max.`,
+    'Ratio is jail ÷ yardstick (of the medians): below 1 jail is faster. Only ratios from one run mean anything; the absolute',
+    'times depend on the machine and on what else ran on it.',
+    '',
+    `- date: ${date}`,
+    `- machine: ${m.nproc} CPUs (nproc; ${m.cpu}), ${(m.memTotalKiB / 1024 / 1024).toFixed(1)} GiB memory (MemTotal ${int(m.memTotalKiB)} kB), ${m.distro}`,
+    `- kernel: ${m.kernel}; node ${m.node}; jail ${version([NODE, CLI, '--version'])} built from ${gitState()}`,
+    `- tools: ${tools.map(([k, v]) => `${k}: ${v}`).join('; ')}`,
+    `- load average (1, 5, 15 min): ${loadBefore.map((x) => x.toFixed(2)).join(', ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(', ')} after`,
+    `- work files: ${fsNote}`,
+    `- the jail (bench/jailfiles/tenk.ts): ${trees.join(', ')}: ${int(cen.files)} files, ${int(cen.links)} symlinks, ${int(cen.dirs)} directories, ${(cen.bytes / MiB).toFixed(0)} MiB`,
+    `- total bench time: ${elapsed.toFixed(0)} s`,
+    '',
+    tbl,
+    '',
+    ...notes.map((n) => `- ${n}`),
+    '',
+    'CPU time, user + system, of each run\'s whole process tree (medians; from /proc/self/stat cutime + cstime, 10 ms ticks). The',
+    'machine is shared, so wall times stretch when others run; CPU time stretches less. jail make uses several threads',
+    '(-j 4 copies at once), so its CPU time can exceed its wall time:',
+    '',
+    ...cpuNotes.map((n) => `- ${n}`),
+    '',
+    '## Commands',
+    '',
+    '`$WORK` is the temporary work directory; `jail` is `node dist/tasks/cli.js`. Output goes to /dev/null unless the harness',
+    'reads it (--json reports, ldd output). Every command is run with spawnSync from an argument array; shell loops and pipes',
+    'get their file names as arguments ("$@"), not spliced into the script.',
+    '',
+    ...commands.flatMap(({ section, entries }) => [`${section}:`, '', '```sh', ...entries.map(([name, text]) => `# ${name}\n${text}`), '```', '']),
+  ].join('\n');
+  fs.writeFileSync(RESULTS, md);
+  process.stdout.write(`\n${tbl}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\nCPU time (user + system) medians:\n${cpuNotes.map((n) => `- ${n}`).join('\n')}\n\nwork files on ${fsNote}; ${elapsed.toFixed(0)} s in all; written to ${path.relative(process.cwd(), RESULTS) || RESULTS}\n`);
+}
+
+let code = 0;
+try {
+  const r = main();
+  report(r);
+} catch (err) {
+  if (err instanceof Interrupted) { log('interrupted'); code = 130; }
+  else if (err instanceof StepFailed) { log(`FAILED: ${err.message}`); code = 1; }
+  else { log(`error: ${err?.stack ?? err}`); code = 2; }
+  if (rows.length) process.stdout.write(`\npartial results:\n${table()}\n`);
+} finally {
+  cleanupWork();
+}
+process.exitCode = code;
