@@ -21,25 +21,26 @@ class BufferedStdio implements Output {
   #bytes = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  out(line: string): void {
+  // Arrow properties: commands pass io.out around as a plain function.
+  out = (line: string): void => {
     this.#lines.push(line, '\n');
     this.#bytes += line.length + 1;
     if (this.#bytes >= 64 * 1024) this.flush();
     else this.#timer ??= setTimeout(() => this.flush(), 50).unref();
-  }
+  };
 
-  err(line: string): void {
+  err = (line: string): void => {
     this.flush();
     process.stderr.write(line + '\n');
-  }
+  };
 
-  flush(): void {
+  flush = (): void => {
     if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
     if (!this.#lines.length) return;
     process.stdout.write(this.#lines.join(''));
     this.#lines = [];
     this.#bytes = 0;
-  }
+  };
 }
 
 export const stdio: Output = new BufferedStdio();
