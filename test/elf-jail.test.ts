@@ -68,6 +68,32 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/threads') ]);`);
     expect(execFileSync('chroot', [r.root, path.join(r.src, 'threads')], { encoding: 'utf8' })).toBe('thread said 42\n');
   });
 
+  it('a truncated ELF or one whose NEEDED climbs with .. is a clear error, and nothing is written', () => {
+    const ls = fs.readFileSync('/usr/bin/ls');
+    fs.writeFileSync(path.join(r.src, 'truncated'), ls.subarray(0, 900), { mode: 0o755 });
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/truncated') ]);`);
+    let res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/jailfile\.ts:\d+: elf\(.*truncated.*\): .*truncated/);
+    expect(fs.existsSync(r.root)).toBe(false);
+
+    fs.writeFileSync(path.join(r.src, 'up.c'), 'int up(void) { return 1; }\n');
+    fs.mkdirSync(path.join(r.src, 'sub'));
+    gcc('-shared', '-fPIC', '-o', path.join(r.src, 'libup.so'), path.join(r.src, 'up.c'));
+    fs.writeFileSync(path.join(r.src, 'climb.c'), 'int up(void);\nint main(void) { return up(); }\n');
+    // A NEEDED entry naming ../libup.so (relative paths go into NEEDED as written).
+    execFileSync('gcc', ['-o', path.join(r.src, 'sub', 'climb'), path.join(r.src, 'climb.c'), '../libup.so'], { cwd: path.join(r.src, 'sub'), stdio: 'pipe' });
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/sub/climb') ]);`);
+    res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/climb -> \.\.\/libup\.so: not found \(relative path in NEEDED/);
+    expect(fs.existsSync(r.root)).toBe(false);
+  });
+
   it('brings the #! interpreter of a script', () => {
     fs.writeFileSync(path.join(r.src, 'hello.sh'), '#!/bin/sh\necho hello from the jail\n', { mode: 0o755 });
     r.jailfile(`
