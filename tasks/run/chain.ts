@@ -1,0 +1,130 @@
+// The argument vectors that start a jail's processes. Pure, so the order — which is the
+// whole of the security argument — can be read and tested on its own.
+//
+// A jailed command's chain, each program exec'ing the next in the same process:
+//
+//   [setpriv --pdeathsig KILL]      (jail run: dies with the jail run that started it)
+//   sh -c JOIN_SCRIPT files -- ...  the host's /bin/sh writes its pid into the jail's cgroups
+//   prlimit --core=0:0 --cpu=N:N    rlimits, inherited by everything below
+//   nsenter --target INIT --pid --mount --uts --ipc [--net]
+//                                   into the jail's namespaces (forks: the child is in the PID ns)
+//   setpriv --nnp --inh-caps=-all --bounding-set=-all,+sys_chroot,+setuid,+setgid
+//                                   no_new_privs from here on; only the three capabilities the
+//                                   next step needs stay in the bounding set
+//   unshare --root=ROOT --wd=/ --setgid=G --setuid=U -- CMD
+//                                   chroot(ROOT), chdir("/"), setgroups(0), setgid, setuid —
+//                                   each checked, exiting on failure — then execvp(CMD)
+//
+// Every program up to and including that unshare is the host's, loaded before the root
+// changes; unshare is the last of them and its execvp is the first exec of anything from
+// ROOT, by then as the jail user: no binary or library of the jail ever runs as root. The
+// user's ids are numbers read from the jail's etc/passwd as data (no NSS lookup, which
+// would load the jail's libraries into a root process). setuid from 0 clears every
+// capability, and no_new_privs makes setuid bits and file capabilities in the jail inert.
+//
+// The one exception to "no capability": a service booted on the host's network may bind
+// a port below 1024. It gets CAP_NET_BIND_SERVICE alone, as an ambient capability —
+// setpriv sets it inheritable and ambient and sets SECBIT_NO_SETUID_FIXUP so unshare's
+// setuid does not clear it; the exec of CMD then leaves exactly that one capability.
+// (On a jail network of its own no capability is needed: see netns.ts.)
+//
+// The init of a jail's namespaces (PID 1, which reaps orphans and whose death ends every
+// process of the namespace):
+//
+//   [setpriv --pdeathsig KILL]  sh JOIN_SCRIPT  [nsenter --net=FILE]
+//   unshare --pid --fork --kill-child --mount --propagation=private --uts --ipc [--mount-proc=ROOT/proc]
+//   setpriv --reuid=N --regid=N --clear-groups --nnp --inh-caps=-all --bounding-set=-all --pdeathsig=KILL
+//   sh -c INIT_SCRIPT
+//
+// The init is the host's /bin/sh, never chrooted and never root: it drops to an unused
+// uid (65534, or 65533 when that is the jail user's) with no capabilities, so a jailed
+// process can neither signal nor ptrace it. unshare --kill-child and setpriv --pdeathsig
+// make it die when its unshare does (setpriv's uid change would otherwise clear the
+// death signal), and the kernel ends every process of a PID namespace when its init dies.
+
+import { JOIN_SCRIPT } from './cgroup.js';
+import type { Tools } from './tools.js';
+
+export const INIT_SCRIPT = 'while :; do "$1" infinity & wait; done';
+
+export interface CommandChain {
+  tools: Tools;
+  root: string;
+  uid: number;
+  gid: number;
+  cmd: readonly string[];
+  /** cgroup.procs files to join before anything else runs. */
+  cgroupProcs: readonly string[];
+  /** RLIMIT_CPU seconds (soft and hard), or none. */
+  cpu?: number;
+  /** PID (host's view) of the jail's init, whose namespaces the command enters. */
+  init?: number;
+  /** With an init: enter its network namespace too. Without one: the namespace file to enter. */
+  net?: boolean | string;
+  /** Grant CAP_NET_BIND_SERVICE alone (as an ambient capability). */
+  bindLowPorts?: boolean;
+  /** Die (SIGKILL) when the process that spawned the chain dies. */
+  dieWithParent?: boolean;
+}
+
+const BOUNDING = '-all,+sys_chroot,+setuid,+setgid';
+
+export function commandChain(c: CommandChain): string[] {
+  if (!Number.isInteger(c.uid) || c.uid <= 0 || !Number.isInteger(c.gid) || c.gid <= 0) throw new Error(`refusing to run a jailed command as uid ${c.uid} gid ${c.gid}`);
+  if (!c.cmd.length) throw new Error('no command');
+  const t = c.tools;
+  const argv: string[] = [];
+  if (c.dieWithParent) argv.push(t.setpriv, '--pdeathsig=KILL', '--');
+  argv.push(t.sh, '-c', JOIN_SCRIPT, 'jail-cgroup', ...c.cgroupProcs, '--');
+  argv.push(t.prlimit, '--core=0:0', ...(c.cpu !== undefined ? [`--cpu=${c.cpu}:${c.cpu}`] : []), '--');
+  if (c.init !== undefined) argv.push(t.nsenter, `--target=${c.init}`, '--pid', '--mount', '--uts', '--ipc', ...(c.net === true ? ['--net'] : []), '--');
+  else if (typeof c.net === 'string') argv.push(t.nsenter, `--net=${c.net}`, '--');
+  argv.push(t.setpriv, '--nnp');
+  if (c.bindLowPorts) {
+    argv.push('--securebits=+no_setuid_fixup', '--inh-caps=-all,+net_bind_service', '--ambient-caps=-all,+net_bind_service', `--bounding-set=${BOUNDING},+net_bind_service`);
+  } else {
+    argv.push('--inh-caps=-all', `--bounding-set=${BOUNDING}`);
+  }
+  argv.push('--');
+  argv.push(t.unshare, `--root=${c.root}`, '--wd=/', `--setgid=${c.gid}`, `--setuid=${c.uid}`, '--', ...c.cmd);
+  return argv;
+}
+
+export interface InitChain {
+  tools: Tools;
+  cgroupProcs: readonly string[];
+  /** The network namespace file to create the init in, if the jail has its own network. */
+  netFile?: string;
+  /** Host path of the jail's /proc to mount the namespace's proc on, when asked. */
+  procDir?: string;
+  initUid: number;
+  dieWithParent?: boolean;
+}
+
+export function initChain(c: InitChain): string[] {
+  if (!Number.isInteger(c.initUid) || c.initUid <= 0) throw new Error(`refusing to run the jail's init as uid ${c.initUid}`);
+  const t = c.tools;
+  const argv: string[] = [];
+  if (c.dieWithParent) argv.push(t.setpriv, '--pdeathsig=KILL', '--');
+  argv.push(t.sh, '-c', JOIN_SCRIPT, 'jail-cgroup', ...c.cgroupProcs, '--');
+  if (c.netFile) argv.push(t.nsenter, `--net=${c.netFile}`, '--');
+  argv.push(t.unshare, '--pid', '--fork', '--kill-child', '--mount', '--propagation=private', '--uts', '--ipc', ...(c.procDir ? [`--mount-proc=${c.procDir}`] : []), '--');
+  argv.push(t.setpriv, `--reuid=${c.initUid}`, `--regid=${c.initUid}`, '--clear-groups', '--nnp', '--inh-caps=-all', '--bounding-set=-all', '--pdeathsig=KILL', '--');
+  argv.push(t.sh, '-c', INIT_SCRIPT, 'jail-init', t.sleep);
+  return argv;
+}
+
+/** The uid the init drops to: one no jailed process has. */
+export function initUidFor(jailUid: number): number {
+  return jailUid === 65534 ? 65533 : 65534;
+}
+
+/** The environment of a jailed command (the host tools before it see the same, harmlessly). */
+export function jailEnv(user: { name: string; home: string }, extra: Record<string, string | undefined> = {}): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: user.home || '/', USER: user.name, LOGNAME: user.name, LANG: 'C',
+  };
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  return env;
+}

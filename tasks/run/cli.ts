@@ -1,0 +1,49 @@
+// What the boot, stop, status and run commands share at the command-line edge.
+
+import path from 'node:path';
+import type { Parsed } from '../args.js';
+import type { Output } from '../progress.js';
+import { checkRoot } from '../root-path.js';
+import { JailFailure, jailError } from '../result.js';
+
+/** Runs a command body, turning a JailFailure into its messages and exit status 2. */
+export async function guarded(io: Output, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof JailFailure) {
+      for (const e of err.errors) io.err(`jail: error: ${e.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+/** ROOT, checked the way make checks it, without loading the jailfile (stop and status work on a jail whose jailfile is gone or broken). */
+export function rootOnly(p: Parsed): string {
+  const cwd = path.resolve(p.make.cwd ?? '.');
+  const installDir = path.dirname(path.resolve(cwd, p.make.file ?? 'jailfile.ts'));
+  const r = checkRoot(p.make.vars.ROOT, installDir);
+  if (!r.ok) throw new JailFailure([r.error]);
+  return r.value;
+}
+
+export function timeoutMs(p: Parsed, fallbackSeconds: number): number {
+  const v = p.options.get('--timeout');
+  if (v === undefined || v === true) return fallbackSeconds * 1000;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new JailFailure([jailError('usage', `--timeout takes a number of seconds, got ${JSON.stringify(v)}`)]);
+  return n * 1000;
+}
+
+export function userOption(p: Parsed): string | undefined {
+  const v = p.options.get('--user');
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Output of a script, indented under the line that names it. */
+export function indented(text: string, max = 40): string {
+  const lines = text.replace(/\s+$/, '').split('\n');
+  const shown = lines.length > max ? [...lines.slice(0, max), `... (${lines.length - max} more lines)`] : lines;
+  return shown.map((l) => `  | ${l}`).join('\n');
+}

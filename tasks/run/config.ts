@@ -1,0 +1,110 @@
+// The confinement a jail runs under: the jailfile's runtime() entries (the last one wins
+// per setting) over the defaults. Pure: no file is read here.
+
+import type { Entry, RuntimeSpec } from '../entries.js';
+import { JailFailure, jailError } from '../result.js';
+
+export interface Network {
+  /** The jail's end of the veth pair, with its prefix: `10.213.7.2/24`. */
+  address: string;
+  /** The host's end: `10.213.7.1/24` unless the jailfile says otherwise. */
+  hostAddress: string;
+}
+
+export interface RunConfig {
+  user?: string;
+  /** RLIMIT_CPU seconds (soft and hard), or undefined for no limit. */
+  cpu?: number;
+  /** pids.max of the jail's cgroup, or undefined for no limit. */
+  pids?: number;
+  /** memory limit in bytes, or undefined. */
+  memory?: number;
+  proc: boolean;
+  network?: Network;
+  namespaces: boolean;
+}
+
+export const DEFAULTS = { cpu: 300, pids: 256 } as const;
+
+const bad = (message: string, at?: string): never => {
+  throw new JailFailure([jailError('bad-runtime', at ? `${at}: runtime(): ${message}` : `runtime(): ${message}`, { entry: at })]);
+};
+
+/** `64M`, `1G`, `512K` or a number of bytes (binary units). */
+export function parseBytes(v: number | string, at?: string): number {
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < 4096) bad(`memory must be a whole number of bytes (at least 4096) or a size like '256M', got ${v}`, at);
+    return v;
+  }
+  const m = /^\s*(\d+)\s*([KMGT]?)i?B?\s*$/i.exec(v);
+  if (!m) return bad(`memory ${JSON.stringify(v)} is not a size like '256M', '1G' or a number of bytes`, at);
+  const n = Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
+  if (n < 4096) bad(`memory ${JSON.stringify(v)} is too small`, at);
+  return n;
+}
+
+function ipv4(s: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return undefined;
+  const parts = m.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) return undefined;
+  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!;
+}
+const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+
+/** Checks `a.b.c.d/nn` and derives the host's end when not given (the subnet's first address, or its second if the jail has the first). */
+export function parseNetwork(spec: { address: string; hostAddress?: string }, at?: string): Network {
+  const parse = (what: string, s: unknown) => {
+    const m = typeof s === 'string' ? /^([\d.]+)\/(\d{1,2})$/.exec(s) : null;
+    const ip = m ? ipv4(m[1]!) : undefined;
+    const prefix = m ? Number(m[2]) : NaN;
+    if (ip === undefined || !(prefix >= 8 && prefix <= 30)) bad(`network.${what} must be an IPv4 address with a prefix length of 8 to 30, like '10.213.7.2/24', got ${JSON.stringify(s)}`, at);
+    return { ip: ip!, prefix };
+  };
+  const jail = parse('address', spec.address);
+  const mask = jail.prefix === 0 ? 0 : (~0 << (32 - jail.prefix)) >>> 0;
+  const net = (jail.ip & mask) >>> 0;
+  const broadcast = (net | (~mask >>> 0)) >>> 0;
+  if (jail.ip === net || jail.ip === broadcast) bad(`network.address ${spec.address} is the subnet's network or broadcast address`, at);
+  let host: { ip: number; prefix: number };
+  if (spec.hostAddress !== undefined) {
+    host = parse('hostAddress', spec.hostAddress);
+    if (host.prefix !== jail.prefix || ((host.ip & mask) >>> 0) !== net) bad(`network.hostAddress ${spec.hostAddress} must be in the jail's subnet ${dotted(net)}/${jail.prefix}`, at);
+    if (host.ip === jail.ip) bad('network.hostAddress must differ from network.address', at);
+  } else {
+    host = { ip: jail.ip === net + 1 ? net + 2 : net + 1, prefix: jail.prefix };
+  }
+  return { address: `${dotted(jail.ip)}/${jail.prefix}`, hostAddress: `${dotted(host.ip)}/${host.prefix}` };
+}
+
+/** Folds the jailfile's runtime() entries over the defaults. */
+export function runConfig(entries: readonly Entry[]): RunConfig {
+  const spec: RuntimeSpec = {};
+  let at: string | undefined;
+  for (const e of entries) {
+    if (e.kind !== 'runtime') continue;
+    at = e.at;
+    for (const [k, v] of Object.entries(e.spec)) if (v !== undefined) (spec as Record<string, unknown>)[k] = v;
+  }
+  const c: RunConfig = { proc: false, namespaces: true };
+  if (spec.user !== undefined) {
+    if (typeof spec.user !== 'string' || !spec.user) bad('user must be the name of an account in the jail', at);
+    c.user = spec.user;
+  }
+  if (spec.cpu === undefined) c.cpu = DEFAULTS.cpu;
+  else if (spec.cpu !== 'unlimited') {
+    if (!Number.isInteger(spec.cpu) || spec.cpu < 1) bad(`cpu must be a whole number of seconds or 'unlimited', got ${JSON.stringify(spec.cpu)}`, at);
+    c.cpu = spec.cpu;
+  }
+  if (spec.pids === undefined) c.pids = DEFAULTS.pids;
+  else if (spec.pids !== false) {
+    if (!Number.isInteger(spec.pids) || spec.pids < 4) bad(`pids must be a whole number, at least 4, or false, got ${JSON.stringify(spec.pids)}`, at);
+    c.pids = spec.pids;
+  }
+  if (spec.memory !== undefined) c.memory = parseBytes(spec.memory, at);
+  if (spec.proc !== undefined) c.proc = Boolean(spec.proc);
+  if (spec.namespaces !== undefined) c.namespaces = Boolean(spec.namespaces);
+  if (spec.network) c.network = parseNetwork(spec.network, at);
+  if (!c.namespaces && c.proc) bad('proc: true needs the jail\'s own PID and mount namespaces; drop namespaces: false or proc: true', at);
+  return c;
+}

@@ -1,0 +1,217 @@
+// Starting and ending a jail's namespaces, and running commands in them. The commands
+// (boot, stop, status, run) decide what to run; this module knows how.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { exitStatus, runFile, spawnHost, type StdioSlot } from '../shell.js';
+import { JailFailure, jailError } from '../result.js';
+import { rootKey } from '../manifest.js';
+import { commandChain, initChain, initUidFor, jailEnv } from './chain.js';
+import * as cgroup from './cgroup.js';
+import * as netns from './netns.js';
+import { alive, childrenOf, inPidNs, info, kill, nsOf, procId, rootedAt, waitFor, type ProcId } from './procs.js';
+import { isJailDir, jailHostname, jailUser, type JailUser } from './jaildata.js';
+import { hostTools, type Tools } from './tools.js';
+import type { RunConfig } from './config.js';
+import { dropState, type JailState } from './state.js';
+
+export interface Jail {
+  root: string;
+  key: string;
+  tools: Tools;
+  config: RunConfig;
+  user: JailUser;
+  cgroup?: cgroup.CgroupLayout;
+  net?: netns.NetState;
+  /** True when this command set the network namespace up (and should take it down if nothing else uses it). */
+  netCreated?: boolean;
+}
+
+export interface Instance {
+  supervisor: ProcId;
+  init: ProcId;
+  initUid: number;
+  pidns: string;
+  hostname: string;
+}
+
+const fail = (code: string, message: string): never => { throw new JailFailure([jailError(code, message)]); };
+
+/** Everything a jail needs before a process starts: tools, the user, the cgroup plan. Reads ROOT as data only. */
+export function prepare(root: string, config: RunConfig, userName?: string): Jail {
+  if (process.getuid?.() !== 0) fail('not-root', 'jail boot and jail run need root: they chroot, make namespaces and cgroups, and then drop to the jail user.');
+  if (!isJailDir(root, '/')) fail('no-root', `ROOT=${root} does not exist or is not a directory; build it first with \`jail make ROOT=${root}\`.`);
+  const tools = hostTools({ network: Boolean(config.network) });
+  const user = jailUser(root, userName ?? config.user);
+  if (config.proc && !isJailDir(root, '/proc')) fail('no-proc-dir', `runtime({ proc: true }) mounts the jail's own /proc on ${root}/proc, which is not a directory of the jail. Declare it: dir('/proc').`);
+  const key = rootKey(root);
+  const layout = cgroup.plan(key, { pids: config.pids, memory: config.memory });
+  if (!layout && !config.namespaces) fail('no-cgroup', 'runtime({ namespaces: false }) leaves a cgroup as the only way to find and end the jail\'s processes, and no cgroup hierarchy is writable here. Keep the namespaces on.');
+  return { root, key, tools, config, user, cgroup: layout };
+}
+
+/** Creates the cgroups and writes the limits (idempotent). */
+export function setUpCgroup(j: Jail): void {
+  if (j.cgroup) cgroup.create(j.cgroup, { pids: j.config.pids, memory: j.config.memory });
+}
+
+export async function setUpNetwork(j: Jail): Promise<void> {
+  if (!j.config.network) return;
+  const { state, created } = await netns.setUp(j.key, j.config.network, j.tools);
+  j.net = state;
+  j.netCreated = created;
+}
+
+/**
+ * Starts the init of a new set of namespaces and waits until it runs as its unprivileged
+ * uid; then gives the UTS namespace the jail's hostname (after checking it really is a
+ * namespace of its own: the host's name must never be changed by mistake).
+ */
+export async function startInit(j: Jail, opts: { group: string; log: string; dieWithParent: boolean }): Promise<{ instance: Instance; child: ChildProcess }> {
+  const initUid = initUidFor(j.user.uid);
+  const argv = initChain({
+    tools: j.tools,
+    cgroupProcs: j.cgroup ? cgroup.child(j.cgroup, opts.group) : [],
+    netFile: j.net?.file,
+    procDir: j.config.proc ? path.join(j.root, 'proc') : undefined,
+    initUid,
+    dieWithParent: opts.dieWithParent,
+  });
+  fs.mkdirSync(path.dirname(opts.log), { recursive: true, mode: 0o700 });
+  const logFd = fs.openSync(opts.log, 'w', 0o600);
+  let child: ChildProcess;
+  try {
+    child = await spawnHost(argv, { stdio: ['ignore', logFd, logFd], detached: true });
+  } finally {
+    fs.closeSync(logFd);
+  }
+  const supPid = child.pid;
+  if (supPid === undefined) return fail('init-failed', `Cannot start ${argv[0]}.`);
+  let exited = false;
+  child.once('exit', () => { exited = true; });
+  const supervisor = procId(supPid);
+  let initPid: number | undefined;
+  const ready = await waitFor(() => {
+    if (exited) return true;
+    initPid = childrenOf(supPid)[0];
+    const i = initPid !== undefined ? info(initPid) : undefined;
+    return !!i && i.uid === initUid && i.comm === 'sh';
+  }, 10_000, 10);
+  const why = () => { try { return fs.readFileSync(opts.log, 'utf8').trim(); } catch { return ''; } };
+  if (exited || !ready || initPid === undefined || !supervisor) {
+    kill(supPid);
+    if (initPid !== undefined) kill(initPid);
+    return fail('init-failed', `The jail's namespaces did not come up${exited ? '' : ' within 10 s'}: ${why() || 'no output'}`);
+  }
+  const init = procId(initPid)!;
+  const pidns = nsOf(initPid, 'pid');
+  const uts = nsOf(initPid, 'uts');
+  if (!pidns || pidns === nsOf(process.pid, 'pid') || !uts || uts === nsOf(process.pid, 'uts')) {
+    kill(supPid); kill(initPid);
+    return fail('init-failed', 'The jail\'s init is not in PID and UTS namespaces of its own; refusing to go on.');
+  }
+  const hostname = jailHostname(j.root);
+  const r = await runFile([j.tools.nsenter, `--target=${initPid}`, '--uts', '--', j.tools.hostname, hostname], { timeoutMs: 10_000 });
+  if (!r.ok) {
+    kill(supPid); kill(initPid);
+    fail('init-failed', `Cannot set the jail's hostname: ${r.error}`);
+  }
+  child.unref();
+  return { instance: { supervisor: supervisor!, init, initUid, pidns, hostname }, child };
+}
+
+export interface Launch {
+  cmd: readonly string[];
+  group: string;
+  stdio: [StdioSlot, StdioSlot, StdioSlot];
+  init?: number;
+  bindLowPorts?: boolean;
+  dieWithParent?: boolean;
+  env?: Record<string, string | undefined>;
+}
+
+/** Starts a command in the jail (see chain.ts for exactly how), in a new session. */
+export async function launch(j: Jail, l: Launch): Promise<ChildProcess> {
+  const argv = commandChain({
+    tools: j.tools, root: j.root, uid: j.user.uid, gid: j.user.gid, cmd: l.cmd,
+    cgroupProcs: j.cgroup ? cgroup.child(j.cgroup, l.group) : [],
+    cpu: j.config.cpu,
+    init: l.init,
+    net: l.init !== undefined ? Boolean(j.net) : j.net?.file,
+    bindLowPorts: l.bindLowPorts,
+    dieWithParent: l.dieWithParent,
+  });
+  return spawnHost(argv, { stdio: l.stdio, detached: true, env: jailEnv(j.user, l.env) });
+}
+
+/** Runs a command to completion with its output in a file; returns its status, or undefined on timeout (it is left running). */
+export async function runLogged(j: Jail, l: Omit<Launch, 'stdio'>, log: string, timeoutMs: number, append = false): Promise<{ code?: number; output: string }> {
+  fs.mkdirSync(path.dirname(log), { recursive: true, mode: 0o700 });
+  const start = append && fs.existsSync(log) ? fs.statSync(log).size : 0;
+  const fd = fs.openSync(log, append ? 'a' : 'w', 0o600);
+  let child: ChildProcess;
+  try {
+    child = await launch(j, { ...l, stdio: ['ignore', fd, fd] });
+  } finally {
+    fs.closeSync(fd);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const status = await Promise.race([exitStatus(child), new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), timeoutMs); })]);
+  clearTimeout(timer);
+  child.unref();
+  let output = '';
+  try {
+    const buf = fs.readFileSync(log);
+    output = buf.subarray(start, start + 64 * 1024).toString('utf8');
+  } catch { /* gone */ }
+  return { code: status?.code, output };
+}
+
+/**
+ * Ends a set of namespaces: SIGKILL to the init's unshare and the init (the kernel then
+ * kills every process of the PID namespace, and the mount namespace — with the jail's
+ * /proc — goes with its last process). Waits until the namespace is empty.
+ */
+export async function endInstance(inst: { supervisor?: ProcId; init?: ProcId; pidns?: string }, ms = 5000): Promise<boolean> {
+  // The init first: its death ends the namespace while every process in it still has its
+  // parent (a jailed command's nsenter, the unshare) to reap it promptly. Killing those
+  // parents first would leave the reaping to the host's init, and the namespace lingers.
+  if (alive(inst.init)) kill(inst.init!.pid);
+  const empty = !inst.pidns || await waitFor(() => {
+    const left = inPidNs(inst.pidns!);
+    for (const p of left) kill(p);
+    return left.length === 0;
+  }, ms);
+  if (alive(inst.supervisor)) kill(inst.supervisor!.pid);
+  return empty;
+}
+
+/** Kills whatever still has ROOT as its root directory (a process chrooted there by any means). */
+export async function killRooted(root: string, ms = 3000): Promise<number[]> {
+  let left: number[] = [];
+  await waitFor(() => {
+    left = rootedAt(root);
+    for (const p of left) kill(p);
+    return left.length === 0;
+  }, ms);
+  return left;
+}
+
+/** A recorded jail whose namespaces (or, without namespaces, whose cgroup) still hold processes. */
+export function isUp(s: JailState): boolean {
+  if (s.limits.namespaces) return alive(s.init) && alive(s.supervisor);
+  return !!s.cgroup && cgroup.procs(s.cgroup).length > 0;
+}
+
+/** Clears what a jail that died on its own left behind: processes in its cgroups, its network. */
+export async function clearStale(s: JailState, j: { tools: Tools }): Promise<void> {
+  await endInstance(s);
+  if (s.cgroup) {
+    await cgroup.killAll(s.cgroup);
+    await cgroup.remove(s.cgroup);
+  }
+  if (s.net) await netns.tearDown(s.net, j.tools);
+  dropState(s.root);
+}
+

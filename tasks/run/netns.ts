@@ -1,0 +1,70 @@
+// A jail's own network: a named network namespace (/run/netns/jail-<hash>, so it outlives
+// any one process and `jail run` can join a booted jail's) with one end of a veth pair in
+// it as eth0 carrying the jail's address, and the other end on the host with the host's
+// address — what the article patched bind() for: INADDR_ANY in the jail is the jail's
+// address alone, and the host reaches it over the pair. No default route is set: the jail
+// talks to the host's end and nothing else unless the administrator routes it on.
+//
+// Inside that namespace ports below 1024 are open to the unprivileged jail user
+// (net.ipv4.ip_unprivileged_port_start=0, a per-namespace sysctl), so a service binds
+// port 80 on its own address with no capability at all.
+
+import fs from 'node:fs';
+import { runFile as run } from '../shell.js';
+import { JailFailure, jailError } from '../result.js';
+import type { Network } from './config.js';
+import type { Tools } from './tools.js';
+
+export interface NetState {
+  name: string;
+  /** The namespace file: what nsenter --net= joins. */
+  file: string;
+  hostIf: string;
+  address: string;
+  hostAddress: string;
+}
+
+export function netNames(key: string): { name: string; hostIf: string; jailIf: string } {
+  const hash = key.slice(-8);
+  return { name: `jail-${hash}`, hostIf: `vjh${hash}`, jailIf: `vjj${hash}` };
+}
+
+export function exists(n: NetState): boolean {
+  return fs.existsSync(n.file) && fs.existsSync(`/sys/class/net/${n.hostIf}`);
+}
+
+/** Sets the namespace up (or finds it already up, as configured); rolls back on failure. */
+export async function setUp(key: string, net: Network, tools: Tools): Promise<{ state: NetState; created: boolean }> {
+  const { name, hostIf, jailIf } = netNames(key);
+  const state: NetState = { name, file: `/run/netns/${name}`, hostIf, address: net.address, hostAddress: net.hostAddress };
+  if (exists(state)) return { state, created: false };
+  await tearDown(state, tools);
+  const ip = tools.ip!;
+  const steps: string[][] = [
+    [ip, 'netns', 'add', name],
+    [ip, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', jailIf],
+    [ip, 'link', 'set', jailIf, 'netns', name],
+    [ip, '-n', name, 'link', 'set', jailIf, 'name', 'eth0'],
+    [ip, '-n', name, 'addr', 'add', net.address, 'dev', 'eth0'],
+    [ip, '-n', name, 'link', 'set', 'lo', 'up'],
+    [ip, '-n', name, 'link', 'set', 'eth0', 'up'],
+    [ip, 'addr', 'add', net.hostAddress, 'dev', hostIf],
+    [ip, 'link', 'set', hostIf, 'up'],
+    [tools.nsenter, `--net=${state.file}`, '--', tools.sysctl!, '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0'],
+  ];
+  for (const argv of steps) {
+    const r = await run(argv, { timeoutMs: 10_000 });
+    if (!r.ok) {
+      await tearDown(state, tools);
+      throw new JailFailure([jailError('network', `Cannot set up the jail's network (${net.address} in namespace ${name}, host end ${net.hostAddress} on ${hostIf}): ${r.error}. Nothing of it was left behind.`)]);
+    }
+  }
+  return { state, created: true };
+}
+
+/** Deletes the namespace (which takes its end of the pair, and so the pair) and the host end if still there. */
+export async function tearDown(n: NetState, tools: Tools): Promise<void> {
+  const ip = tools.ip!;
+  if (fs.existsSync(n.file)) await run([ip, 'netns', 'delete', n.name], { timeoutMs: 10_000 });
+  if (fs.existsSync(`/sys/class/net/${n.hostIf}`)) await run([ip, 'link', 'delete', n.hostIf], { timeoutMs: 10_000 });
+}

@@ -1,0 +1,113 @@
+// A running jail's record: /run/jail/<rootKey>/state.json, outside ROOT (the jail must not
+// be able to point stop at other processes) and on /run, which a reboot empties just as it
+// ends the jail. It names the processes by pid and start time, the cgroups, the network
+// namespace and the services started, so stop and status need neither the jailfile nor
+// anything read from ROOT. A lock file beside it keeps two boots or stops of one ROOT apart.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { rootKey } from '../manifest.js';
+import { JailFailure, jailError } from '../result.js';
+import type { CgroupLayout } from './cgroup.js';
+import type { NetState } from './netns.js';
+import type { ProcId } from './procs.js';
+
+export const RUN_DIR = '/run/jail';
+
+export interface ServiceRecord {
+  /** The rc script's file name: `50apache.sh`. */
+  script: string;
+  name: string;
+  /** The cgroup child its processes are in (`svc-50apache`). */
+  group: string;
+  status: 'started' | 'failed' | 'stopped';
+  at: string;
+  exitCode?: number;
+  /** Where the script's output (and the service's, if it keeps writing to stdout/stderr) goes. */
+  log: string;
+}
+
+export interface JailState {
+  version: 1;
+  root: string;
+  key: string;
+  bootedAt: string;
+  /** The host-side unshare that holds the namespaces; its child is the init. */
+  supervisor?: ProcId;
+  /** PID 1 of the jail's namespace: the host's /bin/sh as an unprivileged uid, reaping orphans. */
+  init?: ProcId;
+  initUid?: number;
+  pidns?: string;
+  hostname?: string;
+  user: { name: string; uid: number; gid: number; home: string };
+  cgroup?: CgroupLayout;
+  net?: NetState;
+  limits: { cpu?: number; pids?: number; memory?: number; proc: boolean; namespaces: boolean };
+  services: ServiceRecord[];
+}
+
+export function jailDir(root: string): string {
+  return path.join(RUN_DIR, rootKey(root));
+}
+
+export function statePath(root: string): string {
+  return path.join(jailDir(root), 'state.json');
+}
+
+export function loadState(root: string): JailState | undefined {
+  try {
+    const s = JSON.parse(fs.readFileSync(statePath(root), 'utf8')) as JailState;
+    return s.version === 1 && s.root === root ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function saveState(s: JailState): void {
+  const file = statePath(s.root);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+export function dropState(root: string): void {
+  try { fs.unlinkSync(statePath(root)); } catch { /* gone */ }
+}
+
+/** Removes the jail's run directory with its logs, once nothing runs. */
+export function dropRunDir(root: string): void {
+  fs.rmSync(jailDir(root), { recursive: true, force: true });
+}
+
+export interface Lock { release(): void }
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/** One boot, stop or run setup per ROOT at a time; a dead holder's lock is taken over. */
+export async function lock(root: string, waitMs = 60_000): Promise<Lock> {
+  const dir = jailDir(root);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, 'lock');
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const fd = fs.openSync(file, 'wx', 0o600);
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      return { release: () => { try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file); } catch { /* gone */ } } };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let pid = NaN;
+    try { pid = Number(fs.readFileSync(file, 'utf8') || NaN); } catch { continue; }
+    if (!Number.isInteger(pid) || !pidAlive(pid) || pid === process.pid) {
+      try { fs.unlinkSync(file); } catch { /* taken over by someone else */ }
+      continue;
+    }
+    if (Date.now() > deadline) throw new JailFailure([jailError('locked', `Another jail command (pid ${pid}) is starting or stopping ${root}; it holds ${file}. Wait for it, then try again.`, { path: root })]);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
