@@ -14,6 +14,10 @@ const USAGE = `usage: jail [make] ROOT=DIR [VAR=value ...] [options] [target ...
        jail deps [--json] [--root DIR] ELF ...
        jail check ROOT=DIR [-f FILE] [--json] [-q]    audit the jail: exit 0 clean, 1 findings, 2 error
        jail pack ROOT=DIR -o FILE.tar[.gz]         (then: jail make ROOT=DIR2 rebuild FROM=FILE.tar)
+       jail boot ROOT=DIR [-f FILE] [--user NAME] [--timeout SEC]   start the rc.d services, confined
+       jail stop ROOT=DIR [--timeout SEC]                          stop them; end everything in the jail
+       jail status ROOT=DIR [--json]                               services and processes of the jail
+       jail run ROOT=DIR [-f FILE] [--user NAME] -- CMD ARGS...     one command in the jail, confined
        jail --version
 
 make options:
@@ -34,6 +38,10 @@ type Command = { run(p: Parsed, io: Output): Promise<number> };
 /** Commands by name; each is imported on first use. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   make: () => import('./commands/make.js'),
+  boot: () => import('./commands/boot.js'),
+  stop: () => import('./commands/stop.js'),
+  status: () => import('./commands/status.js'),
+  run: () => import('./commands/run.js'),
   check: () => import('./commands/check.js'),
   pack: () => import('./commands/pack.js'),
 };
