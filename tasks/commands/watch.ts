@@ -1,0 +1,58 @@
+// `jail watch ROOT=... [-f FILE] [--guard] [--poll] [--debounce MS]`: build, then rebuild
+// on every change of the jailfile, its modules and the host files it copies, printing only
+// what changed. Ctrl-C (or SIGTERM) finishes a build in progress and exits 0. --debounce
+// is the quiet time after a change before building (default 150 ms, at least 60 ms).
+
+import { UsageError, type Parsed } from '../args.js';
+import type { Output } from '../progress.js';
+import { DEFAULT_DEBOUNCE_MS, JailWatch } from '../watch/loop.js';
+
+function debounceOf(p: Parsed): number {
+  const v = p.options.get('--debounce');
+  if (v === undefined) return DEFAULT_DEBOUNCE_MS;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0 || n > 60_000) throw new UsageError('--debounce needs a whole number of milliseconds (0 to 60000)');
+  return n;
+}
+
+export async function run(p: Parsed, io: Output): Promise<number> {
+  let debounceMs: number;
+  try {
+    if (p.make.dryRun || p.make.question) throw new UsageError('watch builds on every change; -n and -q belong to `jail make`');
+    if (p.json) throw new UsageError('watch prints lines as it goes; --json belongs to `jail make`');
+    debounceMs = debounceOf(p);
+  } catch (err) {
+    if (err instanceof UsageError) { io.err(`jail watch: ${err.message}`); return 2; }
+    throw err;
+  }
+
+  const w = new JailWatch({
+    make: p.make,
+    io,
+    guard: p.options.has('--guard'),
+    poll: p.options.has('--poll'),
+    debounceMs,
+    explain: p.explain,
+    progress: Boolean(process.stderr.isTTY),
+  });
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      io.err(`jail: ${sig} again: leaving now; the next build finishes what this one did not`);
+      process.exit(130);
+    }
+    if (w.state === 'running' || w.state === 'queued') io.err('jail: finishing the build in progress, then stopping');
+    void w.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    w.start();
+    await w.done;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return w.fatal === undefined ? 0 : 2;
+}
