@@ -1,0 +1,276 @@
+// `jail boot`, `jail status` and `jail stop` with the article's Apache jail: the default
+// jailfile built for real, booted, fetched from, looked at from the host (who runs apache,
+// where its root is, which PID namespace), broken in the ways the article expects a jail
+// to be broken (`rm -fr /` inside, the tree deleted from the host), and stopped.
+
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO, rig, type Rig } from './helpers.js';
+
+const isRoot = process.getuid?.() === 0;
+const hasApache = fs.existsSync('/usr/sbin/apache2');
+
+interface Proc { pid: number; uid: number; comm: string; pidns: string; capEff: string }
+
+/** Live processes whose root directory is ROOT. */
+function jailed(root: string): Proc[] {
+  const out: Proc[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${d}/root`) !== root) continue;
+      const status = fs.readFileSync(`/proc/${d}/status`, 'utf8');
+      if (/^State:\s+[ZX]/m.test(status)) continue;
+      out.push({
+        pid: Number(d), uid: Number(/^Uid:\s+(\d+)/m.exec(status)![1]), comm: /^Name:\s+(.*)$/m.exec(status)![1]!,
+        pidns: fs.readlinkSync(`/proc/${d}/ns/pid`), capEff: /^CapEff:\s+(\w+)/m.exec(status)![1]!,
+      });
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+async function get(url: string, tries = 50): Promise<{ status: number; body: string }> {
+  for (let i = 0; ; i++) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      return { status: res.status, body: await res.text() };
+    } catch (err) {
+      if (i >= tries) throw err;
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+  }
+}
+
+/** A port nothing on the host's loopback listens on (a low one when asked: below 1024). */
+async function freePort(low = false): Promise<number> {
+  const tryPort = (port: number) => new Promise<number | undefined>((ok) => {
+    const s = net.createServer();
+    s.once('error', () => ok(undefined));
+    s.listen(port, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => ok(p)); });
+  });
+  if (!low) return (await tryPort(0))!;
+  for (let p = 900 + (process.pid % 90); p < 1024; p++) if (await tryPort(p)) return p;
+  throw new Error('no free port below 1024');
+}
+
+function withApacheDirs(root: string): void {
+  // apache() declares /var/log/apache2 and /var/run/apache2 root-owned; the service runs as
+  // www-data, so until the recipe declares them owned by www-data (asked for in the report
+  // of issue #5), the test hands them over the way that declaration will.
+  for (const d of ['var/log/apache2', 'var/run/apache2']) fs.chownSync(path.join(root, d), 33, 33);
+}
+
+describe.skipIf(!isRoot || !hasApache)('jail boot, status and stop: the default Apache jail', () => {
+  let r: Rig;
+  let port: number;
+  const make = (...args: string[]) => {
+    const res = r.jail('make', '-f', path.join(REPO, 'jailfile.ts'), `ROOT=${r.root}`, `PORT=${port}`, 'HOSTNAME=www.example.test', ...args);
+    if (res.code === 0) withApacheDirs(r.root);
+    return res;
+  };
+  const cmd = (c: string, ...args: string[]) => r.jail(c, '-f', path.join(REPO, 'jailfile.ts'), `ROOT=${r.root}`, `PORT=${port}`, 'HOSTNAME=www.example.test', ...args);
+
+  beforeAll(async () => {
+    r = rig();
+    port = await freePort();
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+  });
+  afterAll(() => {
+    cmd('stop');
+    for (const p of jailed(r.root)) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+    r.cleanup();
+  });
+
+  it('boots: apache answers, every apache process runs as www-data, chrooted, in a PID namespace of its own', async () => {
+    const boot = cmd('boot');
+    expect(boot.code, boot.stderr + boot.stdout).toBe(0);
+    expect(boot.stdout).toMatch(/50apache\.sh start: ok/);
+    const res = await get(`http://127.0.0.1:${port}/`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/It works, from inside the jail/);
+    const procs = jailed(r.root);
+    expect(procs.filter((p) => p.comm === 'apache2').length).toBeGreaterThanOrEqual(2);
+    const hostNs = fs.readlinkSync('/proc/self/ns/pid');
+    for (const p of procs) {
+      expect(p.uid, `${p.comm} ${p.pid}`).toBe(33);
+      expect(p.pidns).not.toBe(hostNs);
+      expect(fs.readlinkSync(`/proc/${p.pid}/root`)).toBe(r.root);
+    }
+    expect(new Set(procs.map((p) => p.pidns)).size).toBe(1);
+    // On the host's network a booted service may bind a port below 1024: CAP_NET_BIND_SERVICE, and nothing else.
+    for (const p of procs) expect(p.capEff).toBe('0000000000000400');
+  });
+
+  it('a second boot starts nothing twice', async () => {
+    const before = jailed(r.root).map((p) => p.pid).sort();
+    const again = cmd('boot');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/50apache\.sh: already running/);
+    expect(again.stdout).toMatch(/0 started, 1 already running, 0 failed/);
+    expect(jailed(r.root).map((p) => p.pid).sort()).toEqual(before);
+    expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
+  });
+
+  it('jail run -- /usr/bin/hostname prints the jail\'s hostname (and the host\'s is untouched)', () => {
+    const host = execFileSync('hostname', { encoding: 'utf8' });
+    const res = cmd('run', '--', '/usr/bin/hostname');
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toBe('www.example.test\n');
+    expect(cmd('run', '--', '/usr/bin/id').stdout).toBe('uid=33(www-data) gid=33(www-data) groups=33(www-data)\n');
+    expect(execFileSync('hostname', { encoding: 'utf8' })).toBe(host);
+  });
+
+  it('status lists the apache service and its processes', () => {
+    const st = cmd('status');
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(/is running since/);
+    expect(st.stdout).toMatch(/50apache\.sh\s+running \(\d+ processes\)/);
+    expect(st.stdout).toMatch(/www-data\s+S\s+\/usr\/sbin\/apache2 -f \/etc\/apache2\/apache2\.conf -k start/);
+    const json = JSON.parse(cmd('status', '--json').stdout) as { running: boolean; hostname: string; services: { script: string; status: string }[]; processes: { user: string; command: string }[] };
+    expect(json.running).toBe(true);
+    expect(json.hostname).toBe('www.example.test');
+    expect(json.services).toEqual([expect.objectContaining({ script: '50apache.sh', status: 'running' })]);
+    expect(json.processes.filter((p) => p.command.startsWith('/usr/sbin/apache2')).every((p) => p.user === 'www-data')).toBe(true);
+  });
+
+  it('stop leaves no process of the jail, no cgroup, no record', async () => {
+    const st = JSON.parse(cmd('status', '--json').stdout) as { cgroups: string[]; pidns: string };
+    const stop = cmd('stop');
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/50apache\.sh stop: ok/);
+    expect(jailed(r.root)).toEqual([]);
+    for (const d of st.cgroups) expect(fs.existsSync(d), d).toBe(false);
+    const nsLeft = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => { try { return fs.readlinkSync(`/proc/${d}/ns/pid`) === st.pidns; } catch { return false; } });
+    expect(nsLeft).toEqual([]);
+    expect(cmd('status').code).toBe(1);
+    await expect(get(`http://127.0.0.1:${port}/`, 0)).rejects.toThrow();
+    expect(cmd('stop').stdout).toMatch(/is not running/);
+  });
+
+  it('a failing rc script is reported with its output, and the others still start', async () => {
+    const broken = path.join(r.root, 'etc/rc.d/40broken.sh');
+    fs.writeFileSync(broken, '#!/bin/sh\necho "broken: cannot start $1" >&2\nexit 3\n', { mode: 0o755 });
+    try {
+      const boot = cmd('boot');
+      expect(boot.code).toBe(1);
+      expect(boot.stderr).toMatch(/40broken\.sh start failed \(exit status 3\); its output:\n {2}\| broken: cannot start start/);
+      expect(boot.stdout).toMatch(/50apache\.sh start: ok/);
+      expect(boot.stdout).toMatch(/1 started, 0 already running, 1 failed/);
+      expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
+      expect(cmd('status').stdout).toMatch(/40broken\.sh\s+failed to start/);
+    } finally {
+      fs.rmSync(broken);
+      expect(cmd('stop').code).toBe(0);
+    }
+  });
+
+  it('a port below 1024 on the host network: apache gets CAP_NET_BIND_SERVICE alone, never root', async () => {
+    const high = port;
+    port = await freePort(true);
+    try {
+      expect(make().code).toBe(0);
+      const boot = cmd('boot');
+      expect(boot.code, boot.stderr).toBe(0);
+      expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
+      const procs = jailed(r.root);
+      expect(procs.length).toBeGreaterThan(0);
+      for (const p of procs) {
+        expect(p.uid).toBe(33);
+        expect(p.capEff).toBe('0000000000000400'); // CAP_NET_BIND_SERVICE = 10
+      }
+      expect(cmd('stop').code).toBe(0);
+    } finally {
+      port = high;
+      expect(make().code).toBe(0);
+    }
+  });
+
+  it('stop ends everything after `rm -fr /` inside the jail', async () => {
+    expect(cmd('boot').code).toBe(0);
+    const rm = cmd('run', '--', '/usr/bin/rm', '-fr', '/');
+    expect(rm.code).not.toBe(0); // the jail user may delete only its own files
+    expect(fs.existsSync(path.join(r.root, 'usr/sbin/apache2'))).toBe(true);
+    expect(jailed(r.root).length).toBeGreaterThan(0);
+    const stop = cmd('stop');
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(jailed(r.root)).toEqual([]);
+  });
+
+  it('stop ends everything after the tree is deleted from the host (rm -rf ROOT/*)', async () => {
+    expect(make().code).toBe(0);
+    expect(cmd('boot').code).toBe(0);
+    expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
+    for (const name of fs.readdirSync(r.root)) fs.rmSync(path.join(r.root, name), { recursive: true, force: true });
+    expect(jailed(r.root).length).toBeGreaterThan(0);
+    const stop = r.jail('stop', `ROOT=${r.root}`);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stderr).toMatch(/50apache\.sh is no longer in .*\/etc\/rc\.d; its processes are ended below/);
+    expect(jailed(r.root)).toEqual([]);
+  });
+});
+
+describe.skipIf(!isRoot || !hasApache)('jail boot with a network of its own', () => {
+  let r: Rig;
+  let subnet: string;
+
+  beforeAll(() => {
+    // A /24 in 10.213.0.0/16 that no interface of this host has: the test assigns both ends itself.
+    const used = execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' });
+    let n = 20 + (process.pid % 200);
+    while (used.includes(`10.213.${n}.`)) n = (n + 1) % 250;
+    subnet = `10.213.${n}`;
+    r = rig();
+    const rel = path.relative(r.dir, path.join(REPO, 'jailfile.ts'));
+    r.jailfile(`import { defineJail, dir, runtime } from 'jail';
+import base from ${JSON.stringify(rel.startsWith('.') ? rel : `./${rel}`)};
+export default defineJail(async (vars) => [
+  await base(vars),
+  dir('/proc'),
+  runtime({ network: { address: '${subnet}.2/24' }, proc: true }),
+]);
+`);
+    const res = r.jail('make', `ROOT=${r.root}`, `ADDR=${subnet}.2`, 'PORT=80');
+    expect(res.code, res.stderr).toBe(0);
+    withApacheDirs(r.root);
+  });
+  afterAll(() => {
+    r.jail('stop', `ROOT=${r.root}`);
+    r.cleanup();
+  });
+
+  it('apache answers on port 80 of the jail\'s own address, not on the host\'s loopback, with no capability', async () => {
+    const loopbackFree = await new Promise<boolean>((ok) => {
+      const s = net.createServer();
+      s.once('error', () => ok(false));
+      s.listen(80, '127.0.0.1', () => s.close(() => ok(true)));
+    });
+    const boot = r.jail('boot', `ROOT=${r.root}`, `ADDR=${subnet}.2`, 'PORT=80');
+    expect(boot.code, boot.stderr + boot.stdout).toBe(0);
+    const res = await get(`http://${subnet}.2/`);
+    expect(res.status).toBe(200);
+    if (loopbackFree) await expect(get('http://127.0.0.1:80/', 0)).rejects.toThrow();
+    const procs = jailed(r.root);
+    expect(procs.length).toBeGreaterThan(0);
+    for (const p of procs) {
+      expect(p.uid).toBe(33);
+      expect(p.capEff).toBe('0000000000000000');
+    }
+    const st = JSON.parse(r.jail('status', `ROOT=${r.root}`, '--json').stdout) as { network: { address: string; hostAddress: string; hostInterface: string } };
+    expect(st.network).toEqual({ address: `${subnet}.2/24`, hostAddress: `${subnet}.1/24`, hostInterface: expect.stringMatching(/^vjh/) });
+    // jail run joins the booted jail's network, and sees its /proc: its own namespace's processes only.
+    const ls = r.jail('run', `ROOT=${r.root}`, `ADDR=${subnet}.2`, 'PORT=80', '--', '/bin/sh', '-c', 'echo /proc/[0-9]*; cat /proc/net/fib_trie');
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout.split('\n')[0]).toBe('/proc/1 /proc/2 /proc/3'); // the init, its sleep, and this shell
+    expect(ls.stdout).toContain(`${subnet}.2`);
+    const stop = r.jail('stop', `ROOT=${r.root}`);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(fs.existsSync(`/sys/class/net/${st.network.hostInterface}`)).toBe(false);
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`jail-${st.network.hostInterface.slice(3)}`);
+    expect(jailed(r.root)).toEqual([]);
+  });
+});

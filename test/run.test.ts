@@ -1,0 +1,306 @@
+// `jail run`: one command in the jail, confined — checked from both sides. Inside, a static
+// C program (fixtures/run/escape.c) tries the classic ways out of a chroot as the jail
+// user; outside, the test looks at /proc, the cgroups and the clock. A fork bomb, a CPU
+// spin and a memory hog meet the jail's limits, and `jail run` killed or interrupted takes
+// every process it started with it.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, REPO, rig, type Rig } from './helpers.js';
+import { DEFAULTS, parseBytes, parseNetwork, runConfig } from '../tasks/run/config.js';
+import { commandChain, initChain, initUidFor } from '../tasks/run/chain.js';
+import { JOIN_SCRIPT } from '../tasks/run/cgroup.js';
+import type { Entry } from '../tasks/entries.js';
+import { runtime } from '../tasks/entries.js';
+
+const TOOLS = { sh: '/bin/sh', sleep: '/bin/sleep', unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', prlimit: '/usr/bin/prlimit', hostname: '/bin/hostname' };
+
+describe('confinement settings and chains (pure)', () => {
+  it('defaults: 300 s of CPU as in the article, 256 pids, namespaces on, no /proc, the host network', () => {
+    expect(runConfig([])).toEqual({ cpu: DEFAULTS.cpu, pids: DEFAULTS.pids, proc: false, namespaces: true });
+    expect(DEFAULTS.cpu).toBe(300);
+  });
+
+  it('folds runtime() entries, the last one winning per setting, and turns each default off', () => {
+    const c = runConfig([runtime({ cpu: 2, pids: 64 }) as Entry, runtime({ pids: false, cpu: 'unlimited', memory: '64M', proc: true, user: 'www' }) as Entry]);
+    expect(c).toEqual({ user: 'www', proc: true, namespaces: true, memory: 64 * 1024 * 1024 });
+    expect(() => runConfig([runtime({ cpu: 0 }) as Entry])).toThrow(/cpu must be a whole number/);
+    expect(() => runConfig([runtime({ pids: 2 }) as Entry])).toThrow(/pids must be/);
+    expect(() => runConfig([runtime({ namespaces: false, proc: true }) as Entry])).toThrow(/needs the jail's own PID and mount namespaces/);
+  });
+
+  it('parses sizes and the jail network, deriving the host end of the veth pair', () => {
+    expect(parseBytes('512K')).toBe(512 * 1024);
+    expect(parseBytes('1G')).toBe(1024 ** 3);
+    expect(() => parseBytes('lots')).toThrow(/not a size/);
+    expect(parseNetwork({ address: '10.213.7.2/24' })).toEqual({ address: '10.213.7.2/24', hostAddress: '10.213.7.1/24' });
+    expect(parseNetwork({ address: '10.213.7.1/24' }).hostAddress).toBe('10.213.7.2/24');
+    expect(parseNetwork({ address: '10.213.7.9/24', hostAddress: '10.213.7.200/24' }).hostAddress).toBe('10.213.7.200/24');
+    expect(() => parseNetwork({ address: '10.213.7.0/24' })).toThrow(/network or broadcast/);
+    expect(() => parseNetwork({ address: '10.213.7.2' })).toThrow(/prefix length/);
+    expect(() => parseNetwork({ address: '10.213.7.2/24', hostAddress: '10.9.9.1/24' })).toThrow(/must be in the jail's subnet/);
+  });
+
+  it('a command chain: host programs only until unshare chroots and drops to the user, the jail command last', () => {
+    const argv = commandChain({ tools: TOOLS, root: '/srv/j', uid: 33, gid: 33, cmd: ['/bin/x', '--', 'y'], cgroupProcs: ['/cg/a/cgroup.procs'], cpu: 300, init: 4242, dieWithParent: true });
+    expect(argv).toEqual([
+      '/usr/bin/setpriv', '--pdeathsig=KILL', '--',
+      '/bin/sh', '-c', JOIN_SCRIPT, 'jail-cgroup', '/cg/a/cgroup.procs', '--',
+      '/usr/bin/prlimit', '--core=0:0', '--cpu=300:300', '--',
+      '/usr/bin/nsenter', '--target=4242', '--pid', '--mount', '--uts', '--ipc', '--',
+      '/usr/bin/setpriv', '--nnp', '--inh-caps=-all', '--bounding-set=-all,+sys_chroot,+setuid,+setgid', '--',
+      '/usr/bin/unshare', '--root=/srv/j', '--wd=/', '--setgid=33', '--setuid=33', '--', '/bin/x', '--', 'y',
+    ]);
+    const low = commandChain({ tools: TOOLS, root: '/srv/j', uid: 33, gid: 33, cmd: ['/x'], cgroupProcs: [], bindLowPorts: true });
+    expect(low).toContain('--ambient-caps=-all,+net_bind_service');
+    expect(low).toContain('--securebits=+no_setuid_fixup');
+    expect(() => commandChain({ tools: TOOLS, root: '/srv/j', uid: 0, gid: 33, cmd: ['/x'], cgroupProcs: [] })).toThrow(/refusing/);
+    expect(() => commandChain({ tools: TOOLS, root: '/srv/j', uid: 33, gid: 0, cmd: ['/x'], cgroupProcs: [] })).toThrow(/refusing/);
+  });
+
+  it('the init: the host\'s sh as an unused uid, no capabilities, dying with its unshare', () => {
+    const argv = initChain({ tools: TOOLS, cgroupProcs: [], procDir: '/srv/j/proc', initUid: initUidFor(33) });
+    const setpriv = argv.lastIndexOf('/usr/bin/setpriv');
+    expect(argv.slice(setpriv, setpriv + 9)).toEqual(['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--nnp', '--inh-caps=-all', '--bounding-set=-all', '--pdeathsig=KILL', '--']);
+    expect(argv).toContain('--mount-proc=/srv/j/proc');
+    expect(argv).toContain('--kill-child');
+    expect(initUidFor(65534)).toBe(65533);
+  });
+
+  it('the cgroup join script writes its own pid and execs the rest, data only as arguments', () => {
+    const dir = fs.mkdtempSync('/tmp/jail-join-');
+    try {
+      const a = path.join(dir, 'a'), b = path.join(dir, 'b');
+      const out = execFileSync('/bin/sh', ['-c', JOIN_SCRIPT, 'jail-cgroup', a, b, '--', '/bin/sh', '-c', 'echo $$; echo "$1"', 'x', '$(touch /tmp/never)'], { encoding: 'utf8' });
+      const [pid, arg] = out.trim().split('\n');
+      expect(fs.readFileSync(a, 'utf8').trim()).toBe(pid);
+      expect(fs.readFileSync(b, 'utf8').trim()).toBe(pid);
+      expect(arg).toBe('$(touch /tmp/never)');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+const hasGcc = spawnSync('gcc', ['--version']).status === 0 && fs.existsSync('/usr/lib/x86_64-linux-gnu/libc.a');
+const isRoot = process.getuid?.() === 0;
+
+let r: Rig;
+let bin: string;
+
+function jailfile(rt: string): string {
+  return `import { defineJail, dir, copy, text, users, runtime } from 'jail';
+export default defineJail(({ PROC = 'yes', NS = 'yes', USER }) => [
+  dir(['/bin', '/etc', '/proc']),
+  dir('/tmp', { mode: 0o1777 }),
+  users({ app: { uid: 1501, gid: 1501, home: '/tmp' }, other: { uid: 1502, gid: 1502, home: '/tmp' } }),
+  text('/etc/hostname', 'small.jail.test\\n'),
+  ${['escape', 'bomb', 'spin', 'hog'].map((n) => `copy(${JSON.stringify(path.join(bin, n))}, { to: '/bin/${n}' })`).join(',\n  ')},
+  runtime({ ${rt} proc: PROC === 'yes', namespaces: NS === 'yes', user: USER }),
+]);
+`;
+}
+
+const jail = (...args: string[]) => r.jail(...args);
+const runIn = (...args: string[]) => {
+  const dash = args.indexOf('--');
+  return r.jail('run', `ROOT=${r.root}`, ...args.slice(0, dash), ...args.slice(dash));
+};
+
+/** Live processes whose root directory is ROOT. */
+function jailed(root: string): number[] {
+  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => {
+    try {
+      return fs.readlinkSync(`/proc/${p}/root`) === root && !/^\d+ \(.*\) [ZX] /.test(fs.readFileSync(`/proc/${p}/stat`, 'utf8'));
+    } catch { return false; }
+  });
+}
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((ok) => setTimeout(ok, 25));
+  }
+  return cond();
+}
+
+function start(args: string[], extraFds = 0, fd?: number): ChildProcess {
+  const stdio: (string | number)[] = ['ignore', 'pipe', 'pipe'];
+  for (let i = 0; i < extraFds; i++) stdio.push(fd ?? 'ignore');
+  return spawn(process.execPath, [CLI, ...args], { cwd: r.dir, stdio: stdio as never });
+}
+
+function collect(c: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  let stdout = '', stderr = '';
+  c.stdout!.on('data', (d) => { stdout += d; });
+  c.stderr!.on('data', (d) => { stderr += d; });
+  return new Promise((ok) => c.on('close', (code, signal) => ok({ code, signal, stdout, stderr })));
+}
+
+const jailCgroups = () => ['/sys/fs/cgroup/pids', '/sys/fs/cgroup', '/sys/fs/cgroup/unified'].flatMap((d) => {
+  try { return fs.readdirSync(d).filter((n) => n.startsWith('jail-') && n.includes(path.basename(path.dirname(r.root)))).map((n) => path.join(d, n)); } catch { return []; }
+});
+
+describe.skipIf(!isRoot || !hasGcc)('jail run', () => {
+  beforeAll(() => {
+    r = rig();
+    bin = path.join(r.src, 'bin');
+    fs.mkdirSync(bin);
+    for (const n of ['escape', 'bomb', 'spin', 'hog']) execFileSync('gcc', ['-static', '-O1', '-o', path.join(bin, n), path.join(REPO, 'fixtures', 'run', `${n}.c`)]);
+    r.jailfile(jailfile(`pids: 64, cpu: 2, memory: '64M',`));
+    const res = jail('make', `ROOT=${r.root}`);
+    expect(res.code, res.stderr).toBe(0);
+    fs.writeFileSync(path.join(r.outside, 'marker'), 'the host\n');
+  });
+  afterAll(() => {
+    for (const p of jailed(r.root)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    jail('stop', `ROOT=${r.root}`);
+    r.cleanup();
+  });
+
+  it('runs as the jail user, chrooted at /, with the jail\'s hostname, and passes the exit status through', () => {
+    const who = runIn('--', '/bin/escape', 'whoami');
+    expect(who.code, who.stderr).toBe(0);
+    expect(who.stdout).toBe('uid=1501 gid=1501 groups=0 host=small.jail.test pid=3 cwd=/\n');
+    expect(runIn('--', '/bin/escape', 'exit', '42').code).toBe(42);
+    expect(runIn('--user', 'other', '--', '/bin/escape', 'whoami').stdout).toMatch(/^uid=1502 gid=1502 /);
+    const missing = runIn('--', '/bin/nothing-here');
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/nothing-here/);
+  });
+
+  it('never runs anything as root: runtime({ user: "root" }), --user root and a uid-0 account are refused', () => {
+    const res = runIn('--user', 'root', '--', '/bin/escape', 'whoami');
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/uid 0 and gid 0 .* runs nothing in a jail with uid or gid 0/);
+    expect(res.stdout).toBe('');
+    expect(runIn('USER=root', '--', '/bin/escape', 'whoami').code).toBe(2);
+  });
+
+  it('reads the account as data and refuses a planted etc/passwd symlink', () => {
+    const passwd = path.join(r.root, 'etc', 'passwd');
+    const saved = fs.readFileSync(passwd);
+    fs.rmSync(passwd);
+    fs.symlinkSync('/etc/passwd', passwd);
+    try {
+      const res = runIn('--', '/bin/escape', 'whoami');
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/\/etc\/passwd in the jail is a symlink/);
+    } finally {
+      fs.rmSync(passwd);
+      fs.writeFileSync(passwd, saved);
+    }
+  });
+
+  it('escapes fail: no inherited fd, no chroot walk, no mknod, no host processes, no capabilities', async () => {
+    const fd = fs.openSync(path.join(r.outside, 'marker'), 'r');
+    try {
+      // fd 7 and fd 12 of `jail run` are open on a host file; neither may reach the jail.
+      const c = start(['run', `ROOT=${r.root}`, '--', '/bin/escape', String(process.pid), path.join(r.outside, 'marker')], 10, fd);
+      const res = await collect(c);
+      expect(res.stdout, res.stderr).toMatch(/^0 escapes$/m);
+      expect(res.code).toBe(0);
+      expect(res.stdout).not.toMatch(/ESCAPE/);
+      expect(res.stdout).toMatch(/^ok fds: only 0-2 open$/m);
+      expect(res.stdout).toMatch(/^ok chroot-walk: chroot refused \(Operation not permitted\)$/m);
+      expect(res.stdout).toMatch(/^ok mknod: refused \(Operation not permitted\)$/m);
+      expect(res.stdout).toMatch(/^ok unshare-user: refused/m);
+      expect(res.stdout).toMatch(/^ok capabilities: effective 0000000000000000 permitted 0000000000000000$/m);
+      expect(res.stdout).toMatch(/^ok no_new_privs: 1$/m);
+      expect(res.stdout).toMatch(new RegExp(`^ok kill-host: kill\\(${process.pid}, 0\\): No such process$`, 'm'));
+      // Its /proc is its own PID namespace's: the init, its sleep, and the program itself.
+      expect(res.stdout).toMatch(/^ok proc: 3 processes visible: 1 2 3$/m);
+      expect(res.stdout).toMatch(/^ok proc-1-root: refused \(Permission denied\)$/m);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('without runtime.proc nothing is mounted on the jail\'s /proc, and it still cannot see the host\'s processes', () => {
+    const res = runIn('PROC=no', '--', '/bin/escape', String(process.pid), path.join(r.outside, 'marker'));
+    expect(res.stdout).toMatch(/^ok proc: 0 processes visible:$/m);
+    expect(res.stdout).toMatch(/^ok kill-host: .*No such process$/m);
+    expect(res.stdout).toMatch(/^0 escapes$/m);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(r.root);
+  });
+
+  it('TIOCSTI cannot push keystrokes into the caller\'s terminal (a session of its own)', () => {
+    const hasScript = spawnSync('script', ['--version']).status === 0;
+    if (!hasScript) { console.log('skipped: util-linux script(1) is not installed to give the test a terminal'); return; }
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    // The control: the same program on the same kind of terminal, not jailed, succeeds.
+    const control = spawnSync('script', ['-qec', `${q(path.join(bin, 'escape'))} tiocsti`, '/dev/null'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const legacy = fs.readFileSync('/proc/sys/dev/tty/legacy_tiocsti', 'utf8').trim() !== '0';
+    if (legacy) expect(control.stdout).toMatch(/ESCAPE tiocsti/);
+    const res = spawnSync('script', ['-qec', `${q(process.execPath)} ${q(CLI)} run ${q(`ROOT=${r.root}`)} -- /bin/escape tiocsti`, '/dev/null'], { encoding: 'utf8', cwd: r.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(res.stdout).toMatch(/ok tiocsti: refused \(Operation not permitted\)/);
+    expect(res.stdout).not.toMatch(/ESCAPE/);
+  });
+
+  it('a fork bomb stops at the pids limit while the host can still start processes; SIGTERM ends all of it', async () => {
+    const c = start(['run', `ROOT=${r.root}`, '--', '/bin/bomb']);
+    const done = collect(c);
+    let out = '';
+    c.stdout!.on('data', (d) => { out += d; });
+    expect(await until(() => out.includes('fork failed'), 10_000)).toBe(true);
+    expect(out).toMatch(/fork failed: Resource temporarily unavailable/);
+    const n = jailed(r.root).length;
+    expect(n).toBeGreaterThan(40);
+    expect(n).toBeLessThanOrEqual(64);
+    expect(spawnSync('/bin/true').status).toBe(0);
+    c.kill('SIGTERM');
+    const res = await done;
+    expect(res.code).toBe(128 + 15);
+    expect(jailed(r.root)).toEqual([]);
+  });
+
+  it('killing jail run outright (SIGKILL) still ends every process it started', async () => {
+    const c = start(['run', `ROOT=${r.root}`, '--', '/bin/bomb']);
+    let out = '';
+    c.stdout!.on('data', (d) => { out += d; });
+    expect(await until(() => out.includes('fork failed'), 10_000)).toBe(true);
+    expect(jailed(r.root).length).toBeGreaterThan(10);
+    c.kill('SIGKILL');
+    expect(await until(() => jailed(r.root).length === 0, 5000)).toBe(true);
+    // The next command sweeps the cgroup the killed one could not remove.
+    expect(runIn('--', '/bin/escape', 'exit', '0').code).toBe(0);
+    expect(jailCgroups().flatMap((d) => fs.readdirSync(d)).filter((n) => n.startsWith('run-'))).toEqual([]);
+  });
+
+  it('runtime({ cpu: 2 }): a CPU spin is killed after about 2 s of CPU time', () => {
+    const t0 = Date.now();
+    const res = runIn('--', '/bin/spin');
+    const s = (Date.now() - t0) / 1000;
+    expect([128 + 9, 128 + 24]).toContain(res.code); // SIGKILL at the hard limit, or SIGXCPU at the soft one
+    expect(s).toBeGreaterThan(1.8);
+    expect(s).toBeLessThan(8);
+  });
+
+  it('runtime({ memory: "64M" }): a memory hog is stopped near the limit', () => {
+    const res = runIn('--', '/bin/hog', '512');
+    expect(res.code).toBe(128 + 9);
+    const last = Number(/(\d+) MiB\s*$/.exec(res.stdout)?.[1] ?? 0);
+    expect(last).toBeGreaterThan(0);
+    expect(last).toBeLessThanOrEqual(64);
+  });
+
+  it('with namespaces: false it is still chrooted, unprivileged and cleaned up, by its cgroup', () => {
+    const res = runIn('NS=no', 'PROC=no', '--', '/bin/escape', String(process.pid), path.join(r.outside, 'marker'));
+    for (const check of ['ids', 'groups', 'capabilities', 'no_new_privs', 'cwd', 'fds', 'chroot-walk', 'marker', 'mknod', 'setuid', 'mount', 'unshare-user', 'tiocsti']) {
+      expect(res.stdout, res.stderr).toMatch(new RegExp(`^ok ${check}: `, 'm'));
+    }
+    expect(jailed(r.root)).toEqual([]);
+  });
+
+  it('leaves no cgroup, state or namespace behind', () => {
+    expect(jailCgroups()).toEqual([]);
+    const st = jail('status', `ROOT=${r.root}`);
+    expect(st.code).toBe(1);
+    expect(st.stdout).toMatch(/is not running/);
+  });
+});
