@@ -12,6 +12,7 @@ import { stdio, type Output } from './progress.js';
 
 const USAGE = `usage: jail [make] ROOT=DIR [VAR=value ...] [options] [target ...]
        jail deps [--json] [--root DIR] ELF ...
+       jail trace ROOT=DIR [-f FILE] [--write FILE] [--timeout S] -- CMD [ARG ...]
        jail watch ROOT=DIR [-f FILE] [--guard] [--poll] [--debounce MS]
        jail check ROOT=DIR [-f FILE] [--json] [-q]    audit the jail: exit 0 clean, 1 findings, 2 error
        jail pack ROOT=DIR -o FILE.tar[.gz]         (then: jail make ROOT=DIR2 rebuild FROM=FILE.tar)
@@ -39,6 +40,7 @@ type Command = { run(p: Parsed, io: Output): Promise<number> };
 /** Commands by name; each is imported on first use. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   make: () => import('./commands/make.js'),
+  trace: () => import('./commands/trace.js'),
   watch: () => import('./commands/watch.js'),
   boot: () => import('./commands/boot.js'),
   stop: () => import('./commands/stop.js'),

@@ -1,0 +1,137 @@
+// `jail trace`: a program that fopen()s /etc/myapp.conf and dlopen()s a plugin, run in a
+// jail that has neither. The trace names exactly those two; written as a module and
+// imported by the jailfile, they make the program run, and a second trace finds nothing.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rig, type Rig } from './helpers.js';
+import { hasGcc } from '../fixtures/elf/build.js';
+import { moduleText, parseTrace } from '../tasks/commands/trace.js';
+
+const CONF = '/etc/myapp.conf';
+const gccHere = hasGcc() && spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0;
+
+describe('parseTrace', () => {
+  it('keeps ENOENT lookups after the chroot, joins split lines, and resolves relative paths', () => {
+    const root = '/var/virtual/x';
+    const text = [
+      '10  openat(AT_FDCWD</tmp>, "/etc/before-chroot", O_RDONLY) = -1 ENOENT (No such file or directory)',
+      '10  chroot("/var/virtual/x")        = 0',
+      '10  chdir("/")                      = 0',
+      '10  execve("/usr/sbin/prog", ["prog"], 0x7ffc /* 3 vars */) = -1 ENOENT (No such file or directory)',
+      '10  access("/etc/ld.so.preload", R_OK) = -1 ENOENT (No such file or directory)',
+      '11  openat(AT_FDCWD</var/virtual/x/srv>, "data/a\\"b", O_RDONLY <unfinished ...>',
+      '10  newfstatat(AT_FDCWD</var/virtual/x>, "/etc/found", {st_mode=S_IFREG|0644, st_size=1, ...}, 0) = 0',
+      '11  <... openat resumed>)            = -1 ENOENT (No such file or directory)',
+      '10  openat(3</var/virtual/x/usr/lib>, "libx.so", O_RDONLY|O_CLOEXEC) = -1 ENOENT (No such file or directory)',
+      '10  unlink("/tmp/gone")             = -1 ENOENT (No such file or directory)',
+      '10  openat(AT_FDCWD</var/virtual/x>, "/etc/secret", O_RDONLY) = -1 EACCES (Permission denied)',
+    ].join('\n');
+    expect(parseTrace(text, root)).toEqual([
+      { path: '/usr/sbin/prog', syscall: 'execve' },
+      { path: '/etc/ld.so.preload', syscall: 'access' },
+      { path: '/srv/data/a"b', syscall: 'openat' },
+      { path: '/usr/lib/libx.so', syscall: 'openat' },
+    ]);
+  });
+
+  it('keeps the entries of a module it wrote before, and adds new ones once', () => {
+    const first = moduleText(undefined, [{ entry: "copy('/etc/a')", kind: 'copy', path: '/etc/a' }], ['prog']);
+    expect(first).toContain("import { copy } from 'jail';");
+    const second = moduleText(first, [{ entry: "elf('/usr/lib/b.so')", kind: 'elf', path: '/usr/lib/b.so' }, { entry: "copy('/etc/a')", kind: 'copy', path: '/etc/a' }], ['prog']);
+    expect(second).toContain("import { copy, elf } from 'jail';");
+    expect(second.match(/^ {2}\w+\(.*\),$/gm)).toEqual(["  copy('/etc/a'),", "  elf('/usr/lib/b.so'),"]);
+  });
+});
+
+describe.skipIf(!gccHere)('jail trace on a program that reads a config file and dlopens a plugin', () => {
+  let r: Rig;
+  let prog: string;
+  let plugin: string;
+  let madeConf = false;
+
+  beforeAll(() => {
+    r = rig();
+    plugin = path.join(r.src, 'libplugin.so');
+    prog = path.join(r.src, 'myapp');
+    fs.writeFileSync(path.join(r.src, 'plugin.c'), 'int plugin_answer(void) { return 42; }\n');
+    fs.writeFileSync(path.join(r.src, 'myapp.c'), `#include <stdio.h>
+#include <dlfcn.h>
+int main(void) {
+  FILE *f = fopen("${CONF}", "r");
+  if (!f) fprintf(stderr, "no config\\n");
+  void *h = dlopen(PLUGIN, RTLD_NOW);
+  if (!h) fprintf(stderr, "no plugin: %s\\n", dlerror());
+  if (!f || !h) return 1;
+  int (*answer)(void) = (int (*)(void))dlsym(h, "plugin_answer");
+  printf("answer %d\\n", answer ? answer() : -1);
+  return 0;
+}
+`);
+    execFileSync('gcc', ['-shared', '-fPIC', '-o', plugin, path.join(r.src, 'plugin.c')]);
+    execFileSync('gcc', ['-o', prog, path.join(r.src, 'myapp.c'), `-DPLUGIN="${plugin}"`]);
+    // The host must have the file for trace to suggest it; leave the host as it was.
+    if (!fs.existsSync(CONF)) { fs.writeFileSync(CONF, 'answer=42\n'); madeConf = true; }
+    r.jailfile(`import { defineJail, elf } from 'jail';\nexport default defineJail(({ SRC }) => [ elf(SRC + '/myapp') ]);\n`);
+    const made = r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`);
+    expect(made.code, made.stderr).toBe(0);
+  });
+  afterAll(() => {
+    if (madeConf) fs.rmSync(CONF, { force: true });
+    r?.cleanup();
+  });
+
+  const runInJail = () => spawnSync('chroot', [r.root, prog], { encoding: 'utf8' });
+
+  it('lists exactly the config file and the plugin, as entries to paste', () => {
+    expect(runInJail().status).toBe(1);
+    const res = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--', prog);
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stdout.trim().split('\n')).toEqual([`copy('${CONF}'),`, `elf('${plugin}'),`]);
+    expect(res.stderr).toMatch(/looked for 2 paths the jail lacks/);
+  });
+
+  it('writes them as a module the jailfile imports; then the program runs and a second trace finds nothing', () => {
+    const res = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--write', 'traced.ts', '--', prog);
+    expect(res.code, res.stderr).toBe(0);
+    const mod = fs.readFileSync(path.join(r.dir, 'traced.ts'), 'utf8');
+    expect(mod).toContain(`  copy('${CONF}'),\n  elf('${plugin}'),\n`);
+
+    r.jailfile(`import { defineJail, elf } from 'jail';\nimport traced from './traced.ts';\nexport default defineJail(({ SRC }) => [ elf(SRC + '/myapp'), traced ]);\n`);
+    const made = r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toContain(`create ${CONF} (file)`);
+    expect(made.stdout).toContain(`create ${plugin} (file)`);
+    const ran = runInJail();
+    expect(ran.stdout, ran.stderr).toBe('answer 42\n');
+    expect(ran.status).toBe(0);
+
+    const again = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--write', 'traced.ts', '--', prog);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toMatch(/found everything/);
+    expect(fs.readFileSync(path.join(r.dir, 'traced.ts'), 'utf8')).toBe(mod);
+  });
+
+  it('says when a declared path is missing from ROOT (make it), rather than suggesting it', () => {
+    fs.rmSync(r.root + CONF);
+    const res = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--', prog);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain(`${CONF} is declared but missing from ROOT: run jail make`);
+  });
+
+  it('refuses to overwrite a module it did not write, and needs a command', () => {
+    fs.writeFileSync(path.join(r.dir, 'mine.ts'), "export default ['something of mine'];\n");
+    r.jailfile(`import { defineJail, elf } from 'jail';\nexport default defineJail(({ SRC }) => [ elf(SRC + '/myapp') ]);\n`);
+    const res = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--write', 'mine.ts', '--', prog);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/was not written by jail trace/);
+    expect(fs.readFileSync(path.join(r.dir, 'mine.ts'), 'utf8')).toBe("export default ['something of mine'];\n");
+    const none = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/after `--`/);
+  });
+});
