@@ -46,7 +46,7 @@ function status(p: Parsed, io: Output): number {
 
   if (p.json) {
     io.out(JSON.stringify({
-      root, running: up, bootedAt: state?.bootedAt, hostname: state?.hostname, pidns: state?.pidns,
+      root, running: up, bootedAt: state?.bootedAt, hostname: state?.hostname, pidns: state?.pidns, init: state?.init?.pid,
       user: state?.user, limits: state?.limits, pidsCurrent: state?.cgroup ? cgroup.current(state.cgroup) : undefined,
       network: state?.net ? { address: state.net.address, hostAddress: state.net.hostAddress, hostInterface: state.net.hostIf } : undefined,
       cgroups: state?.cgroup?.dirs, services, processes: procs,
