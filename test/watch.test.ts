@@ -12,6 +12,76 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI, REPO, fingerprint, rig, touched, type Rig } from './helpers.js';
 import { buildLib, buildProg, hasGcc } from '../fixtures/elf/build.js';
+import { UnexpectedTransition, WatchMachine } from '../tasks/watch/machine.js';
+import { coarseGlob } from '../tasks/watch/glob.js';
+
+describe('WatchMachine', () => {
+  const machine = () => {
+    const log: string[] = [];
+    let relevant = true;
+    const m = new WatchMachine(100, {
+      arm: (ms) => log.push(`arm ${ms}`), disarm: () => log.push('disarm'), relevant: () => relevant,
+      build: () => log.push('build'), stopped: () => log.push('stopped'),
+    });
+    return { m, log, setRelevant: (v: boolean) => { relevant = v; } };
+  };
+
+  it('debounces a burst into one build, and queues exactly one more during a build', () => {
+    const { m, log } = machine();
+    m.fire('change'); m.fire('change'); m.fire('change');
+    expect(m.state).toBe('debouncing');
+    m.fire('timer');
+    expect(m.state).toBe('running');
+    m.fire('change'); m.fire('change');
+    expect(m.state).toBe('queued');
+    m.fire('done');
+    expect(m.state).toBe('debouncing');
+    m.fire('timer');
+    m.fire('done');
+    expect(m.state).toBe('idle');
+    expect(log).toEqual(['arm 100', 'arm 100', 'arm 100', 'build', 'arm 100', 'build']);
+  });
+
+  it('goes back to idle when nothing relevant came, finishes a build before stopping, and throws on impossible events', () => {
+    const { m, log, setRelevant } = machine();
+    setRelevant(false);
+    m.fire('change'); m.fire('timer');
+    expect(m.state).toBe('idle');
+    expect(() => m.fire('timer')).toThrow(UnexpectedTransition);
+    expect(() => m.fire('done')).toThrow(/'done' cannot happen in state 'idle'/);
+    m.startWithBuild();
+    m.fire('stop');
+    expect(m.state).toBe('stopping');
+    m.fire('change');
+    expect(log.at(-1)).toBe('build');
+    m.fire('done');
+    expect(m.state).toBe('stopped');
+    expect(log.at(-1)).toBe('stopped');
+    m.fire('change');
+    expect(() => m.fire('timer')).toThrow(UnexpectedTransition);
+  });
+});
+
+describe('coarseGlob', () => {
+  const t = (pattern: string, rel: string) => coarseGlob(pattern).test(rel.split('/'));
+  it('lets through what globby could match, and the directories on the way', () => {
+    expect(coarseGlob('/usr/lib/*/libnss_*.so.2').base).toBe('/usr/lib');
+    expect(t('/usr/lib/*/libnss_*.so.2', 'x86_64-linux-gnu')).toBe('partial');
+    expect(t('/usr/lib/*/libnss_*.so.2', 'x86_64-linux-gnu/libnss_files.so.2')).toBe('full');
+    expect(t('/usr/lib/*/libnss_*.so.2', 'x86_64-linux-gnu/libc.so.6')).toBe('none');
+    expect(t('/srv/**/*.conf', 'a/b/c/x.conf')).toBe('full');
+    expect(t('/srv/**/*.conf', 'a/b')).toBe('partial');
+    expect(t('/srv/site/*', 'img/logo.svg')).toBe('beneath');
+    expect(t('/srv/{a,b}[0-9].txt', 'b7.txt')).toBe('full');
+    expect(t('/srv/{a,b}[0-9].txt', 'c7.txt')).toBe('none');
+    expect(t('/srv/[!x]?.txt', 'x1.txt')).toBe('none');
+    expect(t('/srv/[!x]?.txt', '.a.txt')).toBe('full');
+    expect(t('/srv/[!x]*.txt', '.hidden.txt')).toBe('full');
+    // What it does not parse, it lets through (wider than globby, never narrower).
+    expect(t('/srv/@(a|b).txt', 'zzz')).toBe('full');
+    expect(t('/srv/{x/y,z}/*.txt', 'q/r/s')).toBe('full');
+  });
+});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

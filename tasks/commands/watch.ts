@@ -19,6 +19,7 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   let debounceMs: number;
   try {
     if (p.make.dryRun || p.make.question) throw new UsageError('watch builds on every change; -n and -q belong to `jail make`');
+    if (p.make.targets.includes('clean')) throw new UsageError('watch builds; `clean` belongs to `jail make`');
     if (p.json) throw new UsageError('watch prints lines as it goes; --json belongs to `jail make`');
     debounceMs = debounceOf(p);
   } catch (err) {

@@ -30,11 +30,32 @@ export function expandGlob(pattern: string, flavour: GlobFlavour): string[] {
 
 export { isDynamicPattern };
 
-/** The static directory a glob starts from (as tasks/expand.ts computes it): `/usr/share/doc/bash/*` -> `/usr/share/doc/bash`. */
+/**
+ * The static directory a glob starts from: `/usr/share/doc/bash/*` -> `/usr/share/doc/bash`.
+ * As tasks/expand.ts computes it, except that a group spanning a `/` (`/srv/{a/b,c}/*`)
+ * counts as dynamic as a whole, so the base is a directory every match lies beneath.
+ */
 export function globBase(pattern: string): string {
-  const parts = pattern.split('/');
-  const i = parts.findIndex((c) => c !== '' && isDynamicPattern(c));
+  const parts = splitAtSlashes(pattern);
+  const i = parts.findIndex((c) => c !== '' && (isDynamicPattern(c) || c.includes('/')));
   return parts.slice(0, i < 0 ? parts.length - 1 : i).join('/') || '/';
+}
+
+/** Splits at `/` outside brackets, braces and parentheses (a group keeps its slashes). */
+function splitAtSlashes(p: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\') { cur += c + (p[i + 1] ?? ''); i++; continue; }
+    if (c === '{' || c === '(' || c === '[') depth++;
+    else if ((c === '}' || c === ')' || c === ']') && depth > 0) depth--;
+    if (c === '/' && depth === 0) { out.push(cur); cur = ''; continue; }
+    cur += c;
+  }
+  out.push(cur);
+  return out;
 }
 
 /**

@@ -261,6 +261,9 @@ export class JailWatch {
     const shown = new Set<JailError>();
     const report = await make({
       ...this.#opts.make,
+      // -B rebuilds everything once; on every build it would also write ROOT each time, and
+      // with --guard each write asks for a check build that writes again.
+      always: first && Boolean(this.#opts.make.always),
       onEvent: (e) => {
         if (e.type === 'warning' && !visible) return;
         if (e.type === 'action' && e.error) shown.add(e.error);

@@ -1,15 +1,16 @@
 // The watch loop's state machine: when to rebuild, and never two builds at once.
 //
-//                 change                       timer, something relevant
-//   ┌──────┐ ─────────────▶ ┌────────────┐ ─────────────────────────────▶ ┌─────────┐
-//   │ idle │                │ debouncing │                                │ running │
-//   └──────┘ ◀───────────── └────────────┘ ◀──────┐                       └─────────┘
-//      ▲   timer, nothing      │    ▲  change:     │ done                   │      │
-//      │   relevant            └────┘  restart     │                change  │      │ done
-//      │                               the timer  ┌┴───────┐ ◀────────────┘      │
-//      │                                          │ queued │ ◀─┐ change          │
-//      │                                          └────────┘ ──┘                 │
-//      └─────────────────────────────────────────────────────────────────────────┘
+//                                     start (the first build)
+//                                                  │
+//   ┌──────┐  change   ┌────────────┐  timer,      ▼    ┌─────────┐  change   ┌────────┐
+//   │ idle │ ────────▶ │ debouncing │ ──────────────▶   │ running │ ────────▶ │ queued │ ──┐
+//   └──────┘ ◀──────── └────────────┘  relevant         └─────────┘           └────────┘   │
+//      ▲      timer,      │   ▲   ▲                          │                  │   ▲      │
+//      │      nothing     └───┘   │            done          │                  │   └──────┘
+//      │      relevant   change:  └──────────────────────────┼──────────────────┘   change
+//      │             restart the timer                       │
+//      └─────────────────────────────────────────────────────┘
+//                                  done
 //
 //   stop: idle, debouncing ──▶ stopped;  running, queued ──▶ stopping ──(done)──▶ stopped
 //
