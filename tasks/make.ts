@@ -35,7 +35,7 @@ export interface MakeOptions {
   question?: boolean;
   /** -B: rebuild every target. */
   always?: boolean;
-  /** -j: how many files are written at once. */
+  /** -j: how many files are written at once (default 1). */
   jobs?: number;
   /** -k: build what can be built past failed targets. */
   keepGoing?: boolean;
@@ -224,7 +224,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     let result;
     try {
       result = await apply(plan, applier, {
-        jobs: Math.max(1, opts.jobs ?? 4),
+        jobs: Math.max(1, opts.jobs ?? 1),
         keepGoing: Boolean(opts.keepGoing),
         onAction: (action, error) => {
           emit({ type: 'action', action, dryRun, error });

@@ -16,7 +16,8 @@ export function checkRoot(root: string | undefined, installDir: string): Result<
   if (!root.startsWith('/')) return bad(`is not an absolute path; write it in full, e.g. ROOT=${path.resolve(root)}.`);
   const norm = path.posix.normalize(root).replace(/(.)\/+$/, '$1');
   if (norm === '/') return bad('is the host\'s own root; a jail must be a directory of its own, e.g. ROOT=/var/virtual/apache.');
-  if (HOST_DIRS.has(norm) || HOST_TREES.some((t) => norm.startsWith(t))) return bad(`is a host system directory; building a jail there would rewrite the host. Choose a directory of its own, e.g. /var/virtual/NAME.`);
+  const scratch = norm.startsWith('/dev/shm/'); // a tmpfs of the host's: a fine place for a throwaway jail
+  if (HOST_DIRS.has(norm) || (!scratch && HOST_TREES.some((t) => norm.startsWith(t)))) return bad(`is a host system directory; building a jail there would rewrite the host. Choose a directory of its own, e.g. /var/virtual/NAME.`);
   const inst = path.resolve(installDir);
   if (inst === norm || inst.startsWith(norm + '/')) return bad(`holds the jailfile's own directory (${inst}); the install directory must live outside the jail, where the jail cannot change it.`);
   const st = fs.lstatSync(norm, { throwIfNoEntry: false });

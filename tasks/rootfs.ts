@@ -184,7 +184,9 @@ export class RootFs {
     const st = this.#lstat(pfd, name);
     if (st && !st.isDirectory()) this.#removeAt(pfd, name, p);
     if (!st || !st.isDirectory()) fs.mkdirSync(this.#proc(pfd, name), 0o700);
-    this.#forget(p);
+    // Only an existing directory can have descriptors open beneath it (and scanning for
+    // them on every new directory made a first build quadratic in its directory count).
+    else if (this.#dirs.has(p)) this.#forget(p);
     const fd = fs.openSync(this.#proc(pfd, name), DIR_FLAGS);
     this.#dirs.set(p, fd);
     fs.fchownSync(fd, uid, gid);
