@@ -357,6 +357,15 @@ for (const mode of ['native', 'poll'] as const) {
     }, 120_000);
 
     if (mode === 'native') {
+      it('exits 2 at once for a ROOT no edit of the jailfile can fix, and for make-only options', async () => {
+        const bad = spawnSync(process.execPath, [CLI, 'watch', 'ROOT=/etc', `SRC=${r.src}`], { cwd: r.dir, encoding: 'utf8', timeout: 30_000 });
+        expect(bad.status).toBe(2);
+        expect(bad.stderr).toMatch(/host system directory/);
+        const dry = spawnSync(process.execPath, [CLI, 'watch', `ROOT=${r.root}`, '-n'], { cwd: r.dir, encoding: 'utf8', timeout: 30_000 });
+        expect(dry.status).toBe(2);
+        expect(fs.existsSync(r.root)).toBe(false);
+      });
+
       it('falls back to polling with a clear message when inotify watches run out (ENOSPC)', async () => {
         // A user namespace has inotify limits of its own (/proc/sys/user/max_inotify_watches):
         // exhaust them there. Never fs.inotify.max_user_watches: that one is the host's, and

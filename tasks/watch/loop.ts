@@ -33,6 +33,8 @@ export const DEFAULT_DEBOUNCE_MS = 150;
  * hear of it again. So the debounce never goes below this.
  */
 export const MIN_DEBOUNCE_MS = 60;
+/** Check builds in a row that may each change ROOT before watch stops asking for more. */
+const MAX_CHECK_STREAK = 3;
 export const DEFAULT_POLL_MS = 100;
 /** JAIL_WATCH_DEBUG=1 prints every transition of the loop, with a timestamp, on stderr. */
 const DEBUG = Boolean(process.env.JAIL_WATCH_DEBUG);
@@ -283,11 +285,21 @@ export class JailWatch {
       return;
     }
     if (this.#machine.state === 'stopping') return;
-    await this.#reconcile(wrote);
+    // A check build that writes asks for another check (--guard). Something that rewrites
+    // ROOT as fast as we repair it (or a bug) would make that a loop: after a few in a row,
+    // wait for the next real change instead.
+    const checkOnly = batch.inputs.size === 0 && batch.guard.size === 0 && !first;
+    this.#checkStreak = checkOnly && wrote ? this.#checkStreak + 1 : 0;
+    if (this.#checkStreak === MAX_CHECK_STREAK) {
+      this.#io.err(`jail: warning: the last ${MAX_CHECK_STREAK} check builds each had to change ROOT again: something keeps rewriting it. Not checking again until the next change.`);
+    }
+    await this.#reconcile(wrote, this.#checkStreak < MAX_CHECK_STREAK);
   }
 
+  #checkStreak = 0;
+
   /** A fresh look at what the jailfile needs, and the watchers made anew when that moved. */
-  async #reconcile(wrote: boolean): Promise<void> {
+  async #reconcile(wrote: boolean, mayCheckRoot: boolean): Promise<void> {
     const a = await analyze(this.#opts.make);
     let spec: InputSpec;
     if (a.ok) {
@@ -322,8 +334,8 @@ export class JailWatch {
       this.#guardW = this.#watcher([this.#guard.parent], (p, s) => this.#guard?.ignored(p, s) ?? true, (p) => this.#onGuard(p));
       await this.#guardW.ready;
     }
-    if (remakeInputs || remakeGuard) this.#requestCheck(remakeInputs ? 'inputs watched anew' : 'ROOT watched anew');
-    else if (this.#rootDirty) this.#requestCheck('ROOT changed during the build');
+    if (remakeInputs) this.#requestCheck('inputs watched anew');
+    else if (mayCheckRoot && (remakeGuard || this.#rootDirty)) this.#requestCheck(remakeGuard ? 'ROOT watched anew' : 'ROOT changed during the build');
 
     if (!this.#announced || remakeInputs) {
       const dirs = inputs.roots.length;
