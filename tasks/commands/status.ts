@@ -9,7 +9,7 @@
 import type { Parsed } from '../args.js';
 import type { Output } from '../progress.js';
 import * as cgroup from '../run/cgroup.js';
-import { jailPasswd } from '../run/jaildata.js';
+import { jailGroups, jailPasswd } from '../run/jaildata.js';
 import { isUp } from '../run/instance.js';
 import { inPidNs, info, rootedAt, type ProcInfo } from '../run/procs.js';
 import { loadState } from '../run/state.js';
@@ -25,7 +25,11 @@ function status(p: Parsed, io: Output): number {
   const root = rootOnly(p);
   const state = loadState(root);
   let names = new Map<number, string>();
-  try { names = new Map(jailPasswd(root).map((u) => [u.uid, u.name])); } catch { /* ROOT damaged: numeric ids */ }
+  let groups = new Map<number, string>();
+  try {
+    names = new Map(jailPasswd(root).map((u) => [u.uid, u.name]));
+    groups = jailGroups(root);
+  } catch { /* ROOT damaged: numeric ids */ }
   const pids = new Set<number>([
     ...(state?.pidns ? inPidNs(state.pidns) : []),
     ...(state?.cgroup ? cgroup.procs(state.cgroup) : []),
@@ -58,7 +62,7 @@ function status(p: Parsed, io: Output): number {
   } else {
     const l = state.limits;
     io.out(`jail: ${root} ${up ? 'is running' : 'was booted, but its init is gone (run jail stop to clear what is left)'} since ${state.bootedAt}`);
-    io.out(`  user ${state.user.name} (${state.user.uid}:${state.user.gid})` + (state.hostname ? `, hostname ${state.hostname}` : '') + (state.pidns ? `, ${state.pidns}, init pid ${state.init?.pid}` : ', no namespaces'));
+    io.out(`  user ${state.user.name}:${groups.get(state.user.gid) ?? state.user.gid} (${state.user.uid}:${state.user.gid})` + (state.hostname ? `, hostname ${state.hostname}` : '') + (state.pidns ? `, ${state.pidns}, init pid ${state.init?.pid}` : ', no namespaces'));
     const cur = state.cgroup ? cgroup.current(state.cgroup) : undefined;
     io.out(`  limits: cpu ${l.cpu ?? 'unlimited'}${l.cpu ? ' s' : ''}, pids ${cur !== undefined ? `${cur}/` : ''}${l.pids ?? 'unlimited'}, memory ${l.memory ?? 'unlimited'}, /proc ${l.proc ? 'mounted' : 'not mounted'}`);
     io.out(`  network: ${state.net ? `${state.net.address} (host ${state.net.hostAddress} on ${state.net.hostIf})` : 'the host\'s'}`);
