@@ -4,7 +4,7 @@
 // (/lib64/ld-linux-x86-64.so.2, /lib/x86_64-linux-gnu/libc.so.6) work inside the jail.
 
 import fs from 'node:fs';
-import { globSync, isGlob } from './glob.js';
+import { ELF_GLOB, globSync, isGlob } from './glob.js';
 import type { ElfEntry } from './entries.js';
 import { hostChain } from './host-chain.js';
 import { ElfFactsCache, Resolver } from './elf/index.js';
@@ -119,7 +119,7 @@ export function expandElf(e: ElfEntry, ctx: ElfContext, add: (t: Target) => void
   const placer = new HostPlacer(e, ctx, add, errors, warnings);
   for (const pattern of e.patterns) {
     if (isGlob(pattern)) {
-      const matches = globSync(pattern, { onlyFiles: true, dot: true, followSymbolicLinks: false, absolute: true, unique: true });
+      const matches = globSync(pattern, ELF_GLOB);
       if (matches.length === 0) { placer.err('the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove it.', pattern); continue; }
       for (const m of matches.sort()) placer.program(m);
     } else {

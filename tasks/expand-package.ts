@@ -32,10 +32,18 @@ function listFile(name: string, arch: string): string | undefined {
   return undefined;
 }
 
-let cache: Map<string, string> | undefined;
+/** The installed set, read again when dpkg's status file changes (a watch outlives installs). */
+let cache: { stamp: string; installed: Map<string, string> } | undefined;
+
+function installedNow(): Map<string, string> {
+  const st = fs.statSync(`${DPKG}/status`, { throwIfNoEntry: false });
+  const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'none';
+  if (cache?.stamp !== stamp) cache = { stamp, installed: installed() };
+  return cache.installed;
+}
 
 export function expandPackage(e: PackageEntry, ctx: ElfContext, add: (t: Target) => void, errors: JailError[], warnings: string[]): void {
-  const have = (cache ??= installed());
+  const have = installedNow();
   const placer = new HostPlacer(e, ctx, add, errors, warnings);
   for (const name of e.names) {
     const arch = have.get(name);

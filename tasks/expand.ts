@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { globSync, isGlob } from './glob.js';
+import { COPY_GLOB, globBase, globSync, isGlob } from './glob.js';
 import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
@@ -155,13 +155,6 @@ function sameDeclaration(a: Target, b: Target): boolean {
   }
 }
 
-/** The static directory a glob starts from: `/usr/share/doc/bash/*` -> `/usr/share/doc/bash`. */
-function globBase(pattern: string): string {
-  const parts = pattern.split('/');
-  const i = parts.findIndex((c) => c !== '' && isGlob(c));
-  return parts.slice(0, i < 0 ? parts.length - 1 : i).join('/') || '/';
-}
-
 function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Target) => void, errors: JailError[], warnings: string[]): void {
   const visited = new Set<string>();
   const one = (src: string, dest: string, top: boolean): void => {
@@ -201,7 +194,7 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
 
   if (isGlob(e.source)) {
     const base = globBase(e.source);
-    const matches = globSync(e.source, { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true, expandDirectories: false, unique: true });
+    const matches = globSync(e.source, COPY_GLOB);
     if (matches.length === 0) {
       errors.push(jailError('missing-source', `${e.at}: ${e.label}: the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove the entry.`, { path: e.source, entry: e.at }));
       return;

@@ -27,3 +27,36 @@ export function globSync(pattern: string, opts: import('globby').Options): strin
   if (!globby) throw new Error(`bug: glob ${pattern} met before prepareGlobs()`);
   return globby.globbySync(pattern, opts);
 }
+
+/** How copy() globs match: files, directories and links, not following links. Watch mode matches with the same. */
+export const COPY_GLOB = { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true, expandDirectories: false, unique: true } as const;
+/** How elf() globs match: files only. */
+export const ELF_GLOB = { onlyFiles: true, dot: true, followSymbolicLinks: false, absolute: true, unique: true } as const;
+
+/**
+ * The static directory a glob starts from: `/usr/share/doc/bash/*` -> `/usr/share/doc/bash`.
+ * A group that spans a `/` (`/srv/{a/b,c}/*`) counts as dynamic as a whole, so the base is
+ * a directory every match lies beneath.
+ */
+export function globBase(pattern: string): string {
+  const parts = splitAtSlashes(pattern);
+  const i = parts.findIndex((c) => c !== '' && (mayBeGlob(c) && (!globby || globby.isDynamicPattern(c) || c.includes('/'))));
+  return parts.slice(0, i < 0 ? parts.length - 1 : i).join('/') || '/';
+}
+
+/** Splits at `/` outside brackets, braces and parentheses (a group keeps its slashes). */
+function splitAtSlashes(p: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\') { cur += c + (p[i + 1] ?? ''); i++; continue; }
+    if (c === '{' || c === '(' || c === '[') depth++;
+    else if ((c === '}' || c === ')' || c === ']') && depth > 0) depth--;
+    if (c === '/' && depth === 0) { out.push(cur); cur = ''; continue; }
+    cur += c;
+  }
+  out.push(cur);
+  return out;
+}

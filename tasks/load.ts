@@ -54,7 +54,8 @@ async function transpile(file: string, source: string): Promise<string> {
   const out = ts.transpileModule(source, {
     fileName: file,
     reportDiagnostics: true,
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, inlineSourceMap: true, isolatedModules: true },
+    // Comments go: the import scan below must not mistake `from './x.ts'` in a comment for an import.
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, inlineSourceMap: true, isolatedModules: true, removeComments: true },
   });
   const d = out.diagnostics?.find((x) => x.category === ts.DiagnosticCategory.Error);
   if (d) {

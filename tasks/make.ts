@@ -185,12 +185,12 @@ export async function make(opts: MakeOptions): Promise<Report> {
   const warn = (message: string) => { report.warnings.push(message); emit({ type: 'warning', message }); };
 
   const jail = await analyze(opts);
+  report.analysis = jail;
   jail.warnings.forEach(warn);
   if (jail.root) report.root = jail.root;
   report.errors.push(...jail.errors);
   if (!jail.ok && !(opts.keepGoing && jail.stage === 'expand')) return done();
   const { root, installDir } = jail;
-  if (jail.ok) report.analysis = jail;
   const exp = { targets: jail.targets };
 
   const sel = selection(opts.targets ?? [], exp.targets);

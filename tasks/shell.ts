@@ -11,7 +11,8 @@ const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C
 
 export async function run(argv: readonly string[], opts: { timeoutMs?: number; input?: string; env?: Record<string, string> } = {}): Promise<RunResult | RunFailure> {
   const { $ } = await import('zx');
-  const p = $({ quiet: true, nothrow: true, env: opts.env ?? CLEAN_ENV, timeout: opts.timeoutMs ?? 30_000, input: opts.input, verbose: false })`${argv}`;
+  // An empty stdin, never the caller's: bash reads ~/.bashrc when its stdin is a socket.
+  const p = $({ quiet: true, nothrow: true, env: opts.env ?? CLEAN_ENV, timeout: opts.timeoutMs ?? 30_000, input: opts.input ?? '', verbose: false })`${argv}`;
   const out = await p;
   if (out.exitCode === 0) return { ok: true, stdout: out.stdout, stderr: out.stderr };
   const why = out.signal ? `killed by ${out.signal}` : `exit status ${out.exitCode}`;

@@ -11,11 +11,7 @@
 //    about what a glob matches (wireit #550 is what happens when they do).
 
 import { globbySync, isDynamicPattern } from 'globby';
-
-/** globby options of copy() globs, as tasks/expand.ts expands them. */
-const COPY_GLOB = { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true, expandDirectories: false, unique: true } as const;
-/** globby options of elf() globs, as tasks/expand-elf.ts expands them. */
-const ELF_GLOB = { onlyFiles: true, dot: true, followSymbolicLinks: false, absolute: true, unique: true } as const;
+import { COPY_GLOB, ELF_GLOB, globBase } from '../glob.js';
 
 export type GlobFlavour = 'copy' | 'elf';
 
@@ -30,33 +26,7 @@ export function expandGlob(pattern: string, flavour: GlobFlavour): string[] {
 
 export { isDynamicPattern };
 
-/**
- * The static directory a glob starts from: `/usr/share/doc/bash/*` -> `/usr/share/doc/bash`.
- * As tasks/expand.ts computes it, except that a group spanning a `/` (`/srv/{a/b,c}/*`)
- * counts as dynamic as a whole, so the base is a directory every match lies beneath.
- */
-export function globBase(pattern: string): string {
-  const parts = splitAtSlashes(pattern);
-  const i = parts.findIndex((c) => c !== '' && (isDynamicPattern(c) || c.includes('/')));
-  return parts.slice(0, i < 0 ? parts.length - 1 : i).join('/') || '/';
-}
-
-/** Splits at `/` outside brackets, braces and parentheses (a group keeps its slashes). */
-function splitAtSlashes(p: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === '\\') { cur += c + (p[i + 1] ?? ''); i++; continue; }
-    if (c === '{' || c === '(' || c === '[') depth++;
-    else if ((c === '}' || c === ')' || c === ']') && depth > 0) depth--;
-    if (c === '/' && depth === 0) { out.push(cur); cur = ''; continue; }
-    cur += c;
-  }
-  out.push(cur);
-  return out;
-}
+export { globBase };
 
 /**
  * How a path relative to the base relates to the pattern: `full` it matches; `beneath` it

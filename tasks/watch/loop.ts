@@ -17,7 +17,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { analyze, make, type MakeOptions, type Report } from '../make.js';
+import { analyze, make, type Analysis, type MakeOptions, type Report } from '../make.js';
 import { stateDir } from '../manifest.js';
 import { HumanLog, type Output } from '../progress.js';
 import type { JailError } from '../result.js';
@@ -293,14 +293,15 @@ export class JailWatch {
     if (this.#checkStreak === MAX_CHECK_STREAK) {
       this.#io.err(`jail: warning: the last ${MAX_CHECK_STREAK} check builds each had to change ROOT again: something keeps rewriting it. Not checking again until the next change.`);
     }
-    await this.#reconcile(wrote, this.#checkStreak < MAX_CHECK_STREAK);
+    await this.#reconcile(wrote, this.#checkStreak < MAX_CHECK_STREAK, report.analysis);
   }
 
   #checkStreak = 0;
 
   /** A fresh look at what the jailfile needs, and the watchers made anew when that moved. */
-  async #reconcile(wrote: boolean, mayCheckRoot: boolean): Promise<void> {
-    const a = await analyze(this.#opts.make);
+  async #reconcile(wrote: boolean, mayCheckRoot: boolean, built?: Analysis): Promise<void> {
+    // The build's own analysis, when it got that far: loading and expanding twice per rebuild doubled its cost.
+    const a = built ?? await analyze(this.#opts.make);
     let spec: InputSpec;
     if (a.ok) {
       spec = specOf(a);
