@@ -19,7 +19,7 @@ export class ElfContext {
     this.cache = cache ?? new ElfFactsCache();
   }
   get resolver(): Resolver {
-    return (this.#resolver ??= new Resolver({ cache: this.cache }));
+    return (this.#resolver ??= new Resolver({ cache: this.cache, memoize: true }));
   }
 }
 

@@ -50,7 +50,7 @@ export function runDeps(args: string[], out: (line: string) => void): number {
     return 2;
   }
 
-  const resolver = new Resolver({ root });
+  const resolver = new Resolver({ root, memoize: true });
   let status = 0;
   const doc: Record<string, JsonEntry> = {};
   for (const p of paths) {

@@ -52,6 +52,8 @@ export interface ResolverOptions {
   ldconfFallback?: boolean;
   /** Honour ROOT/etc/ld.so.preload (default true). */
   preload?: boolean;
+  /** Take the tree as unchanging for this resolver's life (one build, one `jail deps` run): every stat is made once. */
+  memoize?: boolean;
 }
 
 /** Bounds for hostile inputs. */
@@ -91,6 +93,7 @@ export class Resolver {
 
   constructor(readonly opts: ResolverOptions = {}) {
     this.fsr = new RootPaths(opts.root ?? '/');
+    this.fsr.keep = opts.memoize === true;
     this.facts = opts.cache ?? new ElfFactsCache();
   }
 

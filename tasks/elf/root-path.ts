@@ -16,6 +16,9 @@ export class RootPaths {
   readonly prefix: string;
   private lstatMemo = new Map<string, fs.BigIntStats | null | undefined>();
   private linkMemo = new Map<string, string>();
+  private hostMemo = new Map<string, Lookup>();
+  /** Remember answers for the whole life of this object (one build, one `jail deps`): the tree is taken not to change meanwhile. */
+  keep = false;
 
   constructor(readonly root: string = '/') {
     const abs = path.resolve(root);
@@ -33,8 +36,10 @@ export class RootPaths {
 
   /** Forget memoised lstat/readlink answers (the tree may have changed). */
   reset(): void {
+    if (this.keep) return;
     this.lstatMemo.clear();
     this.linkMemo.clear();
+    this.hostMemo.clear();
   }
 
   /**
@@ -43,13 +48,17 @@ export class RootPaths {
    */
   lookup(loaderPath: string): Lookup {
     if (this.isHostRoot) {
+      const known = this.keep ? this.hostMemo.get(loaderPath) : undefined;
+      if (known) return known;
+      let r: Lookup;
       try {
         const st = fs.statSync(loaderPath, { bigint: true, throwIfNoEntry: false });
-        if (!st) return { kind: 'absent', code: 'ENOENT' };
-        return { kind: 'found', host: loaderPath, real: loaderPath, st };
+        r = st ? { kind: 'found', host: loaderPath, real: loaderPath, st } : { kind: 'absent', code: 'ENOENT' };
       } catch (e) {
-        return { kind: 'absent', code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
+        r = { kind: 'absent', code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
       }
+      if (this.keep) this.hostMemo.set(loaderPath, r);
+      return r;
     }
     return this.walk(loaderPath);
   }
