@@ -271,8 +271,10 @@ describe.skipIf(!isRoot || !hasGcc || !hasPids || !hasMemory)('jail run', () => 
     c.stdout!.on('data', (d) => { out += d; });
     expect(await until(() => out.includes('fork failed'), 10_000)).toBe(true);
     expect(jailed(r.root).length).toBeGreaterThan(10);
+    const gone = new Promise((ok) => c.once('exit', ok));
     c.kill('SIGKILL');
     expect(await until(() => jailed(r.root).length === 0, 5000)).toBe(true);
+    await gone;
     // The next command sweeps the cgroup the killed one could not remove.
     expect(runIn('--', '/bin/escape', 'exit', '0').code).toBe(0);
     expect(jailCgroups().flatMap((d) => fs.readdirSync(d)).filter((n) => n.startsWith('run-'))).toEqual([]);

@@ -104,6 +104,7 @@ async function runInJail(p: Parsed, io: Output): Promise<number> {
     await cleanup();
     for (const s of SIGNALS) process.off(s, onSignal);
     fs.rmSync(path.join(jailDir(j.root), `${group}.log`), { force: true });
+    try { fs.rmdirSync(jailDir(j.root)); } catch { /* a booted jail's record, or another run's lock, is there */ }
   }
 }
 

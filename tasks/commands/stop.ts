@@ -19,13 +19,11 @@ import * as cgroup from '../run/cgroup.js';
 import * as netns from '../run/netns.js';
 import { rcScripts } from '../run/jaildata.js';
 import { endInstance, killRooted, runLogged, type Jail } from '../run/instance.js';
-import { alive, inPidNs, rootedAt, waitFor } from '../run/procs.js';
-import { dropState, jailDir, loadState, lock } from '../run/state.js';
+import { alive, inPidNs, rootedAt, running, waitFor } from '../run/procs.js';
+import { dropRunDir, jailDir, loadState, lock } from '../run/state.js';
 import { hostTools } from '../run/tools.js';
 import { rootKey } from '../manifest.js';
 import { guarded, indented, rootOnly, timeoutMs } from '../run/cli.js';
-
-const pidAlive = (pid: number) => { try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; } };
 
 export function run(p: Parsed, io: Output): Promise<number> {
   return guarded(io, () => stop(p, io));
@@ -47,7 +45,7 @@ async function stop(p: Parsed, io: Output): Promise<number> {
         return 2;
       }
       const stale = cgroup.leftovers(rootKey(root));
-      if (stale && !cgroup.children(stale).some((g) => /^run-\d+$/.test(g) && pidAlive(Number(g.slice(4))))) {
+      if (stale && !cgroup.children(stale).some((g) => /^run-\d+$/.test(g) && running(Number(g.slice(4))))) {
         await cgroup.killAll(stale);
         await cgroup.remove(stale);
       }
@@ -55,6 +53,7 @@ async function stop(p: Parsed, io: Output): Promise<number> {
       if (fs.existsSync(`/run/netns/${names.name}`) || fs.existsSync(`/sys/class/net/${names.hostIf}`)) {
         await netns.tearDown({ name: names.name, file: `/run/netns/${names.name}`, hostIf: names.hostIf, address: '', hostAddress: '' }, hostTools({ network: true }));
       }
+      dropRunDir(root);
       io.out(had.length ? `jail: ${root} was not booted by jail; ended ${had.length} process(es) chrooted there` : `jail: ${root} is not running`);
       return 0;
     }
@@ -119,7 +118,8 @@ async function stop(p: Parsed, io: Output): Promise<number> {
     const stuck = state.cgroup ? await cgroup.remove(state.cgroup) : [];
     for (const d of stuck) io.err(`jail: warning: cannot remove the cgroup ${d}`);
     if (state.net) await netns.tearDown(state.net, tools);
-    dropState(root);
+    // The record goes, and the logs with it: what the scripts said has been printed.
+    dropRunDir(root);
     const ended = before.size;
     io.out(`jail: stopped ${root}: ${stopped} service${stopped === 1 ? '' : 's'} stopped${failedStops ? `, ${failedStops} stop script${failedStops === 1 ? '' : 's'} failed` : ''}, ${ended} process${ended === 1 ? '' : 'es'} ended`);
     return 0;

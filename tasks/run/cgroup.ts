@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { JailFailure, jailError } from '../result.js';
-import { kill, sleep } from './procs.js';
+import { kill, running, sleep } from './procs.js';
 
 export interface Hierarchy {
   version: 1 | 2;
@@ -275,13 +275,7 @@ export async function sweepRuns(layout: CgroupLayout): Promise<string[]> {
   const swept: string[] = [];
   for (const name of children(layout)) {
     const m = /^run-(\d+)$/.exec(name);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-      continue;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EPERM') continue;
-    }
+    if (!m || running(Number(m[1]))) continue;
     await killAll(layout, name);
     await remove(layout, name);
     swept.push(name);

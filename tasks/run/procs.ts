@@ -80,7 +80,11 @@ export function info(pid: number): ProcInfo | undefined {
   }
 }
 
-const running = (pid: number) => { const s = stat(pid)?.state; return s !== undefined && s !== 'Z' && s !== 'X'; };
+/** True while `pid` is a live process (a zombie has ended; only its exit status waits to be collected). */
+export function running(pid: number): boolean {
+  const s = stat(pid)?.state;
+  return s !== undefined && s !== 'Z' && s !== 'X';
+}
 
 /** Live processes (not zombies) whose PID namespace is `pidns` (`pid:[4026532…]`). */
 export function inPidNs(pidns: string): number[] {
