@@ -6,6 +6,15 @@
 // the services with no process left (each rc script's processes are kept in a cgroup of
 // their own), so a second boot never starts a second apache.
 //
+// Services run as the jail user from the start, never as root (a root process can leave a
+// chroot): a service that writes files — apache's logs and pid file — needs its directories
+// declared writable by that user in the jailfile (dir(..., { owner: 'www-data' })). boot
+// never changes ROOT to make that so: the jailfile says what ROOT holds, and make would put
+// any such change back. On the host's network a booted service may bind a port below 1024
+// through CAP_NET_BIND_SERVICE alone; on a network of the jail's own it needs nothing.
+// Output of the rc scripts (and of a service that keeps writing to them) goes to
+// /run/jail/<key>/log/NNname.log.
+//
 // Exit status: 0 every service runs, 1 the jail is up but some rc script failed, 2 the
 // jail could not be booted.
 
