@@ -79,11 +79,12 @@ async function runInJail(p: Parsed, io: Output): Promise<number> {
     try {
       const booted = loadState(j.root);
       if (booted && isUp(booted)) {
-        // Share the booted jail's limits and network.
+        // Share the booted jail's limits (as they were set at boot) and network.
         j.cgroup = booted.cgroup ?? j.cgroup;
         j.net = booted.net;
+      } else {
+        setUpCgroup(j);
       }
-      setUpCgroup(j);
       if (j.cgroup) for (const g of await cgroup.sweepRuns(j.cgroup)) fs.rmSync(path.join(jailDir(j.root), `${g}.log`), { force: true });
       if (!j.net) await setUpNetwork(j);
       if (config.namespaces && !interrupted) {
