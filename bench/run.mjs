@@ -12,9 +12,17 @@
 //       3 one source file changed (vs recursive rsync -a),
 //       4 start-up (jail --version vs node -e 0),
 //       5 peak memory of the no-op make (/usr/bin/time -v),
-//       6 jail deps over every ELF in /usr/bin and /usr/sbin (vs ldd, ld.so --list, lddtree).
-// TODO(jailkit): a row for jailkit (jk_init/jk_cp of the Apache jail vs jail make of the
-// same jail) comes later; it goes here, beside row 1.
+//       6 jail deps over every ELF in /usr/bin and /usr/sbin (vs ldd, ld.so --list, lddtree),
+//       7 the Apache jail of the default jailfile (<repo>/jailfile.ts): first build (vs jailkit's
+//         jk_init + jk_cp of the same programs) and no-op re-run (vs jk_update).
+//
+// `node bench/run.mjs --only jailkit` runs row 7 alone and splices it into the existing
+// RESULTS.md (replacing an earlier row 7), leaving the other rows as they were.
+//
+// jailkit refuses a jail whose parent directories are writable by group or others, so /tmp
+// (1777) will not do: row 7 builds both jails in /srv/jail-bench-XXXXXX (BENCH_JAILKIT_BASE
+// changes /srv), a root-owned 0755 directory with a tmpfs mounted on it (mode 0755; a plain
+// directory with BENCH_FS=disk), removed at the end. jailkit needs root; without it the row is n/a.
 //
 // Work files live in a fresh temporary directory, removed at the end. As root, a tmpfs is
 // mounted on it (BENCH_FS=disk keeps it on the disk): /tmp here is journal-less ext4, where
@@ -26,13 +34,16 @@
 // 1 when a build step failed, 2 on a setup problem, 130 when interrupted.
 //
 // Knobs (environment): BENCH_RUNS (default 7; the brief asks for at least 5), BENCH_DEPS_RUNS (3), BENCH_STARTUP_RUNS (20),
-// BENCH_FS=disk|tmpfs, BENCH_TMPDIR (where the work directory goes; default os.tmpdir()).
+// BENCH_FS=disk|tmpfs, BENCH_TMPDIR (where the work directory goes; default os.tmpdir()),
+// BENCH_JAILKIT_BASE (where row 7's jails go; default /srv; every parent must be root-owned, not group/other-writable).
+// Arguments: --only jailkit (row 7 alone, spliced into RESULTS.md).
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.dirname(BENCH);
@@ -40,6 +51,16 @@ const CLI = path.join(REPO, 'dist', 'tasks', 'cli.js');
 const JAILFILE_SRC = path.join(BENCH, 'jailfiles', 'tenk.ts');
 const RESULTS = path.join(BENCH, 'RESULTS.md');
 const NODE = process.execPath;
+
+let ONLY = null;
+try {
+  const { values } = parseArgs({ options: { only: { type: 'string' } }, strict: true });
+  ONLY = values.only ?? null;
+  if (ONLY !== null && ONLY !== 'jailkit') throw new Error(`--only ${ONLY}: the only row that runs alone is jailkit (rows 1-6 share their files)`);
+} catch (err) {
+  process.stderr.write(`bench: ${err.message}\nusage: node bench/run.mjs [--only jailkit]\n`);
+  process.exit(2);
+}
 
 const RUNS = intEnv('BENCH_RUNS', 7);
 const DEPS_RUNS = intEnv('BENCH_DEPS_RUNS', 3);
@@ -67,7 +88,13 @@ const t0All = process.hrtime.bigint();
 let WORK = '';
 
 const shq = (s) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
-const show = (s) => (WORK ? s.replaceAll(WORK, '$WORK') : s);
+/** Row 7's directory under /srv (a tmpfs mount point), shown as $JB. */
+let JB = '';
+const show = (s) => {
+  if (WORK) s = s.replaceAll(WORK, '$WORK');
+  if (JB) s = s.replaceAll(JB, '$JB');
+  return s;
+};
 
 /**
  * A command: an argument array, a working directory, and how it reads in RESULTS.md.
@@ -390,6 +417,48 @@ function cleanupWork() {
 
 const emptyDir = (p) => { fs.rmSync(p, { recursive: true, force: true }); fs.mkdirSync(p, { recursive: true }); };
 
+let jbMounted = false;
+
+/**
+ * Row 7's directory: /srv/jail-bench-XXXXXX, root-owned, 0755, with a tmpfs on it (like
+ * $WORK) unless BENCH_FS=disk. jailkit checks that the jail's parents are root-owned and
+ * not writable by group or others; returns why not, or '' when they are.
+ */
+function setupJb() {
+  const base = process.env.BENCH_JAILKIT_BASE || '/srv';
+  fs.mkdirSync(base, { recursive: true, mode: 0o755 });
+  JB = fs.mkdtempSync(path.join(base, 'jail-bench-'));
+  fs.chmodSync(JB, 0o755);
+  let note = `${base} (the disk)`;
+  if ((process.env.BENCH_FS ?? 'tmpfs') === 'tmpfs') {
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0755', 'jail-bench-jk', JB], { encoding: 'utf8' });
+    if (r.status === 0) { jbMounted = true; note = `a tmpfs (size=512m, mode=0755) mounted on $JB = ${base}/jail-bench-XXXXXX`; }
+    else note = `$JB = ${base}/jail-bench-XXXXXX on the disk; mounting a tmpfs failed: ${(r.stderr || '').trim()}`;
+  } else note = `$JB = ${base}/jail-bench-XXXXXX on the disk, as BENCH_FS=disk asks`;
+  const unsafe = [];
+  for (let d = JB; ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    if (st.uid !== 0 || (st.mode & 0o022)) unsafe.push(`${d} (uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)})`);
+    if (d === '/') break;
+  }
+  return { note, unsafe: unsafe.join(', ') };
+}
+
+function cleanupJb() {
+  if (!JB) return;
+  try {
+    if (jbMounted) {
+      let r = spawnSync('umount', [JB]);
+      if (r.status !== 0) r = spawnSync('umount', ['-l', JB]);
+      if (r.status === 0) jbMounted = false;
+    }
+    if (!jbMounted) fs.rmSync(JB, { recursive: true, force: true, maxRetries: 3 });
+    else log(`could not unmount ${JB}; unmount it by hand`);
+  } catch (err) {
+    log(`cleanup of ${JB} failed: ${err.message}`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // The rows
 
@@ -639,11 +708,223 @@ function main() {
     notes.push(`Row 6: ${depsSummary}.`);
   }
 
-  // A jailkit row (jk_init/jk_cp of the Apache jail vs jail make of the same jail) comes later.
+  // ---- Row 7: the Apache jail of the default jailfile, jail make vs jailkit
+  jailkitRow();
 
   const loadAfter = os.loadavg();
   const elapsed = Number(process.hrtime.bigint() - t0All) / 1e9;
   return { m, fsNote, cen, loadBefore, loadAfter, elapsed, trees };
+}
+
+// ---------------------------------------------------------------------------------------
+// Row 7: the Apache jail of the default jailfile, jail make vs jailkit
+
+const APACHE_JAILFILE = path.join(REPO, 'jailfile.ts');
+const APACHE_PORT = '18090';
+const JK_SECTION = 'jail-bench-apache';
+/** Set by jailkitRow for the header of RESULTS.md (after "row 7 (the Apache jail vs jailkit)"). */
+let row7Header = '';
+
+/** A `NAME = ['a', 'b']` list from a source file, read as text (as jailfileTrees does). */
+function constList(file, name) {
+  const m = new RegExp(`${name}\\s*=\\s*\\[([\\s\\S]*?)\\]`).exec(fs.readFileSync(file, 'utf8'));
+  if (!m) throw new StepFailed(`${path.relative(REPO, file)} has no ${name} = [...] list`);
+  return [...m[1].matchAll(/'([^']+)'/g)].map((x) => x[1]);
+}
+
+/** A path inside `root`, every symlink resolved inside `root` (as the jail's own loader would); null if absent. */
+function resolveIn(root, rel, hops = 0) {
+  const parts = rel.split('/').filter(Boolean);
+  const cur = [];
+  for (let i = 0; i < parts.length; i++) {
+    const p = path.join(root, ...cur, parts[i]);
+    let st;
+    try { st = fs.lstatSync(p); } catch { return null; }
+    if (st.isSymbolicLink()) {
+      if (hops >= 40) return null;
+      const t = fs.readlinkSync(p);
+      const next = t.startsWith('/') ? t : path.posix.join('/', ...cur, t);
+      return resolveIn(root, path.posix.join(next, ...parts.slice(i + 1)), hops + 1);
+    }
+    cur.push(parts[i]);
+  }
+  return path.join(root, ...cur);
+}
+
+const pkgVersion = (pkg) => spawnSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8' }).stdout?.trim() || 'unknown';
+
+/**
+ * Row 7. The jail side is `jail make` of a byte copy of <repo>/jailfile.ts in $WORK (so its
+ * .jail/ record goes there, not into the repository, where others' builds keep theirs). The
+ * jailkit side builds the same programs: jk_init of uidbasics and netbasics (NSS, resolver
+ * and host files, as nss() and dns() do) plus a section of this bench's own (the www-data
+ * account, the four devices, empty directories), then jk_cp of apache2, the modules the
+ * default jailfile loads (recipes/apache.ts DEFAULT_MODULES), /etc/mime.types, /etc/localtime
+ * (timezone()) and the shell tools (recipes/shell.ts SHELL_TOOLS). logbasics is left out: it
+ * edits the host's /etc/jailkit/jk_socketd.ini.
+ */
+function jailkitRow() {
+  const t0 = process.hrtime.bigint();
+  const loadBefore = os.loadavg();
+  const work = 'the Apache jail (default jailfile.ts)';
+  const section = `7. the Apache jail of the default jailfile (<repo>/jailfile.ts): jail make vs jailkit. Both jails are in $JB, emptied (untimed) before every first build; "jail make" keeps the transpiled jailfile in .jail/cache/ and removes the rest of .jail/, "jail make, cold" removes all of .jail/. The jailfile is a byte copy of <repo>/jailfile.ts in $WORK/apache/ so that its .jail/ record stays out of the repository. jk_init reads a copy of /etc/jailkit/jk_init.ini with this section appended (emptydirs lists the ones the host has):`;
+
+  // jailkit: installed? (Debian package jailkit)
+  let jkInit = which('jk_init') ?? (have('/usr/sbin/jk_init') ? '/usr/sbin/jk_init' : null);
+  if (!jkInit && process.getuid?.() === 0 && which('apt-get')) {
+    log('installing jailkit (apt-get install -y jailkit)');
+    const r = spawnSync('apt-get', ['install', '-y', 'jailkit'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (r.status !== 0) log(`apt-get install jailkit failed: ${r.stderr?.toString().trim().split('\n').at(-1)}`);
+    jkInit = have('/usr/sbin/jk_init') ? '/usr/sbin/jk_init' : null;
+  }
+  const jkDir = jkInit ? path.dirname(jkInit) : '/usr/sbin';
+  const jkCp = path.join(jkDir, 'jk_cp');
+  const jkUpdate = path.join(jkDir, 'jk_update');
+  const na = (why) => {
+    for (const [w, y] of [['first build', 'jk_init + jk_cp'], ['no-op re-run', 'jk_update']]) rows.push({ work: `${work}: ${w}`, jail: 'jail make: not run', yard: `${y}: not run`, ratio: '—', target: 'faster (< 1×)', met: 'n/a' });
+    notes.push(`Row 7: ${why}`);
+    row7Header = `not run: ${why.replace(/\.$/, '')}`;
+  };
+  if (process.getuid?.() !== 0) return na('jailkit needs root (devices, owners, its own checks); run the bench as root.');
+  if (!jkInit || !have(jkCp) || !have(jkUpdate)) return na('jailkit is not installed (apt-get install -y jailkit).');
+  if (!fs.existsSync('/etc/jailkit/jk_init.ini')) return na('/etc/jailkit/jk_init.ini is missing (reinstall jailkit).');
+
+  // What the default jailfile declares, read from the recipes.
+  const modDir = /APACHE_MODULES\s*=\s*'([^']+)'/.exec(fs.readFileSync(path.join(REPO, 'recipes/apache.ts'), 'utf8'))?.[1] ?? '/usr/lib/apache2/modules';
+  const modules = constList(path.join(REPO, 'recipes/apache.ts'), 'DEFAULT_MODULES').map((m) => `${modDir}/mod_${m}.so`);
+  const tools = constList(path.join(REPO, 'recipes/shell.ts'), 'SHELL_TOOLS').filter((p) => fs.existsSync(p)); // as shell() does
+  const programs = ['/usr/sbin/apache2', ...modules];
+  const missing = programs.filter((p) => !fs.existsSync(p));
+  if (missing.length) return na(`apache2 is not installed (missing ${missing.join(', ')}; apt-get install -y apache2).`);
+  const jkFiles = [...programs, '/etc/mime.types', '/etc/localtime', ...tools];
+
+  const { note: jbNote, unsafe } = setupJb();
+  log(`row 7: jails in ${JB} on ${jbNote}`);
+  if (unsafe) return na(`jailkit would refuse ${JB}: parents not root-owned or writable by group/others: ${unsafe}.`);
+
+  // The jailfile, copied so its record goes to $WORK/apache/.jail.
+  const jfDir = path.join(WORK, 'apache');
+  fs.mkdirSync(jfDir, { recursive: true });
+  const jailfile = path.join(jfDir, 'jailfile.ts');
+  fs.copyFileSync(APACHE_JAILFILE, jailfile);
+  const stateDir = path.join(jfDir, '.jail');
+  const root = path.join(JB, 'jail');
+  const jk = path.join(JB, 'jk');
+  const jailMake = (extra = [], opts = {}) =>
+    cmd([NODE, CLI, 'make', '-f', jailfile, `ROOT=${root}`, `PORT=${APACHE_PORT}`, ...extra], { ...opts, display: `jail make -f ${jailfile} ROOT=${root} PORT=${APACHE_PORT}${extra.length ? ' ' + extra.map(shq).join(' ') : ''}` });
+
+  // jk_init's configuration: the system one, plus the part of the jailfile that is neither a program nor a library.
+  const emptydirs = ['/tmp', '/etc/apache2', '/var/log/apache2', '/var/www/html'].filter((d) => fs.existsSync(d));
+  const iniSection = [
+    `[${JK_SECTION}]`,
+    'comment = what the default jailfile declares besides programs: users(), devices(), layout() and apache() directories',
+    'users = www-data',
+    'groups = www-data',
+    'devices = /dev/null, /dev/zero, /dev/random, /dev/urandom',
+    `emptydirs = ${emptydirs.join(', ')}`,
+  ];
+  const iniDir = path.join(WORK, 'jailkit');
+  fs.mkdirSync(iniDir, { recursive: true });
+  const ini = path.join(iniDir, 'jk_init.ini');
+  fs.writeFileSync(ini, `${fs.readFileSync('/etc/jailkit/jk_init.ini', 'utf8')}\n${iniSection.join('\n')}\n`);
+  const sections = ['uidbasics', 'netbasics', JK_SECTION];
+
+  const jkBuild = shCmd('"$JK_INIT" -c "$INI" -j "$JK" uidbasics netbasics "$SECTION" && "$JK_CP" -j "$JK" "$@"', jkFiles, {
+    env: { JK_INIT: jkInit, JK_CP: jkCp, INI: ini, JK: jk, SECTION: JK_SECTION },
+    display: `jk_init -c ${ini} -j ${jk} ${sections.join(' ')} && jk_cp -j ${jk} ${jkFiles.map(shq).join(' ')}`,
+  });
+  const rowA = [
+    { name: 'jail make', cmd: jailMake() },
+    { name: 'jail make, cold', cmd: jailMake() },
+    { name: 'jk_init + jk_cp', cmd: jkBuild },
+  ];
+  const jkDirs = ['/usr'];
+  const rowB = [
+    { name: 'jail make', cmd: jailMake(['--json'], { stdout: 'pipe' }) },
+    { name: 'jk_update', cmd: cmd([jkUpdate, '-j', jk, ...jkDirs], { stdout: 'pipe', display: `jk_update -j ${jk} ${jkDirs.join(' ')}` }) },
+  ];
+  record(`${section}\n\n\`\`\`ini\n${iniSection.join('\n')}\n\`\`\`\n\nFirst build`, rowA.map((c) => [c.name, c.cmd]));
+  record('7. no-op re-run of the same two jails (jk_update is given /usr, which holds every program and library in a merged-/usr jail; with no directories it scans /bin /usr /lib /opt: through the jail\'s bin and lib links it checks usr/bin and usr/lib twice, and it prints an ERROR for the jail\'s missing opt, exit 0)', rowB.map((c) => [c.name, c.cmd]));
+
+  // The jailfile's first transpile, untimed (the cold runs redo it every time).
+  fs.mkdirSync(root, { recursive: true });
+  must(jailMake(['-n']), 'row 7: jail make -n (transpiles the jailfile)');
+  const jkStderr = new Set();
+  const tA = interleave(rowA, RUNS, {
+    label: 'row 7 (Apache jail, first build)', cpuNote: 'the Apache jail, first build',
+    prepare: (name) => {
+      if (name === 'jail make') {
+        for (const n of fs.existsSync(stateDir) ? fs.readdirSync(stateDir) : []) if (n !== 'cache') fs.rmSync(path.join(stateDir, n), { recursive: true, force: true });
+        emptyDir(root);
+      } else if (name === 'jail make, cold') { fs.rmSync(stateDir, { recursive: true, force: true }); emptyDir(root); }
+      else { emptyDir(jk); fs.chmodSync(jk, 0o755); }
+    },
+    check: (name, r) => {
+      if (name !== 'jk_init + jk_cp') return;
+      for (const l of r.stderr.split('\n')) if (l.trim()) jkStderr.add(l.trim().replaceAll(jk, '$JB/jk'));
+    },
+  });
+
+  // Both jails hold apache2, its modules and libaprutil, and apache2 runs in both.
+  const libDir = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'].find((d) => fs.existsSync(`${d}/libaprutil-1.so.0`));
+  const mustHave = ['/usr/sbin/apache2', ...modules, ...(libDir ? [`${libDir}/libaprutil-1.so.0`] : [])];
+  const verify = (j, who) => {
+    const bad = [];
+    for (const p of mustHave) {
+      const real = resolveIn(j, p);
+      const st = real && fs.statSync(real, { throwIfNoEntry: false });
+      if (!st?.isFile() || st.size !== fs.statSync(p).size) bad.push(p);
+    }
+    const v = spawnSync('chroot', [j, '/usr/sbin/apache2', '-v'], { encoding: 'utf8' });
+    const ver = /Server version: (\S+)/.exec(v.stdout ?? '')?.[1];
+    if (bad.length || v.status !== 0 || !ver) throw new StepFailed(`row 7: the ${who} jail is not an Apache jail: ${bad.length ? `missing or wrong ${bad.join(', ')}; ` : ''}chroot ${show(j)} /usr/sbin/apache2 -v exited ${v.status}: ${(v.stderr || v.stdout || '').trim().slice(0, 300)}`);
+    return ver;
+  };
+  const verJail = verify(root, 'jail make');
+  const verJk = verify(jk, 'jailkit');
+  const sj = snapshot(root), sk = snapshot(jk);
+  const nonDir = (snap) => [...snap].filter(([, v]) => v !== 'dir').map(([k]) => k);
+  const onlyJail = nonDir(sj).filter((k) => !sk.has(k));
+  const onlyJk = nonDir(sk).filter((k) => !sj.has(k));
+  const size = (j) => census([j]).bytes;
+
+  // The no-op: the jails the last first-build round left.
+  const q = run(jailMake(['-q']));
+  if (q.status !== 0) throw new StepFailed(`row 7: jail make -q right after a build says the Apache jail is not up to date (exit ${q.status}): ${q.stderr.trim()}`);
+  let noopSeen = '';
+  const jkNoopOut = new Set();
+  const tB = interleave(rowB, RUNS, {
+    label: 'row 7 (Apache jail, no-op)', cpuNote: 'the Apache jail, no-op',
+    check: (name, r) => {
+      if (name === 'jk_update') {
+        for (const l of `${r.stdout}\n${r.stderr}`.split('\n')) if (l.trim()) jkNoopOut.add(l.trim().replaceAll(jk, '$JB/jk'));
+        return;
+      }
+      const rep = JSON.parse(r.stdout);
+      const changed = rep.created.length + rep.updated.length + rep.removed.length;
+      if (changed) throw new StepFailed(`row 7: the no-op jail make changed ${changed} paths: ${JSON.stringify([...rep.created, ...rep.updated, ...rep.removed].slice(0, 3))}`);
+      noopSeen = `${int(rep.upToDate)} up to date`;
+    },
+  });
+
+  addRow({ work: `${work}: first build`, jail: tA['jail make'], jailName: 'jail make', yard: tA['jk_init + jk_cp'], yardName: 'jk_init + jk_cp', target: { speedup: 1 } });
+  addRow({ work: `${work}: first build, cold: no .jail/ (jailfile transpiled too)`, jail: tA['jail make, cold'], jailName: 'jail make', yard: tA['jk_init + jk_cp'], yardName: 'jk_init + jk_cp', target: {} });
+  addRow({ work: `${work}: no-op re-run`, jail: tB['jail make'], jailName: 'jail make', yard: tB['jk_update'], yardName: `jk_update ${jkDirs.join(' ')}`, target: { speedup: 1 } });
+
+  /** Paths, the ones under usr/lib/ summed up by their names. */
+  const ex = (xs) => {
+    const libs = xs.filter((x) => x.startsWith('usr/lib/')).map((x) => path.basename(x));
+    const other = xs.filter((x) => !x.startsWith('usr/lib/'));
+    return [...other, ...(libs.length ? [`${libs.length} under usr/lib/ (${libs.join(', ')})`] : [])].join(', ') || 'nothing';
+  };
+  notes.push(`Row 7: both jails hold /usr/sbin/apache2, ${modules.length} modules (${modules.map((m) => path.basename(m)).join(', ')})${libDir ? ` and ${libDir}/libaprutil-1.so.0` : ''}, the same sizes as the host's, and \`chroot JAIL /usr/sbin/apache2 -v\` runs in both (${verJail}; ${verJk}). jail's jail: ${int(sj.size)} entries, ${(size(root) / MiB).toFixed(1)} MiB; jailkit's: ${int(sk.size)} entries, ${(size(jk) / MiB).toFixed(1)} MiB. Only in jailkit's (${onlyJk.length}, directories not counted): ${ex(onlyJk)}. Only in jail's (${onlyJail.length}): ${ex(onlyJail)}.`);
+  notes.push(`Row 7: jailkit copies the ${jkFiles.length} files named and their ldd closures, the uidbasics/netbasics files and the section's account, devices and directories; it writes no apache2.conf, index page, rc.d script or /etc/hostname (jail make does, from the jailfile), so its jail does not start Apache as it stands. Every first build exited 0${jkStderr.size ? `; jk_init + jk_cp printed on stderr: ${[...jkStderr].slice(0, 4).map((l) => `"${l}"`).join(', ')}` : ''}.`);
+  notes.push(`Row 7: every no-op jail make reported 0 created, 0 updated, 0 removed, ${noopSeen}; jk_update ${jkDirs.join(' ')} ${jkNoopOut.size ? `printed: ${[...jkNoopOut].slice(0, 4).map((l) => `"${l}"`).join(', ')}` : 'printed nothing (nothing to update)'}. jk_update compares only what lies under the directories it is given (never etc/ or dev/); jail make checks every path it declared.`);
+
+  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+  const loadAfter = os.loadavg();
+  row7Header = `jailkit ${pkgVersion('jailkit')}, apache2 ${pkgVersion('apache2')}; both jails on ${jbNote}; ${RUNS} runs each; load average ${loadBefore.map((x) => x.toFixed(2)).join(', ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(', ')} after; ${elapsed.toFixed(0)} s`;
+  for (const d of [root, jk]) fs.rmSync(d, { recursive: true, force: true });
 }
 
 /** The commit dist/ was built from, and whether tasks/ had uncommitted changes (others work on it concurrently). */
@@ -655,9 +936,78 @@ function gitState() {
   return `git ${head}${dirty ? ` plus uncommitted changes to ${dirty} paths in tasks/ and recipes/` : ''}`;
 }
 
-function report({ m, fsNote, cen, loadBefore, loadAfter, elapsed, trees }) {
+const CPU_INTRO = [
+  'CPU time, user + system, of each run\'s whole process tree (medians; from /proc/self/stat cutime + cstime, 10 ms ticks). The',
+  'machine is shared, so wall times stretch when others run; CPU time stretches less. jail make is one node process with',
+  'helper threads (libuv\'s pool does the file I/O and hashing), so its CPU time can exceed its wall time:',
+];
+
+/**
+ * `--only jailkit`: row 7's lines replace an earlier row 7 (or join) in each part of the
+ * existing RESULTS.md: the header list, the table, the notes, the CPU notes and the commands.
+ * Returns null when the file does not have those parts.
+ */
+function spliceRow7(md, { header, tableLines, noteLines, cpuLines, commandLines }) {
+  const L = md.split('\n');
+  const tableStart = L.findIndex((l) => l.startsWith('| work |'));
+  const cpuStart = L.findIndex((l) => l.startsWith('CPU time, user + system'));
+  const cmdStart = L.findIndex((l) => l === '## Commands');
+  if (tableStart < 0 || cpuStart < tableStart || cmdStart < cpuStart) return null;
+  /** The end (exclusive) of the run of lines from `i` that satisfy `ok`. */
+  const runEnd = (i, ok) => { while (i < L.length && ok(L[i])) i++; return i; };
+  const isBullet = (l) => l.startsWith('- ');
+  // Work from the bottom up, so earlier indexes stay valid.
+  // Commands: row 7's sections run from the first "7. " line to the next numbered section (or the end).
+  let c0 = L.findIndex((l, i) => i > cmdStart && l.startsWith('7. '));
+  let c1 = L.length;
+  if (c0 < 0) c0 = L.length;
+  else { const n = L.findIndex((l, i) => i > c0 && /^\d+\. /.test(l) && !l.startsWith('7. ')); if (n >= 0) c1 = n; }
+  const tail = L.slice(c1);
+  let head = L.slice(0, c0);
+  while (head.length && head.at(-1) === '') head.pop();
+  const out1 = [...head, '', ...commandLines, ...tail];
+  // CPU notes: the bullet list after the CPU paragraph.
+  const cpuBullets = out1.findIndex((l, i) => i > cpuStart && isBullet(l));
+  const cpuEnd = runEnd(cpuBullets, isBullet);
+  const cpuKept = out1.slice(cpuBullets, cpuEnd).filter((l) => !l.startsWith('- the Apache jail'));
+  const out2 = [...out1.slice(0, cpuBullets), ...cpuKept, ...cpuLines, ...out1.slice(cpuEnd)];
+  // Table and notes.
+  const tEnd = runEnd(tableStart, (l) => l.startsWith('|'));
+  const tKept = out2.slice(tableStart, tEnd).filter((l) => !l.startsWith('| the Apache jail'));
+  const nStart = out2.findIndex((l, i) => i > tEnd && isBullet(l));
+  const nEnd = nStart >= 0 && nStart < cpuStart ? runEnd(nStart, isBullet) : tEnd + 1;
+  const nKept = nStart >= 0 && nStart < cpuStart ? out2.slice(nStart, nEnd).filter((l) => !l.startsWith('- Row 7:')) : [];
+  const out3 = [...out2.slice(0, tableStart), ...tKept, ...tableLines, '', ...nKept, ...noteLines, ...out2.slice(nEnd)];
+  // The header list: the bullets right before the table.
+  let hEnd = tableStart;
+  while (hEnd > 0 && out3[hEnd - 1] === '') hEnd--;
+  let hStart = hEnd;
+  while (hStart > 0 && isBullet(out3[hStart - 1])) hStart--;
+  const hKept = out3.slice(hStart, hEnd).filter((l) => !l.startsWith('- row 7 '));
+  return [...out3.slice(0, hStart), ...hKept, header, ...out3.slice(hEnd)].join('\n');
+}
+
+function report({ m, fsNote, cen, loadBefore, loadAfter, elapsed, trees, only }) {
   const tbl = table();
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const commandLines = (list) => list.flatMap(({ section, entries }) => [`${section}:`, '', '```sh', ...entries.map(([name, text]) => `# ${name}\n${text}`), '```', '']);
+  const done = (where) => process.stdout.write(`\n${tbl}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\nCPU time (user + system) medians:\n${cpuNotes.map((n) => `- ${n}`).join('\n')}\n\nwork files on ${fsNote}; ${elapsed.toFixed(0)} s in all; ${where}\n`);
+  if (only) {
+    const old = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '';
+    const header = `- row 7 (the Apache jail vs jailkit) re-run alone with \`node bench/run.mjs --only jailkit\` on ${date} (jail ${version([NODE, CLI, '--version'])} built from ${gitState()}; ${m.nproc} CPUs, ${m.kernel}, node ${m.node}): ${row7Header}`;
+    const spliced = old && spliceRow7(old, {
+      header,
+      tableLines: table().split('\n').slice(2),
+      noteLines: notes.map((n) => `- ${n}`),
+      cpuLines: cpuNotes.map((n) => `- ${n}`),
+      commandLines: commandLines(commands),
+    });
+    if (spliced) {
+      fs.writeFileSync(RESULTS, spliced);
+      return done(`row 7 spliced into ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
+    }
+    log(`${RESULTS} is missing or not in the expected shape; writing row 7 alone`);
+  }
   const tools = [
     ['cp', version(['cp', '--version'])],
     ['tar', version(['tar', '--version'])],
@@ -678,16 +1028,15 @@ function report({ m, fsNote, cen, loadBefore, loadAfter, elapsed, trees }) {
     `- tools: ${tools.map(([k, v]) => `${k}: ${v}`).join('; ')}`,
     `- load average (1, 5, 15 min): ${loadBefore.map((x) => x.toFixed(2)).join(', ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(', ')} after`,
     `- work files: ${fsNote}`,
-    `- the jail (bench/jailfiles/tenk.ts): ${trees.join(', ')}: ${int(cen.files)} files, ${int(cen.links)} symlinks, ${int(cen.dirs)} directories, ${(cen.bytes / MiB).toFixed(0)} MiB`,
+    ...(cen ? [`- the jail (bench/jailfiles/tenk.ts): ${trees.join(', ')}: ${int(cen.files)} files, ${int(cen.links)} symlinks, ${int(cen.dirs)} directories, ${(cen.bytes / MiB).toFixed(0)} MiB`] : []),
     `- total bench time: ${elapsed.toFixed(0)} s`,
+    ...(row7Header ? [`- row 7 (the Apache jail vs jailkit): ${row7Header}`] : []),
     '',
     tbl,
     '',
     ...notes.map((n) => `- ${n}`),
     '',
-    'CPU time, user + system, of each run\'s whole process tree (medians; from /proc/self/stat cutime + cstime, 10 ms ticks). The',
-    'machine is shared, so wall times stretch when others run; CPU time stretches less. jail make uses several threads',
-    '(-j 4 copies at once), so its CPU time can exceed its wall time:',
+    ...CPU_INTRO,
     '',
     ...cpuNotes.map((n) => `- ${n}`),
     '',
@@ -697,15 +1046,27 @@ function report({ m, fsNote, cen, loadBefore, loadAfter, elapsed, trees }) {
     'reads it (--json reports, ldd output). Every command is run with spawnSync from an argument array; shell loops and pipes',
     'get their file names as arguments ("$@"), not spliced into the script.',
     '',
-    ...commands.flatMap(({ section, entries }) => [`${section}:`, '', '```sh', ...entries.map(([name, text]) => `# ${name}\n${text}`), '```', '']),
+    ...commandLines(commands),
   ].join('\n');
   fs.writeFileSync(RESULTS, md);
-  process.stdout.write(`\n${tbl}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\nCPU time (user + system) medians:\n${cpuNotes.map((n) => `- ${n}`).join('\n')}\n\nwork files on ${fsNote}; ${elapsed.toFixed(0)} s in all; written to ${path.relative(process.cwd(), RESULTS) || RESULTS}\n`);
+  done(`written to ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
+}
+
+/** `--only jailkit`: row 7 alone. */
+function mainOnlyJailkit() {
+  if (process.platform !== 'linux') throw new StepFailed('the bench needs Linux');
+  if (!have(CLI)) throw new StepFailed(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
+  const m = machine();
+  const loadBefore = os.loadavg();
+  const fsNote = setupWork(0);
+  log(`work directory ${WORK} on ${fsNote}`);
+  jailkitRow();
+  return { m, fsNote, loadBefore, loadAfter: os.loadavg(), elapsed: Number(process.hrtime.bigint() - t0All) / 1e9, only: true };
 }
 
 let code = 0;
 try {
-  const r = main();
+  const r = ONLY === 'jailkit' ? mainOnlyJailkit() : main();
   report(r);
 } catch (err) {
   if (err instanceof Interrupted) { log('interrupted'); code = 130; }
@@ -713,6 +1074,7 @@ try {
   else { log(`error: ${err?.stack ?? err}`); code = 2; }
   if (rows.length) process.stdout.write(`\npartial results:\n${table()}\n`);
 } finally {
+  cleanupJb();
   cleanupWork();
 }
 process.exitCode = code;
