@@ -74,7 +74,11 @@ export function apache(opts: ApacheOptions): Entries {
     users({ 'www-data': { uid: 33, gid: 33, home: '/var/www', shell: '/usr/sbin/nologin' } }),
     elf('/usr/sbin/apache2', ...modules.map((m) => `${APACHE_MODULES}/mod_${m}.so`)),
     copy('/etc/mime.types'),
-    dir(['/etc/apache2', '/var/log/apache2', '/var/run/apache2', '/var/www']),
+    dir(['/etc/apache2', '/var/www']),
+    // `jail boot` runs apache as www-data from the start (never as root), so it must be able
+    // to write its logs, pid file and mutexes; nothing on the path to a program, library or
+    // etc is the service's.
+    dir(['/var/log/apache2', '/var/run/apache2'], { mode: 0o750, owner: 'www-data' }),
     text('/etc/apache2/apache2.conf', apacheConfig({ listen: opts.listen, serverName, documentRoot, modules })),
     typeof index === 'string'
       ? [dir(documentRoot), text(`${documentRoot}/index.html`, index)]
