@@ -297,7 +297,7 @@ function ensureTools() {
   }
   const still = ['rsync', 'cp', 'tar', 'ldd'].filter((t) => !which(t));
   if (still.length) throw new StepFailed(`missing tools: ${still.join(', ')} (install them: apt-get install -y ${still.join(' ')})`);
-  if (!have(CLI)) throw new StepFailed(`${CLI} is missing: build first (npm run bench runs tsc -p tsconfig.json)`);
+  if (!fs.existsSync(CLI)) throw new StepFailed(`${CLI} is missing: build first (npm run bench runs tsc -p tsconfig.json)`);
 }
 
 /** The trees the jailfile copies, read from its TREES list (one quoted path a line). */
@@ -1055,7 +1055,7 @@ function report({ m, fsNote, cen, loadBefore, loadAfter, elapsed, trees, only })
 /** `--only jailkit`: row 7 alone. */
 function mainOnlyJailkit() {
   if (process.platform !== 'linux') throw new StepFailed('the bench needs Linux');
-  if (!have(CLI)) throw new StepFailed(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
+  if (!fs.existsSync(CLI)) throw new StepFailed(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
   const m = machine();
   const loadBefore = os.loadavg();
   const fsNote = setupWork(0);
