@@ -16,6 +16,8 @@ export interface Applier {
   ensureDir(t: Target): void;
   /** Returns the written file's stamp. */
   copyFile(t: Target & { kind: 'file' }): Promise<string>;
+  /** Makes `t.path` another name of the file at `t.linkTo`. */
+  hardlink(t: Target & { kind: 'file' }): void;
   writeText(t: Target & { kind: 'text' }): string;
   symlink(t: Target & { kind: 'symlink' }): void;
   mknod(t: Target & { kind: 'device' }): Promise<void>;
@@ -29,6 +31,7 @@ export function rootApplier(root: string): Applier {
     prune: (p) => fs.prune(p),
     ensureDir: (t) => fs.ensureDir(t.path, t.mode, t.uid, t.gid),
     copyFile: (t) => fs.copyFile(t.path, t.source, t.mode, t.uid, t.gid),
+    hardlink: (t) => fs.hardlink(t.path, t.linkTo!),
     writeText: (t) => fs.writeText(t.path, t.content, t.mode, t.uid, t.gid),
     symlink: (t) => fs.symlink(t.path, t.target, t.uid, t.gid),
     mknod: (t) => fs.mknod(t.path, t.type, t.major, t.minor, t.mode, t.uid, t.gid),
@@ -45,6 +48,7 @@ export function recordingApplier(): Applier & { readonly ops: string[] } {
     prune: (p) => { ops.push(`prune ${p}`); return true; },
     ensureDir: (t) => { ops.push(`dir ${t.path}`); },
     copyFile: async (t) => { ops.push(`copy ${t.path}`); return 'dry-run'; },
+    hardlink: (t) => { ops.push(`link ${t.path}`); },
     writeText: (t) => { ops.push(`text ${t.path}`); return 'dry-run'; },
     symlink: (t) => { ops.push(`symlink ${t.path}`); },
     mknod: async (t) => { ops.push(`mknod ${t.path}`); },
@@ -83,7 +87,9 @@ async function build(applier: Applier, t: Target): Promise<Rec> {
     case 'symlink': applier.symlink(t); return recordOf(t);
     case 'device': await applier.mknod(t); return recordOf(t);
     case 'text': return recordOf(t, applier.writeText(t));
-    case 'file': return recordOf(t, await applier.copyFile(t));
+    case 'file':
+      if (t.linkTo) { applier.hardlink(t); return recordOf(t); }
+      return recordOf(t, await applier.copyFile(t));
     default: return unreachable(t);
   }
 }
@@ -118,14 +124,18 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     }
   }
 
-  // Leaves live in directories that now exist; they are independent of each other.
-  let next = 0;
-  const worker = async () => {
-    while (!stopped && next < leaves.length) {
-      const a = leaves[next++]!;
-      try { written.set(a.path, await build(applier, a.target!)); opts.onAction?.(a); } catch (err) { failed(a, err); }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, leaves.length)) }, worker));
+  // Leaves live in directories that now exist; they are independent of each other, except
+  // hard links, which are made once every file they name is in place.
+  const isLink = (a: Action) => a.target?.kind === 'file' && a.target.linkTo !== undefined;
+  for (const batch of [leaves.filter((a) => !isLink(a)), leaves.filter(isLink)]) {
+    let next = 0;
+    const worker = async () => {
+      while (!stopped && next < batch.length) {
+        const a = batch[next++]!;
+        try { written.set(a.path, await build(applier, a.target!)); opts.onAction?.(a); } catch (err) { failed(a, err); }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, batch.length)) }, worker));
+  }
   return { written, removed, kept, errors };
 }

@@ -25,6 +25,8 @@ export interface Rec {
   d?: string;
   /** file, text: the output's stamp right after it was written. */
   o?: string;
+  /** file: another name of the file at this path (a hard link). */
+  l?: string;
 }
 
 export interface Manifest {

@@ -52,7 +52,11 @@ export interface PlanOptions {
 export function recordOf(t: Target, outStamp?: string): Rec {
   const r: Rec = { k: t.kind, m: t.mode, u: t.uid, g: t.gid };
   switch (t.kind) {
-    case 'file': r.src = t.source; r.ss = t.sourceStamp; r.o = outStamp; break;
+    case 'file':
+      r.src = t.source; r.ss = t.sourceStamp;
+      if (t.linkTo) r.l = t.linkTo;
+      else r.o = outStamp;
+      break;
     case 'text': r.h = t.contentHash; r.o = outStamp; break;
     case 'symlink': r.t = t.target; break;
     case 'device': r.d = `${t.type}:${t.major}:${t.minor}`; break;
@@ -114,7 +118,14 @@ function judge(root: string, t: Target, st: fs.BigIntStats, rec: Rec | undefined
     case 'file':
     case 'text': {
       if (!st.isFile()) { wrongType('a regular file'); return { reasons }; }
-      if (st.nlink > 1n) reasons.push(`output is hard-linked (${st.nlink} names share its inode)`);
+      const names = t.kind === 'file' ? t.nlink ?? 1 : 1;
+      if (st.nlink > BigInt(names)) reasons.push(`output is hard-linked (${st.nlink} names share its inode${names > 1 ? `, ${names} declared` : ''})`);
+      if (t.kind === 'file' && t.linkTo) {
+        // A declared hard link is right when it is the same inode as the file it names.
+        const other = fs.lstatSync(root + t.linkTo, { bigint: true, throwIfNoEntry: false });
+        if (!other || other.ino !== st.ino || other.dev !== st.dev) reasons.push(`not a hard link of ${t.linkTo}`);
+        return { reasons, refresh: reasons.length || rec?.l === t.linkTo ? undefined : recordOf(t) };
+      }
       attrReasons(t, st, reasons);
       if (reasons.length) return { reasons };
       const outStamp = stampOf(st);
@@ -186,6 +197,15 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       const r = recordOf(t);
       if (!rec || JSON.stringify(rec) !== JSON.stringify(r)) refresh.set(t.path, r);
     }
+  }
+
+  // A file rewritten gets a new inode: its declared hard links must be made again after it.
+  const rewritten = new Set(creates.filter((a) => a.target?.kind === 'file').map((a) => a.path));
+  for (const t of selected) {
+    if (t.kind !== 'file' || !t.linkTo || !rewritten.has(t.linkTo) || rewritten.has(t.path)) continue;
+    creates.push({ op: 'update', path: t.path, kind: t.kind, reasons: [`${t.linkTo} is rewritten; its hard link is made again`], target: t });
+    upToDate--;
+    observed.delete(t.path);
   }
 
   const removes: Action[] = [];

@@ -233,6 +233,21 @@ export class RootFs {
     }
   }
 
+  /**
+   * Makes `p` another name of the jail file `existing` (a hard link a pack or layer
+   * carries). link(2) does not follow a final symlink, and both names are reached
+   * through directory descriptors; `existing` must be a regular file.
+   */
+  hardlink(p: string, existing: string): void {
+    const efd = this.#dirFd(parentOf(existing));
+    const st = this.#lstat(efd, baseName(existing));
+    if (!st?.isFile()) refuse('unsafe-path', `${existing} in ROOT is not a regular file, so ${p} cannot be made another name of it. Run make again.`, p);
+    const pfd = this.#dirFd(parentOf(p));
+    const tmp = this.#tmp();
+    fs.linkSync(this.#proc(efd, baseName(existing)), this.#proc(pfd, tmp));
+    this.#install(pfd, tmp, baseName(p), p);
+  }
+
   symlink(p: string, target: string, uid: number, gid: number): void {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();

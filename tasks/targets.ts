@@ -30,6 +30,13 @@ export interface FileTarget extends Base {
   readonly source: string;
   /** The source's stamp when expand() looked at it. */
   readonly sourceStamp: string;
+  /**
+   * A hard link of a pack or install layer: this path is another name of the file at
+   * `linkTo` (made by link(2), after that file), not a copy of its own.
+   */
+  readonly linkTo?: string;
+  /** How many names the file has in the jail (1 unless hard-linked). */
+  readonly nlink?: number;
 }
 export interface TextTarget extends Base { readonly kind: 'text'; readonly content: Buffer; readonly contentHash: string }
 

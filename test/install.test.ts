@@ -29,6 +29,7 @@ beforeEach(() => {
     '#!/bin/sh', 'set -e',
     'mkdir -p /usr/local/bin /usr/local/share/app',
     'cp hello /usr/local/bin/hello', 'chmod 755 /usr/local/bin/hello',
+    'ln -f /usr/local/bin/hello /usr/local/bin/hi',
     'cp greeting.txt /usr/local/share/app/greeting.txt',
     // Proof of each run: a line that differs every time the step really runs.
     'echo "installed at $(date +%s%N)" > /usr/local/share/app/stamp', '',
@@ -48,7 +49,7 @@ describe('install steps', () => {
     let res = make();
     expect(res.code, res.stderr).toBe(0);
     expect(runs(res.stdout)).toBe(1);
-    expect(res.stdout).toMatch(/install app: captured 7 paths as its layer/);
+    expect(res.stdout).toMatch(/install app: captured 8 paths as its layer/);
     expect(execFileSync('chroot', [r.root, '/usr/local/bin/hello'], { encoding: 'utf8' })).toBe('hello from the app\n');
     const first = stamp();
     const layers = fs.readdirSync(path.join(r.dir, '.jail', 'layers')).filter((f) => f.endsWith('.tar'));
@@ -63,7 +64,12 @@ describe('install steps', () => {
     // The layer's files are targets: tampering is repaired from the layer.
     fs.writeFileSync(r.root + '/usr/local/bin/hello', '#!/bin/sh\necho pwned\n');
     res = make();
-    expect(changes(res.stdout)).toEqual(['update /usr/local/bin/hello (file): output edited since the last build']);
+    expect(changes(res.stdout)).toEqual([
+      'update /usr/local/bin/hello (file): output edited since the last build',
+      // the step made `hi` a hard link of `hello`: the new file gets its second name back
+      'update /usr/local/bin/hi (file): /usr/local/bin/hello is rewritten; its hard link is made again',
+    ]);
+    expect(fs.statSync(r.root + '/usr/local/bin/hi').ino).toBe(fs.statSync(r.root + '/usr/local/bin/hello').ino);
     expect(runs(res.stdout)).toBe(0);
 
     // rm -rf / inside the jail, then rebuild: the layer is replayed, the step is not run.
@@ -74,6 +80,9 @@ describe('install steps', () => {
     expect(runs(res.stdout)).toBe(0);
     expect(stamp()).toBe(first);
     expect(tree(r.root)).toEqual(good);
+    // The step's hard link is replayed as a hard link.
+    expect(fs.statSync(r.root + '/usr/local/bin/hi').ino).toBe(fs.statSync(r.root + '/usr/local/bin/hello').ino);
+    expect(make('-q').code).toBe(0);
 
     // A changed source file: the step runs again and its layer is replaced.
     fs.writeFileSync(path.join(r.src, 'app', 'greeting.txt'), 'hello, version 2\n');

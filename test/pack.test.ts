@@ -55,6 +55,21 @@ describe('pack, then rebuild FROM= elsewhere', () => {
     expect(changes(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`).stdout)).toEqual([]);
   });
 
+  it('carries hard links as hard links', () => {
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/var/www/uploads/a.bin', Buffer.alloc(3000, 5));
+    fs.linkSync(r.root + '/var/www/uploads/a.bin', r.root + '/var/www/uploads/b.bin');
+    const pack = path.join(r.outside, 'links.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, `SRC=${r.src}`, '-o', pack).code).toBe(0);
+    const reb = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(reb.code, reb.stderr).toBe(0);
+    const a = fs.statSync(other + '/var/www/uploads/a.bin'), b = fs.statSync(other + '/var/www/uploads/b.bin');
+    expect(a.ino).toBe(b.ino);
+    expect(a.nlink).toBe(2);
+    expect(fs.readFileSync(other + '/var/www/uploads/b.bin')).toEqual(Buffer.alloc(3000, 5));
+    expect(changes(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`).stdout)).toEqual([]);
+  });
+
   it('refuses to pack a jail that is not up to date', () => {
     expect(make().code).toBe(0);
     fs.writeFileSync(r.root + '/etc/motd', 'defaced\n');
@@ -121,6 +136,7 @@ describe('hostile packs are refused whole', () => {
     ['setuid bits', (f) => hostileTar(f, [{ name: 'files/bin/su', body }, { name: 'jail-pack.json', body: index([fileEntry('/bin/su', body, 0o4755)]) }]), /entry "\/bin\/su" is setuid or setgid/],
     ['absurd nesting', (f) => { const p = '/' + Array.from({ length: 100 }, () => 'd').join('/'); hostileTar(f, [{ name: 'files' + p, body }, { name: 'jail-pack.json', body: index([fileEntry(p, body)]) }]); }, /nested deeper than 64 levels/],
     ['a decompression bomb', (f) => hostileTar(f, [{ name: 'files/bomb', body: Buffer.alloc(60 * 1024 * 1024) }, { name: 'jail-pack.json', body: index([fileEntry('/bomb', Buffer.alloc(60 * 1024 * 1024))]) }], true), /decompression|ratio|bomb/i],
+    ['a hard link to nothing in the pack', (f) => hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: '/etc/x', kind: 'file', mode: 0o644, uid: 0, gid: 0, linkTo: '/etc/shadow' }]) }]), /entry "\/etc\/x" is a hard link to "\/etc\/shadow", which is not a file of the pack/],
     ['bytes that do not match the index', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }, { name: 'jail-pack.json', body: index([fileEntry('/etc/motd', Buffer.from('other'))]) }]), /does not match the size or sha256/],
     ['no index', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }]), /has no jail-pack\.json/],
   ];

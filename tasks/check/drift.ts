@@ -24,7 +24,13 @@ function recordedTarget(ctx: Context, p: string, rec: Rec): Target | undefined {
       const m = /^([cb]):(\d+):(\d+)$/.exec(rec.d ?? '');
       return m ? { ...base, kind: 'device', type: m[1] as 'c' | 'b', major: Number(m[2]), minor: Number(m[3]), dangerous: false } : undefined;
     }
-    case 'file': return rec.src === undefined || rec.ss === undefined ? undefined : { ...base, kind: 'file', source: rec.src, sourceStamp: rec.ss };
+    case 'file':
+      if (rec.src === undefined || rec.ss === undefined) return undefined;
+      return {
+        ...base, kind: 'file', source: rec.src, sourceStamp: rec.ss,
+        // Hard links of a layer or pack are one file under several names, not drift.
+        ...(rec.l ? { linkTo: rec.l } : {}), ...(decl?.kind === 'file' && decl.nlink ? { nlink: decl.nlink } : {}),
+      };
     case 'text': {
       if (rec.h === undefined) return undefined;
       let content: Buffer | undefined = decl?.kind === 'text' && decl.contentHash === rec.h ? decl.content : undefined;

@@ -13,6 +13,7 @@ import { jailError, type JailError } from '../result.js';
 import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from '../pack/format.js';
 import { TarWriter } from '../pack/tar-write.js';
 import { layersDir, type Layer } from './layers.js';
+import { comparePaths } from '../targets.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
@@ -74,16 +75,20 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
   fs.rmSync(layer.dir, { recursive: true, force: true });
   fs.mkdirSync(files, { recursive: true, mode: 0o700 });
   const staged: [string, string][] = [];
+  const firstName = new Map<string, string>();
   const tmp = `${layer.tar}.${process.pid}.tmp`;
   const w = new TarWriter(tmp);
-  for (const p of changed.sort()) {
+  for (const p of changed.sort(comparePaths)) {
     const { kind, st } = after.get(p)!;
     let mode = st.mode & 0o7777;
     if (kind === 'file' && (mode & 0o6000)) { warnings.push(`${e.at}: ${e.label}: ${p} was installed setuid/setgid; the bits were dropped`); mode &= ~0o6000; }
     const base = { path: p, mode, uid: st.uid, gid: st.gid };
     if (kind === 'dir') entries.push({ ...base, kind: 'dir' });
     else if (kind === 'symlink') entries.push({ ...base, kind: 'symlink', target: fs.readlinkSync(root + p) });
-    else if (kind === 'file') {
+    else if (kind === 'file' && st.nlink > 1 && firstName.has(`${st.dev}:${st.ino}`)) {
+      entries.push({ ...base, kind: 'file', linkTo: firstName.get(`${st.dev}:${st.ino}`)! });
+    } else if (kind === 'file') {
+      if (st.nlink > 1) firstName.set(`${st.dev}:${st.ino}`, p);
       const fd = fs.openSync(root + p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
       let body: Buffer;
       try { body = fs.readFileSync(fd); } finally { fs.closeSync(fd); }

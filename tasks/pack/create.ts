@@ -32,7 +32,7 @@ function entryOf(t: Target): PackEntry {
     case 'dir': return { ...base, kind: 'dir' };
     case 'symlink': return { ...base, kind: 'symlink', target: t.target };
     case 'device': return { ...base, kind: 'device', type: t.type, major: t.major, minor: t.minor };
-    case 'file':
+    case 'file': return t.linkTo ? { ...base, kind: 'file', linkTo: t.linkTo } : { ...base, kind: 'file' };
     case 'text': return { ...base, kind: 'file' };
   }
 }
@@ -41,6 +41,7 @@ function entryOf(t: Target): PackEntry {
 function walkData(root: string, dir: string, out: PackEntry[], warnings: string[]): void {
   const top = fs.lstatSync(root + dir, { throwIfNoEntry: false });
   if (!top?.isDirectory()) return;
+  const firstName = new Map<string, string>();
   const walk = (p: string) => {
     for (const name of fs.readdirSync(root + p).sort()) {
       const q = `${p}/${name}`;
@@ -49,7 +50,12 @@ function walkData(root: string, dir: string, out: PackEntry[], warnings: string[
       if (st.dev !== top.dev) { warnings.push(`pack: ${q} is on another filesystem; not packed`); continue; }
       if (st.isDirectory()) { out.push({ ...base, kind: 'dir' }); walk(q); }
       else if (st.isSymbolicLink()) out.push({ ...base, kind: 'symlink', target: fs.readlinkSync(root + q) });
-      else if (st.isFile()) out.push({ ...base, kind: 'file' });
+      else if (st.isFile()) {
+        // Names of one inode stay one file: the first carries the bytes, the others link to it.
+        const first = st.nlink > 1 ? firstName.get(`${st.dev}:${st.ino}`) : undefined;
+        if (first) out.push({ ...base, kind: 'file', linkTo: first });
+        else { out.push({ ...base, kind: 'file' }); if (st.nlink > 1) firstName.set(`${st.dev}:${st.ino}`, q); }
+      }
       else warnings.push(`pack: ${q} is a device, FIFO or socket; not packed`);
     }
   };
@@ -69,7 +75,7 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
   const w = new TarWriter(tmp);
   try {
     for (const e of entries) {
-      if (e.kind !== 'file') continue;
+      if (e.kind !== 'file' || e.linkTo) continue;
       const body = readJailFile(a.root, e.path);
       if (body === undefined) throw new Error(`${e.path} in ROOT is no longer a regular file`);
       e.size = body.length;

@@ -23,6 +23,8 @@ export interface PackEntry {
   /** file */
   size?: number;
   sha256?: string;
+  /** file: another name of an earlier file entry (a hard link); it has no bytes of its own. */
+  linkTo?: string;
   /** Beneath a data() directory: the service's own files, restored only where missing. */
   data?: boolean;
 }
@@ -79,8 +81,16 @@ export function validateIndex(idx: unknown): { index?: PackIndex; errors: JailEr
       errors.push(bad(p, `is a device ${e.type} ${e.major}:${e.minor}, outside the allowed set (null, zero, full, random, urandom, tty, console, ptmx)`)); continue;
     }
     if (e.kind === 'symlink' && (typeof e.target !== 'string' || e.target === '' || e.target.includes('\0'))) { errors.push(bad(p, 'is a symlink without a target')); continue; }
-    if (e.kind === 'file' && (!Number.isInteger(e.size) || e.size! < 0 || typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256))) { errors.push(bad(p, 'is a file without a size and sha256')); continue; }
+    if (e.kind === 'file' && e.linkTo !== undefined) {
+      if (typeof e.linkTo !== 'string') { errors.push(bad(p, 'has a bad hard-link name')); continue; }
+    } else if (e.kind === 'file' && (!Number.isInteger(e.size) || e.size! < 0 || typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256))) { errors.push(bad(p, 'is a file without a size and sha256')); continue; }
     seen.set(e.path, e);
+  }
+  // A hard link names a file of the pack that carries bytes (not another link, not itself).
+  for (const e of seen.values()) {
+    if (e.linkTo === undefined) continue;
+    const first = seen.get(e.linkTo);
+    if (!first || first.kind !== 'file' || first.linkTo !== undefined || first === e) errors.push(bad(e.path, `is a hard link to ${JSON.stringify(e.linkTo)}, which is not a file of the pack`));
   }
   // A link followed by something beneath it would write through the link.
   for (const e of seen.values()) {

@@ -99,7 +99,7 @@ export async function readPack(file: string, staging: string): Promise<{ pack?: 
   if (!index) return { errors: bad };
   const out = new Map<string, string>();
   for (const e of index.entries) {
-    if (e.kind !== 'file') continue;
+    if (e.kind !== 'file' || e.linkTo !== undefined) continue;
     const s = staged.get(e.path);
     if (!s) { refuse(e.path, 'is listed in the index but its bytes are not in the archive'); continue; }
     if (s.size !== e.size || s.sha256 !== e.sha256) { refuse(e.path, 'does not match the size or sha256 the index gives'); continue; }

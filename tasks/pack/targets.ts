@@ -10,6 +10,9 @@ import type { ReadPack } from './read.js';
 export function packTargets(pack: ReadPack, file: string, errors: JailError[]): Target[] {
   const at = file;
   const targets: Target[] = [];
+  const names = new Map<string, number>();
+  for (const e of pack.index.entries) if (e.linkTo) names.set(e.linkTo, (names.get(e.linkTo) ?? 1) + 1);
+  const leaders = new Map(pack.index.entries.map((e) => [e.path, e]));
   for (const e of pack.index.entries) {
     const base = { path: e.path, mode: e.mode, uid: e.uid, gid: e.gid, at, label: `pack entry ${e.path}`, ...(e.data ? { data: true } : {}) };
     switch (e.kind) {
@@ -17,8 +20,14 @@ export function packTargets(pack: ReadPack, file: string, errors: JailError[]): 
       case 'symlink': targets.push({ ...base, kind: 'symlink', mode: 0o777, target: e.target! }); break;
       case 'device': targets.push({ ...base, kind: 'device', type: e.type!, major: e.major!, minor: e.minor!, dangerous: false }); break;
       case 'file': {
-        const source = pack.staged.get(e.path)!;
-        targets.push({ ...base, kind: 'file', source, sourceStamp: stampOf(fs.lstatSync(source, { bigint: true })) });
+        // A hard link is another name of its first file: that file's bytes and attributes.
+        const first = e.linkTo ? leaders.get(e.linkTo)! : e;
+        const source = pack.staged.get(first.path)!;
+        const nlink = names.get(first.path) ?? 1;
+        targets.push({
+          ...base, mode: first.mode, uid: first.uid, gid: first.gid, kind: 'file', source, sourceStamp: stampOf(fs.lstatSync(source, { bigint: true })),
+          ...(e.linkTo ? { linkTo: e.linkTo } : {}), ...(nlink > 1 ? { nlink } : {}),
+        });
         break;
       }
     }
