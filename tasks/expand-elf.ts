@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import { ELF_GLOB, globSync, isGlob } from './glob.js';
 import type { ElfEntry } from './entries.js';
-import { hostChain } from './host-chain.js';
 import { ElfFactsCache, Resolver } from './elf/index.js';
 import { jailError, type JailError } from './result.js';
 import { stampOf, type Target } from './targets.js';
@@ -66,24 +65,27 @@ export class HostPlacer {
    * or with `dirs` a directory). Returns the real path of a regular file.
    */
   place(p: string, opts: { dirs?: boolean; dangling?: boolean } = {}): string | undefined {
-    const chain = hostChain(p);
-    if (!chain.ok) {
+    // The resolver's own path walk: the same lstats its closures made, each done once per build.
+    const chain = this.ctx.resolver.fsr.trace(p);
+    if (chain.real === undefined || chain.st === undefined) {
       const st = fs.lstatSync(p, { throwIfNoEntry: false });
       if (opts.dangling && st?.isSymbolicLink()) { this.#link(p, fs.readlinkSync(p)); return undefined; }
-      this.err(`${chain.error}. Install what provides it, or fix the path.`, p);
+      const why = chain.code === 'ENOENT' ? 'does not exist' : chain.code === 'ELOOP' ? 'has too many levels of symbolic links' : `cannot be read (${chain.code})`;
+      this.err(`${p} ${why}. Install what provides it, or fix the path.`, p);
       return undefined;
     }
-    for (const l of chain.value.links) this.#link(l.path, l.target);
-    const st = chain.value.stat;
+    const real = chain.real;
+    for (const l of chain.links) this.#link(l.path, l.target);
+    const st = chain.st;
     const perm = Number(st.mode) & 0o7777;
     if (st.isDirectory() && opts.dirs) {
-      this.add({ kind: 'dir', path: chain.value.real, mode: perm & ~0o6000, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
+      this.add({ kind: 'dir', path: real, mode: perm & ~0o6000, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
       return undefined;
     }
-    if (!st.isFile()) { this.err(`${chain.value.real} is not a regular file, so it cannot be a program or library.`, p); return undefined; }
+    if (!st.isFile()) { this.err(`${real} is not a regular file, so it cannot be a program or library.`, p); return undefined; }
     const mode = this.e.setuid ? perm : perm & ~0o6000;
-    this.add({ kind: 'file', path: chain.value.real, source: chain.value.real, sourceStamp: stampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
-    return chain.value.real;
+    this.add({ kind: 'file', path: real, source: real, sourceStamp: stampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
+    return real;
   }
 
   /** A program or library with its interpreter and closure; a script with its #! interpreter's. */

@@ -45,7 +45,7 @@ export function globBase(pattern: string): string {
 }
 
 /** Splits at `/` outside brackets, braces and parentheses (a group keeps its slashes). */
-function splitAtSlashes(p: string): string[] {
+export function splitAtSlashes(p: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let cur = '';

@@ -237,7 +237,7 @@ describe.skipIf(!gccOk)('resolution inside another root', () => {
     expect(c.warnings.join('\n')).toMatch(/ld\.so\.cache.* is missing/);
 
     // The links a copy into a jail must recreate, in the order they are followed.
-    expect(new RootPaths(R).trace('/lib64/ld-linux-x86-64.so.2')).toEqual({
+    expect(new RootPaths(R).trace('/lib64/ld-linux-x86-64.so.2')).toMatchObject({
       links: [
         { path: '/lib64', target: '/usr/lib64' },
         { path: '/usr/lib64/ld-linux-x86-64.so.2', target: '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2' },
@@ -245,6 +245,7 @@ describe.skipIf(!gccOk)('resolution inside another root', () => {
       ],
       real: '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2',
     });
+    expect(new RootPaths(R).trace('/lib64/ld-linux-x86-64.so.2').links).toHaveLength(3);
     expect(new RootPaths(R).trace('/usr/lib/x86_64-linux-gnu/libhost.so.1').real).toBeUndefined();
   });
 

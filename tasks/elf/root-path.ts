@@ -67,10 +67,10 @@ export class RootPaths {
    * Every symlink met while resolving a loader path (as loader paths, with their raw
    * targets), and the real path it ends at: what a copy into a jail must recreate.
    */
-  trace(loaderPath: string): { links: { path: string; target: string }[]; real?: string } {
+  trace(loaderPath: string): { links: { path: string; target: string }[]; real?: string; st?: fs.BigIntStats; code?: string } {
     const links: { path: string; target: string }[] = [];
     const r = this.walk(loaderPath, links);
-    return r.kind === 'found' ? { links, real: r.real } : { links };
+    return r.kind === 'found' ? { links, real: r.real, st: r.st } : { links, code: r.code };
   }
 
   private walk(loaderPath: string, links?: { path: string; target: string }[]): Lookup {

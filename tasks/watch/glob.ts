@@ -11,7 +11,7 @@
 //    about what a glob matches (wireit #550 is what happens when they do).
 
 import { globbySync, isDynamicPattern } from 'globby';
-import { COPY_GLOB, ELF_GLOB, globBase } from '../glob.js';
+import { COPY_GLOB, ELF_GLOB, globBase, splitAtSlashes } from '../glob.js';
 
 export type GlobFlavour = 'copy' | 'elf';
 
@@ -68,22 +68,10 @@ function walk(segs: readonly Seg[], si: number, rel: readonly string[], ri: numb
   return walk(segs, si + 1, rel, ri + 1);
 }
 
-/** Splits at `/` outside brackets and braces; null when a group spans a `/` (then anything beneath the base may match). */
+/** The segments of a pattern below its base; null when a group spans a `/` (then anything beneath the base may match). */
 function splitSegments(rest: string): string[] | null {
-  const out: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (let i = 0; i < rest.length; i++) {
-    const c = rest[i]!;
-    if (c === '\\') { cur += c + (rest[i + 1] ?? ''); i++; continue; }
-    if (c === '{' || c === '(' || c === '[') depth++;
-    else if ((c === '}' || c === ')' || c === ']') && depth > 0) depth--;
-    if (c === '/' && depth > 0) return null;
-    if (c === '/') { if (cur !== '') out.push(cur); cur = ''; continue; }
-    cur += c;
-  }
-  if (cur !== '') out.push(cur);
-  return out;
+  const parts = splitAtSlashes(rest);
+  return parts.some((p) => p.includes('/')) ? null : parts.filter((p) => p !== '');
 }
 
 const SPECIAL = /[.*+?^${}()|[\]\\/]/g;

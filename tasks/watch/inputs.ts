@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Analysis } from '../make.js';
-import { hostChain } from '../host-chain.js';
+import { RootPaths } from '../elf/index.js';
 import { coarseGlob, expandGlob, isDynamicPattern, type CoarseGlob, type GlobFlavour } from './glob.js';
 
 /** The inputs as the jailfile names them (before canonical paths): what a build depended on. */
@@ -42,6 +42,7 @@ export function specOf(a: Analysis): InputSpec {
   const trees = new Set<string>();
   const globs = new Map<string, GlobFlavour>();
   let loader = false;
+  const host = new RootPaths('/');
   for (const e of a.entries) {
     switch (e.kind) {
       case 'copy':
@@ -51,8 +52,8 @@ export function specOf(a: Analysis): InputSpec {
           trees.add(src);
           if (e.follow) {
             // The build copies what the link leads to: watch that too (and each link on the way).
-            const chain = hostChain(src);
-            if (chain.ok) { trees.add(chain.value.real); for (const l of chain.value.links) exact.add(l.path); }
+            const chain = host.trace(src);
+            if (chain.real) { trees.add(chain.real); for (const l of chain.links) exact.add(l.path); }
           }
         }
         break;
@@ -61,8 +62,8 @@ export function specOf(a: Analysis): InputSpec {
         for (const p of e.patterns) {
           if (isDynamicPattern(p)) { globs.set(p, 'elf'); continue; }
           exact.add(normal(p));
-          const chain = hostChain(p);
-          if (chain.ok) { exact.add(chain.value.real); for (const l of chain.value.links) exact.add(l.path); }
+          const chain = host.trace(p);
+          if (chain.real) { exact.add(chain.real); for (const l of chain.links) exact.add(l.path); }
         }
         break;
       case 'package':
