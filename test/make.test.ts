@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO, changes, fingerprint, rig, touched, type Rig } from './helpers.js';
 
@@ -325,6 +325,21 @@ describe('flags and targets', () => {
     const again = make();
     expect(again.code).toBe(0);
     expect(make('-q').code).toBe(0);
+  });
+});
+
+describe('the installed command', () => {
+  it('starts through its #! line without parsing NODE_EXTRA_CA_CERTS', () => {
+    // npm ci marks the bin executable; a bundle that does not exist makes node warn if it tries to read it.
+    const bin = path.join(REPO, 'dist', 'tasks', 'cli.js');
+    expect(fs.statSync(bin).mode & 0o111).not.toBe(0);
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: path.join(r.dir, 'no-such-bundle.pem') };
+    const direct = spawnSync(process.execPath, ['-e', '0'], { env, encoding: 'utf8' });
+    expect(direct.stderr).toMatch(/extra certs/);
+    const res = spawnSync(bin, ['--version'], { env, encoding: 'utf8' });
+    expect(res.status).toBe(0);
+    expect(res.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(res.stderr).toBe('');
   });
 });
 
