@@ -6,13 +6,22 @@
 import fs from 'node:fs';
 import { ELF_GLOB, globSync, isGlob } from './glob.js';
 import type { ElfEntry } from './entries.js';
-import { ElfFactsCache, Resolver } from './elf/index.js';
+import { ElfFactsCache, Resolver, genericProfile, lookupLdCacheEntry, profileFor, type ElfInfo } from './elf/index.js';
+import type { CacheRecord } from './elf/ld-cache-write.js';
 import { jailError, type JailError } from './result.js';
 import { stampOf, type Target } from './targets.js';
 
 /** The resolver and its stat-keyed cache of parsed ELF facts, shared by every elf() entry of a build. */
 export class ElfContext {
   readonly cache: ElfFactsCache;
+  /**
+   * Libraries the host's loader finds only through its ld.so.cache (outside the built-in
+   * directories): the jail gets its own cache with these entries, and the first entry that
+   * needed one is named as its author.
+   */
+  readonly ldCacheRecords: CacheRecord[] = [];
+  ldCacheEndian: 'le' | 'be' = 'le';
+  ldCacheAuthor?: { at: string; label: string };
   #resolver?: Resolver;
   constructor(cache?: ElfFactsCache) {
     this.cache = cache ?? new ElfFactsCache();
@@ -108,6 +117,28 @@ export class HostPlacer {
     }
     if (c.interpreter) this.place(c.interpreter);
     for (const lib of new Set([...Object.values(c.libraries), ...Object.values(c.dlopened)])) this.place(lib);
+    this.#cacheOnly(facts.value, { ...c.libraries, ...c.dlopened });
+  }
+
+  /**
+   * Libraries that came from the host's ld.so.cache and lie outside the loader's built-in
+   * directories: without a cache entry the jail's loader would not look there. One found
+   * through RPATH or RUNPATH does not come back from the cache lookup, or comes back at the
+   * same path, where a cache entry changes nothing.
+   */
+  #cacheOnly(program: ElfInfo, libs: Record<string, string>): void {
+    const host = this.ctx.resolver.ldCache().cache;
+    if (!host) return;
+    const profile = profileFor(program.class, program.endian, program.machine, program.flags) ?? genericProfile();
+    const builtIn = profile.systemDirs.map((d) => d + '/');
+    for (const [name, lib] of Object.entries(libs)) {
+      if (name.includes('/') || builtIn.some((d) => lib.startsWith(d) && !lib.slice(d.length).includes('/'))) continue;
+      const entry = lookupLdCacheEntry(host, name, profile.cacheFlagsOk, profile.cacheDefaultId);
+      if (entry?.value !== lib) continue;
+      this.ctx.ldCacheRecords.push({ key: name, value: lib, flags: entry.flags });
+      this.ctx.ldCacheEndian = program.endian;
+      this.ctx.ldCacheAuthor ??= { at: this.e.at, label: this.e.label };
+    }
   }
 
   /** Is this host file an ELF object (read from its header, cached by stat)? */

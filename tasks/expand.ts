@@ -12,6 +12,7 @@ import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entri
 import { jailError, type JailError } from './result.js';
 import { comparePaths, octal, parentOf, stampOf, type Target } from './targets.js';
 import { ElfContext, expandElf } from './expand-elf.js';
+import { formatLdCache } from './elf/index.js';
 import { expandPackage } from './expand-package.js';
 import { packTargets } from './pack/targets.js';
 import type { Layer } from './install/layers.js';
@@ -116,6 +117,11 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
       case 'groups':
         break;
     }
+  }
+
+  // A user's own /etc/ld.so.cache (a copy of the host's, say) wins over the generated one.
+  if (elf.ldCacheRecords.length && elf.ldCacheAuthor && !byPath.has('/etc/ld.so.cache')) {
+    add(textTarget('/etc/ld.so.cache', formatLdCache(elf.ldCacheRecords, elf.ldCacheEndian), 0o644, { uid: 0, gid: 0 }, elf.ldCacheAuthor));
   }
 
   if (accountEntries.length) {

@@ -208,3 +208,74 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/app/bin/prog') ]);`);
     expect(spawnSync('chroot', [r.root, '/bin/true']).status).not.toBe(0); // nothing else sneaked in
   });
 });
+
+describe('libraries the host finds only through its ld.so.cache', () => {
+  // The host's loader finds a library in a directory named by /etc/ld.so.conf.d only through
+  // /etc/ld.so.cache; the test adds such a directory for its own run and takes it away after.
+  let conf: string;
+  let libDir: string;
+  beforeEach(() => {
+    libDir = path.join(r.src, 'cachelib');
+    fs.mkdirSync(libDir);
+    fs.writeFileSync(path.join(r.src, 'v.c'), 'int v(void) { return 7; }\n');
+    gcc('-shared', '-fPIC', '-Wl,-soname,libjcache.so.1', '-o', path.join(libDir, 'libjcache.so.1.0'), path.join(r.src, 'v.c'));
+    fs.symlinkSync('libjcache.so.1.0', path.join(libDir, 'libjcache.so.1'));
+    fs.symlinkSync('libjcache.so.1', path.join(libDir, 'libjcache.so'));
+    fs.writeFileSync(path.join(r.src, 'cached.c'), '#include <stdio.h>\nint v(void);\nint main(void) { printf("v=%d\\n", v()); return 0; }\n');
+    gcc('-o', path.join(r.src, 'cached'), path.join(r.src, 'cached.c'), '-L' + libDir, '-ljcache');
+    conf = `/etc/ld.so.conf.d/zz-jail-test-${path.basename(r.dir)}.conf`;
+    fs.writeFileSync(conf, libDir + '\n');
+    execFileSync('ldconfig');
+  });
+  afterEach(() => {
+    fs.rmSync(conf, { force: true });
+    execFileSync('ldconfig');
+  });
+
+  it('gives the jail an ld.so.cache with their entries, which the real loader uses', () => {
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/cached') ]);`);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/create \/etc\/ld\.so\.cache/);
+    // The jail's cache names exactly the library that needs it, at its path in the jail.
+    const listed = execFileSync('ldconfig', ['-p', '-C', path.join(r.root, 'etc/ld.so.cache')], { encoding: 'utf8' });
+    expect(listed.trim().split('\n')).toEqual([
+      '1 libs found in cache `' + path.join(r.root, 'etc/ld.so.cache') + "'",
+      `\tlibjcache.so.1 (libc6,x86-64) => ${libDir}/libjcache.so.1`,
+    ]);
+    expect(fs.readlinkSync(path.join(r.root, libDir, 'libjcache.so.1'))).toBe('libjcache.so.1.0');
+    expect(execFileSync('chroot', [r.root, path.join(r.src, 'cached')], { encoding: 'utf8' })).toBe('v=7\n');
+    // Without it the loader does not look in that directory; the next build puts it back.
+    fs.rmSync(path.join(r.root, 'etc/ld.so.cache'));
+    const broken = spawnSync('chroot', [r.root, path.join(r.src, 'cached')], { encoding: 'utf8' });
+    expect(broken.status).not.toBe(0);
+    expect(broken.stderr).toMatch(/libjcache\.so\.1: cannot open shared object file/);
+    expect(changes(make().stdout)).toEqual([expect.stringMatching(/^create \/etc\/ld\.so\.cache /)]);
+    expect(execFileSync('chroot', [r.root, path.join(r.src, 'cached')], { encoding: 'utf8' })).toBe('v=7\n');
+    // Resolved inside the jail, through the jail's own cache, the closure is whole.
+    const deps = JSON.parse(r.jail('deps', '--json', '--root', r.root, path.join(r.src, 'cached')).stdout);
+    expect(deps[path.join(r.src, 'cached')].libraries['libjcache.so.1']).toBe(`${libDir}/libjcache.so.1`);
+    expect(changes(make().stdout)).toEqual([]);
+
+    // Without the program, the jail needs no cache, and the generated one goes.
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(() => [ elf('/bin/sh') ]);`);
+    const again = make();
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/remove \/etc\/ld\.so\.cache/);
+    expect(fs.existsSync(path.join(r.root, 'etc/ld.so.cache'))).toBe(false);
+  });
+
+  it('leaves a jailfile\'s own /etc/ld.so.cache in charge', () => {
+    r.jailfile(`
+import { defineJail, elf, copy } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/cached'), copy('/etc/ld.so.cache') ]);`);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(r.root, 'etc/ld.so.cache')).equals(fs.readFileSync('/etc/ld.so.cache'))).toBe(true);
+    expect(execFileSync('chroot', [r.root, path.join(r.src, 'cached')], { encoding: 'utf8' })).toBe('v=7\n');
+  });
+});

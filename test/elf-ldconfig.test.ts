@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheKeyOf, lookupLdCache, parseLdCache, readLdConf, RootPaths } from '../tasks/elf/index.js';
+import { cacheKeyOf, formatLdCache, libcmp, lookupLdCache, parseLdCache, readLdConf, RootPaths } from '../tasks/elf/index.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -87,6 +87,26 @@ describe('ld.so.cache', () => {
     });
     // Every generic x86-64 entry is what a lookup of its key returns first.
     expect(lookupLdCache(r.value, 'libc.so.6', X8664, 0x303)).toBe('/lib/x86_64-linux-gnu/libc.so.6');
+  });
+
+  it('writes a cache that ldconfig lists in its own order and that reads back the same', () => {
+    if (!fs.existsSync('/etc/ld.so.cache')) return;
+    const host = parseLdCache(fs.readFileSync('/etc/ld.so.cache'));
+    if (!host.ok) throw new Error(host.error.message);
+    const generic = host.value.entries.filter((e) => e.hwcap === 0n);
+    // Shuffled, so only formatLdCache's sort can put them back in ldconfig's order.
+    const shuffled = [...generic].sort((a, b) => (a.value < b.value ? -1 : 1)).reverse();
+    const file = path.join(tmp, 'written.cache');
+    fs.writeFileSync(file, formatLdCache(shuffled.map(({ key, value, flags }) => ({ key, value, flags }))));
+    const env = { PATH: '/usr/sbin:/sbin:/usr/bin:/bin', LC_ALL: 'C' };
+    const lines = (args: string[]) => execFileSync('ldconfig', ['-p', ...args], { encoding: 'utf8', env }).split('\n').filter((l) => l.startsWith('\t') && !/hwcap/.test(l));
+    expect(lines(['-C', file])).toEqual(lines([]));
+    const back = parseLdCache(fs.readFileSync(file));
+    if (!back.ok) throw new Error(back.error.message);
+    for (const e of generic) expect(lookupLdCache(back.value, e.key, X8664, 0x303)).toBe(lookupLdCache(host.value, e.key, X8664, 0x303));
+    expect(libcmp('libfoo.so.10', 'libfoo.so.9')).toBeGreaterThan(0);
+    expect(libcmp('libfoo.so.1', 'libfoo.so.01')).toBe(0);
+    expect(libcmp('liba.so', 'liba.so.1')).toBeLessThan(0);
   });
 
   it('skips hwcaps and wrong-ABI entries and prefers the exact default id', () => {

@@ -148,13 +148,18 @@ export function isGlibcHwcapsEntry(e: LdCacheEntry): boolean {
  * id ends the walk, otherwise the last acceptable one wins.
  */
 export function lookupLdCache(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number): string | undefined {
+  return lookupLdCacheEntry(cache, name, flagsOk, defaultId)?.value;
+}
+
+/** The entry search_cache() would choose, with its flags (a jail's own cache repeats them). */
+export function lookupLdCacheEntry(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number): LdCacheEntry | undefined {
   const list = cache.byKey.get(cacheKeyOf(name));
   if (!list) return undefined;
-  let best: string | undefined;
+  let best: LdCacheEntry | undefined;
   for (const e of list) {
     if (!flagsOk(e.flags)) continue;
     if (isHwcapEntry(e)) continue;
-    best = e.value;
+    best = e;
     if (e.flags === defaultId) break;
   }
   return best;
