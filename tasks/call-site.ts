@@ -1,9 +1,10 @@
 // Where in the jailfile an entry was declared, as `file:line`.
 // Recipes are our own code, so the first stack frame outside this package is the
-// jailfile line a person wrote; with source maps on, it is the .ts line, not the transpiled one.
+// jailfile line a person wrote: a frame in a transpiled module is mapped back to its .ts line.
 
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { isCachedModule, originalLine } from './cached-source.js';
 
 /** The package's own directory (dist/ and the sources): frames in here are never the answer. */
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -17,9 +18,15 @@ export function callSite(): string {
   for (const line of stack.split('\n').slice(1)) {
     const m = FRAME.exec(line.trim());
     if (!m || m[1] === undefined) continue;
-    const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    let file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    let lineNo = Number(m[2]);
+    if (isCachedModule(file)) {
+      const orig = originalLine(file, lineNo);
+      if (!orig) continue;
+      ({ file, line: lineNo } = orig);
+    }
     if (file.startsWith(OWN_DIST) || OWN_SOURCES.some((d) => file.startsWith(d)) || file.includes('/node_modules/')) continue;
-    return `${path.relative(process.cwd(), file) || file}:${m[2]}`;
+    return `${path.relative(process.cwd(), file) || file}:${lineNo}`;
   }
   return '(jailfile)';
 }

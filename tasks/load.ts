@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EntryUsageError, type Entries, type JailDefinition, type JailVars } from './entries.js';
 import { stateDir } from './manifest.js';
+import { isCachedModule, originalLine } from './cached-source.js';
 import { fail, jailError, ok, type JailError, type Result } from './result.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -62,7 +63,8 @@ async function transpile(file: string, source: string): Promise<string> {
     const pos = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : { line: 0, character: 0 };
     throw new LoadError(`${file}:${pos.line + 1}:${pos.character + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`, `${file}:${pos.line + 1}`);
   }
-  // The source map names the .ts file by URL, so stack traces point at what a person wrote.
+  // The source map names the .ts file by URL; tasks/cached-source.ts reads it to turn a
+  // stack frame into the line a person wrote.
   return out.outputText.replace(/\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/, (_, b64: string) => {
     const map = JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as { sources: string[]; sourceRoot?: string };
     map.sources = [pathToFileURL(file).href];
@@ -137,9 +139,10 @@ function locate(err: unknown): string | undefined {
   for (const line of ((err as { stack?: string }).stack ?? '').split('\n').slice(1)) {
     const m = /((?:file:\/\/)?\/[^():]+\.m?[tj]s):(\d+):\d+\)?$/.exec(line.trim());
     if (!m?.[1]) continue;
-    const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
-    if (file.startsWith(PACKAGE_DIR + '/dist/') || file.includes('/node_modules/') || file.includes('/.jail/cache/')) continue;
-    return `${file}:${m[2]}`;
+    const at = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    const orig = isCachedModule(at) ? originalLine(at, Number(m[2])) : { file: at, line: Number(m[2]) };
+    if (!orig || orig.file.startsWith(PACKAGE_DIR + '/dist/') || orig.file.includes('/node_modules/')) continue;
+    return `${orig.file}:${orig.line}`;
   }
   return undefined;
 }
@@ -155,7 +158,6 @@ export async function loadJailfile(file: string, vars: JailVars): Promise<Result
   if (!fs.existsSync(abs)) {
     return fail(jailError('no-jailfile', `No jailfile at ${abs}. Name one with -f FILE, or run jail in the directory that holds jailfile.ts.`, { path: abs }));
   }
-  process.setSourceMapsEnabled(true);
   const cache = new ModuleCache(path.join(stateDir(path.dirname(abs)), 'cache'));
   try {
     const compiled = await cache.build(abs);

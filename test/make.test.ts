@@ -366,6 +366,13 @@ describe('exit status and errors', () => {
     r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => {\n  throw new Error('no such thing');\n});\n`);
     res = make();
     expect(res.stderr).toMatch(/jailfile\.ts:3: no such thing/);
+    // Types vanish in the transpiled module, so its lines no longer match; errors and entries still name the .ts line.
+    r.jailfile(`import { defineJail, dir } from 'jail';\ninterface Site {\n  name: string;\n  port: number;\n}\ntype Port = number;\nconst p: Port = 1;\nexport default defineJail((): ReturnType<typeof dir>[] => {\n  throw new Error('typed ' + p);\n});\n`);
+    res = make();
+    expect(res.stderr).toMatch(/jailfile\.ts:9: typed 1/);
+    r.jailfile(`import { defineJail, dir } from 'jail';\ninterface Site {\n  name: string;\n}\nexport default defineJail(() => [\n  dir('/etc'),\n  dir('/etc', { mode: 0o700 }),\n]);\n`);
+    res = make();
+    expect(res.stderr).toMatch(/jailfile\.ts:6[^]*jailfile\.ts:7/);
     r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [\n  dir('etc'),\n]);\n`);
     res = make();
     expect(res.stderr).toMatch(/jailfile\.ts:3: dir\("etc"\) needs an absolute jail path/);
