@@ -19,9 +19,10 @@ import { fail, jailError, ok, type JailError, type Result } from './result.js';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PACKAGE_DIR = path.resolve(HERE, '..', '..');
 const ALIASES: Record<string, string> = {
-  jail: pathToFileURL(path.join(HERE, 'index.js')).href,
+  jail: pathToFileURL(path.join(PACKAGE_DIR, 'dist', 'tasks', 'index.js')).href,
   'jail/recipes': pathToFileURL(path.join(PACKAGE_DIR, 'dist', 'recipes', 'index.js')).href,
 };
+const ALIAS_KEY = JSON.stringify(ALIASES);
 const TS = /\.(m?ts)$/;
 /** Import specifiers in transpiled ES module code: `from '...'`, `import '...'`, `import('...')`. */
 const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])([^'"\n]+)\2/g;
@@ -97,7 +98,9 @@ class ModuleCache {
     try { source = fs.readFileSync(file, 'utf8'); } catch (err) {
       throw new LoadError(`cannot read ${file} (${(err as NodeJS.ErrnoException).code})`, file);
     }
-    const own = createHash('sha256').update(version()).update('\0').update(file).update('\0').update(source).digest('hex');
+    // The aliases are in the key: a cached module names the tool's files by absolute URL, so
+    // a tool installed somewhere else must not reuse it.
+    const own = createHash('sha256').update(version()).update('\0').update(ALIAS_KEY).update('\0').update(file).update('\0').update(source).digest('hex');
     const depsFile = path.join(this.dir, `${own}.deps.json`);
     let js: string | undefined;
     let deps: string[];
