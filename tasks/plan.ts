@@ -89,6 +89,12 @@ function attrReasons(t: Target, st: fs.BigIntStats, out: string[]): void {
   if (Number(st.uid) !== t.uid || Number(st.gid) !== t.gid) out.push(`owner ${st.uid}:${st.gid} != declared ${t.uid}:${t.gid}`);
 }
 
+/** Field by field: two records that say the same. */
+function sameRecord(a: Rec, b: Rec): boolean {
+  return a.k === b.k && a.m === b.m && a.u === b.u && a.g === b.g && a.src === b.src && a.ss === b.ss &&
+    a.h === b.h && a.t === b.t && a.d === b.d && a.o === b.o && a.l === b.l;
+}
+
 interface Judgement { reasons: string[]; refresh?: Rec }
 
 /** Why the path in ROOT is not what `t` declares; no reasons means fresh. */
@@ -195,7 +201,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     else if (!rec || t.kind === 'dir' || t.kind === 'symlink' || t.kind === 'device') {
       // Stat-judged kinds need no output stamp; record them so pruning knows they are ours.
       const r = recordOf(t);
-      if (!rec || JSON.stringify(rec) !== JSON.stringify(r)) refresh.set(t.path, r);
+      if (!rec || !sameRecord(rec, r)) refresh.set(t.path, r);
     }
   }
 
