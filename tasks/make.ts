@@ -11,13 +11,11 @@ import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
 import { plan as makePlan, type Action, type Plan } from './plan.js';
 import { apply, recordingApplier, rootApplier } from './apply.js';
 import { acquireLock, loadManifest, manifestPath, rootKey, saveManifest, stateDir } from './manifest.js';
-import { readPack } from './pack/read.js';
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
 import type { Entry, InstallEntry } from './entries.js';
-import { prepareLayers, type Layer } from './install/layers.js';
-import { runInstallStep } from './install/capture.js';
+import type { Layer } from './install/layers.js';
 import { jailError, type JailError } from './result.js';
 
 export interface MakeOptions {
@@ -143,7 +141,8 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>):
   const flat = flatten(loaded.value.entries);
   await prepareGlobs(flat.flatMap((e) => (e.kind === 'copy' ? [e.source] : e.kind === 'elf' ? e.patterns : e.kind === 'install' ? e.inputs : [])));
   const installs = flat.filter((e): e is InstallEntry => e.kind === 'install');
-  const layers = await prepareLayers(installs, installDir, a.errors);
+  // Packs, layers and install steps need tar; a jailfile without install() does not load it.
+  const layers = installs.length ? await (await import('./install/layers.js')).prepareLayers(installs, installDir, a.errors) : [];
   a.pendingInstalls = layers.filter((l) => !l.pack);
   const exp = expand(loaded.value.entries, elf, layers);
   if (elf.cache.parses > 0) saveElfFacts(installDir, elf.cache);
@@ -162,6 +161,7 @@ async function analyzePack(a: Analysis, file: string): Promise<Analysis> {
   a.stage = 'load';
   a.file = file;
   const staging = path.join(stateDir(a.installDir), `unpack-${rootKey(a.root)}`);
+  const { readPack } = await import('./pack/read.js');
   const { pack, errors } = await readPack(file, staging);
   a.errors.push(...errors);
   if (!pack) return a;
@@ -253,6 +253,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
       for (const l of pending) { report.installs.push({ name: l.entry.name, status: 'pending' }); emit({ type: 'install', name: l.entry.name, status: 'pending' }); }
     } else if (pending.length) {
       const declared = new Set(exp.targets.map((t) => t.path));
+      const { runInstallStep } = await import('./install/capture.js');
       for (const l of pending) {
         emit({ type: 'install', name: l.entry.name, status: 'running' });
         const r = await runInstallStep(l, root, installDir, declared);
