@@ -66,7 +66,7 @@ export interface Report {
   dryRun: boolean;
   /** What the build was made from (not in --json): later steps, such as the cheap checks, reuse it. */
   analysis?: Analysis;
-  /** lstat of the targets this build found right and left alone (not in --json). */
+  /** lstat of the targets, as this build found them right or made them (not in --json). */
   observed?: ReadonlyMap<string, import('node:fs').BigIntStats>;
   seconds: number;
 }
@@ -236,6 +236,11 @@ export async function make(opts: MakeOptions): Promise<Report> {
       applier.close();
     }
     report.errors.push(...result.errors);
+    if (result.made.size) {
+      const observed = new Map(plan.observed);
+      for (const [p, st] of result.made) observed.set(p, st);
+      report.observed = observed;
+    }
     for (const p of result.kept) warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
 
     if (!dryRun && writes) {
