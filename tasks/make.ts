@@ -17,6 +17,7 @@ import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
 import type { Entry, InstallEntry } from './entries.js';
 import type { Layer } from './install/layers.js';
 import { jailError, type JailError } from './result.js';
+import { defaultJobs } from './jobs.js';
 
 export interface MakeOptions {
   /** -f: the jailfile (default `jailfile.ts` in the working directory). */
@@ -33,7 +34,7 @@ export interface MakeOptions {
   question?: boolean;
   /** -B: rebuild every target. */
   always?: boolean;
-  /** -j: how many files are written at once (default 1). */
+  /** -j: how many files are written at once (default: 4 on tmpfs and ramfs, else 1; see jobs.ts). */
   jobs?: number;
   /** -k: build what can be built past failed targets. */
   keepGoing?: boolean;
@@ -224,7 +225,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     let result;
     try {
       result = await apply(plan, applier, {
-        jobs: Math.max(1, opts.jobs ?? 1),
+        jobs: Math.max(1, opts.jobs ?? defaultJobs(root)),
         keepGoing: Boolean(opts.keepGoing),
         onAction: (action, error) => {
           emit({ type: 'action', action, dryRun, error });
