@@ -10,7 +10,7 @@ import { RootFs, RootFsError } from './rootfs.js';
 import type { Action, Plan } from './plan.js';
 import { recordOf } from './plan.js';
 import type { Rec } from './manifest.js';
-import { stampOf, type Target } from './targets.js';
+import { stampOf, stampSize, type Target } from './targets.js';
 import { jailError, unreachable, type JailError } from './result.js';
 
 /** What a made path now is (lstat); undefined when the applier wrote nothing (-n). */
@@ -35,7 +35,7 @@ export function rootApplier(root: string): Applier {
   return {
     prune: (p) => fs.prune(p),
     ensureDir: (t) => fs.ensureDir(t.path, t.mode, t.uid, t.gid),
-    copyFile: (t) => fs.copyFile(t.path, t.source, t.mode, t.uid, t.gid),
+    copyFile: (t) => fs.copyFile(t.path, t.source, t.mode, t.uid, t.gid, stampSize(t.sourceStamp)),
     hardlink: (t) => fs.hardlink(t.path, t.linkTo!),
     writeText: (t) => fs.writeText(t.path, t.content, t.mode, t.uid, t.gid),
     symlink: (t) => fs.symlink(t.path, t.target, t.uid, t.gid),

@@ -25,6 +25,14 @@ import { jailError, type JailError } from './result.js';
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 
+/**
+ * Files up to this size are copied synchronously. Handing a copy to the thread pool costs
+ * the main thread a wake-up of a pool thread and a callback, more than copying a small
+ * file takes; most of a jail's files are small, and most of its bytes are in a few big
+ * ones, which the pool copies side by side while the main thread does the small ones.
+ */
+const SYNC_COPY_MAX = 1024 * 1024;
+
 /** Temporary names this module creates; a crashed build's leftovers are recognised by it. */
 export const TEMP_NAME = /^\.jail-tmp\.\d+\.\d+$/;
 
@@ -211,11 +219,16 @@ export class RootFs {
     if (chown || (st.mode & 0o7777) !== mode) fs.fchmodSync(fd, mode);
   }
 
-  /** Copies a host file to `p`. Returns the written file's stat. */
-  async copyFile(p: string, source: string, mode: number, uid: number, gid: number): Promise<fs.BigIntStats> {
+  /**
+   * Copies a host file to `p`. Returns the written file's stat. `size` (the source's, as
+   * expand saw it) picks how: a small file is copied right here, a big one on libuv's
+   * thread pool while the build goes on with others.
+   */
+  async copyFile(p: string, source: string, mode: number, uid: number, gid: number, size = Infinity): Promise<fs.BigIntStats> {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
-    await fsp.copyFile(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
+    if (size <= SYNC_COPY_MAX) fs.copyFileSync(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
+    else await fsp.copyFile(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
     const fd = fs.openSync(this.#proc(pfd, tmp), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
       this.#finish(fd, p, mode, uid, gid);

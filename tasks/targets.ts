@@ -65,6 +65,12 @@ export function stampOf(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/** The size a stamp records (Infinity when it is not a stamp). */
+export function stampSize(stamp: string): number {
+  const n = Number(stamp.split(':')[2]);
+  return Number.isFinite(n) ? n : Infinity;
+}
+
 export function parentOf(p: string): string {
   const i = p.lastIndexOf('/');
   return i <= 0 ? '/' : p.slice(0, i);
