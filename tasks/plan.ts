@@ -172,9 +172,12 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     selected = targets.filter((t) => want.has(t.path));
   }
 
+  /** Selected targets the record knows: when that is every record, nothing is left to prune. */
+  let matched = 0;
   for (const t of selected) {
     const rec = manifest.records[t.path];
-    const parentWhy = replaced.get(parentOf(t.path));
+    if (rec) matched++;
+    const parentWhy = replaced.size ? replaced.get(parentOf(t.path)) : undefined;
     if (parentWhy !== undefined) {
       if (t.kind === 'dir') replaced.set(t.path, parentWhy);
       creates.push({ op: 'create', path: t.path, kind: t.kind, reasons: [parentWhy], target: t });
@@ -216,10 +219,12 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
 
   const removes: Action[] = [];
   const forget: string[] = [];
-  if (!opts.only) {
+  const recorded = opts.only ? [] : Object.keys(manifest.records);
+  if (matched < recorded.length) {
     const declared = new Set(selected.map((t) => t.path));
-    for (const [p, rec] of Object.entries(manifest.records)) {
+    for (const p of recorded) {
       if (declared.has(p)) continue;
+      const rec = manifest.records[p]!;
       const st = fs.lstatSync(root + p, { bigint: true, throwIfNoEntry: false });
       if (!st) { forget.push(p); continue; }
       removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'] });
