@@ -2,25 +2,30 @@
 // first, directories parents first, then files, links and devices in parallel) and hands
 // each to an Applier: the real one writes into ROOT through rootfs.ts, the recording one
 // (-n) writes nothing, so a dry run cannot disagree with a real run about what happens.
+// What the real one made comes back as its stat, so the checks after a build need not
+// look at the new jail again.
 
+import type { BigIntStats } from 'node:fs';
 import { RootFs, RootFsError } from './rootfs.js';
 import type { Action, Plan } from './plan.js';
 import { recordOf } from './plan.js';
 import type { Rec } from './manifest.js';
-import type { Target } from './targets.js';
+import { stampOf, stampSize, type Target } from './targets.js';
 import { jailError, unreachable, type JailError } from './result.js';
+
+/** What a made path now is (lstat); undefined when the applier wrote nothing (-n). */
+type Made = BigIntStats | undefined;
 
 export interface Applier {
   /** Returns false when the path was kept (a directory holding files jail did not create). */
   prune(path: string): boolean;
-  ensureDir(t: Target): void;
-  /** Returns the written file's stamp. */
-  copyFile(t: Target & { kind: 'file' }): Promise<string>;
+  ensureDir(t: Target): Made;
+  copyFile(t: Target & { kind: 'file' }): Promise<Made>;
   /** Makes `t.path` another name of the file at `t.linkTo`. */
-  hardlink(t: Target & { kind: 'file' }): void;
-  writeText(t: Target & { kind: 'text' }): string;
-  symlink(t: Target & { kind: 'symlink' }): void;
-  mknod(t: Target & { kind: 'device' }): Promise<void>;
+  hardlink(t: Target & { kind: 'file' }): Made;
+  writeText(t: Target & { kind: 'text' }): Made;
+  symlink(t: Target & { kind: 'symlink' }): Made;
+  mknod(t: Target & { kind: 'device' }): Promise<Made>;
   sweep(dir: string): void;
   close(): void;
 }
@@ -30,7 +35,7 @@ export function rootApplier(root: string): Applier {
   return {
     prune: (p) => fs.prune(p),
     ensureDir: (t) => fs.ensureDir(t.path, t.mode, t.uid, t.gid),
-    copyFile: (t) => fs.copyFile(t.path, t.source, t.mode, t.uid, t.gid),
+    copyFile: (t) => fs.copyFile(t.path, t.source, t.mode, t.uid, t.gid, stampSize(t.sourceStamp)),
     hardlink: (t) => fs.hardlink(t.path, t.linkTo!),
     writeText: (t) => fs.writeText(t.path, t.content, t.mode, t.uid, t.gid),
     symlink: (t) => fs.symlink(t.path, t.target, t.uid, t.gid),
@@ -46,12 +51,12 @@ export function recordingApplier(): Applier & { readonly ops: string[] } {
   return {
     ops,
     prune: (p) => { ops.push(`prune ${p}`); return true; },
-    ensureDir: (t) => { ops.push(`dir ${t.path}`); },
-    copyFile: async (t) => { ops.push(`copy ${t.path}`); return 'dry-run'; },
-    hardlink: (t) => { ops.push(`link ${t.path}`); },
-    writeText: (t) => { ops.push(`text ${t.path}`); return 'dry-run'; },
-    symlink: (t) => { ops.push(`symlink ${t.path}`); },
-    mknod: async (t) => { ops.push(`mknod ${t.path}`); },
+    ensureDir: (t) => { ops.push(`dir ${t.path}`); return undefined; },
+    copyFile: async (t) => { ops.push(`copy ${t.path}`); return undefined; },
+    hardlink: (t) => { ops.push(`link ${t.path}`); return undefined; },
+    writeText: (t) => { ops.push(`text ${t.path}`); return undefined; },
+    symlink: (t) => { ops.push(`symlink ${t.path}`); return undefined; },
+    mknod: async (t) => { ops.push(`mknod ${t.path}`); return undefined; },
     sweep: (d) => { ops.push(`sweep ${d}`); },
     close: () => {},
   };
@@ -67,6 +72,8 @@ export interface ApplyOptions {
 export interface ApplyResult {
   /** Records of targets written, to store in the manifest. */
   readonly written: Map<string, Rec>;
+  /** What each target written now is in ROOT (lstat; empty for -n). */
+  readonly made: Map<string, BigIntStats>;
   /** Paths pruned (their records go). */
   readonly removed: string[];
   /** Paths that were to be pruned but were kept, with why. */
@@ -81,21 +88,27 @@ function asError(a: Action, err: unknown): JailError {
   return jailError('write-failed', `Could not ${a.op} ${a.path}${where}: ${e.code ? `${e.code}: ` : ''}${e.message}`, { path: a.path, entry: a.target?.at });
 }
 
-async function build(applier: Applier, t: Target): Promise<Rec> {
+async function make(applier: Applier, t: Target): Promise<Made> {
   switch (t.kind) {
-    case 'dir': applier.ensureDir(t); return recordOf(t);
-    case 'symlink': applier.symlink(t); return recordOf(t);
-    case 'device': await applier.mknod(t); return recordOf(t);
-    case 'text': return recordOf(t, applier.writeText(t));
-    case 'file':
-      if (t.linkTo) { applier.hardlink(t); return recordOf(t); }
-      return recordOf(t, await applier.copyFile(t));
+    case 'dir': return applier.ensureDir(t);
+    case 'symlink': return applier.symlink(t);
+    case 'device': return applier.mknod(t);
+    case 'text': return applier.writeText(t);
+    case 'file': return t.linkTo ? applier.hardlink(t) : applier.copyFile(t);
     default: return unreachable(t);
   }
 }
 
 export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): Promise<ApplyResult> {
   const written = new Map<string, Rec>();
+  const made = new Map<string, BigIntStats>();
+  const build = async (t: Target): Promise<void> => {
+    const st = await make(applier, t);
+    // A written file's record holds its stamp; -n records nothing that is kept.
+    const stamped = (t.kind === 'file' && !t.linkTo) || t.kind === 'text';
+    written.set(t.path, recordOf(t, stamped ? (st ? stampOf(st) : 'dry-run') : undefined));
+    if (st) made.set(t.path, st);
+  };
   const removed: string[] = [];
   const kept: string[] = [];
   const errors: JailError[] = [];
@@ -118,7 +131,7 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
         else kept.push(a.path);
       } catch (err) { failed(a, err); }
     } else if (a.target?.kind === 'dir') {
-      try { written.set(a.path, await build(applier, a.target)); opts.onAction?.(a); } catch (err) { failed(a, err); }
+      try { await build(a.target); opts.onAction?.(a); } catch (err) { failed(a, err); }
     } else {
       leaves.push(a);
     }
@@ -132,10 +145,10 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     const worker = async () => {
       while (!stopped && next < batch.length) {
         const a = batch[next++]!;
-        try { written.set(a.path, await build(applier, a.target!)); opts.onAction?.(a); } catch (err) { failed(a, err); }
+        try { await build(a.target!); opts.onAction?.(a); } catch (err) { failed(a, err); }
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, batch.length)) }, worker));
   }
-  return { written, removed, kept, errors };
+  return { written, made, removed, kept, errors };
 }

@@ -32,7 +32,7 @@ make options:
   -n          print what would change, and why; write nothing
   -q          exit 0 if the jail is up to date, 1 if not; write nothing
   -B          rebuild every target
-  -j N        write N files at once (default 1, as make; more helps on tmpfs and fast disks)
+  -j N        write N files at once (default 4 when ROOT is on tmpfs or ramfs, else 1 as in make)
   -k          keep going past targets that fail
   --explain   print every reason and the jailfile entry behind each change
   --json      print one JSON report instead of lines

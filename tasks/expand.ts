@@ -10,7 +10,7 @@ import { COPY_GLOB, globBase, globSync, isGlob } from './glob.js';
 import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
-import { comparePaths, octal, parentOf, stampOf, type Target } from './targets.js';
+import { baseName, comparePaths, octal, parentOf, stampOf, type Target } from './targets.js';
 import { ElfContext, expandElf } from './expand-elf.js';
 import { formatLdCache } from './elf/index.js';
 import { expandPackage } from './expand-package.js';
@@ -221,9 +221,22 @@ function throughDeclaredLinks(targets: Target[], errors: JailError[]): Target[] 
   const links = new Map<string, string>();
   for (const t of targets) if (t.kind === 'symlink') links.set(t.path, t.target);
   if (links.size === 0) return targets;
+  // Where a directory's children land depends only on the directory: worked out once per
+  // directory (a probe child stands for them all, as only proper prefixes are rewritten).
+  const landing = new Map<string, string | null>();
+  const canonical = (p: string): string | null => {
+    const dir = parentOf(p);
+    let to = landing.get(dir);
+    if (to === undefined) {
+      const probe = canonicalPath(`${dir === '/' ? '' : dir}/\0`, links);
+      to = probe === null ? null : parentOf(probe);
+      landing.set(dir, to);
+    }
+    return to === null ? null : to === dir ? p : `${to === '/' ? '' : to}/${baseName(p)}`;
+  };
   const out: Target[] = [];
   for (const t of targets) {
-    const p = canonicalPath(t.path, links);
+    const p = canonical(t.path);
     if (p === null) {
       errors.push(jailError('link-loop', `${t.at}: ${t.label}: ${t.path} lies beneath declared symlinks that loop. Fix the link() entries.`, { path: t.path, entry: t.at }));
       continue;

@@ -11,14 +11,13 @@ import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
 import { plan as makePlan, type Action, type Plan } from './plan.js';
 import { apply, recordingApplier, rootApplier } from './apply.js';
 import { acquireLock, loadManifest, manifestPath, rootKey, saveManifest, stateDir } from './manifest.js';
-import { readPack } from './pack/read.js';
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
 import type { Entry, InstallEntry } from './entries.js';
-import { prepareLayers, type Layer } from './install/layers.js';
-import { runInstallStep } from './install/capture.js';
+import type { Layer } from './install/layers.js';
 import { jailError, type JailError } from './result.js';
+import { defaultJobs } from './jobs.js';
 
 export interface MakeOptions {
   /** -f: the jailfile (default `jailfile.ts` in the working directory). */
@@ -35,7 +34,7 @@ export interface MakeOptions {
   question?: boolean;
   /** -B: rebuild every target. */
   always?: boolean;
-  /** -j: how many files are written at once (default 1). */
+  /** -j: how many files are written at once (default: 4 on tmpfs and ramfs, else 1; see jobs.ts). */
   jobs?: number;
   /** -k: build what can be built past failed targets. */
   keepGoing?: boolean;
@@ -68,7 +67,7 @@ export interface Report {
   dryRun: boolean;
   /** What the build was made from (not in --json): later steps, such as the cheap checks, reuse it. */
   analysis?: Analysis;
-  /** lstat of the targets this build found right and left alone (not in --json). */
+  /** lstat of the targets, as this build found them right or made them (not in --json). */
   observed?: ReadonlyMap<string, import('node:fs').BigIntStats>;
   seconds: number;
 }
@@ -143,7 +142,8 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>):
   const flat = flatten(loaded.value.entries);
   await prepareGlobs(flat.flatMap((e) => (e.kind === 'copy' ? [e.source] : e.kind === 'elf' ? e.patterns : e.kind === 'install' ? e.inputs : [])));
   const installs = flat.filter((e): e is InstallEntry => e.kind === 'install');
-  const layers = await prepareLayers(installs, installDir, a.errors);
+  // Packs, layers and install steps need tar; a jailfile without install() does not load it.
+  const layers = installs.length ? await (await import('./install/layers.js')).prepareLayers(installs, installDir, a.errors) : [];
   a.pendingInstalls = layers.filter((l) => !l.pack);
   const exp = expand(loaded.value.entries, elf, layers);
   if (elf.cache.parses > 0) saveElfFacts(installDir, elf.cache);
@@ -162,6 +162,7 @@ async function analyzePack(a: Analysis, file: string): Promise<Analysis> {
   a.stage = 'load';
   a.file = file;
   const staging = path.join(stateDir(a.installDir), `unpack-${rootKey(a.root)}`);
+  const { readPack } = await import('./pack/read.js');
   const { pack, errors } = await readPack(file, staging);
   a.errors.push(...errors);
   if (!pack) return a;
@@ -224,7 +225,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     let result;
     try {
       result = await apply(plan, applier, {
-        jobs: Math.max(1, opts.jobs ?? 1),
+        jobs: Math.max(1, opts.jobs ?? defaultJobs(root)),
         keepGoing: Boolean(opts.keepGoing),
         onAction: (action, error) => {
           emit({ type: 'action', action, dryRun, error });
@@ -236,6 +237,11 @@ export async function make(opts: MakeOptions): Promise<Report> {
       applier.close();
     }
     report.errors.push(...result.errors);
+    if (result.made.size) {
+      const observed = new Map(plan.observed);
+      for (const [p, st] of result.made) observed.set(p, st);
+      report.observed = observed;
+    }
     for (const p of result.kept) warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
 
     if (!dryRun && writes) {
@@ -253,6 +259,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
       for (const l of pending) { report.installs.push({ name: l.entry.name, status: 'pending' }); emit({ type: 'install', name: l.entry.name, status: 'pending' }); }
     } else if (pending.length) {
       const declared = new Set(exp.targets.map((t) => t.path));
+      const { runInstallStep } = await import('./install/capture.js');
       for (const l of pending) {
         emit({ type: 'install', name: l.entry.name, status: 'running' });
         const r = await runInstallStep(l, root, installDir, declared);

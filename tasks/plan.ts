@@ -89,6 +89,12 @@ function attrReasons(t: Target, st: fs.BigIntStats, out: string[]): void {
   if (Number(st.uid) !== t.uid || Number(st.gid) !== t.gid) out.push(`owner ${st.uid}:${st.gid} != declared ${t.uid}:${t.gid}`);
 }
 
+/** Field by field: two records that say the same. */
+function sameRecord(a: Rec, b: Rec): boolean {
+  return a.k === b.k && a.m === b.m && a.u === b.u && a.g === b.g && a.src === b.src && a.ss === b.ss &&
+    a.h === b.h && a.t === b.t && a.d === b.d && a.o === b.o && a.l === b.l;
+}
+
 interface Judgement { reasons: string[]; refresh?: Rec }
 
 /** Why the path in ROOT is not what `t` declares; no reasons means fresh. */
@@ -166,9 +172,12 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     selected = targets.filter((t) => want.has(t.path));
   }
 
+  /** Selected targets the record knows: when that is every record, nothing is left to prune. */
+  let matched = 0;
   for (const t of selected) {
     const rec = manifest.records[t.path];
-    const parentWhy = replaced.get(parentOf(t.path));
+    if (rec) matched++;
+    const parentWhy = replaced.size ? replaced.get(parentOf(t.path)) : undefined;
     if (parentWhy !== undefined) {
       if (t.kind === 'dir') replaced.set(t.path, parentWhy);
       creates.push({ op: 'create', path: t.path, kind: t.kind, reasons: [parentWhy], target: t });
@@ -195,7 +204,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     else if (!rec || t.kind === 'dir' || t.kind === 'symlink' || t.kind === 'device') {
       // Stat-judged kinds need no output stamp; record them so pruning knows they are ours.
       const r = recordOf(t);
-      if (!rec || JSON.stringify(rec) !== JSON.stringify(r)) refresh.set(t.path, r);
+      if (!rec || !sameRecord(rec, r)) refresh.set(t.path, r);
     }
   }
 
@@ -210,10 +219,12 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
 
   const removes: Action[] = [];
   const forget: string[] = [];
-  if (!opts.only) {
+  const recorded = opts.only ? [] : Object.keys(manifest.records);
+  if (matched < recorded.length) {
     const declared = new Set(selected.map((t) => t.path));
-    for (const [p, rec] of Object.entries(manifest.records)) {
+    for (const p of recorded) {
       if (declared.has(p)) continue;
+      const rec = manifest.records[p]!;
       const st = fs.lstatSync(root + p, { bigint: true, throwIfNoEntry: false });
       if (!st) { forget.push(p); continue; }
       removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'] });

@@ -11,15 +11,27 @@
 // Files are written under a temporary name beside their destination and renamed into
 // place, so a crash never leaves half a file under its final name. Deleting never
 // crosses into another filesystem or a mount point beneath ROOT.
+//
+// Each write returns the stat of what it made (taken through the descriptor it holds, or
+// by descriptor path right after): the stamp recorded for a file, and what the checks
+// after a build look at instead of walking the new jail again.
 
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { run } from './shell.js';
-import { baseName, octal, parentOf, stampOf } from './targets.js';
+import { baseName, octal, parentOf } from './targets.js';
 import { jailError, type JailError } from './result.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+
+/**
+ * Files up to this size are copied synchronously. Handing a copy to the thread pool costs
+ * the main thread a wake-up of a pool thread and a callback, more than copying a small
+ * file takes; most of a jail's files are small, and most of its bytes are in a few big
+ * ones, which the pool copies side by side while the main thread does the small ones.
+ */
+const SYNC_COPY_MAX = 1024 * 1024;
 
 /** Temporary names this module creates; a crashed build's leftovers are recognised by it. */
 export const TEMP_NAME = /^\.jail-tmp\.\d+\.\d+$/;
@@ -178,7 +190,7 @@ export class RootFs {
   }
 
   /** A real directory at `p` with exactly this mode and owner; anything else there is replaced. */
-  ensureDir(p: string, mode: number, uid: number, gid: number): void {
+  ensureDir(p: string, mode: number, uid: number, gid: number): fs.BigIntStats {
     const pfd = this.#dirFd(parentOf(p));
     const name = baseName(p);
     const st = this.#lstat(pfd, name);
@@ -191,6 +203,7 @@ export class RootFs {
     this.#dirs.set(p, fd);
     fs.fchownSync(fd, uid, gid);
     fs.fchmodSync(fd, mode);
+    return fs.fstatSync(fd, { bigint: true });
   }
 
   /** Sets owner and mode through a descriptor, after checking it is the file we just made. */
@@ -206,23 +219,28 @@ export class RootFs {
     if (chown || (st.mode & 0o7777) !== mode) fs.fchmodSync(fd, mode);
   }
 
-  /** Copies a host file to `p`. Returns the stamp of the written file. */
-  async copyFile(p: string, source: string, mode: number, uid: number, gid: number): Promise<string> {
+  /**
+   * Copies a host file to `p`. Returns the written file's stat. `size` (the source's, as
+   * expand saw it) picks how: a small file is copied right here, a big one on libuv's
+   * thread pool while the build goes on with others.
+   */
+  async copyFile(p: string, source: string, mode: number, uid: number, gid: number, size = Infinity): Promise<fs.BigIntStats> {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
-    await fsp.copyFile(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
+    if (size <= SYNC_COPY_MAX) fs.copyFileSync(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
+    else await fsp.copyFile(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
     const fd = fs.openSync(this.#proc(pfd, tmp), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
       this.#finish(fd, p, mode, uid, gid);
       this.#install(pfd, tmp, baseName(p), p);
-      return stampOf(fs.fstatSync(fd, { bigint: true }));
+      return fs.fstatSync(fd, { bigint: true });
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  /** Writes `content` to `p`. Returns the stamp of the written file. */
-  writeText(p: string, content: Buffer, mode: number, uid: number, gid: number): string {
+  /** Writes `content` to `p`. Returns the written file's stat. */
+  writeText(p: string, content: Buffer, mode: number, uid: number, gid: number): fs.BigIntStats {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     const fd = fs.openSync(this.#proc(pfd, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
@@ -230,7 +248,7 @@ export class RootFs {
       for (let off = 0; off < content.length;) off += fs.writeSync(fd, content, off);
       this.#finish(fd, p, mode, uid, gid);
       this.#install(pfd, tmp, baseName(p), p);
-      return stampOf(fs.fstatSync(fd, { bigint: true }));
+      return fs.fstatSync(fd, { bigint: true });
     } finally {
       fs.closeSync(fd);
     }
@@ -241,7 +259,7 @@ export class RootFs {
    * carries). link(2) does not follow a final symlink, and both names are reached
    * through directory descriptors; `existing` must be a regular file.
    */
-  hardlink(p: string, existing: string): void {
+  hardlink(p: string, existing: string): fs.BigIntStats | undefined {
     const efd = this.#dirFd(parentOf(existing));
     const st = this.#lstat(efd, baseName(existing));
     if (!st?.isFile()) refuse('unsafe-path', `${existing} in ROOT is not a regular file, so ${p} cannot be made another name of it. Run make again.`, p);
@@ -249,24 +267,27 @@ export class RootFs {
     const tmp = this.#tmp();
     fs.linkSync(this.#proc(efd, baseName(existing)), this.#proc(pfd, tmp));
     this.#install(pfd, tmp, baseName(p), p);
+    return this.#lstat(pfd, baseName(p));
   }
 
-  symlink(p: string, target: string, uid: number, gid: number): void {
+  symlink(p: string, target: string, uid: number, gid: number): fs.BigIntStats | undefined {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     fs.symlinkSync(target, this.#proc(pfd, tmp));
     fs.lchownSync(this.#proc(pfd, tmp), uid, gid);
     this.#install(pfd, tmp, baseName(p), p);
+    return this.#lstat(pfd, baseName(p));
   }
 
   /** Node cannot mknod, so the host's mknod makes the node under a temporary name, by descriptor path. */
-  async mknod(p: string, type: 'c' | 'b', major: number, minor: number, mode: number, uid: number, gid: number): Promise<void> {
+  async mknod(p: string, type: 'c' | 'b', major: number, minor: number, mode: number, uid: number, gid: number): Promise<fs.BigIntStats | undefined> {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     const r = await run(['mknod', '-m', octal(mode), '--', `/proc/${process.pid}/fd/${pfd}/${tmp}`, type, String(major), String(minor)]);
     if (!r.ok) refuse('mknod-failed', `Could not create device ${p} (${type} ${major}:${minor}): ${r.error}. Device nodes need root and a filesystem mounted without nodev.`, p);
     fs.lchownSync(this.#proc(pfd, tmp), uid, gid);
     this.#install(pfd, tmp, baseName(p), p);
+    return this.#lstat(pfd, baseName(p));
   }
 
   /**

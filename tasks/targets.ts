@@ -65,6 +65,12 @@ export function stampOf(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/** The size a stamp records (Infinity when it is not a stamp). */
+export function stampSize(stamp: string): number {
+  const n = Number(stamp.split(':')[2]);
+  return Number.isFinite(n) ? n : Infinity;
+}
+
 export function parentOf(p: string): string {
   const i = p.lastIndexOf('/');
   return i <= 0 ? '/' : p.slice(0, i);
@@ -74,14 +80,19 @@ export function baseName(p: string): string {
   return p.slice(p.lastIndexOf('/') + 1);
 }
 
-/** Sort key that puts a directory right before everything beneath it. */
+/**
+ * Sort key that puts a directory right before everything beneath it: paths compared
+ * component by component, which is comparing them as strings in which `/` sorts below
+ * every other character. Done char by char, without splitting: a jail's targets are
+ * sorted on every build, and splitting allocated two arrays per comparison.
+ */
 export function comparePaths(a: string, b: string): number {
-  const x = a.split('/'), y = b.split('/');
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const p = x[i]!, q = y[i]!;
-    if (p !== q) return p < q ? -1 : 1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x !== y) return x === 0x2f ? -1 : y === 0x2f ? 1 : x - y;
   }
-  return x.length - y.length;
+  return a.length - b.length;
 }
 
 export const octal = (m: number): string => (m & 0o7777).toString(8).padStart(4, '0');

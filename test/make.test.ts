@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO, changes, fingerprint, rig, touched, type Rig } from './helpers.js';
+import { defaultJobs } from '../tasks/jobs.js';
 
 let r: Rig;
 
@@ -276,6 +277,23 @@ describe('flags and targets', () => {
     fs.rmSync(r.root, { recursive: true });
     make('-j8');
     expect(new Map([...fingerprint(r.root)].map(([p, f]) => [p, f.type + f.mode]))).toEqual(one);
+  });
+
+  it('-j defaults to the thread pool on tmpfs and ramfs, and to 1 elsewhere', () => {
+    const was = process.env.UV_THREADPOOL_SIZE;
+    delete process.env.UV_THREADPOOL_SIZE;
+    try {
+      const type = (p: string) => Number(fs.statfsSync(p).type);
+      // /dev/shm is a tmpfs on Linux; the checkout lies on a disk filesystem.
+      if (type('/dev/shm') === 0x01021994) expect(defaultJobs('/dev/shm')).toBe(4);
+      if (![0x01021994, 0x858458f6].includes(type(REPO))) expect(defaultJobs(REPO)).toBe(1);
+      expect(defaultJobs(path.join(r.root, 'no', 'such', 'dir'))).toBe(1);
+      process.env.UV_THREADPOOL_SIZE = '6';
+      if (type('/dev/shm') === 0x01021994) expect(defaultJobs('/dev/shm')).toBe(6);
+    } finally {
+      if (was === undefined) delete process.env.UV_THREADPOOL_SIZE; else process.env.UV_THREADPOOL_SIZE = was;
+    }
+    expect(r.jail('--help').stdout).toMatch(/-j N .*default 4 when ROOT is on tmpfs or ramfs, else 1/);
   });
 
   it('-k builds the rest past a missing source; without -k nothing is touched', () => {

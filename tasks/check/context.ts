@@ -1,6 +1,7 @@
 // What every rule of the check reads: the nodes seen in ROOT, what the jailfile declares,
 // what the last build recorded, the jail's accounts, and where findings go.
 
+import type { BigIntStats } from 'node:fs';
 import type { Rec } from '../manifest.js';
 import type { Target } from '../targets.js';
 import type { RootReader } from './reader.js';
@@ -13,7 +14,10 @@ export interface Context {
   readonly reader: RootReader;
   /** The full walk's nodes, or (cheap) the declared targets' nodes. */
   readonly nodes: Node[];
-  readonly byPath: Map<string, Node>;
+  /** lstat of a jail path: the node's stat when it is one, else looked up through the reader. */
+  lstat(p: string): BigIntStats | undefined;
+  /** A symlink's content: the node's when it is one, else read through the reader. */
+  readlink(p: string): string | undefined;
   readonly cheap: boolean;
   readonly declared: Map<string, Target>;
   /** The last build's record (empty when there is none). */

@@ -90,7 +90,8 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
       }
     }
 
-    const declared = new Map<string, Target>(input.targets.map((t) => [t.path, t]));
+    let declaredMap: Map<string, Target> | undefined;
+    const declared = () => (declaredMap ??= new Map<string, Target>(input.targets.map((t) => [t.path, t])));
     if (manifest) {
       const never = input.targets.filter((t) => !t.data && manifest!.records[t.path] === undefined).length;
       if (never > 0) notes.push(`${never} declared path${never > 1 ? 's were' : ' was'} never built (the jailfile changed since the last build?); run jail make`);
@@ -117,9 +118,15 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
 
     const { accounts, groups } = readAccounts(reader);
     const out = collector();
+    // Rules that look beyond a node (where a link leads) ask for what is in hand first:
+    // the stats the build just took, or the walk's.
+    let byPath: Map<string, Node> | undefined;
+    const node = (p: string) => (byPath ??= new Map(nodes.map((n) => [n.path, n]))).get(p);
     const ctx: Context = {
-      root, reader, nodes, byPath: new Map(nodes.map((n) => [n.path, n])), cheap, declared,
-      records: manifest?.records ?? {}, accounts, groups, add: out.add, note: (m) => notes.push(m),
+      root, reader, nodes, cheap, records: manifest?.records ?? {}, accounts, groups, add: out.add, note: (m) => notes.push(m),
+      get declared() { return declared(); },
+      lstat: (p) => node(p)?.st ?? reader.lstat(p),
+      readlink: (p) => { const n = node(p); return n?.st.isSymbolicLink() && n.link !== undefined ? n.link : reader.readlink(p); },
     };
 
     checkSetuid(ctx);

@@ -12,14 +12,6 @@ export const inProgramOrLibraryDir = (p: string): boolean => PROGRAM_OR_LIBRARY_
 export const isEtc = (p: string): boolean => p === '/etc' || p.startsWith('/etc/');
 export const hasExecBits = (st: fs.BigIntStats): boolean => (st.mode & 0o111n) !== 0n;
 
-/** Every directory above a jail path, `/` included. */
-export function ancestors(p: string): string[] {
-  const out: string[] = [];
-  for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) out.push(p.slice(0, i));
-  if (p !== '/') out.push('/');
-  return out;
-}
-
 const MAX_HOPS = 40;
 
 export type HostResolution =
@@ -33,9 +25,10 @@ export type HostResolution =
 /**
  * Where a relative link target leads when the host (not the chroot) resolves it: the
  * link's directory, then each component, following the links met on the way as the
- * kernel would outside the jail, where `..` at ROOT goes on up into the host.
+ * kernel would outside the jail, where `..` at ROOT goes on up into the host. `reader`
+ * is a RootReader, or the check's context, which answers from the stats in hand.
  */
-export function resolveFromHost(reader: RootReader, linkDir: string, target: string): HostResolution {
+export function resolveFromHost(reader: Pick<RootReader, 'root' | 'lstat' | 'readlink'>, linkDir: string, target: string): HostResolution {
   const cur = linkDir.split('/').filter((c) => c !== '');
   const todo = target.split('/').filter((c) => c !== '' && c !== '.').reverse();
   let hops = 0;

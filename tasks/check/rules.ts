@@ -5,7 +5,7 @@ import path from 'node:path';
 import { devNumbers } from '../plan.js';
 import { octal } from '../targets.js';
 import { serviceUsers, type Context } from './context.js';
-import { ancestors, climbsLexically, hasExecBits, inProgramOrLibraryDir, isEtc, resolveFromHost } from './paths.js';
+import { climbsLexically, hasExecBits, inProgramOrLibraryDir, isEtc, resolveFromHost } from './paths.js';
 import type { Node } from './types.js';
 
 const modeOf = (n: Node): number => Number(n.st.mode) & 0o7777;
@@ -29,11 +29,16 @@ function isProtected(n: Node): boolean {
 }
 
 export function checkWritable(ctx: Context): void {
+  // Every directory on the way to a protected path. A directory in the set has all its
+  // ancestors in it too, so each climb stops at the first one already there.
   const protectedDirs = new Set<string>();
   for (const n of ctx.nodes) {
     if (!isProtected(n)) continue;
     if (n.st.isDirectory()) protectedDirs.add(n.path);
-    for (const a of ancestors(n.path)) protectedDirs.add(a);
+    for (let a = parentDir(n.path); n.path !== '/' && !protectedDirs.has(a); a = parentDir(a)) {
+      protectedDirs.add(a);
+      if (a === '/') break;
+    }
   }
   const services = serviceUsers(ctx);
   const groupName = (gid: bigint) => ctx.groups.get(Number(gid)) ?? `gid ${gid}`;
@@ -136,7 +141,7 @@ export function checkSymlinks(ctx: Context): void {
       continue;
     }
     const dir = parentDir(n.path);
-    const r = resolveFromHost(ctx.reader, dir, target);
+    const r = resolveFromHost(ctx, dir, target);
     if (r.kind === 'climbs' || climbsLexically(dir, target)) {
       const host = r.kind === 'climbs' ? r.host : path.posix.resolve(ctx.root + dir, target);
       ctx.add('escape-symlink', n.path, `points to ${target}, which climbs out of ROOT when the host follows it (to ${host}); inside the chroot .. stops at /, outside it does not`,

@@ -38,8 +38,9 @@ export interface CheckOptions {
   /** Read file capabilities with the host's getcap (default true); skipped with a note when it is absent. */
   capabilities?: boolean;
   /**
-   * Cheap checks only: what a build just saw of its targets in ROOT (lstat), so the checks
-   * after a no-op make cost no I/O. Paths missing from it are looked at again.
+   * Cheap checks only: what a build just saw or made of its targets in ROOT (lstat), so
+   * the checks after a make cost no second look at the jail. Paths missing from it are
+   * looked at again.
    */
   observed?: ReadonlyMap<string, fs.BigIntStats>;
 }
