@@ -5,6 +5,7 @@
 
 import * as fs from 'node:fs';
 import { fail, jailError, ok, type Result } from '../result.js';
+import { Corrupt, FileReader, notTerminated } from './file-reader.js';
 
 export interface ElfInfo {
   class: 32 | 64;
@@ -58,8 +59,22 @@ export const LIMITS = {
   maxNoteBytes: 64 * 1024,
 };
 
-/** Imports that make glibc dlopen libgcc_s.so.1 (NUL-delimited, so `xpthread_exit` does not count). */
-const UNWIND_IMPORTS = [Buffer.from('\0pthread_cancel\0'), Buffer.from('\0pthread_exit\0')];
+/**
+ * Imports that make glibc dlopen libgcc_s.so.1, NUL-delimited so `xpthread_exit` does not
+ * count. Both share a prefix, so one scan for the prefix finds every candidate.
+ */
+const UNWIND_PREFIX = Buffer.from('\0pthread_');
+const UNWIND_SUFFIXES = [Buffer.from('cancel\0'), Buffer.from('exit\0')];
+
+function importsUnwind(table: Buffer): boolean {
+  for (let at = table.indexOf(UNWIND_PREFIX); at >= 0; at = table.indexOf(UNWIND_PREFIX, at + 1)) {
+    const rest = at + UNWIND_PREFIX.length;
+    for (const sfx of UNWIND_SUFFIXES) {
+      if (rest + sfx.length <= table.length && table.compare(sfx, 0, sfx.length, rest, rest + sfx.length) === 0) return true;
+    }
+  }
+  return false;
+}
 
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
@@ -75,41 +90,6 @@ const DT_RUNPATH = 29;
 const DT_FLAGS_1 = 0x6ffffffb;
 const DT_AUXILIARY = 0x7ffffffd;
 const DT_FILTER = 0x7fffffff;
-
-class Corrupt extends Error {}
-
-/** Positional reads that refuse anything outside [0, size). */
-class Reader {
-  constructor(readonly fd: number, readonly size: number, readonly le: boolean) {}
-
-  bytes(off: number, len: number, what: string): Buffer {
-    if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0 || off + len > this.size) {
-      throw new Corrupt(`${what} lies outside the file (offset ${off}, length ${len}, file size ${this.size})`);
-    }
-    const buf = Buffer.alloc(len);
-    let done = 0;
-    while (done < len) {
-      const n = fs.readSync(this.fd, buf, done, len - done, off + done);
-      if (n <= 0) throw new Corrupt(`${what}: short read (the file shrank while being read)`);
-      done += n;
-    }
-    return buf;
-  }
-
-  /** A NUL-terminated string starting at off, at most max bytes and never past limit. */
-  cstring(off: number, limit: number, what: string): string {
-    const end = Math.min(limit, this.size, off + LIMITS.maxString + 1);
-    if (off < 0 || off >= end) throw new Corrupt(`${what} lies outside its string table`);
-    let chunk = Math.min(256, end - off);
-    for (;;) {
-      const b = this.bytes(off, chunk, what);
-      const nul = b.indexOf(0);
-      if (nul >= 0) return b.toString('latin1', 0, nul);
-      if (off + chunk >= end) throw new Corrupt(`${what} is not NUL-terminated within its string table (or longer than ${LIMITS.maxString} bytes)`);
-      chunk = Math.min(chunk * 4, end - off);
-    }
-  }
-}
 
 function u16(b: Buffer, o: number, le: boolean): number {
   return le ? b.readUInt16LE(o) : b.readUInt16BE(o);
@@ -139,131 +119,12 @@ interface Phdr { type: number; offset: number; vaddr: number; filesz: number; al
 export function parseElfFd(fd: number, size: number, displayPath: string): Result<ElfInfo | null> {
   try {
     if (size < 4) return ok(null);
-    const probe = new Reader(fd, size, true);
-    const magic = probe.bytes(0, 4, 'ELF magic');
-    if (magic[0] !== 0x7f || magic[1] !== 0x45 || magic[2] !== 0x4c || magic[3] !== 0x46) return ok(null);
-    if (size < 16) throw new Corrupt(`the file is only ${size} bytes long, shorter than an ELF identification`);
-    const ident = probe.bytes(0, 16, 'e_ident');
-    const clsByte = ident[4];
-    const dataByte = ident[5];
-    if (clsByte !== 1 && clsByte !== 2) throw new Corrupt(`EI_CLASS is ${clsByte}, neither ELFCLASS32 nor ELFCLASS64`);
-    if (dataByte !== 1 && dataByte !== 2) throw new Corrupt(`EI_DATA is ${dataByte}, neither little- nor big-endian`);
-    const is64 = clsByte === 2;
-    const le = dataByte === 1;
-    const r = new Reader(fd, size, le);
-    const ehsize = is64 ? 64 : 52;
-    if (size < ehsize) throw new Corrupt(`the file is ${size} bytes long, shorter than its ${ehsize}-byte ELF header`);
-    const eh = r.bytes(0, ehsize, 'ELF header');
-
-    const defects: string[] = [];
-    const warnings: string[] = [];
-    const osabi = eh[7] ?? 0;
-    const abiVersion = eh[8] ?? 0;
-    if (eh[6] !== 1) defects.push('ELF file version ident does not match current one');
-    if (osabi !== 0 && osabi !== 3) defects.push(`ELF file OS ABI invalid (${osabi})`);
-    // glibc accepts ABI versions up to its LIBC_ABI_MAX for ELFOSABI_GNU, only 0 for SYSV.
-    else if ((osabi === 0 && abiVersion !== 0) || (osabi === 3 && abiVersion > 3)) defects.push('ELF file ABI version invalid');
-    if (eh.subarray(9, 16).some((x) => x !== 0)) defects.push('nonzero padding in e_ident');
-
-    const eType = u16(eh, 16, le);
-    const machine = u16(eh, 18, le);
-    const eVersion = u32(eh, 20, le);
-    if (eVersion !== 1) defects.push('ELF file version does not match current one');
-    const phoff = word(eh, is64 ? 32 : 28, le, is64, 'e_phoff');
-    const shoff = word(eh, is64 ? 40 : 32, le, is64, 'e_shoff');
-    const flags = u32(eh, is64 ? 48 : 36, le);
-    const phentsize = u16(eh, is64 ? 54 : 42, le);
-    let phnum = u16(eh, is64 ? 56 : 44, le);
-    const shentsize = u16(eh, is64 ? 58 : 46, le);
-    const wantPhent = is64 ? 56 : 32;
-
-    const type: ElfInfo['type'] =
-      eType === 1 ? 'rel' : eType === 2 ? 'exec' : eType === 3 ? 'dyn' : eType === 4 ? 'core' : 'other';
-    if (type !== 'exec' && type !== 'dyn') defects.push('only ET_DYN and ET_EXEC can be loaded');
-
-    if (phnum === 0xffff) {
-      // PN_XNUM: the real count lives in section header 0's sh_info.
-      if (shoff === 0 || shentsize < (is64 ? 64 : 40)) throw new Corrupt('e_phnum is PN_XNUM but there is no section header 0');
-      const sh0 = r.bytes(shoff, is64 ? 64 : 40, 'section header 0');
-      phnum = u32(sh0, is64 ? 44 : 28, le);
-      if (phnum > LIMITS.maxPhnum) throw new Corrupt(`${phnum} program headers is more than the ${LIMITS.maxPhnum} allowed`);
+    const r = new FileReader(fd, size);
+    try {
+      return ok(parseFile(r, size));
+    } finally {
+      r.release();
     }
-
-    const phdrs: Phdr[] = [];
-    if (phnum > 0) {
-      if (phentsize !== wantPhent) {
-        defects.push("ELF file's phentsize not the expected size");
-        if (phentsize < wantPhent) throw new Corrupt(`e_phentsize ${phentsize} is smaller than a program header (${wantPhent})`);
-      }
-      const table = r.bytes(phoff, phnum * phentsize, 'program header table');
-      for (let i = 0; i < phnum; i++) {
-        const o = i * phentsize;
-        const t = u32(table, o, le);
-        if (is64) {
-          phdrs.push({
-            type: t,
-            offset: word(table, o + 8, le, true, 'p_offset'),
-            vaddr: word(table, o + 16, le, true, 'p_vaddr'),
-            filesz: word(table, o + 32, le, true, 'p_filesz'),
-            align: word(table, o + 48, le, true, 'p_align'),
-          });
-        } else {
-          phdrs.push({
-            type: t,
-            offset: u32(table, o + 4, le),
-            vaddr: u32(table, o + 8, le),
-            filesz: u32(table, o + 16, le),
-            align: u32(table, o + 28, le),
-          });
-        }
-      }
-    }
-
-    const info: ElfInfo = {
-      class: is64 ? 64 : 32,
-      endian: le ? 'le' : 'be',
-      machine,
-      osabi,
-      type,
-      needed: [],
-      rpath: [],
-      runpath: [],
-      filters: [],
-      auxiliary: [],
-      dlopens: [],
-      abiVersion,
-      flags,
-      flags1: 0,
-      dynamic: false,
-      defects,
-      warnings,
-    };
-
-    const interp = phdrs.find((p) => p.type === PT_INTERP);
-    if (interp) {
-      if (interp.filesz === 0 || interp.filesz > LIMITS.maxInterp) throw new Corrupt(`PT_INTERP has size ${interp.filesz}`);
-      const b = r.bytes(interp.offset, interp.filesz, 'PT_INTERP');
-      const nul = b.indexOf(0);
-      // The kernel refuses an interpreter string that is not NUL-terminated.
-      if (nul < 0) throw new Corrupt('PT_INTERP is not NUL-terminated');
-      info.interpreter = b.toString('latin1', 0, nul);
-    }
-
-    for (const p of phdrs) {
-      if (p.type !== PT_NOTE || p.filesz < 32 || (p.align !== 4 && p.align !== 8)) continue;
-      const os = abiTagOs(r, p, le);
-      if (os !== undefined) {
-        info.abiTagOs = os;
-        break;
-      }
-    }
-
-    const dyn = phdrs.find((p) => p.type === PT_DYNAMIC);
-    if (dyn) {
-      info.dynamic = true;
-      readDynamic(r, dyn, phdrs, is64, le, info);
-    }
-    return ok(info);
   } catch (e) {
     if (e instanceof Corrupt) {
       return fail(jailError('elf-corrupt',
@@ -278,8 +139,135 @@ export function parseElfFd(fd: number, size: number, displayPath: string): Resul
   }
 }
 
+/** The parse proper; Corrupt for a broken file, null when it is not ELF at all. */
+function parseFile(r: FileReader, size: number): ElfInfo | null {
+  const magic = r.bytes(0, 4, 'ELF magic');
+  if (magic[0] !== 0x7f || magic[1] !== 0x45 || magic[2] !== 0x4c || magic[3] !== 0x46) return null;
+  if (size < 16) throw new Corrupt(`the file is only ${size} bytes long, shorter than an ELF identification`);
+  const ident = r.bytes(0, 16, 'e_ident');
+  const clsByte = ident[4];
+  const dataByte = ident[5];
+  if (clsByte !== 1 && clsByte !== 2) throw new Corrupt(`EI_CLASS is ${clsByte}, neither ELFCLASS32 nor ELFCLASS64`);
+  if (dataByte !== 1 && dataByte !== 2) throw new Corrupt(`EI_DATA is ${dataByte}, neither little- nor big-endian`);
+  const is64 = clsByte === 2;
+  const le = dataByte === 1;
+  const ehsize = is64 ? 64 : 52;
+  if (size < ehsize) throw new Corrupt(`the file is ${size} bytes long, shorter than its ${ehsize}-byte ELF header`);
+  const eh = r.bytes(0, ehsize, 'ELF header');
+
+  const defects: string[] = [];
+  const warnings: string[] = [];
+  const osabi = eh[7] ?? 0;
+  const abiVersion = eh[8] ?? 0;
+  if (eh[6] !== 1) defects.push('ELF file version ident does not match current one');
+  if (osabi !== 0 && osabi !== 3) defects.push(`ELF file OS ABI invalid (${osabi})`);
+  // glibc accepts ABI versions up to its LIBC_ABI_MAX for ELFOSABI_GNU, only 0 for SYSV.
+  else if ((osabi === 0 && abiVersion !== 0) || (osabi === 3 && abiVersion > 3)) defects.push('ELF file ABI version invalid');
+  if (eh.subarray(9, 16).some((x) => x !== 0)) defects.push('nonzero padding in e_ident');
+
+  const eType = u16(eh, 16, le);
+  const machine = u16(eh, 18, le);
+  const eVersion = u32(eh, 20, le);
+  if (eVersion !== 1) defects.push('ELF file version does not match current one');
+  const phoff = word(eh, is64 ? 32 : 28, le, is64, 'e_phoff');
+  const shoff = word(eh, is64 ? 40 : 32, le, is64, 'e_shoff');
+  const flags = u32(eh, is64 ? 48 : 36, le);
+  const phentsize = u16(eh, is64 ? 54 : 42, le);
+  let phnum = u16(eh, is64 ? 56 : 44, le);
+  const shentsize = u16(eh, is64 ? 58 : 46, le);
+  const wantPhent = is64 ? 56 : 32;
+
+  const type: ElfInfo['type'] =
+    eType === 1 ? 'rel' : eType === 2 ? 'exec' : eType === 3 ? 'dyn' : eType === 4 ? 'core' : 'other';
+  if (type !== 'exec' && type !== 'dyn') defects.push('only ET_DYN and ET_EXEC can be loaded');
+
+  if (phnum === 0xffff) {
+    // PN_XNUM: the real count lives in section header 0's sh_info.
+    if (shoff === 0 || shentsize < (is64 ? 64 : 40)) throw new Corrupt('e_phnum is PN_XNUM but there is no section header 0');
+    const sh0 = r.bytes(shoff, is64 ? 64 : 40, 'section header 0');
+    phnum = u32(sh0, is64 ? 44 : 28, le);
+    if (phnum > LIMITS.maxPhnum) throw new Corrupt(`${phnum} program headers is more than the ${LIMITS.maxPhnum} allowed`);
+  }
+
+  const phdrs: Phdr[] = [];
+  if (phnum > 0) {
+    if (phentsize !== wantPhent) {
+      defects.push("ELF file's phentsize not the expected size");
+      if (phentsize < wantPhent) throw new Corrupt(`e_phentsize ${phentsize} is smaller than a program header (${wantPhent})`);
+    }
+    const table = r.bytes(phoff, phnum * phentsize, 'program header table');
+    for (let i = 0; i < phnum; i++) {
+      const o = i * phentsize;
+      const t = u32(table, o, le);
+      if (is64) {
+        phdrs.push({
+          type: t,
+          offset: word(table, o + 8, le, true, 'p_offset'),
+          vaddr: word(table, o + 16, le, true, 'p_vaddr'),
+          filesz: word(table, o + 32, le, true, 'p_filesz'),
+          align: word(table, o + 48, le, true, 'p_align'),
+        });
+      } else {
+        phdrs.push({
+          type: t,
+          offset: u32(table, o + 4, le),
+          vaddr: u32(table, o + 8, le),
+          filesz: u32(table, o + 16, le),
+          align: u32(table, o + 28, le),
+        });
+      }
+    }
+  }
+
+  const info: ElfInfo = {
+    class: is64 ? 64 : 32,
+    endian: le ? 'le' : 'be',
+    machine,
+    osabi,
+    type,
+    needed: [],
+    rpath: [],
+    runpath: [],
+    filters: [],
+    auxiliary: [],
+    dlopens: [],
+    abiVersion,
+    flags,
+    flags1: 0,
+    dynamic: false,
+    defects,
+    warnings,
+  };
+
+  const interp = phdrs.find((p) => p.type === PT_INTERP);
+  if (interp) {
+    if (interp.filesz === 0 || interp.filesz > LIMITS.maxInterp) throw new Corrupt(`PT_INTERP has size ${interp.filesz}`);
+    const b = r.bytes(interp.offset, interp.filesz, 'PT_INTERP');
+    const nul = b.indexOf(0);
+    // The kernel refuses an interpreter string that is not NUL-terminated.
+    if (nul < 0) throw new Corrupt('PT_INTERP is not NUL-terminated');
+    info.interpreter = b.toString('latin1', 0, nul);
+  }
+
+  for (const p of phdrs) {
+    if (p.type !== PT_NOTE || p.filesz < 32 || (p.align !== 4 && p.align !== 8)) continue;
+    const os = abiTagOs(r, p, le);
+    if (os !== undefined) {
+      info.abiTagOs = os;
+      break;
+    }
+  }
+
+  const dyn = phdrs.find((p) => p.type === PT_DYNAMIC);
+  if (dyn) {
+    info.dynamic = true;
+    readDynamic(r, dyn, phdrs, is64, le, info);
+  }
+  return info;
+}
+
 /** First NT_GNU_ABI_TAG note's OS word, following open_verify's walk. */
-function abiTagOs(r: Reader, p: Phdr, le: boolean): number | undefined {
+function abiTagOs(r: FileReader, p: Phdr, le: boolean): number | undefined {
   const size = Math.min(p.filesz, LIMITS.maxNoteBytes);
   if (p.offset + size > r.size) return undefined;
   const b = r.bytes(p.offset, size, 'PT_NOTE');
@@ -306,7 +294,7 @@ function vaddrToOffset(phdrs: Phdr[], vaddr: number): number | undefined {
   return undefined;
 }
 
-function readDynamic(r: Reader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boolean, info: ElfInfo): void {
+function readDynamic(r: FileReader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boolean, info: ElfInfo): void {
   const entSize = is64 ? 16 : 8;
   if (dyn.filesz > LIMITS.maxDynamicBytes) throw new Corrupt(`the dynamic section is ${dyn.filesz} bytes, more than the ${LIMITS.maxDynamicBytes} allowed`);
   const count = Math.floor(dyn.filesz / entSize);
@@ -351,19 +339,27 @@ function readDynamic(r: Reader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boo
   const strOff = vaddrToOffset(phdrs, strtab);
   if (strOff === undefined) throw new Corrupt(`DT_STRTAB address 0x${strtab.toString(16)} is not inside any loaded segment`);
   const limit = strsz !== undefined && strsz >= 0 ? Math.min(strOff + strsz, r.size) : r.size;
+  // With a sane DT_STRSZ the whole table is read once (it is needed whole for the import
+  // check below anyway) and every string is cut from it; without one, strings are read
+  // one by one up to the end of the file, as before.
+  const whole = strsz !== undefined && strsz > 0 && strsz <= LIMITS.maxDynamicBytes;
+  let table: Buffer | undefined;
+  const wholeTable = (): Buffer => (table ??= r.bytes(strOff, Math.min(strsz as number, r.size - strOff), 'DT_STRTAB'));
   const str = (idx: number, what: string): string => {
     if (idx < 0 || strOff + idx >= limit) throw new Corrupt(`${what} string offset ${idx} is outside DT_STRTAB`);
-    return r.cstring(strOff + idx, limit, what);
+    if (!whole) return r.cstring(strOff + idx, limit, LIMITS.maxString, what);
+    // Here strOff + idx < limit <= size, so the table is inside the file and ends at limit.
+    const t = wholeTable();
+    const nul = t.indexOf(0, idx);
+    if (nul < 0 || nul > idx + LIMITS.maxString) throw new Corrupt(notTerminated(what, LIMITS.maxString));
+    return t.toString('latin1', idx, nul);
   };
   info.needed = neededOffs.map((v) => str(v, 'DT_NEEDED'));
   info.filters = filterOffs.map((v) => str(v, 'DT_FILTER'));
   info.auxiliary = auxOffs.map((v) => str(v, 'DT_AUXILIARY'));
   if (soname !== undefined) info.soname = str(soname, 'DT_SONAME');
   // libc defines these; everyone else naming them imports them.
-  if (info.soname !== 'libc.so.6' && strsz !== undefined && strsz > 0 && strsz <= LIMITS.maxDynamicBytes) {
-    const table = r.bytes(strOff, Math.min(strsz, r.size - strOff), 'DT_STRTAB');
-    if (UNWIND_IMPORTS.some((name) => table.includes(name))) info.dlopens.push('libgcc_s.so.1');
-  }
+  if (info.soname !== 'libc.so.6' && whole && importsUnwind(wholeTable())) info.dlopens.push('libgcc_s.so.1');
   if (rpath !== undefined) info.rpath = str(rpath, 'DT_RPATH').split(':');
   if (runpath !== undefined) info.runpath = str(runpath, 'DT_RUNPATH').split(':');
 }
