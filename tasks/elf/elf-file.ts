@@ -364,6 +364,24 @@ function readDynamic(r: FileReader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le:
   if (runpath !== undefined) info.runpath = str(runpath, 'DT_RUNPATH').split(':');
 }
 
+/** What the facts cache needs to know to trust a parse: the identity and times of the file read. */
+export interface FileStamp {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/**
+ * A parse of a path, and whether the open file still matched `expect` (the stat the
+ * caller resolved the path with) once it was read: undefined when nothing was opened.
+ */
+export interface ElfRead {
+  result: Result<ElfInfo | null>;
+  unchanged?: boolean;
+}
+
 /**
  * Open a host path for parsing without blocking on FIFOs or touching devices:
  * only regular files are read.
@@ -372,29 +390,56 @@ export function readElfPath(
   hostPath: string,
   opts: { noFollow?: boolean; displayPath?: string; expect?: { dev: bigint; ino: bigint } } = {},
 ): Result<ElfInfo | null> {
+  return readElfChecked(hostPath, opts).result;
+}
+
+/**
+ * readElfPath that also checks, with an fstat of the still-open file after the parse,
+ * that the file did not change while it was read: the same inode was checked at open, so
+ * comparing size and times is enough, and costs no second walk of the path.
+ */
+export function readElfChecked(
+  hostPath: string,
+  opts: { noFollow?: boolean; displayPath?: string; expect?: { dev: bigint; ino: bigint } | FileStamp } = {},
+): ElfRead {
   const display = opts.displayPath ?? hostPath;
   let fd: number;
   try {
     fd = fs.openSync(hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (opts.noFollow ? fs.constants.O_NOFOLLOW : 0));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    return fail(jailError('elf-unreadable', `${display} could not be opened (${code}); check that it exists and is readable.`, { path: display }));
+    return { result: fail(jailError('elf-unreadable', `${display} could not be opened (${code}); check that it exists and is readable.`, { path: display })) };
   }
   try {
     const st = fs.fstatSync(fd, { bigint: true });
-    if (!st.isFile()) {
-      return fail(jailError('elf-not-regular', `${display} is not a regular file, so it cannot be a program or library.`, { path: display }));
-    }
+    const expect = opts.expect;
     // The path was resolved beneath a root before opening; a different inode now means a
     // component was swapped (possibly for a link out of the root) in between.
-    if (opts.expect && (st.dev !== opts.expect.dev || st.ino !== opts.expect.ino)) {
-      return fail(jailError('elf-changed', `${display} changed while it was being examined (another file is there now); ` +
-        'run the build again when nothing is modifying the tree.', { path: display }));
+    const sameFile = !expect || (st.dev === expect.dev && st.ino === expect.ino);
+    if (!st.isFile()) {
+      return {
+        result: fail(jailError('elf-not-regular', `${display} is not a regular file, so it cannot be a program or library.`, { path: display })),
+        unchanged: sameFile && sameTimes(st, expect),
+      };
     }
-    return parseElfFd(fd, Number(st.size), display);
+    if (!sameFile) {
+      return {
+        result: fail(jailError('elf-changed', `${display} changed while it was being examined (another file is there now); ` +
+          'run the build again when nothing is modifying the tree.', { path: display })),
+        unchanged: false,
+      };
+    }
+    const result = parseElfFd(fd, Number(st.size), display);
+    return { result, unchanged: sameTimes(fs.fstatSync(fd, { bigint: true }), expect) };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Size and times equal to the expected ones (true when only identity was expected). */
+function sameTimes(st: fs.BigIntStats, expect: { dev: bigint; ino: bigint } | FileStamp | undefined): boolean {
+  if (!expect || !('size' in expect)) return true;
+  return st.size === expect.size && st.mtimeNs === expect.mtimeNs && st.ctimeNs === expect.ctimeNs;
 }
 
 /**
