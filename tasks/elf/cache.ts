@@ -81,7 +81,7 @@ export class ElfFactsCache {
     this.parses++;
     const big: FileStamp = { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
     const read = readElfChecked(path, { noFollow: opts.noFollow, displayPath: opts.displayPath, expect: big });
-    // Keep the entry only if the file did not change under us between stat and read.
+    // Keep the entry only if the file opened is the one stamped (see readElfChecked).
     let unchanged = read.unchanged;
     if (unchanged === undefined) {
       // Nothing was opened (say EACCES): only the path's stat can tell.

@@ -383,8 +383,8 @@ export interface FileStamp {
 }
 
 /**
- * A parse of a path, and whether the open file still matched `expect` (the stat the
- * caller resolved the path with) once it was read: undefined when nothing was opened.
+ * A parse of a path, and whether the file opened was still the one `expect` describes
+ * (the stat the caller resolved the path with): undefined when nothing was opened.
  */
 export interface ElfRead {
   result: Result<ElfInfo | null>;
@@ -403,9 +403,10 @@ export function readElfPath(
 }
 
 /**
- * readElfPath that also checks, with an fstat of the still-open file after the parse,
- * that the file did not change while it was read: the same inode was checked at open, so
- * comparing size and times is enough, and costs no second walk of the path.
+ * readElfPath that also tells whether the file changed since the caller's stat, from the
+ * fstat the open needs anyway. A change after that (during the read) gives the file new
+ * times, so facts kept under the old stamp are never matched again: checking once more
+ * after the parse would cost a second stat per file and protect nothing.
  */
 export function readElfChecked(
   hostPath: string,
@@ -438,8 +439,7 @@ export function readElfChecked(
         unchanged: false,
       };
     }
-    const result = parseElfFd(fd, Number(st.size), display);
-    return { result, unchanged: sameTimes(fs.fstatSync(fd, { bigint: true }), expect) };
+    return { result: parseElfFd(fd, Number(st.size), display), unchanged: sameTimes(st, expect) };
   } finally {
     fs.closeSync(fd);
   }
