@@ -353,7 +353,7 @@ function readDynamic(r: FileReader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le:
   // one by one up to the end of the file, as before.
   const whole = strsz !== undefined && strsz > 0 && strsz <= LIMITS.maxDynamicBytes;
   let table: Buffer | undefined;
-  const wholeTable = (): Buffer => (table ??= r.bytes(strOff, Math.min(strsz as number, r.size - strOff), 'DT_STRTAB'));
+  const wholeTable = (): Buffer => (table ??= r.large(strOff, Math.min(strsz as number, r.size - strOff), 'DT_STRTAB'));
   const str = (idx: number, what: string): string => {
     if (idx < 0 || strOff + idx >= limit) throw new Corrupt(`${what} string offset ${idx} is outside DT_STRTAB`);
     if (!whole) return r.cstring(strOff + idx, limit, LIMITS.maxString, what);

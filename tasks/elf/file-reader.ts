@@ -5,17 +5,24 @@
 
 import * as fs from 'node:fs';
 
-/** How much of a file one read brings in up front. */
-export const HEAD_BYTES = 64 * 1024;
+/**
+ * How much of a file one read brings in up front: enough for the string table of nine
+ * libraries in ten, while copying little more than is used (the dynamic section, in the
+ * writable segment further on, is one more small read either way).
+ */
+export const HEAD_BYTES = 16 * 1024;
 
 /** A structural defect of the file (the parser turns it into an `elf-corrupt` error value). */
 export class Corrupt extends Error {}
 
 /**
  * The head buffer of the last reader, handed to the next one: parses follow each other
- * (they are synchronous), so one 64 KiB buffer serves them all instead of a fresh one each.
+ * (they are synchronous), so one head buffer serves them all instead of a fresh one each.
  */
 let spareHead: Buffer | undefined;
+
+/** Likewise for the one large region a parse may read beyond the head (the string table); grows as needed. */
+let spareLarge: Buffer | undefined;
 
 export class FileReader {
   private head: Buffer;
@@ -47,15 +54,35 @@ export class FileReader {
       throw new Corrupt(`${what} lies outside the file (offset ${off}, length ${len}, file size ${this.size})`);
     }
     if (off + len <= this.headLen) return this.head.subarray(off, off + len);
-    // allocUnsafe is safe here: the loop fills every byte or throws.
+    // allocUnsafe is safe here: fill() sets every byte or throws.
     const buf = Buffer.allocUnsafe(len);
+    this.fill(buf, off, what);
+    return buf;
+  }
+
+  /**
+   * bytes() for a large region, read into a buffer shared by all readers instead of a
+   * fresh one, so a multi-megabyte string table leaves no garbage behind. Valid until
+   * the next large() call: one such region may be in use at a time.
+   */
+  large(off: number, len: number, what: string): Buffer {
+    if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0 || off + len > this.size) {
+      return this.bytes(off, len, what); // throws the usual message
+    }
+    if (off + len <= this.headLen) return this.head.subarray(off, off + len);
+    if (!spareLarge || spareLarge.length < len) spareLarge = Buffer.allocUnsafe(Math.max(len, HEAD_BYTES * 4));
+    const buf = spareLarge.subarray(0, len);
+    this.fill(buf, off, what);
+    return buf;
+  }
+
+  private fill(buf: Buffer, off: number, what: string): void {
     let done = 0;
-    while (done < len) {
-      const n = fs.readSync(this.fd, buf, done, len - done, off + done);
+    while (done < buf.length) {
+      const n = fs.readSync(this.fd, buf, done, buf.length - done, off + done);
       if (n <= 0) throw new Corrupt(`${what}: short read (the file shrank while being read)`);
       done += n;
     }
-    return buf;
   }
 
   /** A NUL-terminated string starting at off, at most maxString bytes and never past limit. */
