@@ -73,8 +73,8 @@ interface Obj {
   id?: string;
   /** l_loader: the object whose NEEDED first brought this one in. */
   loader?: Obj;
-  /** l_origin, for $ORIGIN; null when unknown. */
-  origin: string | null;
+  /** l_origin, for $ORIGIN; null when unknown; undefined until first needed (the program's takes a realpath). */
+  origin: string | null | undefined;
   isMain: boolean;
   queued: boolean;
   /** The objects its dependencies mapped to, once processed (the edges findCycles walks). */
@@ -106,6 +106,18 @@ interface KindMemo {
   defaults: Map<string, DefaultSearch>;
 }
 
+/** The loader's built-in facts for one kind of program (shared by its closures when memoizing). */
+interface Kind {
+  profile: MachineProfile;
+  /** False when the machine is not in the loader table and the generic profile stands in. */
+  known: boolean;
+  /** The loader's default directories, without trailing '/'. */
+  systemDirs: string[];
+  /** The same with a trailing '/', ready to prepend to a name. */
+  systemPrefixes: string[];
+  memo?: KindMemo;
+}
+
 type DepKind = 'needed' | 'filter' | 'aux' | 'dlopen';
 const DEP_KINDS: readonly DepKind[] = ['needed', 'filter', 'aux', 'dlopen'];
 
@@ -122,7 +134,7 @@ export class Resolver {
   readonly fsr: RootPaths;
   readonly facts: ElfFactsCache;
   private ldCacheMemo: { stamp: string; cache: LdCache | null; error?: string } | undefined;
-  private kinds = new Map<string, KindMemo>();
+  private kinds = new Map<string, Kind>();
 
   constructor(readonly opts: ResolverOptions = {}) {
     this.fsr = new RootPaths(opts.root ?? '/');
@@ -151,7 +163,8 @@ export class Resolver {
         'if it is a script, resolve its #! interpreter instead.', { path: program }));
     }
     // The kernel-started program's $ORIGIN comes from /proc/self/exe, i.e. its real path.
-    const real = this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real;
+    // Asked only when a $ORIGIN needs it: few programs use one, and realpath costs a walk of the path.
+    const real = (): string => (this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real);
     return ok(new Run(this, asked, real, r.value).run());
   }
 
@@ -159,13 +172,25 @@ export class Resolver {
     return this.fsr.isHostRoot ? p : `${p} (in root ${this.fsr.root})`;
   }
 
-  /** The memo for programs of main's kind; undefined unless the tree is taken as unchanging. */
-  memoFor(main: ElfInfo): KindMemo | undefined {
-    if (this.opts.memoize !== true) return undefined;
-    const key = `${main.class}:${main.endian}:${main.machine}:${main.flags}`;
-    let m = this.kinds.get(key);
-    if (!m) this.kinds.set(key, (m = { candidates: new Map(), defaults: new Map() }));
-    return m;
+  /** Facts for programs like main; with a memo, and made once, when the tree is taken as unchanging. */
+  kindOf(main: ElfInfo): Kind {
+    const key = this.opts.memoize === true ? `${main.class}:${main.endian}:${main.machine}:${main.flags}` : undefined;
+    const known = key === undefined ? undefined : this.kinds.get(key);
+    if (known) return known;
+    const prof = profileFor(main.class, main.endian, main.machine, main.flags);
+    const profile = prof ?? genericProfile();
+    const systemDirs = (this.opts.systemDirs ?? [...profile.systemDirs]).map((d) => d.replace(/\/+$/, '') || '/');
+    const kind: Kind = {
+      profile,
+      known: prof !== undefined,
+      systemDirs,
+      systemPrefixes: systemDirs.map((d) => (d.endsWith('/') ? d : d + '/')),
+    };
+    if (key !== undefined) {
+      kind.memo = { candidates: new Map(), defaults: new Map() };
+      this.kinds.set(key, kind);
+    }
+    return kind;
   }
 
   /** open_verify for path p and program main, remembered in memo when given. */
@@ -193,7 +218,7 @@ export class Resolver {
     }
     this.ldCacheMemo = memo;
     // Default searches consulted the old cache.
-    for (const k of this.kinds.values()) k.defaults.clear();
+    for (const k of this.kinds.values()) k.memo?.defaults.clear();
     return memo;
   }
 }
@@ -212,15 +237,15 @@ class Run {
   private systemPrefixes: string[];
   private profile: MachineProfile;
   private systemDirs: string[];
-  private libraries: Record<string, string> = {};
-  private dlopened: Record<string, string> = {};
+  private libraries = table<string>();
+  private dlopened = table<string>();
   private missing: Closure['missing'] = [];
   private probes: string[] = [];
   private probeSet = new Set<string>();
   private warnings: string[] = [];
   private warnSet = new Set<string>();
   private skipped: Closure['skipped'] = [];
-  private graph: Record<string, string[]> = {};
+  private graph = table<string[]>();
   private config: string[] = ['/etc/ld.so.cache'];
   private cache: LdCache | null;
   private fallbackDirs: string[] | undefined;
@@ -228,22 +253,22 @@ class Run {
   private runpathMemo = new Map<Obj, string[]>();
   private stopped = false;
 
-  constructor(private r: Resolver, private asked: string, realPath: string, info: ElfInfo) {
-    const prof = profileFor(info.class, info.endian, info.machine, info.flags);
-    if (!prof) {
+  constructor(private r: Resolver, private asked: string, private realPath: () => string, info: ElfInfo) {
+    const kind = r.kindOf(info);
+    if (!kind.known) {
       this.warn(`${asked}: machine ${info.machine} (${info.class}-bit ${info.endian}) is not in the loader table; ` +
         'using generic glibc directories (/lib, /usr/lib); pass systemDirs for an exact answer');
     }
-    this.profile = prof ?? genericProfile();
-    this.systemDirs = (r.opts.systemDirs ?? [...this.profile.systemDirs]).map((d) => d.replace(/\/+$/, '') || '/');
-    this.systemPrefixes = this.systemDirs.map((d) => (d.endsWith('/') ? d : d + '/'));
-    this.memo = r.memoFor(info);
+    this.profile = kind.profile;
+    this.systemDirs = kind.systemDirs;
+    this.systemPrefixes = kind.systemPrefixes;
+    this.memo = kind.memo;
     this.main = {
       path: asked,
       names: new Set(info.soname ? [info.soname] : []),
       soname: info.soname,
       info,
-      origin: originOf(realPath),
+      origin: undefined,
       isMain: true,
       queued: true,
     };
@@ -441,7 +466,7 @@ class Run {
       const rest = input.slice(i + 1);
       let len: number;
       let repl: string | null | undefined;
-      if ((len = isDst(rest, 'ORIGIN')) !== 0) repl = obj.origin;
+      if ((len = isDst(rest, 'ORIGIN')) !== 0) repl = obj.origin === undefined ? (obj.origin = originOf(this.realPath())) : obj.origin;
       else if ((len = isDst(rest, 'PLATFORM')) !== 0) repl = this.r.opts.platform ?? this.profile.platform;
       else if ((len = isDst(rest, 'LIB')) !== 0) repl = this.r.opts.dstLib ?? this.profile.dstLib;
       if (len !== 0) {
@@ -715,6 +740,16 @@ export function isDst(input: string, ref: string): number {
   if (curly && next !== '}') return 0;
   if (!curly && next !== undefined && /[A-Za-z0-9_]/.test(next)) return 0;
   return curly ? ref.length + 2 : ref.length;
+}
+
+/**
+ * An empty plain object to use as a table keyed by paths or names. V8 gives each new
+ * sequence of property names its own hidden class, so hundreds of closures keyed by
+ * distinct paths would build thousands of them; an object made without a prototype starts
+ * as a dictionary and stays one when the ordinary prototype is put back.
+ */
+function table<T>(): Record<string, T> {
+  return Object.setPrototypeOf(Object.create(null), Object.prototype) as Record<string, T>;
 }
 
 /** _dl_new_object's l_origin: everything before the last '/', keeping a lone leading '/'. */
