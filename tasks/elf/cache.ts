@@ -20,8 +20,13 @@ interface Entry {
   result: Result<ElfInfo | null>;
 }
 
-/** In memory: the stamp also as numbers, so a lookup compares BigInts instead of formatting five strings. */
-interface Held extends Entry {
+/**
+ * In memory: the stamp as numbers, so a lookup compares BigInts instead of formatting
+ * five strings; the string form is made when the cache is saved (or kept from loading).
+ */
+interface Held {
+  stamp?: Stamp;
+  result: Result<ElfInfo | null>;
   big: FileStamp;
 }
 
@@ -92,7 +97,7 @@ export class ElfFactsCache {
         unchanged = false;
       }
     }
-    if (unchanged) this.entries.set(path, { stamp: stampOf(big), result: read.result, big });
+    if (unchanged) this.entries.set(path, { result: read.result, big });
     return read.result;
   }
 
@@ -102,7 +107,7 @@ export class ElfFactsCache {
 
   toJSON(): unknown {
     const entries: [string, Entry][] = [];
-    for (const [k, v] of this.entries) entries.push([k, { stamp: v.stamp, result: v.result }]);
+    for (const [k, v] of this.entries) entries.push([k, { stamp: v.stamp ?? stampOf(v.big), result: v.result }]);
     return { format: FORMAT, entries };
   }
 
