@@ -205,6 +205,8 @@ export class Resolver {
 
   /** ld.so.cache of the root, re-read when its stat changes. */
   ldCache(): { cache: LdCache | null; error?: string } {
+    // Remembered lookups cannot see the file change: no need to stamp it again for each closure.
+    if (this.ldCacheMemo && this.fsr.keep) return this.ldCacheMemo;
     const look = this.fsr.lookup('/etc/ld.so.cache');
     const stamp = look.kind === 'found' ? `${look.st.dev}:${look.st.ino}:${look.st.size}:${look.st.mtimeNs}:${look.st.ctimeNs}` : 'none';
     if (this.ldCacheMemo && this.ldCacheMemo.stamp === stamp) return this.ldCacheMemo;
