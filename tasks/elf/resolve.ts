@@ -118,6 +118,9 @@ interface Kind {
   memo?: KindMemo;
 }
 
+/** $ORIGIN or ${ORIGIN} as a whole token. */
+const ORIGIN_DST = /\$(\{ORIGIN\}|ORIGIN(?![A-Za-z0-9_]))/;
+
 type DepKind = 'needed' | 'filter' | 'aux' | 'dlopen';
 const DEP_KINDS: readonly DepKind[] = ['needed', 'filter', 'aux', 'dlopen'];
 
@@ -358,7 +361,9 @@ class Run {
     const { info, path: p } = this.main;
     if (info.type !== 'exec' && info.type !== 'dyn') this.warn(`${p} is an ELF ${info.type} file, not a program or shared library`);
     for (const d of info.defects) this.warn(`${p}: ${d}`);
-    const usesOrigin = [...info.rpath, ...info.runpath, ...info.needed].some((s) => /\$(\{ORIGIN\}|ORIGIN(?![A-Za-z0-9_]))/.test(s));
+    // Most entries have no '$' at all; only those are worth the pattern.
+    const origin = (s: string): boolean => s.includes('$') && ORIGIN_DST.test(s);
+    const usesOrigin = info.rpath.some(origin) || info.runpath.some(origin) || info.needed.some(origin);
     if (usesOrigin && info.interpreter !== undefined) {
       const which = info.runpath.length ? 'RUNPATH' : info.rpath.length ? 'RPATH' : 'NEEDED';
       this.warn(`${p} uses $ORIGIN in its ${which}: the loader finds the program's directory through /proc/self/exe, ` +
