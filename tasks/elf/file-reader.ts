@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 
 /**
- * How much of a file one read brings in up front: enough for the string table of nine
- * libraries in ten, while copying little more than is used (the dynamic section, in the
+ * How much of a file one read brings in up front: enough for the string table of nearly
+ * nine files in ten (of those in /usr/bin, /usr/sbin and their libraries), while copying little more than is used (the dynamic section, in the
  * writable segment further on, is one more small read either way).
  */
 export const HEAD_BYTES = 16 * 1024;
@@ -63,7 +63,8 @@ export class FileReader {
   /**
    * bytes() for a large region, read into a buffer shared by all readers instead of a
    * fresh one, so a multi-megabyte string table leaves no garbage behind. Valid until
-   * the next large() call: one such region may be in use at a time.
+   * the next large() call: one such region may be in use at a time. The parser asks for
+   * at most LIMITS.maxDynamicBytes, which bounds what the shared buffer keeps.
    */
   large(off: number, len: number, what: string): Buffer {
     if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0 || off + len > this.size) {
