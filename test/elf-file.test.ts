@@ -6,8 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { craftElf } from '../fixtures/elf/build.js';
+import { craftElf, gcc, hasGcc } from '../fixtures/elf/build.js';
 import { ELF_LIMITS, readElf } from '../tasks/elf/index.js';
+import { HEAD_BYTES } from '../tasks/elf/file-reader.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -194,5 +195,57 @@ describe('damaged files give error values, never exceptions', () => {
     const at = noNul.indexOf('/lib64/ld.so\0', 0, 'latin1');
     noNul[at + '/lib64/ld.so'.length] = 0x41;
     expect(readElf(write('nonul', noNul)).ok).toBe(false);
+  });
+});
+
+// The reader takes the first HEAD_BYTES of a file in one read and reads anything beyond
+// separately: files whose string table or dynamic section lie past that window must read
+// the same as small ones.
+describe.skipIf(!hasGcc())('structures beyond the first read', () => {
+  /** Section [offset, offset + size) as readelf reports it. */
+  const section = (file: string, name: string): { off: number; size: number } => {
+    const line = execFileSync('readelf', ['-SW', file], { encoding: 'utf8' })
+      .split('\n').find((l) => l.includes(` ${name} `));
+    if (!line) throw new Error(`no ${name} in ${file}`);
+    const f = line.replace(/^.*\]\s*/, '').trim().split(/\s+/);
+    return { off: parseInt(f[3] as string, 16), size: parseInt(f[4] as string, 16) };
+  };
+
+  it('takes every string from a string table larger than the window, and finds an unwind import at its end', () => {
+    // Thousands of long exported names make .dynstr bigger than the window; the
+    // pthread_exit import is named last, so it sits near the table's end.
+    const names = Array.from({ length: 3000 }, (_, i) => `jail_fixture_exported_function_with_a_long_name_${i}`);
+    const src = path.join(tmp, 'bigstr.c');
+    fs.writeFileSync(src, names.map((n) => `int ${n}(void) { return ${names.indexOf(n)}; }\n`).join('') +
+      '#include <pthread.h>\nvoid jail_fixture_leave(void) { pthread_exit(0); }\n');
+    const out = path.join(tmp, 'libbigstr.so.1');
+    gcc(['-shared', '-fPIC', '-o', out, src, '-Wl,-soname,libbigstr.so.1', '-Wl,--enable-new-dtags', '-Wl,-rpath,/opt/big/lib:$ORIGIN', '-lpthread']);
+    expect(section(out, '.dynstr').size).toBeGreaterThan(HEAD_BYTES);
+    const r = readElf(out);
+    if (!r.ok || !r.value) throw new Error(JSON.stringify(r));
+    expect(r.value.soname).toBe('libbigstr.so.1');
+    expect(r.value.needed).toContain('libc.so.6');
+    expect(r.value.runpath).toEqual(['/opt/big/lib', '$ORIGIN']);
+    expect(r.value.dlopens).toEqual(['libgcc_s.so.1']);
+  });
+
+  it('reads a dynamic section that lies past the window', () => {
+    // 256 KiB of read-only data pushes the writable segment, and .dynamic with it, far out.
+    const src = path.join(tmp, 'bigdata.c');
+    fs.writeFileSync(src, 'const char jail_fixture_blob[256 * 1024] = { 1 };\nint jail_fixture_symbol(void) { return jail_fixture_blob[7]; }\n');
+    const out = path.join(tmp, 'libbigdata.so.2');
+    gcc(['-shared', '-fPIC', '-o', out, src, '-Wl,--no-as-needed', '-Wl,-soname,libbigdata.so.2', '-Wl,--disable-new-dtags', '-Wl,-rpath,/opt/data']);
+    expect(section(out, '.dynamic').off).toBeGreaterThan(HEAD_BYTES);
+    const r = readElf(out);
+    if (!r.ok || !r.value) throw new Error(JSON.stringify(r));
+    expect(r.value).toMatchObject({ soname: 'libbigdata.so.2', rpath: ['/opt/data'], runpath: [], dlopens: [], dynamic: true });
+    expect(r.value.needed).toContain('libc.so.6');
+
+    // Truncated inside the dynamic section: an error value, not a short buffer.
+    const dyn = section(out, '.dynamic');
+    const cut = write('libbigdata-cut.so', fs.readFileSync(out).subarray(0, dyn.off + 8));
+    const c = readElf(cut);
+    expect(c.ok).toBe(false);
+    if (!c.ok) expect(c.error.code).toBe('elf-corrupt');
   });
 });

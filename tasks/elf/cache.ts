@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import { fail, jailError, type Result } from '../result.js';
-import { readElfPath, type ElfInfo } from './elf-file.js';
+import { readElfChecked, type ElfInfo, type FileStamp } from './elf-file.js';
 
 interface Stamp {
   dev: string;
@@ -14,14 +14,25 @@ interface Stamp {
   ctimeNs: string;
 }
 
+/** As persisted: the stamp as decimal strings, since JSON has no 64-bit integers. */
 interface Entry {
   stamp: Stamp;
   result: Result<ElfInfo | null>;
 }
 
+/**
+ * In memory: the stamp as numbers, so a lookup compares BigInts instead of formatting
+ * five strings; the string form is made when the cache is saved (or kept from loading).
+ */
+interface Held {
+  stamp?: Stamp;
+  result: Result<ElfInfo | null>;
+  big: FileStamp;
+}
+
 const FORMAT = 'jail-elf-facts/2';
 
-function stampOf(st: fs.BigIntStats): Stamp {
+function stampOf(st: FileStamp): Stamp {
   return {
     dev: st.dev.toString(),
     ino: st.ino.toString(),
@@ -31,12 +42,20 @@ function stampOf(st: fs.BigIntStats): Stamp {
   };
 }
 
-function sameStamp(a: Stamp, b: Stamp): boolean {
-  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+function bigOf(s: Stamp): FileStamp | undefined {
+  try {
+    return { dev: BigInt(s.dev), ino: BigInt(s.ino), size: BigInt(s.size), mtimeNs: BigInt(s.mtimeNs), ctimeNs: BigInt(s.ctimeNs) };
+  } catch {
+    return undefined; // not decimal: a damaged file, dropped like any malformed entry
+  }
+}
+
+function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.ino === b.ino && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.size === b.size && a.dev === b.dev;
 }
 
 export class ElfFactsCache {
-  private entries = new Map<string, Entry>();
+  private entries = new Map<string, Held>();
   /** Parses done by this instance (lets tests and the engine see that a no-op build read nothing). */
   parses = 0;
 
@@ -58,23 +77,28 @@ export class ElfFactsCache {
    * symlink at open time (the path was resolved beneath a root and must stay there).
    */
   getWithStat(path: string, st: fs.BigIntStats, opts: { noFollow?: boolean; displayPath?: string } = {}): Result<ElfInfo | null> {
-    const stamp = stampOf(st);
     const hit = this.entries.get(path);
-    if (hit && sameStamp(hit.stamp, stamp)) return hit.result;
+    if (hit && sameStamp(hit.big, st)) return hit.result;
     if (!st.isFile()) {
       const display = opts.displayPath ?? path;
       return fail(jailError('elf-not-regular', `${display} is not a regular file, so it cannot be a program or library.`, { path: display }));
     }
     this.parses++;
-    const result = readElfPath(path, { noFollow: opts.noFollow, displayPath: opts.displayPath, expect: { dev: st.dev, ino: st.ino } });
-    // Keep the entry only if the file did not change under us between stat and read.
-    try {
-      const after = (opts.noFollow ? fs.lstatSync : fs.statSync)(path, { bigint: true, throwIfNoEntry: false });
-      if (after && sameStamp(stampOf(after), stamp)) this.entries.set(path, { stamp, result });
-    } catch {
-      /* not cached */
+    const big: FileStamp = { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+    const read = readElfChecked(path, { noFollow: opts.noFollow, displayPath: opts.displayPath, expect: big });
+    // Keep the entry only if the file opened is the one stamped (see readElfChecked).
+    let unchanged = read.unchanged;
+    if (unchanged === undefined) {
+      // Nothing was opened (say EACCES): only the path's stat can tell.
+      try {
+        const after = (opts.noFollow ? fs.lstatSync : fs.statSync)(path, { bigint: true, throwIfNoEntry: false });
+        unchanged = after !== undefined && sameStamp(after, big);
+      } catch {
+        unchanged = false;
+      }
     }
-    return result;
+    if (unchanged) this.entries.set(path, { result: read.result, big });
+    return read.result;
   }
 
   get size(): number {
@@ -83,7 +107,7 @@ export class ElfFactsCache {
 
   toJSON(): unknown {
     const entries: [string, Entry][] = [];
-    for (const [k, v] of this.entries) entries.push([k, v]);
+    for (const [k, v] of this.entries) entries.push([k, { stamp: v.stamp ?? stampOf(v.big), result: v.result }]);
     return { format: FORMAT, entries };
   }
 
@@ -97,7 +121,8 @@ export class ElfFactsCache {
       if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== 'string') continue;
       const e = item[1] as Partial<Entry> | null;
       if (!e || typeof e !== 'object' || !isStamp(e.stamp) || !isResult(e.result)) continue;
-      c.entries.set(item[0], { stamp: e.stamp, result: e.result });
+      const big = bigOf(e.stamp);
+      if (big) c.entries.set(item[0], { stamp: e.stamp, result: e.result, big });
     }
     return c;
   }

@@ -5,6 +5,7 @@
 
 import * as fs from 'node:fs';
 import { fail, jailError, ok, type Result } from '../result.js';
+import { Corrupt, FileReader, notTerminated } from './file-reader.js';
 
 export interface ElfInfo {
   class: 32 | 64;
@@ -58,8 +59,22 @@ export const LIMITS = {
   maxNoteBytes: 64 * 1024,
 };
 
-/** Imports that make glibc dlopen libgcc_s.so.1 (NUL-delimited, so `xpthread_exit` does not count). */
-const UNWIND_IMPORTS = [Buffer.from('\0pthread_cancel\0'), Buffer.from('\0pthread_exit\0')];
+/**
+ * Imports that make glibc dlopen libgcc_s.so.1, NUL-delimited so `xpthread_exit` does not
+ * count. Both share a prefix, so one scan for the prefix finds every candidate.
+ */
+const UNWIND_PREFIX = Buffer.from('\0pthread_');
+const UNWIND_SUFFIXES = [Buffer.from('cancel\0'), Buffer.from('exit\0')];
+
+function importsUnwind(table: Buffer): boolean {
+  for (let at = table.indexOf(UNWIND_PREFIX); at >= 0; at = table.indexOf(UNWIND_PREFIX, at + 1)) {
+    const rest = at + UNWIND_PREFIX.length;
+    for (const sfx of UNWIND_SUFFIXES) {
+      if (rest + sfx.length <= table.length && table.compare(sfx, 0, sfx.length, rest, rest + sfx.length) === 0) return true;
+    }
+  }
+  return false;
+}
 
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
@@ -76,58 +91,30 @@ const DT_FLAGS_1 = 0x6ffffffb;
 const DT_AUXILIARY = 0x7ffffffd;
 const DT_FILTER = 0x7fffffff;
 
-class Corrupt extends Error {}
-
-/** Positional reads that refuse anything outside [0, size). */
-class Reader {
-  constructor(readonly fd: number, readonly size: number, readonly le: boolean) {}
-
-  bytes(off: number, len: number, what: string): Buffer {
-    if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0 || off + len > this.size) {
-      throw new Corrupt(`${what} lies outside the file (offset ${off}, length ${len}, file size ${this.size})`);
-    }
-    const buf = Buffer.alloc(len);
-    let done = 0;
-    while (done < len) {
-      const n = fs.readSync(this.fd, buf, done, len - done, off + done);
-      if (n <= 0) throw new Corrupt(`${what}: short read (the file shrank while being read)`);
-      done += n;
-    }
-    return buf;
-  }
-
-  /** A NUL-terminated string starting at off, at most max bytes and never past limit. */
-  cstring(off: number, limit: number, what: string): string {
-    const end = Math.min(limit, this.size, off + LIMITS.maxString + 1);
-    if (off < 0 || off >= end) throw new Corrupt(`${what} lies outside its string table`);
-    let chunk = Math.min(256, end - off);
-    for (;;) {
-      const b = this.bytes(off, chunk, what);
-      const nul = b.indexOf(0);
-      if (nul >= 0) return b.toString('latin1', 0, nul);
-      if (off + chunk >= end) throw new Corrupt(`${what} is not NUL-terminated within its string table (or longer than ${LIMITS.maxString} bytes)`);
-      chunk = Math.min(chunk * 4, end - off);
-    }
-  }
+// Fields are read through a DataView: its getters are engine builtins, cheaper than
+// Buffer's read methods in code that runs once per file, and 64-bit words are read as two
+// 32-bit halves so no BigInt is made for each of them.
+function view(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
-
-function u16(b: Buffer, o: number, le: boolean): number {
-  return le ? b.readUInt16LE(o) : b.readUInt16BE(o);
+function u16(v: DataView, o: number, le: boolean): number {
+  return v.getUint16(o, le);
 }
-function u32(b: Buffer, o: number, le: boolean): number {
-  return le ? b.readUInt32LE(o) : b.readUInt32BE(o);
+function u32(v: DataView, o: number, le: boolean): number {
+  return v.getUint32(o, le);
 }
-function word(b: Buffer, o: number, le: boolean, is64: boolean, what: string): number {
-  if (!is64) return u32(b, o, le);
-  const v = le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Corrupt(`${what} is absurdly large (${v})`);
-  return Number(v);
+function word(v: DataView, o: number, le: boolean, is64: boolean, what: string): number {
+  if (!is64) return u32(v, o, le);
+  const hi = v.getUint32(le ? o + 4 : o, le);
+  const lo = v.getUint32(le ? o : o + 4, le);
+  // Number.MAX_SAFE_INTEGER is 2^53 - 1: a high half below 2^21 keeps the word exact.
+  if (hi > 0x1fffff) throw new Corrupt(`${what} is absurdly large (${(BigInt(hi) << 32n) | BigInt(lo)})`);
+  return hi * 0x100000000 + lo;
 }
 /** A 64-bit tag or value we only compare; huge values are clamped rather than rejected. */
-function tagWord(b: Buffer, o: number, le: boolean, is64: boolean): number {
-  if (!is64) return u32(b, o, le);
-  const v = le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o);
-  return v > 0xffffffffn ? -1 : Number(v);
+function tagWord(v: DataView, o: number, le: boolean, is64: boolean): number {
+  if (!is64) return u32(v, o, le);
+  return v.getUint32(le ? o + 4 : o, le) !== 0 ? -1 : v.getUint32(le ? o : o + 4, le);
 }
 
 interface Phdr { type: number; offset: number; vaddr: number; filesz: number; align: number }
@@ -139,131 +126,12 @@ interface Phdr { type: number; offset: number; vaddr: number; filesz: number; al
 export function parseElfFd(fd: number, size: number, displayPath: string): Result<ElfInfo | null> {
   try {
     if (size < 4) return ok(null);
-    const probe = new Reader(fd, size, true);
-    const magic = probe.bytes(0, 4, 'ELF magic');
-    if (magic[0] !== 0x7f || magic[1] !== 0x45 || magic[2] !== 0x4c || magic[3] !== 0x46) return ok(null);
-    if (size < 16) throw new Corrupt(`the file is only ${size} bytes long, shorter than an ELF identification`);
-    const ident = probe.bytes(0, 16, 'e_ident');
-    const clsByte = ident[4];
-    const dataByte = ident[5];
-    if (clsByte !== 1 && clsByte !== 2) throw new Corrupt(`EI_CLASS is ${clsByte}, neither ELFCLASS32 nor ELFCLASS64`);
-    if (dataByte !== 1 && dataByte !== 2) throw new Corrupt(`EI_DATA is ${dataByte}, neither little- nor big-endian`);
-    const is64 = clsByte === 2;
-    const le = dataByte === 1;
-    const r = new Reader(fd, size, le);
-    const ehsize = is64 ? 64 : 52;
-    if (size < ehsize) throw new Corrupt(`the file is ${size} bytes long, shorter than its ${ehsize}-byte ELF header`);
-    const eh = r.bytes(0, ehsize, 'ELF header');
-
-    const defects: string[] = [];
-    const warnings: string[] = [];
-    const osabi = eh[7] ?? 0;
-    const abiVersion = eh[8] ?? 0;
-    if (eh[6] !== 1) defects.push('ELF file version ident does not match current one');
-    if (osabi !== 0 && osabi !== 3) defects.push(`ELF file OS ABI invalid (${osabi})`);
-    // glibc accepts ABI versions up to its LIBC_ABI_MAX for ELFOSABI_GNU, only 0 for SYSV.
-    else if ((osabi === 0 && abiVersion !== 0) || (osabi === 3 && abiVersion > 3)) defects.push('ELF file ABI version invalid');
-    if (eh.subarray(9, 16).some((x) => x !== 0)) defects.push('nonzero padding in e_ident');
-
-    const eType = u16(eh, 16, le);
-    const machine = u16(eh, 18, le);
-    const eVersion = u32(eh, 20, le);
-    if (eVersion !== 1) defects.push('ELF file version does not match current one');
-    const phoff = word(eh, is64 ? 32 : 28, le, is64, 'e_phoff');
-    const shoff = word(eh, is64 ? 40 : 32, le, is64, 'e_shoff');
-    const flags = u32(eh, is64 ? 48 : 36, le);
-    const phentsize = u16(eh, is64 ? 54 : 42, le);
-    let phnum = u16(eh, is64 ? 56 : 44, le);
-    const shentsize = u16(eh, is64 ? 58 : 46, le);
-    const wantPhent = is64 ? 56 : 32;
-
-    const type: ElfInfo['type'] =
-      eType === 1 ? 'rel' : eType === 2 ? 'exec' : eType === 3 ? 'dyn' : eType === 4 ? 'core' : 'other';
-    if (type !== 'exec' && type !== 'dyn') defects.push('only ET_DYN and ET_EXEC can be loaded');
-
-    if (phnum === 0xffff) {
-      // PN_XNUM: the real count lives in section header 0's sh_info.
-      if (shoff === 0 || shentsize < (is64 ? 64 : 40)) throw new Corrupt('e_phnum is PN_XNUM but there is no section header 0');
-      const sh0 = r.bytes(shoff, is64 ? 64 : 40, 'section header 0');
-      phnum = u32(sh0, is64 ? 44 : 28, le);
-      if (phnum > LIMITS.maxPhnum) throw new Corrupt(`${phnum} program headers is more than the ${LIMITS.maxPhnum} allowed`);
+    const r = new FileReader(fd, size);
+    try {
+      return ok(parseFile(r, size));
+    } finally {
+      r.release();
     }
-
-    const phdrs: Phdr[] = [];
-    if (phnum > 0) {
-      if (phentsize !== wantPhent) {
-        defects.push("ELF file's phentsize not the expected size");
-        if (phentsize < wantPhent) throw new Corrupt(`e_phentsize ${phentsize} is smaller than a program header (${wantPhent})`);
-      }
-      const table = r.bytes(phoff, phnum * phentsize, 'program header table');
-      for (let i = 0; i < phnum; i++) {
-        const o = i * phentsize;
-        const t = u32(table, o, le);
-        if (is64) {
-          phdrs.push({
-            type: t,
-            offset: word(table, o + 8, le, true, 'p_offset'),
-            vaddr: word(table, o + 16, le, true, 'p_vaddr'),
-            filesz: word(table, o + 32, le, true, 'p_filesz'),
-            align: word(table, o + 48, le, true, 'p_align'),
-          });
-        } else {
-          phdrs.push({
-            type: t,
-            offset: u32(table, o + 4, le),
-            vaddr: u32(table, o + 8, le),
-            filesz: u32(table, o + 16, le),
-            align: u32(table, o + 28, le),
-          });
-        }
-      }
-    }
-
-    const info: ElfInfo = {
-      class: is64 ? 64 : 32,
-      endian: le ? 'le' : 'be',
-      machine,
-      osabi,
-      type,
-      needed: [],
-      rpath: [],
-      runpath: [],
-      filters: [],
-      auxiliary: [],
-      dlopens: [],
-      abiVersion,
-      flags,
-      flags1: 0,
-      dynamic: false,
-      defects,
-      warnings,
-    };
-
-    const interp = phdrs.find((p) => p.type === PT_INTERP);
-    if (interp) {
-      if (interp.filesz === 0 || interp.filesz > LIMITS.maxInterp) throw new Corrupt(`PT_INTERP has size ${interp.filesz}`);
-      const b = r.bytes(interp.offset, interp.filesz, 'PT_INTERP');
-      const nul = b.indexOf(0);
-      // The kernel refuses an interpreter string that is not NUL-terminated.
-      if (nul < 0) throw new Corrupt('PT_INTERP is not NUL-terminated');
-      info.interpreter = b.toString('latin1', 0, nul);
-    }
-
-    for (const p of phdrs) {
-      if (p.type !== PT_NOTE || p.filesz < 32 || (p.align !== 4 && p.align !== 8)) continue;
-      const os = abiTagOs(r, p, le);
-      if (os !== undefined) {
-        info.abiTagOs = os;
-        break;
-      }
-    }
-
-    const dyn = phdrs.find((p) => p.type === PT_DYNAMIC);
-    if (dyn) {
-      info.dynamic = true;
-      readDynamic(r, dyn, phdrs, is64, le, info);
-    }
-    return ok(info);
   } catch (e) {
     if (e instanceof Corrupt) {
       return fail(jailError('elf-corrupt',
@@ -278,18 +146,147 @@ export function parseElfFd(fd: number, size: number, displayPath: string): Resul
   }
 }
 
+/** The parse proper; Corrupt for a broken file, null when it is not ELF at all. */
+function parseFile(r: FileReader, size: number): ElfInfo | null {
+  const magic = r.bytes(0, 4, 'ELF magic');
+  if (magic[0] !== 0x7f || magic[1] !== 0x45 || magic[2] !== 0x4c || magic[3] !== 0x46) return null;
+  if (size < 16) throw new Corrupt(`the file is only ${size} bytes long, shorter than an ELF identification`);
+  const ident = r.bytes(0, 16, 'e_ident');
+  const clsByte = ident[4];
+  const dataByte = ident[5];
+  if (clsByte !== 1 && clsByte !== 2) throw new Corrupt(`EI_CLASS is ${clsByte}, neither ELFCLASS32 nor ELFCLASS64`);
+  if (dataByte !== 1 && dataByte !== 2) throw new Corrupt(`EI_DATA is ${dataByte}, neither little- nor big-endian`);
+  const is64 = clsByte === 2;
+  const le = dataByte === 1;
+  const ehsize = is64 ? 64 : 52;
+  if (size < ehsize) throw new Corrupt(`the file is ${size} bytes long, shorter than its ${ehsize}-byte ELF header`);
+  const eh = r.bytes(0, ehsize, 'ELF header');
+  const ev = view(eh);
+
+  const defects: string[] = [];
+  const warnings: string[] = [];
+  const osabi = eh[7] ?? 0;
+  const abiVersion = eh[8] ?? 0;
+  if (eh[6] !== 1) defects.push('ELF file version ident does not match current one');
+  if (osabi !== 0 && osabi !== 3) defects.push(`ELF file OS ABI invalid (${osabi})`);
+  // glibc accepts ABI versions up to its LIBC_ABI_MAX for ELFOSABI_GNU, only 0 for SYSV.
+  else if ((osabi === 0 && abiVersion !== 0) || (osabi === 3 && abiVersion > 3)) defects.push('ELF file ABI version invalid');
+  if (eh.subarray(9, 16).some((x) => x !== 0)) defects.push('nonzero padding in e_ident');
+
+  const eType = u16(ev, 16, le);
+  const machine = u16(ev, 18, le);
+  const eVersion = u32(ev, 20, le);
+  if (eVersion !== 1) defects.push('ELF file version does not match current one');
+  const phoff = word(ev, is64 ? 32 : 28, le, is64, 'e_phoff');
+  const shoff = word(ev, is64 ? 40 : 32, le, is64, 'e_shoff');
+  const flags = u32(ev, is64 ? 48 : 36, le);
+  const phentsize = u16(ev, is64 ? 54 : 42, le);
+  let phnum = u16(ev, is64 ? 56 : 44, le);
+  const shentsize = u16(ev, is64 ? 58 : 46, le);
+  const wantPhent = is64 ? 56 : 32;
+
+  const type: ElfInfo['type'] =
+    eType === 1 ? 'rel' : eType === 2 ? 'exec' : eType === 3 ? 'dyn' : eType === 4 ? 'core' : 'other';
+  if (type !== 'exec' && type !== 'dyn') defects.push('only ET_DYN and ET_EXEC can be loaded');
+
+  if (phnum === 0xffff) {
+    // PN_XNUM: the real count lives in section header 0's sh_info.
+    if (shoff === 0 || shentsize < (is64 ? 64 : 40)) throw new Corrupt('e_phnum is PN_XNUM but there is no section header 0');
+    const sh0 = r.bytes(shoff, is64 ? 64 : 40, 'section header 0');
+    phnum = u32(view(sh0), is64 ? 44 : 28, le);
+    if (phnum > LIMITS.maxPhnum) throw new Corrupt(`${phnum} program headers is more than the ${LIMITS.maxPhnum} allowed`);
+  }
+
+  const phdrs: Phdr[] = [];
+  if (phnum > 0) {
+    if (phentsize !== wantPhent) {
+      defects.push("ELF file's phentsize not the expected size");
+      if (phentsize < wantPhent) throw new Corrupt(`e_phentsize ${phentsize} is smaller than a program header (${wantPhent})`);
+    }
+    const table = view(r.bytes(phoff, phnum * phentsize, 'program header table'));
+    for (let i = 0; i < phnum; i++) {
+      const o = i * phentsize;
+      const t = u32(table, o, le);
+      if (is64) {
+        phdrs.push({
+          type: t,
+          offset: word(table, o + 8, le, true, 'p_offset'),
+          vaddr: word(table, o + 16, le, true, 'p_vaddr'),
+          filesz: word(table, o + 32, le, true, 'p_filesz'),
+          align: word(table, o + 48, le, true, 'p_align'),
+        });
+      } else {
+        phdrs.push({
+          type: t,
+          offset: u32(table, o + 4, le),
+          vaddr: u32(table, o + 8, le),
+          filesz: u32(table, o + 16, le),
+          align: u32(table, o + 28, le),
+        });
+      }
+    }
+  }
+
+  const info: ElfInfo = {
+    class: is64 ? 64 : 32,
+    endian: le ? 'le' : 'be',
+    machine,
+    osabi,
+    type,
+    needed: [],
+    rpath: [],
+    runpath: [],
+    filters: [],
+    auxiliary: [],
+    dlopens: [],
+    abiVersion,
+    flags,
+    flags1: 0,
+    dynamic: false,
+    defects,
+    warnings,
+  };
+
+  const interp = phdrs.find((p) => p.type === PT_INTERP);
+  if (interp) {
+    if (interp.filesz === 0 || interp.filesz > LIMITS.maxInterp) throw new Corrupt(`PT_INTERP has size ${interp.filesz}`);
+    const b = r.bytes(interp.offset, interp.filesz, 'PT_INTERP');
+    const nul = b.indexOf(0);
+    // The kernel refuses an interpreter string that is not NUL-terminated.
+    if (nul < 0) throw new Corrupt('PT_INTERP is not NUL-terminated');
+    info.interpreter = b.toString('latin1', 0, nul);
+  }
+
+  for (const p of phdrs) {
+    if (p.type !== PT_NOTE || p.filesz < 32 || (p.align !== 4 && p.align !== 8)) continue;
+    const os = abiTagOs(r, p, le);
+    if (os !== undefined) {
+      info.abiTagOs = os;
+      break;
+    }
+  }
+
+  const dyn = phdrs.find((p) => p.type === PT_DYNAMIC);
+  if (dyn) {
+    info.dynamic = true;
+    readDynamic(r, dyn, phdrs, is64, le, info);
+  }
+  return info;
+}
+
 /** First NT_GNU_ABI_TAG note's OS word, following open_verify's walk. */
-function abiTagOs(r: Reader, p: Phdr, le: boolean): number | undefined {
+function abiTagOs(r: FileReader, p: Phdr, le: boolean): number | undefined {
   const size = Math.min(p.filesz, LIMITS.maxNoteBytes);
   if (p.offset + size > r.size) return undefined;
   const b = r.bytes(p.offset, size, 'PT_NOTE');
+  const bv = view(b);
   let o = 0;
   while (o + 32 <= size) {
-    const namesz = u32(b, o, le);
-    const descsz = u32(b, o + 4, le);
-    const ntype = u32(b, o + 8, le);
+    const namesz = u32(bv, o, le);
+    const descsz = u32(bv, o + 4, le);
+    const ntype = u32(bv, o + 8, le);
     if (namesz === 4 && descsz === 16 && ntype === 1 && b.toString('latin1', o + 12, o + 16) === 'GNU\0') {
-      return u32(b, o + 16, le);
+      return u32(bv, o + 16, le);
     }
     const align = p.align;
     const next = 12 + Math.ceil(namesz / align) * align + Math.ceil(descsz / align) * align;
@@ -306,11 +303,11 @@ function vaddrToOffset(phdrs: Phdr[], vaddr: number): number | undefined {
   return undefined;
 }
 
-function readDynamic(r: Reader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boolean, info: ElfInfo): void {
+function readDynamic(r: FileReader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boolean, info: ElfInfo): void {
   const entSize = is64 ? 16 : 8;
   if (dyn.filesz > LIMITS.maxDynamicBytes) throw new Corrupt(`the dynamic section is ${dyn.filesz} bytes, more than the ${LIMITS.maxDynamicBytes} allowed`);
   const count = Math.floor(dyn.filesz / entSize);
-  const b = r.bytes(dyn.offset, count * entSize, 'dynamic section');
+  const b = view(r.bytes(dyn.offset, count * entSize, 'dynamic section'));
   const neededOffs: number[] = [];
   let strtab: number | undefined;
   let strsz: number | undefined;
@@ -351,21 +348,47 @@ function readDynamic(r: Reader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boo
   const strOff = vaddrToOffset(phdrs, strtab);
   if (strOff === undefined) throw new Corrupt(`DT_STRTAB address 0x${strtab.toString(16)} is not inside any loaded segment`);
   const limit = strsz !== undefined && strsz >= 0 ? Math.min(strOff + strsz, r.size) : r.size;
+  // With a sane DT_STRSZ the whole table is read once (it is needed whole for the import
+  // check below anyway) and every string is cut from it; without one, strings are read
+  // one by one up to the end of the file, as before.
+  const whole = strsz !== undefined && strsz > 0 && strsz <= LIMITS.maxDynamicBytes;
+  let table: Buffer | undefined;
+  const wholeTable = (): Buffer => (table ??= r.large(strOff, Math.min(strsz as number, r.size - strOff), 'DT_STRTAB'));
   const str = (idx: number, what: string): string => {
     if (idx < 0 || strOff + idx >= limit) throw new Corrupt(`${what} string offset ${idx} is outside DT_STRTAB`);
-    return r.cstring(strOff + idx, limit, what);
+    if (!whole) return r.cstring(strOff + idx, limit, LIMITS.maxString, what);
+    // Here strOff + idx < limit <= size, so the table is inside the file and ends at limit.
+    const t = wholeTable();
+    const nul = t.indexOf(0, idx);
+    if (nul < 0 || nul > idx + LIMITS.maxString) throw new Corrupt(notTerminated(what, LIMITS.maxString));
+    return t.toString('latin1', idx, nul);
   };
   info.needed = neededOffs.map((v) => str(v, 'DT_NEEDED'));
   info.filters = filterOffs.map((v) => str(v, 'DT_FILTER'));
   info.auxiliary = auxOffs.map((v) => str(v, 'DT_AUXILIARY'));
   if (soname !== undefined) info.soname = str(soname, 'DT_SONAME');
   // libc defines these; everyone else naming them imports them.
-  if (info.soname !== 'libc.so.6' && strsz !== undefined && strsz > 0 && strsz <= LIMITS.maxDynamicBytes) {
-    const table = r.bytes(strOff, Math.min(strsz, r.size - strOff), 'DT_STRTAB');
-    if (UNWIND_IMPORTS.some((name) => table.includes(name))) info.dlopens.push('libgcc_s.so.1');
-  }
+  if (info.soname !== 'libc.so.6' && whole && importsUnwind(wholeTable())) info.dlopens.push('libgcc_s.so.1');
   if (rpath !== undefined) info.rpath = str(rpath, 'DT_RPATH').split(':');
   if (runpath !== undefined) info.runpath = str(runpath, 'DT_RUNPATH').split(':');
+}
+
+/** What the facts cache needs to know to trust a parse: the identity and times of the file read. */
+export interface FileStamp {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/**
+ * A parse of a path, and whether the file opened was still the one `expect` describes
+ * (the stat the caller resolved the path with): undefined when nothing was opened.
+ */
+export interface ElfRead {
+  result: Result<ElfInfo | null>;
+  unchanged?: boolean;
 }
 
 /**
@@ -376,29 +399,56 @@ export function readElfPath(
   hostPath: string,
   opts: { noFollow?: boolean; displayPath?: string; expect?: { dev: bigint; ino: bigint } } = {},
 ): Result<ElfInfo | null> {
+  return readElfChecked(hostPath, opts).result;
+}
+
+/**
+ * readElfPath that also tells whether the file changed since the caller's stat, from the
+ * fstat the open needs anyway. A change after that (during the read) gives the file new
+ * times, so facts kept under the old stamp are never matched again: checking once more
+ * after the parse would cost a second stat per file and protect nothing.
+ */
+export function readElfChecked(
+  hostPath: string,
+  opts: { noFollow?: boolean; displayPath?: string; expect?: { dev: bigint; ino: bigint } | FileStamp } = {},
+): ElfRead {
   const display = opts.displayPath ?? hostPath;
   let fd: number;
   try {
     fd = fs.openSync(hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (opts.noFollow ? fs.constants.O_NOFOLLOW : 0));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    return fail(jailError('elf-unreadable', `${display} could not be opened (${code}); check that it exists and is readable.`, { path: display }));
+    return { result: fail(jailError('elf-unreadable', `${display} could not be opened (${code}); check that it exists and is readable.`, { path: display })) };
   }
   try {
     const st = fs.fstatSync(fd, { bigint: true });
-    if (!st.isFile()) {
-      return fail(jailError('elf-not-regular', `${display} is not a regular file, so it cannot be a program or library.`, { path: display }));
-    }
+    const expect = opts.expect;
     // The path was resolved beneath a root before opening; a different inode now means a
     // component was swapped (possibly for a link out of the root) in between.
-    if (opts.expect && (st.dev !== opts.expect.dev || st.ino !== opts.expect.ino)) {
-      return fail(jailError('elf-changed', `${display} changed while it was being examined (another file is there now); ` +
-        'run the build again when nothing is modifying the tree.', { path: display }));
+    const sameFile = !expect || (st.dev === expect.dev && st.ino === expect.ino);
+    if (!st.isFile()) {
+      return {
+        result: fail(jailError('elf-not-regular', `${display} is not a regular file, so it cannot be a program or library.`, { path: display })),
+        unchanged: sameFile && sameTimes(st, expect),
+      };
     }
-    return parseElfFd(fd, Number(st.size), display);
+    if (!sameFile) {
+      return {
+        result: fail(jailError('elf-changed', `${display} changed while it was being examined (another file is there now); ` +
+          'run the build again when nothing is modifying the tree.', { path: display })),
+        unchanged: false,
+      };
+    }
+    return { result: parseElfFd(fd, Number(st.size), display), unchanged: sameTimes(st, expect) };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Size and times equal to the expected ones (true when only identity was expected). */
+function sameTimes(st: fs.BigIntStats, expect: { dev: bigint; ino: bigint } | FileStamp | undefined): boolean {
+  if (!expect || !('size' in expect)) return true;
+  return st.size === expect.size && st.mtimeNs === expect.mtimeNs && st.ctimeNs === expect.ctimeNs;
 }
 
 /**

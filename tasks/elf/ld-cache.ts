@@ -34,8 +34,13 @@ const MAX_STRING = 4096;
  * are the same key. Normalising digit runs gives a Map key with the same equality.
  */
 export function cacheKeyOf(name: string): string {
+  // Most names have no digit run with a leading zero, and are their own key.
+  if (!LEADING_ZERO.test(name)) return name;
   return name.replace(/[0-9]+/g, (d) => d.replace(/^0+(?=[0-9])/, ''));
 }
+
+/** A digit run that starts with 0 and goes on: the only thing cacheKeyOf changes. */
+const LEADING_ZERO = /(?:^|[^0-9])0[0-9]/;
 
 function cstr(buf: Buffer, off: number): string | undefined {
   if (off < 0 || off >= buf.length) return undefined;

@@ -7,7 +7,8 @@
 import * as path from 'node:path';
 import { fail, jailError, ok, type Result } from '../result.js';
 import { ElfFactsCache } from './cache.js';
-import { peekIdent, type ElfInfo } from './elf-file.js';
+import { eventOf, examine, type Candidate, type SearchEvent } from './candidate.js';
+import { type ElfInfo } from './elf-file.js';
 import { lookupLdCache, parseLdCache, type LdCache } from './ld-cache.js';
 import { readLdConf } from './ld-conf.js';
 import { genericProfile, profileFor, type MachineProfile } from './platform.js';
@@ -72,24 +73,71 @@ interface Obj {
   id?: string;
   /** l_loader: the object whose NEEDED first brought this one in. */
   loader?: Obj;
-  /** l_origin, for $ORIGIN; null when unknown. */
-  origin: string | null;
+  /** l_origin, for $ORIGIN; null when unknown; undefined until first needed (the program's takes a realpath). */
+  origin: string | null | undefined;
   isMain: boolean;
   queued: boolean;
+  /** The objects its dependencies mapped to, once processed (the edges findCycles walks). */
+  kids?: Obj[];
+  /** Tarjan's index and low-link, and whether it is on the stack (findCycles only). */
+  index?: number;
+  low?: number;
+  onStack?: boolean;
 }
 
-type Candidate =
-  | { kind: 'ok'; info: ElfInfo; id: string }
-  | { kind: 'absent' }
-  | { kind: 'skip'; reason: string }
-  | { kind: 'fatal'; reason: string };
-
 type Mapped = { obj: Obj } | { missing: string };
+
+/** Where the default search (ld.so.cache or the ld.so.conf directories, then the system directories) ends for one name. */
+interface DefaultSearch {
+  found?: { c: Candidate; at: string };
+  otherClass: boolean;
+  /** Probes and skips on the way, in order, for each closure to record. */
+  events: SearchEvent[];
+}
+
+/**
+ * What a memoizing Resolver remembers for one kind of program (ELF class, byte order,
+ * machine, e_flags: what the answers below depend on besides the tree): each examined
+ * path, and the default search's outcome per name. Hundreds of programs need libc.so.6;
+ * the directories are probed for the first only.
+ */
+interface KindMemo {
+  candidates: Map<string, Candidate>;
+  defaults: Map<string, DefaultSearch>;
+}
+
+/** The loader's built-in facts for one kind of program (shared by its closures when memoizing). */
+interface Kind {
+  profile: MachineProfile;
+  /** False when the machine is not in the loader table and the generic profile stands in. */
+  known: boolean;
+  /** The loader's default directories, without trailing '/'. */
+  systemDirs: string[];
+  /** The same with a trailing '/', ready to prepend to a name. */
+  systemPrefixes: string[];
+  memo?: KindMemo;
+}
+
+/** $ORIGIN or ${ORIGIN} as a whole token. */
+const ORIGIN_DST = /\$(\{ORIGIN\}|ORIGIN(?![A-Za-z0-9_]))/;
+
+type DepKind = 'needed' | 'filter' | 'aux' | 'dlopen';
+const DEP_KINDS: readonly DepKind[] = ['needed', 'filter', 'aux', 'dlopen'];
+
+function depsOf(info: ElfInfo, kind: DepKind): readonly string[] {
+  switch (kind) {
+    case 'needed': return info.needed;
+    case 'filter': return info.filters;
+    case 'aux': return info.auxiliary;
+    case 'dlopen': return info.dlopens ?? [];
+  }
+}
 
 export class Resolver {
   readonly fsr: RootPaths;
   readonly facts: ElfFactsCache;
   private ldCacheMemo: { stamp: string; cache: LdCache | null; error?: string } | undefined;
+  private kinds = new Map<string, Kind>();
 
   constructor(readonly opts: ResolverOptions = {}) {
     this.fsr = new RootPaths(opts.root ?? '/');
@@ -118,7 +166,8 @@ export class Resolver {
         'if it is a script, resolve its #! interpreter instead.', { path: program }));
     }
     // The kernel-started program's $ORIGIN comes from /proc/self/exe, i.e. its real path.
-    const real = this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real;
+    // Asked only when a $ORIGIN needs it: few programs use one, and realpath costs a walk of the path.
+    const real = (): string => (this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real);
     return ok(new Run(this, asked, real, r.value).run());
   }
 
@@ -126,8 +175,41 @@ export class Resolver {
     return this.fsr.isHostRoot ? p : `${p} (in root ${this.fsr.root})`;
   }
 
+  /** Facts for programs like main; with a memo, and made once, when the tree is taken as unchanging. */
+  kindOf(main: ElfInfo): Kind {
+    const key = this.opts.memoize === true ? `${main.class}:${main.endian}:${main.machine}:${main.flags}` : undefined;
+    const known = key === undefined ? undefined : this.kinds.get(key);
+    if (known) return known;
+    const prof = profileFor(main.class, main.endian, main.machine, main.flags);
+    const profile = prof ?? genericProfile();
+    const systemDirs = (this.opts.systemDirs ?? [...profile.systemDirs]).map((d) => d.replace(/\/+$/, '') || '/');
+    const kind: Kind = {
+      profile,
+      known: prof !== undefined,
+      systemDirs,
+      systemPrefixes: systemDirs.map((d) => (d.endsWith('/') ? d : d + '/')),
+    };
+    if (key !== undefined) {
+      kind.memo = { candidates: new Map(), defaults: new Map() };
+      this.kinds.set(key, kind);
+    }
+    return kind;
+  }
+
+  /** open_verify for path p and program main, remembered in memo when given. */
+  candidate(p: string, main: ElfInfo, memo: KindMemo | undefined): Candidate {
+    let c = memo?.candidates.get(p);
+    if (c === undefined) {
+      c = examine(this, p, main);
+      memo?.candidates.set(p, c);
+    }
+    return c;
+  }
+
   /** ld.so.cache of the root, re-read when its stat changes. */
   ldCache(): { cache: LdCache | null; error?: string } {
+    // Remembered lookups cannot see the file change: no need to stamp it again for each closure.
+    if (this.ldCacheMemo && this.fsr.keep) return this.ldCacheMemo;
     const look = this.fsr.lookup('/etc/ld.so.cache');
     const stamp = look.kind === 'found' ? `${look.st.dev}:${look.st.ino}:${look.st.size}:${look.st.mtimeNs}:${look.st.ctimeNs}` : 'none';
     if (this.ldCacheMemo && this.ldCacheMemo.stamp === stamp) return this.ldCacheMemo;
@@ -140,26 +222,35 @@ export class Resolver {
       }
     }
     this.ldCacheMemo = memo;
+    // Default searches consulted the old cache.
+    for (const k of this.kinds.values()) k.memo?.defaults.clear();
     return memo;
   }
 }
 
 /** One closure computation: the loader's state for one process start. */
 class Run {
-  private objs: Obj[] = [];
+  /** The first loaded object answering to each name (l_libname, SONAME, or a library's opened path): _dl_map_object's scan as a lookup. */
+  private byName = new Map<string, Obj>();
+  /** The first loaded object per dev:ino, for the same-file check. */
+  private byId = new Map<string, Obj>();
+  /** Objects in the order their dependencies were processed. */
+  private processed: Obj[] = [];
   private main: Obj;
+  private memo: KindMemo | undefined;
+  /** systemDirs with a trailing '/', ready to prepend to a name. */
+  private systemPrefixes: string[];
   private profile: MachineProfile;
   private systemDirs: string[];
-  private libraries: Record<string, string> = {};
-  private dlopened: Record<string, string> = {};
+  private libraries = table<string>();
+  private dlopened = table<string>();
   private missing: Closure['missing'] = [];
   private probes: string[] = [];
   private probeSet = new Set<string>();
   private warnings: string[] = [];
   private warnSet = new Set<string>();
   private skipped: Closure['skipped'] = [];
-  private graph: Record<string, string[]> = {};
-  private edges = new Map<Obj, Obj[]>();
+  private graph = table<string[]>();
   private config: string[] = ['/etc/ld.so.cache'];
   private cache: LdCache | null;
   private fallbackDirs: string[] | undefined;
@@ -167,20 +258,22 @@ class Run {
   private runpathMemo = new Map<Obj, string[]>();
   private stopped = false;
 
-  constructor(private r: Resolver, private asked: string, realPath: string, info: ElfInfo) {
-    const prof = profileFor(info.class, info.endian, info.machine, info.flags);
-    if (!prof) {
+  constructor(private r: Resolver, private asked: string, private realPath: () => string, info: ElfInfo) {
+    const kind = r.kindOf(info);
+    if (!kind.known) {
       this.warn(`${asked}: machine ${info.machine} (${info.class}-bit ${info.endian}) is not in the loader table; ` +
         'using generic glibc directories (/lib, /usr/lib); pass systemDirs for an exact answer');
     }
-    this.profile = prof ?? genericProfile();
-    this.systemDirs = (r.opts.systemDirs ?? [...this.profile.systemDirs]).map((d) => d.replace(/\/+$/, '') || '/');
+    this.profile = kind.profile;
+    this.systemDirs = kind.systemDirs;
+    this.systemPrefixes = kind.systemPrefixes;
+    this.memo = kind.memo;
     this.main = {
       path: asked,
       names: new Set(info.soname ? [info.soname] : []),
       soname: info.soname,
       info,
-      origin: originOf(realPath),
+      origin: undefined,
       isMain: true,
       queued: true,
     };
@@ -191,7 +284,7 @@ class Run {
 
   run(): Closure {
     const info = this.main.info;
-    this.objs.push(this.main);
+    this.addObj(this.main);
     this.checkMain();
     if (info.dynamic) {
       this.loadInterpreter();
@@ -200,17 +293,11 @@ class Run {
         const obj = queue[i] as Obj;
         const names: string[] = [];
         const kids: Obj[] = [];
-        const deps: [string, 'needed' | 'filter' | 'aux' | 'dlopen'][] = [
-          ...obj.info.needed.map((n) => [n, 'needed'] as [string, 'needed']),
-          ...obj.info.filters.map((n) => [n, 'filter'] as [string, 'filter']),
-          ...obj.info.auxiliary.map((n) => [n, 'aux'] as [string, 'aux']),
-          ...(obj.info.dlopens ?? []).map((n) => [n, 'dlopen'] as [string, 'dlopen']),
-        ];
         if (obj.info.needed.length > CLOSURE_LIMITS.manyNeeded) {
           this.warn(`${obj.path} has ${obj.info.needed.length} DT_NEEDED entries, an absurd number; check that the file is what it claims to be`);
         }
         for (const w of obj.info.warnings) this.warn(`${obj.path}: ${w}`);
-        for (const [raw, kind] of deps) {
+        deps: for (const kind of DEP_KINDS) for (const raw of depsOf(obj.info, kind)) {
           const name = this.expandName(obj, raw);
           if (name === undefined) continue;
           names.push(name);
@@ -238,12 +325,13 @@ class Run {
             if (queue.length > CLOSURE_LIMITS.maxObjects) {
               this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
               this.stopped = true;
-              break;
+              break deps;
             }
           }
         }
         this.graph[obj.path] = names;
-        this.edges.set(obj, kids);
+        obj.kids = kids;
+        this.processed.push(obj);
       }
       this.findCycles();
     }
@@ -273,7 +361,9 @@ class Run {
     const { info, path: p } = this.main;
     if (info.type !== 'exec' && info.type !== 'dyn') this.warn(`${p} is an ELF ${info.type} file, not a program or shared library`);
     for (const d of info.defects) this.warn(`${p}: ${d}`);
-    const usesOrigin = [...info.rpath, ...info.runpath, ...info.needed].some((s) => /\$(\{ORIGIN\}|ORIGIN(?![A-Za-z0-9_]))/.test(s));
+    // Most entries have no '$' at all; only those are worth the pattern.
+    const origin = (s: string): boolean => s.includes('$') && ORIGIN_DST.test(s);
+    const usesOrigin = info.rpath.some(origin) || info.runpath.some(origin) || info.needed.some(origin);
     if (usesOrigin && info.interpreter !== undefined) {
       const which = info.runpath.length ? 'RUNPATH' : info.rpath.length ? 'RPATH' : 'NEEDED';
       this.warn(`${p} uses $ORIGIN in its ${which}: the loader finds the program's directory through /proc/self/exe, ` +
@@ -313,7 +403,7 @@ class Run {
     }
     const names = new Set([interp]);
     if (c.info.soname) names.add(c.info.soname);
-    this.objs.push({
+    this.addObj({
       path: interp,
       names,
       soname: c.info.soname,
@@ -383,7 +473,7 @@ class Run {
       const rest = input.slice(i + 1);
       let len: number;
       let repl: string | null | undefined;
-      if ((len = isDst(rest, 'ORIGIN')) !== 0) repl = obj.origin;
+      if ((len = isDst(rest, 'ORIGIN')) !== 0) repl = obj.origin === undefined ? (obj.origin = originOf(this.realPath())) : obj.origin;
       else if ((len = isDst(rest, 'PLATFORM')) !== 0) repl = this.r.opts.platform ?? this.profile.platform;
       else if ((len = isDst(rest, 'LIB')) !== 0) repl = this.r.opts.dstLib ?? this.profile.dstLib;
       if (len !== 0) {
@@ -426,11 +516,10 @@ class Run {
 
   /** _dl_map_object for one requested name. */
   private mapObject(loader: Obj, name: string): Mapped {
-    for (const o of this.objs) {
-      if (o.names.has(name) || (!o.isMain && o.path === name) || o.soname === name) {
-        o.names.add(name);
-        return { obj: o };
-      }
+    const known = this.byName.get(name);
+    if (known) {
+      known.names.add(name);
+      return { obj: known };
     }
     if (name.includes('/')) {
       if (!name.startsWith('/')) {
@@ -473,22 +562,59 @@ class Run {
     if (loader.info.runpath.length > 0) {
       if ((m = searchIn(this.searchDirs(loader, loader.info.runpath, 'RUNPATH')))) return m;
     }
-    const nodeflib = (loader.info.flags1 & DF_1_NODEFLIB) !== 0;
+    const d = this.defaultSearch(name, (loader.info.flags1 & DF_1_NODEFLIB) !== 0);
+    if (d.found) return this.adopt(d.found.c, d.found.at, name, loader);
+    return { missing: otherClass || d.otherClass ? 'only candidates of another ELF class or machine were found' : 'not found in any searched directory' };
+  }
+
+  /** The search after RPATH and RUNPATH, which depends only on the name: remembered per kind of program. */
+  private defaultSearch(name: string, nodeflib: boolean): DefaultSearch {
+    // Per closure, the first use of the ld.so.conf directories notes the files read.
+    if (!this.cache && this.r.opts.ldconfFallback !== false) this.ldconfDirs();
+    const key = nodeflib ? '/' + name : name; // names with '/' never come here
+    let d = this.memo?.defaults.get(key);
+    if (d === undefined) {
+      d = this.searchDefault(name, nodeflib);
+      this.memo?.defaults.set(key, d);
+    }
+    for (const e of d.events) this.record(e);
+    return d;
+  }
+
+  private searchDefault(name: string, nodeflib: boolean): DefaultSearch {
+    const events: SearchEvent[] = [];
+    let otherClass = false;
+    const examine = (at: string): Candidate => {
+      const c = this.r.candidate(at, this.main.info, this.memo);
+      const e = eventOf(at, c);
+      if (e) events.push(e);
+      if (c.kind === 'skip') otherClass = true;
+      return c;
+    };
     if (this.cache) {
       const cached = lookupLdCache(this.cache, name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId);
-      if (cached !== undefined && !(nodeflib && this.systemDirs.some((d) => cached.startsWith(d.endsWith('/') ? d : d + '/')))) {
-        const c = this.tryFile(cached, true);
-        if (c.kind === 'skip') otherClass = true;
+      if (cached !== undefined && !(nodeflib && this.systemPrefixes.some((d) => cached.startsWith(d)))) {
+        const c = examine(cached);
         // A missing or other-class cache entry sends the loader on to the default path.
-        if (c.kind === 'ok' || c.kind === 'fatal') return this.adopt(c, cached, name, loader);
+        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at: cached }, otherClass, events };
       }
     } else if (this.r.opts.ldconfFallback !== false) {
-      if ((m = searchIn(this.ldconfDirs(), true))) return m;
+      for (const dir of this.ldconfDirs()) {
+        const at = dir + name;
+        const c = examine(at);
+        // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
+        if (c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
+        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events };
+      }
     }
     if (!nodeflib) {
-      if ((m = searchIn(this.systemDirs.map((d) => (d.endsWith('/') ? d : d + '/'))))) return m;
+      for (const dir of this.systemPrefixes) {
+        const at = dir + name;
+        const c = examine(at);
+        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events };
+      }
     }
-    return { missing: otherClass ? 'only candidates of another ELF class or machine were found' : 'not found in any searched directory' };
+    return { otherClass, events };
   }
 
   /** Directories ldconfig would put in a cache for this root (ld.so.conf, then SLIBDIR and LIBDIR). */
@@ -509,11 +635,11 @@ class Run {
     if (c.kind === 'fatal') return { missing: `the loader stops at ${at}: ${c.reason}` };
     if (c.kind === 'absent') return { missing: 'no such file' };
     if (c.kind === 'skip') return { missing: `${at}: ${c.reason}` };
-    for (const o of this.objs) {
-      if (o.id !== undefined && o.id === c.id) {
-        o.names.add(name);
-        return { obj: o };
-      }
+    const same = this.byId.get(c.id);
+    if (same) {
+      same.names.add(name);
+      this.byName.set(name, same); // no loaded object answered to name before
+      return { obj: same };
     }
     const obj: Obj = {
       path: at,
@@ -526,88 +652,77 @@ class Run {
       isMain: false,
       queued: false,
     };
-    this.objs.push(obj);
+    this.addObj(obj);
     return { obj };
   }
 
-  /** open_verify: can this path be loaded next to the program? */
+  private addObj(o: Obj): void {
+    // Earlier objects win a shared name, as in the loader's scan in load order.
+    for (const n of o.names) if (!this.byName.has(n)) this.byName.set(n, o);
+    if (!o.isMain && !this.byName.has(o.path)) this.byName.set(o.path, o);
+    if (o.soname !== undefined && !this.byName.has(o.soname)) this.byName.set(o.soname, o);
+    if (o.id !== undefined && !this.byId.has(o.id)) this.byId.set(o.id, o);
+  }
+
+  /** open_verify: can this path be loaded next to the program? `record` notes probes and skips. */
   private tryFile(p: string, record: boolean): Candidate {
-    const look = this.r.fsr.lookup(p);
-    if (look.kind !== 'found') {
-      if (record && !this.probeSet.has(p)) {
-        this.probeSet.add(p);
-        this.probes.push(p);
+    const c = this.r.candidate(p, this.main.info, this.memo);
+    if (record) {
+      const e = eventOf(p, c);
+      if (e) this.record(e);
+    }
+    return c;
+  }
+
+  private record(e: SearchEvent): void {
+    if ('probe' in e) {
+      if (!this.probeSet.has(e.probe)) {
+        this.probeSet.add(e.probe);
+        this.probes.push(e.probe);
       }
-      return { kind: 'absent' };
+    } else {
+      this.skipped.push({ path: e.skip, reason: e.reason });
     }
-    if (look.st.isDirectory()) return { kind: 'fatal', reason: 'it is a directory (cannot read file data)' };
-    if (!look.st.isFile()) return { kind: 'fatal', reason: 'it is not a regular file' };
-    const m = this.main.info;
-    const skip = (reason: string): Candidate => {
-      if (record) this.skipped.push({ path: p, reason });
-      return { kind: 'skip', reason };
-    };
-    const r = this.r.facts.getWithStat(look.host, look.st, { noFollow: !this.r.fsr.isHostRoot, displayPath: this.r.describe(p) });
-    if (!r.ok) {
-      // open() failing with EACCES lets the loader continue its search.
-      if (r.error.code === 'elf-unreadable') return { kind: 'absent' };
-      const id = peekIdent(look.host, !this.r.fsr.isHostRoot);
-      if (id && id.class !== (m.class === 64 ? 2 : 1)) return skip(`wrong ELF class: ELFCLASS${id.class === 2 ? 64 : 32}`);
-      if (id && id.endian === m.endian && id.machine !== m.machine) return skip(`wrong machine (e_machine ${id.machine}, the program has ${m.machine})`);
-      return { kind: 'fatal', reason: r.error.message };
-    }
-    const info = r.value;
-    if (info === null) return { kind: 'fatal', reason: 'invalid ELF header' };
-    if (info.class !== m.class) return skip(`wrong ELF class: ELFCLASS${info.class}`);
-    if (info.endian !== m.endian) return { kind: 'fatal', reason: `ELF file data encoding not ${m.endian === 'le' ? 'little' : 'big'}-endian` };
-    if (info.machine !== m.machine) return skip(`wrong machine (e_machine ${info.machine}, the program has ${m.machine})`);
-    if (info.defects.length > 0) return { kind: 'fatal', reason: info.defects.join('; ') };
-    if (info.abiTagOs !== undefined && info.abiTagOs !== 0) return skip(`ABI note for another OS (${info.abiTagOs})`);
-    return { kind: 'ok', info, id: `${look.st.dev}:${look.st.ino}` };
   }
 
   /** Tarjan's SCCs over the dependency edges: report each cycle once. */
   private findCycles(): void {
+    // Bookkeeping lives on the objects (they belong to this run): no per-object map lookups.
     let index = 0;
-    const idx = new Map<Obj, number>();
-    const low = new Map<Obj, number>();
-    const onStack = new Set<Obj>();
     const stack: Obj[] = [];
     const strong = (v: Obj): void => {
       // Iterative to survive deep chains.
       const work: { v: Obj; i: number }[] = [{ v, i: 0 }];
-      idx.set(v, index);
-      low.set(v, index++);
+      v.index = v.low = index++;
       stack.push(v);
-      onStack.add(v);
+      v.onStack = true;
       while (work.length) {
         const top = work[work.length - 1] as { v: Obj; i: number };
-        const kids = this.edges.get(top.v) ?? [];
+        const kids = top.v.kids ?? [];
         if (top.i < kids.length) {
           const w = kids[top.i++] as Obj;
-          if (!idx.has(w)) {
-            idx.set(w, index);
-            low.set(w, index++);
+          if (w.index === undefined) {
+            w.index = w.low = index++;
             stack.push(w);
-            onStack.add(w);
+            w.onStack = true;
             work.push({ v: w, i: 0 });
-          } else if (onStack.has(w)) {
-            low.set(top.v, Math.min(low.get(top.v) as number, idx.get(w) as number));
+          } else if (w.onStack) {
+            top.v.low = Math.min(top.v.low as number, w.index);
           }
           continue;
         }
         work.pop();
         const parent = work[work.length - 1];
-        if (parent) low.set(parent.v, Math.min(low.get(parent.v) as number, low.get(top.v) as number));
-        if (low.get(top.v) === idx.get(top.v)) {
+        if (parent) parent.v.low = Math.min(parent.v.low as number, top.v.low as number);
+        if (top.v.low === top.v.index) {
           const comp: Obj[] = [];
           let w: Obj;
           do {
             w = stack.pop() as Obj;
-            onStack.delete(w);
+            w.onStack = false;
             comp.push(w);
           } while (w !== top.v);
-          const selfLoop = comp.length === 1 && (this.edges.get(top.v) ?? []).includes(top.v);
+          const selfLoop = comp.length === 1 && (top.v.kids ?? []).includes(top.v);
           if (comp.length > 1 || selfLoop) {
             const names = comp.reverse().map((o) => (o.isMain ? o.path : firstName(o)));
             this.warn(`dependency cycle: ${[...names, names[0]].join(' -> ')} (the loader breaks it, but initialisation order within it is arbitrary)`);
@@ -615,7 +730,7 @@ class Run {
         }
       }
     };
-    for (const o of this.edges.keys()) if (!idx.has(o)) strong(o);
+    for (const o of this.processed) if (o.index === undefined) strong(o);
   }
 }
 
@@ -632,6 +747,16 @@ export function isDst(input: string, ref: string): number {
   if (curly && next !== '}') return 0;
   if (!curly && next !== undefined && /[A-Za-z0-9_]/.test(next)) return 0;
   return curly ? ref.length + 2 : ref.length;
+}
+
+/**
+ * An empty plain object to use as a table keyed by paths or names. V8 gives each new
+ * sequence of property names its own hidden class, so hundreds of closures keyed by
+ * distinct paths would build thousands of them; an object made without a prototype starts
+ * as a dictionary and stays one when the ordinary prototype is put back.
+ */
+function table<T>(): Record<string, T> {
+  return Object.setPrototypeOf(Object.create(null), Object.prototype) as Record<string, T>;
 }
 
 /** _dl_new_object's l_origin: everything before the last '/', keeping a lone leading '/'. */
