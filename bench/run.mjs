@@ -543,6 +543,7 @@ function main() {
       ? `Row 1: the jail and the cp -a copy hold the same ${int(c.entries)} paths (same kinds, sizes, link targets).`
       : `Row 1: the jail and the cp -a copy differ in ${c.diffs.length} of ${int(c.entries)} paths, e.g. ${c.diffs.slice(0, 3).join('; ')}.`);
     fs.rmSync(r1.tar, { recursive: true, force: true });
+    if (JOBS) notes.push(`Row 1: jail make ran with its default -j, which on this ROOT's filesystem is ${JOBS.defaultJobs(r1.jail)} (files written at once; 1 on disk filesystems, libuv's pool size on tmpfs and ramfs).`);
   }
   const q = run(jailMake(r1.jail, ['-q']));
   if (q.status !== 0) throw new StepFailed(`jail make -q right after a build says the jail is not up to date (exit ${q.status}): ${q.stderr.trim()}`);
@@ -1075,6 +1076,9 @@ function mainOnlyJailkit() {
 }
 
 let code = 0;
+/** The build's own rule for its default -j, to say in the notes what row 1 ran with. */
+const JOBS = await import(path.join(REPO, 'dist', 'tasks', 'jobs.js')).catch(() => undefined);
+
 try {
   const r = ONLY === 'jailkit' ? mainOnlyJailkit() : main();
   report(r);
