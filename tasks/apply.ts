@@ -5,16 +5,16 @@
 // What the real one made comes back as its stat, so the checks after a build need not
 // look at the new jail again.
 
-import type { BigIntStats } from 'node:fs';
 import { RootFs, RootFsError } from './rootfs.js';
 import type { Action, Plan } from './plan.js';
 import { recordOf } from './plan.js';
 import type { Rec } from './manifest.js';
-import { stampOf, stampSize, type Target } from './targets.js';
+import { stampSize, type Target } from './targets.js';
+import type { Stat } from './stat.js';
 import { jailError, unreachable, type JailError } from './result.js';
 
 /** What a made path now is (lstat); undefined when the applier wrote nothing (-n). */
-type Made = BigIntStats | undefined;
+type Made = Stat | undefined;
 
 export interface Applier {
   /** Returns false when the path was kept (a directory holding files jail did not create). */
@@ -73,7 +73,7 @@ export interface ApplyResult {
   /** Records of targets written, to store in the manifest. */
   readonly written: Map<string, Rec>;
   /** What each target written now is in ROOT (lstat; empty for -n). */
-  readonly made: Map<string, BigIntStats>;
+  readonly made: Map<string, Stat>;
   /** Paths pruned (their records go). */
   readonly removed: string[];
   /** Paths that were to be pruned but were kept, with why. */
@@ -101,12 +101,12 @@ async function make(applier: Applier, t: Target): Promise<Made> {
 
 export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): Promise<ApplyResult> {
   const written = new Map<string, Rec>();
-  const made = new Map<string, BigIntStats>();
+  const made = new Map<string, Stat>();
   const build = async (t: Target): Promise<void> => {
     const st = await make(applier, t);
     // A written file's record holds its stamp; -n records nothing that is kept.
     const stamped = (t.kind === 'file' && !t.linkTo) || t.kind === 'text';
-    written.set(t.path, recordOf(t, stamped ? (st ? stampOf(st) : 'dry-run') : undefined));
+    written.set(t.path, recordOf(t, stamped ? (st ? st.stamp : 'dry-run') : undefined));
     if (st) made.set(t.path, st);
   };
   const removed: string[] = [];

@@ -3,11 +3,12 @@
 // where a file should be must not hang the build), and must still be the inode lstat saw.
 
 import fs from 'node:fs';
+import type { Stat } from './stat.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const CHUNK = 1 << 16;
 
-function openJailFile(p: string, st: fs.BigIntStats): number | undefined {
+function openJailFile(p: string, st: Stat): number | undefined {
   let fd: number;
   try { fd = fs.openSync(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK); } catch { return undefined; }
   const now = fs.fstatSync(fd, { bigint: true });
@@ -16,13 +17,13 @@ function openJailFile(p: string, st: fs.BigIntStats): number | undefined {
 }
 
 /** Does the jail file `out` (whose lstat is `st`) hold the same bytes as the host file `source`? */
-export function sameBytes(source: string, out: string, st: fs.BigIntStats): boolean {
+export function sameBytes(source: string, out: string, st: Stat): boolean {
   const ofd = openJailFile(out, st);
   if (ofd === undefined) return false;
   let sfd: number | undefined;
   try {
     sfd = fs.openSync(source, O_RDONLY);
-    if (fs.fstatSync(sfd).size !== Number(st.size)) return false;
+    if (fs.fstatSync(sfd).size !== st.size) return false;
     const a = Buffer.allocUnsafe(CHUNK), b = Buffer.allocUnsafe(CHUNK);
     for (;;) {
       const n = fs.readSync(sfd, a, 0, CHUNK, null);
@@ -40,8 +41,8 @@ export function sameBytes(source: string, out: string, st: fs.BigIntStats): bool
 }
 
 /** Does the jail file `out` hold exactly `content`? */
-export function sameBytesAs(content: Buffer, out: string, st: fs.BigIntStats): boolean {
-  if (Number(st.size) !== content.length) return false;
+export function sameBytesAs(content: Buffer, out: string, st: Stat): boolean {
+  if (st.size !== content.length) return false;
   const fd = openJailFile(out, st);
   if (fd === undefined) return false;
   try {

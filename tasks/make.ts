@@ -18,6 +18,7 @@ import type { Entry, InstallEntry } from './entries.js';
 import type { Layer } from './install/layers.js';
 import { jailError, type JailError } from './result.js';
 import { defaultJobs } from './jobs.js';
+import type { Stat } from './stat.js';
 
 export interface MakeOptions {
   /** -f: the jailfile (default `jailfile.ts` in the working directory). */
@@ -68,7 +69,7 @@ export interface Report {
   /** What the build was made from (not in --json): later steps, such as the cheap checks, reuse it. */
   analysis?: Analysis;
   /** lstat of the targets, as this build found them right or made them (not in --json). */
-  observed?: ReadonlyMap<string, import('node:fs').BigIntStats>;
+  observed?: ReadonlyMap<string, Stat>;
   seconds: number;
 }
 

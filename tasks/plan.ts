@@ -9,8 +9,11 @@
 
 import fs from 'node:fs';
 import type { Manifest, Rec } from './manifest.js';
-import { comparePaths, octal, parentOf, stampOf, type Target, type TargetKind } from './targets.js';
+import { comparePaths, octal, parentOf, type Target, type TargetKind } from './targets.js';
 import { sameBytes, sameBytesAs } from './compare.js';
+import { devNumbers, lstatOf, type Stat } from './stat.js';
+
+export { devNumbers } from './stat.js';
 
 export type Op = 'create' | 'update' | 'remove';
 
@@ -33,7 +36,7 @@ export interface Plan {
   /** Records to forget without writing into ROOT (a pruned output that is already gone). */
   readonly forget: string[];
   /** What lstat said of each target's path that was looked at and is not being changed (the cheap checks reuse it). */
-  readonly observed: Map<string, fs.BigIntStats>;
+  readonly observed: Map<string, Stat>;
   /** The last build was interrupted: the directories to sweep of its temporary files. */
   readonly sweep: string[];
 }
@@ -65,7 +68,7 @@ export function recordOf(t: Target, outStamp?: string): Rec {
   return r;
 }
 
-export function typeName(st: fs.BigIntStats): string {
+export function typeName(st: Stat): string {
   if (st.isSymbolicLink()) return 'symlink';
   if (st.isDirectory()) return 'directory';
   if (st.isFile()) return 'regular file';
@@ -76,17 +79,10 @@ export function typeName(st: fs.BigIntStats): string {
   return 'special file';
 }
 
-export function devNumbers(rdev: bigint): { major: number; minor: number } {
-  return {
-    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
-    minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
-  };
-}
-
-function attrReasons(t: Target, st: fs.BigIntStats, out: string[]): void {
-  const mode = Number(st.mode) & 0o7777;
+function attrReasons(t: Target, st: Stat, out: string[]): void {
+  const mode = st.mode & 0o7777;
   if (t.kind !== 'symlink' && mode !== t.mode) out.push(`mode ${octal(mode)} != declared ${octal(t.mode)}`);
-  if (Number(st.uid) !== t.uid || Number(st.gid) !== t.gid) out.push(`owner ${st.uid}:${st.gid} != declared ${t.uid}:${t.gid}`);
+  if (st.uid !== t.uid || st.gid !== t.gid) out.push(`owner ${st.uid}:${st.gid} != declared ${t.uid}:${t.gid}`);
 }
 
 /** Field by field: two records that say the same. */
@@ -98,7 +94,7 @@ function sameRecord(a: Rec, b: Rec): boolean {
 interface Judgement { reasons: string[]; refresh?: Rec }
 
 /** Why the path in ROOT is not what `t` declares; no reasons means fresh. */
-function judge(root: string, t: Target, st: fs.BigIntStats, rec: Rec | undefined, verify = false): Judgement {
+function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify = false): Judgement {
   const reasons: string[] = [];
   const wrongType = (want: string) => reasons.push(`output is a ${typeName(st)}, declared ${want}`);
   switch (t.kind) {
@@ -125,16 +121,16 @@ function judge(root: string, t: Target, st: fs.BigIntStats, rec: Rec | undefined
     case 'text': {
       if (!st.isFile()) { wrongType('a regular file'); return { reasons }; }
       const names = t.kind === 'file' ? t.nlink ?? 1 : 1;
-      if (st.nlink > BigInt(names)) reasons.push(`output is hard-linked (${st.nlink} names share its inode${names > 1 ? `, ${names} declared` : ''})`);
+      if (st.nlink > names) reasons.push(`output is hard-linked (${st.nlink} names share its inode${names > 1 ? `, ${names} declared` : ''})`);
       if (t.kind === 'file' && t.linkTo) {
         // A declared hard link is right when it is the same inode as the file it names.
-        const other = fs.lstatSync(root + t.linkTo, { bigint: true, throwIfNoEntry: false });
+        const other = lstatOf(root + t.linkTo);
         if (!other || other.ino !== st.ino || other.dev !== st.dev) reasons.push(`not a hard link of ${t.linkTo}`);
         return { reasons, refresh: reasons.length || rec?.l === t.linkTo ? undefined : recordOf(t) };
       }
       attrReasons(t, st, reasons);
       if (reasons.length) return { reasons };
-      const outStamp = stampOf(st);
+      const outStamp = st.stamp;
       const matches = () => (t.kind === 'file' ? sameBytes(t.source, root + t.path, st) : sameBytesAs(t.content, root + t.path, st));
       if (!rec || rec.k !== t.kind) {
         // Something is there that no build recorded (an interrupted build, a hand-made tree): keep it if it is right.
@@ -156,7 +152,7 @@ function judge(root: string, t: Target, st: fs.BigIntStats, rec: Rec | undefined
 export function plan(root: string, targets: readonly Target[], manifest: Manifest, opts: PlanOptions = {}): Plan {
   const creates: Action[] = [];
   const refresh = new Map<string, Rec>();
-  const observed = new Map<string, fs.BigIntStats>();
+  const observed = new Map<string, Stat>();
   let upToDate = 0;
   /** Directories that are not real directories in ROOT now, with why: what lies beneath them is built without looking. */
   const replaced = new Map<string, string>();
@@ -183,7 +179,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       creates.push({ op: 'create', path: t.path, kind: t.kind, reasons: [parentWhy], target: t });
       continue;
     }
-    const st = fs.lstatSync(root + t.path, { bigint: true, throwIfNoEntry: false });
+    const st = lstatOf(root + t.path);
     if (!st) {
       const why = rec ? 'output missing (deleted since the last build)' : 'output missing';
       if (t.kind === 'dir') replaced.set(t.path, why);
@@ -225,7 +221,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     for (const p of recorded) {
       if (declared.has(p)) continue;
       const rec = manifest.records[p]!;
-      const st = fs.lstatSync(root + p, { bigint: true, throwIfNoEntry: false });
+      const st = lstatOf(root + p);
       if (!st) { forget.push(p); continue; }
       removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'] });
     }

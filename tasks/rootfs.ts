@@ -21,6 +21,7 @@ import fsp from 'node:fs/promises';
 import { run } from './shell.js';
 import { baseName, octal, parentOf } from './targets.js';
 import { jailError, type JailError } from './result.js';
+import { fstatOf, lstatOf, type Stat } from './stat.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
@@ -127,8 +128,8 @@ export class RootFs {
     }
   }
 
-  #lstat(pfd: number, name: string): fs.BigIntStats | undefined {
-    return fs.lstatSync(this.#proc(pfd, name), { bigint: true, throwIfNoEntry: false });
+  #lstat(pfd: number, name: string): Stat | undefined {
+    return lstatOf(this.#proc(pfd, name));
   }
 
   #checkNoMount(p: string): void {
@@ -190,7 +191,7 @@ export class RootFs {
   }
 
   /** A real directory at `p` with exactly this mode and owner; anything else there is replaced. */
-  ensureDir(p: string, mode: number, uid: number, gid: number): fs.BigIntStats {
+  ensureDir(p: string, mode: number, uid: number, gid: number): Stat {
     const pfd = this.#dirFd(parentOf(p));
     const name = baseName(p);
     const st = this.#lstat(pfd, name);
@@ -203,7 +204,7 @@ export class RootFs {
     this.#dirs.set(p, fd);
     fs.fchownSync(fd, uid, gid);
     fs.fchmodSync(fd, mode);
-    return fs.fstatSync(fd, { bigint: true });
+    return fstatOf(fd);
   }
 
   /** Sets owner and mode through a descriptor, after checking it is the file we just made. */
@@ -224,7 +225,7 @@ export class RootFs {
    * expand saw it) picks how: a small file is copied right here, a big one on libuv's
    * thread pool while the build goes on with others.
    */
-  async copyFile(p: string, source: string, mode: number, uid: number, gid: number, size = Infinity): Promise<fs.BigIntStats> {
+  async copyFile(p: string, source: string, mode: number, uid: number, gid: number, size = Infinity): Promise<Stat> {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     if (size <= SYNC_COPY_MAX) fs.copyFileSync(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
@@ -233,14 +234,14 @@ export class RootFs {
     try {
       this.#finish(fd, p, mode, uid, gid);
       this.#install(pfd, tmp, baseName(p), p);
-      return fs.fstatSync(fd, { bigint: true });
+      return fstatOf(fd);
     } finally {
       fs.closeSync(fd);
     }
   }
 
   /** Writes `content` to `p`. Returns the written file's stat. */
-  writeText(p: string, content: Buffer, mode: number, uid: number, gid: number): fs.BigIntStats {
+  writeText(p: string, content: Buffer, mode: number, uid: number, gid: number): Stat {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     const fd = fs.openSync(this.#proc(pfd, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
@@ -248,7 +249,7 @@ export class RootFs {
       for (let off = 0; off < content.length;) off += fs.writeSync(fd, content, off);
       this.#finish(fd, p, mode, uid, gid);
       this.#install(pfd, tmp, baseName(p), p);
-      return fs.fstatSync(fd, { bigint: true });
+      return fstatOf(fd);
     } finally {
       fs.closeSync(fd);
     }
@@ -259,7 +260,7 @@ export class RootFs {
    * carries). link(2) does not follow a final symlink, and both names are reached
    * through directory descriptors; `existing` must be a regular file.
    */
-  hardlink(p: string, existing: string): fs.BigIntStats | undefined {
+  hardlink(p: string, existing: string): Stat | undefined {
     const efd = this.#dirFd(parentOf(existing));
     const st = this.#lstat(efd, baseName(existing));
     if (!st?.isFile()) refuse('unsafe-path', `${existing} in ROOT is not a regular file, so ${p} cannot be made another name of it. Run make again.`, p);
@@ -270,7 +271,7 @@ export class RootFs {
     return this.#lstat(pfd, baseName(p));
   }
 
-  symlink(p: string, target: string, uid: number, gid: number): fs.BigIntStats | undefined {
+  symlink(p: string, target: string, uid: number, gid: number): Stat | undefined {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     fs.symlinkSync(target, this.#proc(pfd, tmp));
@@ -280,7 +281,7 @@ export class RootFs {
   }
 
   /** Node cannot mknod, so the host's mknod makes the node under a temporary name, by descriptor path. */
-  async mknod(p: string, type: 'c' | 'b', major: number, minor: number, mode: number, uid: number, gid: number): Promise<fs.BigIntStats | undefined> {
+  async mknod(p: string, type: 'c' | 'b', major: number, minor: number, mode: number, uid: number, gid: number): Promise<Stat | undefined> {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     const r = await run(['mknod', '-m', octal(mode), '--', `/proc/${process.pid}/fd/${pfd}/${tmp}`, type, String(major), String(minor)]);

@@ -2,8 +2,6 @@
 // and judged by plan(). Its declaration (`decl`) is everything that, when changed,
 // means the path in ROOT must be rewritten.
 
-import type { BigIntStats } from 'node:fs';
-
 export type TargetKind = 'dir' | 'symlink' | 'device' | 'file' | 'text';
 
 interface Base {
@@ -56,14 +54,7 @@ export function inGroup(t: Target, g: GroupName): boolean {
   }
 }
 
-/**
- * The identity of a file's bytes without reading them: inode, size, mtime and ctime in
- * nanoseconds. ctime cannot be set from user space, so a same-size edit whose mtime was
- * put back still moves the stamp (git's index and redo use the same trick).
- */
-export function stampOf(st: BigIntStats): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-}
+export { stampOf } from './stat.js';
 
 /** The size a stamp records (Infinity when it is not a stamp). */
 export function stampSize(stamp: string): number {

@@ -1,8 +1,8 @@
 // What every rule of the check reads: the nodes seen in ROOT, what the jailfile declares,
 // what the last build recorded, the jail's accounts, and where findings go.
 
-import type { BigIntStats } from 'node:fs';
 import type { Rec } from '../manifest.js';
+import type { Stat } from '../stat.js';
 import type { Target } from '../targets.js';
 import type { RootReader } from './reader.js';
 import type { Finding, FindingKind, Node } from './types.js';
@@ -15,7 +15,7 @@ export interface Context {
   /** The full walk's nodes, or (cheap) the declared targets' nodes. */
   readonly nodes: Node[];
   /** lstat of a jail path: the node's stat when it is one, else looked up through the reader. */
-  lstat(p: string): BigIntStats | undefined;
+  lstat(p: string): Stat | undefined;
   /** A symlink's content: the node's when it is one, else read through the reader. */
   readlink(p: string): string | undefined;
   readonly cheap: boolean;

@@ -90,7 +90,7 @@ function checkUnexpected(ctx: Context): void {
     if (!hasExecBits(n.st) && !n.elf) continue;
     if (ctx.declared.has(n.path) || ctx.records[n.path] !== undefined) continue;
     const what = n.elf ? 'an ELF file' : 'an executable file';
-    ctx.add('drift', n.path, `is ${what} (mode ${octal(Number(n.st.mode))}) that no target declares, in a program or library directory: something put it there after the build`,
+    ctx.add('drift', n.path, `is ${what} (mode ${octal(n.st.mode)}) that no target declares, in a program or library directory: something put it there after the build`,
       'remove it if nothing should have put it there; if it belongs in the jail, declare it (elf() or copy())');
   }
 }

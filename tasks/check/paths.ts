@@ -1,16 +1,16 @@
 // Which jail paths matter (programs, libraries, etc), and where a symlink leads when a
 // host tool follows it.
 
-import fs from 'node:fs';
 import path from 'node:path';
 import type { RootReader } from './reader.js';
+import type { Stat } from '../stat.js';
 
 /** bin, sbin, lib*, usr/bin, usr/sbin, usr/lib*, usr/local/{bin,sbin,lib*} and what lies beneath them. */
 const PROGRAM_OR_LIBRARY_DIR = /^\/(usr\/(local\/)?)?(s?bin|lib[^/]*)(\/|$)/;
 
 export const inProgramOrLibraryDir = (p: string): boolean => PROGRAM_OR_LIBRARY_DIR.test(p);
 export const isEtc = (p: string): boolean => p === '/etc' || p.startsWith('/etc/');
-export const hasExecBits = (st: fs.BigIntStats): boolean => (st.mode & 0o111n) !== 0n;
+export const hasExecBits = (st: Stat): boolean => (st.mode & 0o111) !== 0;
 
 const MAX_HOPS = 40;
 

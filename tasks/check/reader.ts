@@ -7,6 +7,7 @@
 
 import fs from 'node:fs';
 import { baseName, parentOf } from '../targets.js';
+import { fstatOf, lstatOf, type Stat } from '../stat.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
@@ -17,7 +18,7 @@ const MAX_OPEN_DIRS = 256;
 export const procPath = (fd: number, name: string): string => `/proc/self/fd/${fd}/${name}`;
 
 /** Opens a regular file at `p` (a /proc/self/fd path or a host path) only if it is the inode `st` describes. */
-export function openVerified(p: string, st: fs.BigIntStats): number | undefined {
+export function openVerified(p: string, st: Stat): number | undefined {
   if (!st.isFile()) return undefined;
   let fd: number;
   try { fd = fs.openSync(p, FILE_FLAGS); } catch { return undefined; }
@@ -44,13 +45,13 @@ export function readHead(fd: number, max: number): Buffer {
 export class RootReader {
   readonly root: string;
   readonly rootFd: number;
-  readonly rootStat: fs.BigIntStats;
+  readonly rootStat: Stat;
   readonly #dirs = new Map<string, number>();
 
   private constructor(root: string, fd: number) {
     this.root = root;
     this.rootFd = fd;
-    this.rootStat = fs.fstatSync(fd, { bigint: true });
+    this.rootStat = fstatOf(fd);
   }
 
   /** Opens ROOT itself; undefined (with the errno code) when it is missing, a symlink or not a directory. */
@@ -90,12 +91,12 @@ export class RootReader {
   }
 
   /** lstat of a jail path, its directories looked up without following links. */
-  lstat(p: string): fs.BigIntStats | undefined {
+  lstat(p: string): Stat | undefined {
     if (p === '/') return this.rootStat;
     const pfd = this.dirFd(parentOf(p));
     if (pfd === undefined) return undefined;
     try {
-      return fs.lstatSync(procPath(pfd, baseName(p)), { bigint: true, throwIfNoEntry: false });
+      return lstatOf(procPath(pfd, baseName(p)));
     } catch {
       return undefined;
     }
@@ -110,11 +111,11 @@ export class RootReader {
   /** A whole regular file of at most `max` bytes; undefined when it is anything else, bigger, or swapped. */
   readFile(p: string, max: number): Buffer | undefined {
     const st = this.lstat(p);
-    if (!st || !st.isFile() || st.size > BigInt(max)) return undefined;
+    if (!st || !st.isFile() || st.size > max) return undefined;
     const pfd = this.dirFd(parentOf(p));
     if (pfd === undefined) return undefined;
     const fd = openVerified(procPath(pfd, baseName(p)), st);
     if (fd === undefined) return undefined;
-    try { return readHead(fd, Number(st.size)); } catch { return undefined; } finally { fs.closeSync(fd); }
+    try { return readHead(fd, st.size); } catch { return undefined; } finally { fs.closeSync(fd); }
   }
 }

@@ -2,21 +2,21 @@
 // nodes, hard links shared with the host, symlinks that lead out of ROOT.
 
 import path from 'node:path';
-import { devNumbers } from '../plan.js';
+import { devNumbers } from '../stat.js';
 import { octal } from '../targets.js';
 import { serviceUsers, type Context } from './context.js';
 import { climbsLexically, hasExecBits, inProgramOrLibraryDir, isEtc, resolveFromHost } from './paths.js';
 import type { Node } from './types.js';
 
-const modeOf = (n: Node): number => Number(n.st.mode) & 0o7777;
+const modeOf = (n: Node): number => n.st.mode & 0o7777;
 const parentDir = (p: string): string => (p.lastIndexOf('/') <= 0 ? '/' : p.slice(0, p.lastIndexOf('/')));
 
 export function checkSetuid(ctx: Context): void {
   for (const n of ctx.nodes) {
-    if (!n.st.isFile() || (n.st.mode & 0o6000n) === 0n) continue;
+    if (!n.st.isFile() || (n.st.mode & 0o6000) === 0) continue;
     const bits = [
-      (n.st.mode & 0o4000n) !== 0n ? `setuid (it runs as uid ${n.st.uid} whoever starts it)` : '',
-      (n.st.mode & 0o2000n) !== 0n ? `setgid (it runs with gid ${n.st.gid})` : '',
+      (n.st.mode & 0o4000) !== 0 ? `setuid (it runs as uid ${n.st.uid} whoever starts it)` : '',
+      (n.st.mode & 0o2000) !== 0 ? `setgid (it runs with gid ${n.st.gid})` : '',
     ].filter(Boolean).join(' and ');
     ctx.add('setuid', n.path, `is ${bits}, mode ${octal(modeOf(n))}: a way for a jailed process to gain privileges`,
       `remove the bit (copy() and elf() drop it unless { setuid: true }), or accept it after review with allow('setuid', '${n.path}')`);
@@ -41,7 +41,7 @@ export function checkWritable(ctx: Context): void {
     }
   }
   const services = serviceUsers(ctx);
-  const groupName = (gid: bigint) => ctx.groups.get(Number(gid)) ?? `gid ${gid}`;
+  const groupName = (gid: number) => ctx.groups.get(gid) ?? `gid ${gid}`;
   for (const n of ctx.nodes) {
     const isDir = n.st.isDirectory();
     if (!isDir && !n.st.isFile()) continue; // links have no permissions of their own; devices are judged as devices
@@ -60,7 +60,7 @@ export function checkWritable(ctx: Context): void {
         `chmod go-w ${n.path.slice(1) || '.'} (or declare its mode); a directory services write to belongs outside the program, library and etc paths, as 1777 or owned by the service`);
       continue;
     }
-    const owner = services.get(Number(n.st.uid));
+    const owner = services.get(n.st.uid);
     if (owner !== undefined && onPath) {
       ctx.add('world-writable', n.path, `${what} is owned by ${owner} (uid ${n.st.uid}), a service account of the jail, which can therefore change it${isDir ? ' and replace anything beneath it' : ''}; ` +
         'the path to programs, libraries and etc must belong to root',
@@ -105,17 +105,17 @@ export function checkDevices(ctx: Context): void {
 export function checkHardlinks(ctx: Context): void {
   const names = new Map<string, Node[]>();
   for (const n of ctx.nodes) {
-    if (!n.st.isFile() || n.st.nlink <= 1n) continue;
+    if (!n.st.isFile() || n.st.nlink <= 1) continue;
     const k = `${n.st.dev}:${n.st.ino}`;
     const list = names.get(k);
     if (list) list.push(n); else names.set(k, [n]);
   }
   for (const list of names.values()) {
     const nlink = list[0]!.st.nlink;
-    if (nlink <= BigInt(list.length)) continue;
-    const outside = nlink - BigInt(list.length);
+    if (nlink <= list.length) continue;
+    const outside = nlink - list.length;
     for (const n of list) {
-      ctx.add('hardlink', n.path, `shares its inode with ${outside} name${outside > 1n ? 's' : ''} outside the jail (${nlink} links, ${list.length} inside ROOT): ` +
+      ctx.add('hardlink', n.path, `shares its inode with ${outside} name${outside > 1 ? 's' : ''} outside the jail (${nlink} links, ${list.length} inside ROOT): ` +
         'a change on either side changes both, and a host upgrade leaves the old (vulnerable) file alive here',
         `replace it with a copy (jail make does for declared files) or remove it`);
     }

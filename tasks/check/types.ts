@@ -1,7 +1,7 @@
 // What `jail check` reports: findings, each a kind, a jail path, what is wrong and what to
 // do about it; notes for what the check itself could not look at.
 
-import type fs from 'node:fs';
+import type { Stat } from '../stat.js';
 
 export const FINDING_KINDS = [
   'missing-library',
@@ -42,7 +42,7 @@ export interface CheckOptions {
    * the checks after a make cost no second look at the jail. Paths missing from it are
    * looked at again.
    */
-  observed?: ReadonlyMap<string, fs.BigIntStats>;
+  observed?: ReadonlyMap<string, Stat>;
 }
 
 export interface CheckResult {
@@ -57,7 +57,7 @@ export interface CheckResult {
 /** One path in ROOT as the check saw it (lstat, never following a link). */
 export interface Node {
   readonly path: string;
-  readonly st: fs.BigIntStats;
+  readonly st: Stat;
   /** A symlink's content. */
   readonly link?: string;
   /** A regular file that starts with the ELF magic (full check only). */

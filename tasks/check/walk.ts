@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { mountsBeneath } from '../rootfs.js';
 import { openVerified, procPath, readHead, type RootReader } from './reader.js';
 import type { Node } from './types.js';
+import { lstatOf, type Stat } from '../stat.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 export const WALK_LIMITS = { maxEntries: 500_000, maxDepth: 128 };
@@ -49,8 +50,8 @@ export function walkRoot(reader: RootReader, opts: { maxEntries?: number } = {})
       }
       const p = dirPath === '/' ? `/${name}` : `${dirPath}/${name}`;
       const host = procPath(fd, name);
-      let st: fs.BigIntStats | undefined;
-      try { st = fs.lstatSync(host, { bigint: true, throwIfNoEntry: false }); } catch { st = undefined; }
+      let st: Stat | undefined;
+      try { st = lstatOf(host); } catch { st = undefined; }
       if (!st) continue; // gone since readdir
       if (st.dev !== rootDev || mounts.has(p)) {
         w.skipped.push(p);
@@ -64,7 +65,7 @@ export function walkRoot(reader: RootReader, opts: { maxEntries?: number } = {})
       }
       if (st.isFile()) {
         let elf = false;
-        if (st.size >= 52n) {
+        if (st.size >= 52) {
           const ffd = openVerified(host, st);
           if (ffd !== undefined) {
             try { elf = readHead(ffd, 4).equals(ELF_MAGIC); } catch { elf = false; } finally { fs.closeSync(ffd); }
