@@ -4,9 +4,13 @@
 // the walk saw as regular files. Without a host getcap, capabilities are skipped with a note.
 
 import fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { hasExecBits } from './paths.js';
 import type { Context } from './context.js';
+
+// child_process (with net, stream and dgram behind it) is loaded only when a jail holds an
+// executable to ask about: every build runs the cheap checks, and most have nothing to spawn.
+const require = createRequire(import.meta.url);
 
 const GETCAP = ['/usr/sbin/getcap', '/sbin/getcap', '/usr/bin/getcap', '/bin/getcap'];
 const BATCH = 200;
@@ -20,6 +24,7 @@ export function checkCapabilities(ctx: Context): void {
     ctx.note('file capabilities were not checked: the host has no getcap (install libcap2-bin)');
     return;
   }
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const hostOf = (p: string) => ctx.root + p;
   const one = (list: string[]): string | undefined => {
     const r = spawnSync(getcap, list.map(hostOf), { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } });
