@@ -9,7 +9,7 @@ import type { ElfEntry } from './entries.js';
 import { ElfFactsCache, Resolver, genericProfile, lookupLdCacheEntry, profileFor, type ElfInfo } from './elf/index.js';
 import type { CacheRecord } from './elf/ld-cache-write.js';
 import { jailError, type JailError } from './result.js';
-import { stampOf, type Target } from './targets.js';
+import { sourceStampOf, type Target } from './targets.js';
 
 /** The resolver and its stat-keyed cache of parsed ELF facts, shared by every elf() entry of a build. */
 export class ElfContext {
@@ -93,7 +93,7 @@ export class HostPlacer {
     }
     if (!st.isFile()) { this.err(`${real} is not a regular file, so it cannot be a program or library.`, p); return undefined; }
     const mode = this.e.setuid ? perm : perm & ~0o6000;
-    this.add({ kind: 'file', path: real, source: real, sourceStamp: stampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
+    this.add({ kind: 'file', path: real, source: real, sourceStamp: sourceStampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
     return real;
   }
 

@@ -10,7 +10,7 @@ import { COPY_GLOB, globBase, globSync, isGlob } from './glob.js';
 import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
-import { baseName, comparePaths, octal, parentOf, stampOf, type Target } from './targets.js';
+import { baseName, comparePaths, octal, parentOf, sourceStampOf, type Target } from './targets.js';
 import { ElfContext, expandElf } from './expand-elf.js';
 import { formatLdCache } from './elf/index.js';
 import { expandPackage } from './expand-package.js';
@@ -181,7 +181,7 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
     } else if (st.isFile()) {
       let mode = e.mode ?? perm;
       if (!e.setuid) mode &= ~0o6000;
-      add({ kind: 'file', path: dest, source: src, sourceStamp: stampOf(st), mode, ...o, at: e.at, label: e.label });
+      add({ kind: 'file', path: dest, source: src, sourceStamp: sourceStampOf(st), mode, ...o, at: e.at, label: e.label });
     } else if (st.isDirectory()) {
       const id = `${st.dev}:${st.ino}`;
       if (visited.has(id)) { warnings.push(`${e.at}: ${e.label}: ${src} loops back to a directory already copied; skipped`); return; }

@@ -136,7 +136,8 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
         // Something is there that no build recorded (an interrupted build, a hand-made tree): keep it if it is right.
         return matches() ? { reasons, refresh: recordOf(t, outStamp) } : { reasons: ['replaces a file jail did not write'] };
       }
-      const declChanged = t.kind === 'text' ? rec.h !== t.contentHash : rec.src !== t.source || rec.ss !== t.sourceStamp;
+      // A stamp recorded as racy (tasks/stat.ts) is never taken as proof: the bytes decide.
+      const declChanged = t.kind === 'text' ? rec.h !== t.contentHash : rec.src !== t.source || rec.ss !== t.sourceStamp || rec.ss.endsWith(':racy');
       if (rec.o === outStamp && !declChanged && !verify) return { reasons };
       // A stamp moved: the bytes decide. The output is the old source as long as its own stamp held.
       if (matches()) return rec.o === outStamp && !declChanged ? { reasons } : { reasons, refresh: recordOf(t, outStamp) };

@@ -21,6 +21,35 @@ export function stampOf(st: StampFields): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/**
+ * How close to the present a file's times may be before its stamp cannot be trusted. File
+ * times come from the kernel's coarse clock (one tick: 4 ms at HZ=250, 10 ms at HZ=100), so
+ * a same-size write landing in the same tick as our lstat would leave the stamp unchanged
+ * and the change unseen (git's "racy clean" files). Kernels with fine-grained timestamps
+ * (6.13 and later on ext4, xfs, btrfs, tmpfs) close that hole themselves.
+ */
+export const RACY_WINDOW_NS = 20_000_000n;
+
+/** The wall clock in nanoseconds, comparable with file times. */
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+/** True when the file changed too recently (or claims a time in the future) for its stamp to be trusted. */
+export function isRacy(st: StampFields, now: bigint = nowNs()): boolean {
+  const t = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  return t > now - RACY_WINDOW_NS;
+}
+
+/**
+ * A source's stamp as a build records it. A racy one is marked, so it never equals the
+ * source's next stamp: the next build compares bytes (and writes only if they differ)
+ * instead of trusting a stamp that may hide a change.
+ */
+export function sourceStampOf(st: StampFields, now: bigint = nowNs()): string {
+  return isRacy(st, now) ? `${stampOf(st)}:racy` : stampOf(st);
+}
+
 export class Stat {
   /** st_mode, type bits included. */
   readonly mode: number;

@@ -54,7 +54,7 @@ export function inGroup(t: Target, g: GroupName): boolean {
   }
 }
 
-export { stampOf } from './stat.js';
+export { stampOf, sourceStampOf } from './stat.js';
 
 /** The size a stamp records (Infinity when it is not a stamp). */
 export function stampSize(stamp: string): number {

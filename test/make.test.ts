@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO, changes, fingerprint, rig, touched, type Rig } from './helpers.js';
+import { sourceStampOf, stampOf } from '../tasks/stat.js';
 import { defaultJobs } from '../tasks/jobs.js';
 
 let r: Rig;
@@ -118,14 +119,44 @@ describe('a changed source', () => {
   it('copies nothing when a source is touched without changing its bytes', () => {
     make();
     const before = fingerprint(r.root);
-    const later = new Date(Date.now() + 5000);
-    fs.utimesSync(path.join(r.src, 'a.conf'), later, later);
+    const earlier = new Date(Date.now() - 5000);
+    fs.utimesSync(path.join(r.src, 'a.conf'), earlier, earlier);
     fs.writeFileSync(path.join(r.src, 'site', 'index.html'), '<h1>hi</h1>\n'); // rewritten, same bytes
     const res = make();
     expect(changes(res.stdout)).toEqual([]);
     expect(touched(before, fingerprint(r.root))).toEqual([]);
     // ... and the record is refreshed, so the next run does not even compare bytes again.
     expect(make('-q').code).toBe(0);
+  });
+
+  it('does not trust the stamp of a source written as the build read it: the next build compares bytes', () => {
+    const a = path.join(r.src, 'a.conf');
+    // Times in the future (or within a clock tick of the build) cannot tell a later same-size write apart.
+    const soon = new Date(Date.now() + 60_000);
+    fs.utimesSync(a, soon, soon);
+    make();
+    const manifestFile = path.join(r.dir, '.jail', fs.readdirSync(path.join(r.dir, '.jail')).find((n) => n.endsWith('.json') && n !== 'elf-facts.json')!);
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+    expect(manifest.records['/etc/a.conf'].ss).toMatch(/:racy$/);
+    expect(manifest.records['/etc/b.conf'].ss).not.toMatch(/racy/);
+    // Same bytes: nothing is written, however often the stamp is distrusted.
+    const before = fingerprint(r.root);
+    expect(changes(make().stdout)).toEqual([]);
+    expect(make('-q').code).toBe(0);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // The race itself: a same-size write in the tick the build read the stamp in leaves the
+    // record holding the source's current stamp over the old bytes. Marked racy, it is checked.
+    fs.writeFileSync(a, 'alphX\n');
+    fs.utimesSync(a, soon, soon);
+    const now = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+    now.records['/etc/a.conf'].ss = `${stampOf(fs.statSync(a, { bigint: true }))}:racy`;
+    fs.writeFileSync(manifestFile, JSON.stringify(now));
+    expect(changes(make().stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
+    expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alphX\n');
+    // A source older than a clock tick is trusted by its stamp, as before.
+    const st = fs.statSync(path.join(r.src, 'b.conf'), { bigint: true });
+    expect(sourceStampOf(st)).toBe(stampOf(st));
+    expect(sourceStampOf(st, st.ctimeNs + 1_000_000n)).toBe(`${stampOf(st)}:racy`);
   });
 
   it('follows a variable that changes generated content', () => {

@@ -1,10 +1,12 @@
 // Remembers parsed ELF facts per path together with the file's identity and times, so a
 // rebuild that finds the same (dev, ino, size, mtime, ctime) trusts the earlier parse and
-// does not open the binary again. The engine persists it as JSON next to its manifest.
+// does not open the binary again. The engine persists it as JSON next to its manifest,
+// leaving out files whose times were too recent to tell a later same-tick write apart.
 
 import * as fs from 'node:fs';
 import { fail, jailError, type Result } from '../result.js';
 import { readElfChecked, type ElfInfo, type FileStamp } from './elf-file.js';
+import { isRacy } from '../stat.js';
 
 interface Stamp {
   dev: string;
@@ -28,6 +30,8 @@ interface Held {
   stamp?: Stamp;
   result: Result<ElfInfo | null>;
   big: FileStamp;
+  /** Parsed while its times were too recent to trust (see isRacy): used by this build, never saved. */
+  racy?: boolean;
 }
 
 const FORMAT = 'jail-elf-facts/2';
@@ -97,7 +101,7 @@ export class ElfFactsCache {
         unchanged = false;
       }
     }
-    if (unchanged) this.entries.set(path, { result: read.result, big });
+    if (unchanged) this.entries.set(path, { result: read.result, big, racy: isRacy(big) });
     return read.result;
   }
 
@@ -107,7 +111,7 @@ export class ElfFactsCache {
 
   toJSON(): unknown {
     const entries: [string, Entry][] = [];
-    for (const [k, v] of this.entries) entries.push([k, { stamp: v.stamp ?? stampOf(v.big), result: v.result }]);
+    for (const [k, v] of this.entries) if (!v.racy) entries.push([k, { stamp: v.stamp ?? stampOf(v.big), result: v.result }]);
     return { format: FORMAT, entries };
   }
 
