@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 
 /**
  * How much of a file one read brings in up front: enough for the string table of nearly
- * nine files in ten (of those in /usr/bin, /usr/sbin and their libraries), while copying little more than is used (the dynamic section, in the
- * writable segment further on, is one more small read either way).
+ * nine files in ten of those in /usr/bin, /usr/sbin and their libraries, while copying
+ * little more than is used (the dynamic section, in the writable segment further on, is
+ * one more small read either way).
  */
 export const HEAD_BYTES = 16 * 1024;
 
