@@ -167,23 +167,29 @@ const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max
 
 /**
  * Interleaves the contenders, A B C A B C ..., reversing the order every other round so
- * that neither side always runs right after the other. `prepare(name, round)` runs
- * untimed before each timed run (emptying a destination, changing a source);
+ * that neither side always runs right after the other, after one warm-up round whose
+ * times are dropped. `prepare(name, round)` runs untimed before each run, the warm-up's
+ * (round -1) included (emptying a destination, changing a source);
  * `check(name, result, round)` looks at what a run printed.
  */
 function interleave(contenders, rounds, { prepare, check, label, cpuNote } = {}) {
   const times = Object.fromEntries(contenders.map((c) => [c.name, []]));
   const cpu = Object.fromEntries(contenders.map((c) => [c.name, []]));
-  for (let round = 0; round < rounds; round++) {
+  // Round -1 is a warm-up, run and thrown away: the first run of anything pays for cold
+  // caches (page cache, dentries, a tmpfs growing), which says nothing about either side.
+  for (let round = -1; round < rounds; round++) {
     const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+    const warm = [];
     for (const c of order) {
       prepare?.(c.name, round);
       const r = must(c.cmd, `${label}: ${c.name}`);
+      if (round < 0) { warm.push(`${c.name} ${fmtMs(r.ms)}`); continue; }
       check?.(c.name, r, round);
       times[c.name].push(r.ms);
       cpu[c.name].push(r.cpuMs);
     }
-    log(`${label}: round ${round + 1}/${rounds}: ${contenders.map((c) => `${c.name} ${fmtMs(times[c.name].at(-1))}`).join(', ')}`);
+    if (round < 0) log(`${label}: warm-up (not counted): ${warm.join(', ')}`);
+    else log(`${label}: round ${round + 1}/${rounds}: ${contenders.map((c) => `${c.name} ${fmtMs(times[c.name].at(-1))}`).join(', ')}`);
   }
   if (cpuNote) {
     cpuNotes.push(`${cpuNote}: ${contenders.map((c) => `${c.name} ${fmtMs(median(cpu[c.name]))}`).join(', ')}`);
@@ -1028,7 +1034,7 @@ function report({ m, fsNote, cen, loadBefore, loadAfter, elapsed, trees, only })
     '# jail benchmark results',
     '',
     'Written by `npm run bench` (bench/run.mjs). Every row times jail and its yardstick in the same run, on the same files,',
-    `interleaved (A B A B, order reversed every other round): medians of ${RUNS} runs (start-up ${STARTUP_RUNS}, deps ${DEPS_RUNS}) with min and max.`,
+    `interleaved (A B A B, order reversed every other round) after one untimed warm-up round: medians of ${RUNS} runs (start-up ${STARTUP_RUNS}, deps ${DEPS_RUNS}) with min and max.`,
     'Ratio is jail ÷ yardstick (of the medians): below 1 jail is faster. Only ratios from one run mean anything; the absolute',
     'times depend on the machine and on what else ran on it.',
     '',
