@@ -6,6 +6,7 @@
 // for its lock (ext4) and a spinning disk seeks between the files.
 
 import fs from 'node:fs';
+import path from 'node:path';
 
 /** statfs(2) f_type of the memory filesystems. */
 const MEMORY_FILESYSTEMS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
@@ -18,7 +19,15 @@ export function memoryFsJobs(): number {
 
 /** The -j a build of `root` uses when none is given; 1 when the filesystem cannot be told. */
 export function defaultJobs(root: string): number {
-  let type: number;
-  try { type = Number(fs.statfsSync(root).type); } catch { return 1; }
-  return MEMORY_FILESYSTEMS.has(type) ? memoryFsJobs() : 1;
+  // A first build's ROOT may not exist yet: the filesystem it will be made on is its
+  // nearest existing parent's.
+  let at = root;
+  for (;;) {
+    try { return MEMORY_FILESYSTEMS.has(Number(fs.statfsSync(at).type)) ? memoryFsJobs() : 1; } catch (err) {
+      const parent = path.dirname(at);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === at) return 1;
+      at = parent;
+    }
+  }
 }
+
