@@ -30,8 +30,9 @@ export interface Applier {
   close(): void;
 }
 
-export function rootApplier(root: string): Applier {
-  const fs = RootFs.open(root);
+/** The applier that writes ROOT; `copyThreads` small-file copies run beside the main thread. */
+export function rootApplier(root: string, copyThreads = 0): Applier {
+  const fs = RootFs.open(root, copyThreads);
   return {
     prune: (p) => fs.prune(p),
     ensureDir: (t) => fs.ensureDir(t.path, t.mode, t.uid, t.gid),

@@ -7,6 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 
 /** statfs(2) f_type of the memory filesystems. */
 const MEMORY_FILESYSTEMS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
@@ -31,3 +32,18 @@ export function defaultJobs(root: string): number {
   }
 }
 
+/** Below this many file copies, starting threads costs more than they save. */
+const THREADED_COPIES_MIN = 500;
+/** Copies asked for at once per copy thread: one message carries many. */
+export const COPIES_PER_THREAD = 64;
+
+/**
+ * Copy threads for a build: with -j above 1 and many files to copy, as many as -j asks and
+ * the machine has cores for; none otherwise (small builds, -j 1, disks).
+ */
+export function copyThreads(jobs: number, plan: { actions: readonly { target?: { kind: string } }[] }): number {
+  if (jobs < 2) return 0;
+  let copies = 0;
+  for (const a of plan.actions) if (a.target?.kind === 'file') copies++;
+  return copies < THREADED_COPIES_MIN ? 0 : Math.min(jobs, os.availableParallelism());
+}

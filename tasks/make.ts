@@ -17,7 +17,7 @@ import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
 import type { Entry, InstallEntry } from './entries.js';
 import type { Layer } from './install/layers.js';
 import { jailError, type JailError } from './result.js';
-import { defaultJobs } from './jobs.js';
+import { copyThreads, COPIES_PER_THREAD, defaultJobs } from './jobs.js';
 import type { Stat } from './stat.js';
 
 export interface MakeOptions {
@@ -222,11 +222,14 @@ export async function make(opts: MakeOptions): Promise<Report> {
 
     const writes = plan.actions.length > 0 || plan.refresh.size > 0 || plan.forget.length > 0 || plan.sweep.length > 0;
     if (!dryRun && plan.actions.length > 0) saveManifest(mfile, { ...manifest, complete: false });
-    const applier = dryRun ? recordingApplier() : rootApplier(root);
+    const jobs = Math.max(1, opts.jobs ?? defaultJobs(root));
+    const threads = dryRun ? 0 : copyThreads(jobs, plan);
+    const applier = dryRun ? recordingApplier() : rootApplier(root, threads);
     let result;
     try {
       result = await apply(plan, applier, {
-        jobs: Math.max(1, opts.jobs ?? defaultJobs(root)),
+        // With copy threads, enough copies are asked for at once to keep every thread busy.
+        jobs: threads ? Math.max(jobs, threads * COPIES_PER_THREAD) : jobs,
         keepGoing: Boolean(opts.keepGoing),
         onAction: (action, error) => {
           emit({ type: 'action', action, dryRun, error });

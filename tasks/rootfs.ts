@@ -15,6 +15,11 @@
 // Each write returns the stat of what it made (taken through the descriptor it holds, or
 // by descriptor path right after): the stamp recorded for a file, and what the checks
 // after a build look at instead of walking the new jail again.
+//
+// A small file's copy is one sequence (rootfs-copy.ts) that a first build of many files
+// also runs on copy threads (rootfs-copy-threads.ts): the directory descriptor and the
+// temporary name still come from here, and whatever the sequence cannot do safely on its
+// own (a name blocked by a directory, a swapped temporary file) comes back here.
 
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -22,6 +27,8 @@ import { run } from './shell.js';
 import { baseName, octal, parentOf } from './targets.js';
 import { jailError, type JailError } from './result.js';
 import { fstatOf, lstatOf, type Stat } from './stat.js';
+import { copySmall, finishFd, type CopyDone, type CopyJob } from './rootfs-copy.js';
+import { CopyThreads } from './rootfs-copy-threads.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
@@ -34,34 +41,8 @@ const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
  */
 const SYNC_COPY_MAX = 1024 * 1024;
 
-/** Files up to this size are read whole and written by #copyInline: most of a jail's files. */
+/** Files up to this size are read whole and written by copySmall(): most of a jail's files. */
 const INLINE_COPY_MAX = 256 * 1024;
-
-/** One buffer for every inline copy (they run one at a time, on the main thread). */
-let inlineBuf = Buffer.allocUnsafe(64 * 1024);
-
-/**
- * A host file's bytes, `size` expected (as expand saw it). One read of size+1 bytes tells
- * a file that grew from one that did not; it is read on to its end either way. The view
- * returned is valid until the next call.
- */
-function readWhole(source: string, size: number): Buffer {
-  // O_NONBLOCK: a source swapped for a FIFO since expand looked must not hang the build.
-  const fd = fs.openSync(source, O_RDONLY | O_NONBLOCK);
-  try {
-    let len = 0;
-    for (;;) {
-      if (inlineBuf.length < Math.max(size + 1, len + 1)) inlineBuf = Buffer.allocUnsafe(Math.max(size + 1, inlineBuf.length * 2));
-      const n = fs.readSync(fd, inlineBuf, len, inlineBuf.length - len, len);
-      if (n <= 0) break;
-      len += n;
-      if (len <= size) break; // a short read of a regular file is its end
-    }
-    return inlineBuf.subarray(0, len);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** Temporary names this module creates; a crashed build's leftovers are recognised by it. */
 export const TEMP_NAME = /^\.jail-tmp\.\d+\.\d+$/;
@@ -72,6 +53,9 @@ export class RootFsError extends Error {
     super(error.message);
   }
 }
+
+const swapped = (p: string) =>
+  `The temporary file for ${p} was swapped while jail was writing it (something in the jail is racing the build). Stop the jail's services and run make again.`;
 
 const refuse = (code: string, message: string, p: string): never => {
   throw new RootFsError(jailError(code, message, { path: p }));
@@ -96,17 +80,22 @@ export class RootFs {
   readonly #dev: bigint;
   readonly #dirs = new Map<string, number>();
   readonly #mounts: string[];
+  readonly #threads: CopyThreads | undefined;
   #counter = 0;
 
-  private constructor(root: string, rootFd: number, dev: bigint) {
+  private constructor(root: string, rootFd: number, dev: bigint, copyThreads: number) {
     this.#root = root;
     this.#dev = dev;
     this.#dirs.set('/', rootFd);
     this.#mounts = mountsBeneath(root);
+    this.#threads = CopyThreads.start(copyThreads);
   }
 
-  /** Opens ROOT (creating it if missing; it must not be a symlink). */
-  static open(root: string): RootFs {
+  /**
+   * Opens ROOT (creating it if missing; it must not be a symlink). `copyThreads` small-file
+   * copies run beside the main thread (0: all on it).
+   */
+  static open(root: string, copyThreads = 0): RootFs {
     fs.mkdirSync(root, { recursive: true, mode: 0o755 });
     let fd: number;
     try {
@@ -114,10 +103,11 @@ export class RootFs {
     } catch (err) {
       return refuse('bad-root', `ROOT ${root} is not a directory (${(err as NodeJS.ErrnoException).code}); name a real directory, not a symlink.`, root);
     }
-    return new RootFs(root, fd, fs.fstatSync(fd, { bigint: true }).dev);
+    return new RootFs(root, fd, fs.fstatSync(fd, { bigint: true }).dev, copyThreads);
   }
 
   close(): void {
+    this.#threads?.close();
     for (const fd of this.#dirs.values()) fs.closeSync(fd);
     this.#dirs.clear();
   }
@@ -238,15 +228,7 @@ export class RootFs {
 
   /** Sets owner and mode through a descriptor, after checking it is the file we just made. */
   #finish(fd: number, p: string, mode: number, uid: number, gid: number): void {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.nlink !== 1) {
-      refuse('unsafe-path', `The temporary file for ${p} was swapped while jail was writing it (something in the jail is racing the build). Stop the jail's services and run make again.`, p);
-    }
-    // Most copies already have the right owner (root made them) and mode (copyfile gives the
-    // source's): two syscalls a file saved on a first build.
-    const chown = st.uid !== uid || st.gid !== gid;
-    if (chown) fs.fchownSync(fd, uid, gid); // before chmod: chown clears setuid bits
-    if (chown || (st.mode & 0o7777) !== mode) fs.fchmodSync(fd, mode);
+    if (!finishFd(fd, mode, uid, gid)) refuse('unsafe-path', swapped(p), p);
   }
 
   /**
@@ -257,7 +239,10 @@ export class RootFs {
   async copyFile(p: string, source: string, mode: number, uid: number, gid: number, size = Infinity): Promise<Stat> {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
-    if (size <= INLINE_COPY_MAX) return this.#copyInline(p, pfd, tmp, source, mode, uid, gid, size);
+    if (size <= INLINE_COPY_MAX) {
+      const job: CopyJob = { source, size, dirFd: pfd, tmp, name: baseName(p), mode, uid, gid };
+      return this.#settle(this.#threads ? await this.#threads.copy(job) : copySmall(job), pfd, tmp, p);
+    }
     if (size <= SYNC_COPY_MAX) fs.copyFileSync(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
     else await fsp.copyFile(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
     const fd = fs.openSync(this.#proc(pfd, tmp), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
@@ -270,25 +255,17 @@ export class RootFs {
     }
   }
 
-  /**
-   * A small file read whole and written through the descriptor that created its temporary
-   * name: about half the system calls of copyFileSync followed by a reopen (which stats
-   * and chmods the copy, tries to clone it, and closes it before we can look at it).
-   */
-  #copyInline(p: string, pfd: number, tmp: string, source: string, mode: number, uid: number, gid: number, size: number): Stat {
-    const data = readWhole(source, size);
-    const fd = fs.openSync(this.#proc(pfd, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode & 0o777);
-    try {
-      for (let off = 0; off < data.length;) off += fs.writeSync(fd, data, off);
-      this.#finish(fd, p, mode, uid, gid);
+  /** What a small file's copy (here or on a copy thread) came to, as the stat of the file in place. */
+  #settle(done: CopyDone, pfd: number, tmp: string, p: string): Stat {
+    if (done.ok) return done.st;
+    if ('blocked' in done) {
       this.#install(pfd, tmp, baseName(p), p);
-      return fstatOf(fd);
-    } catch (err) {
-      try { fs.unlinkSync(this.#proc(pfd, tmp)); } catch { /* renamed already, or never made */ }
-      throw err;
-    } finally {
-      fs.closeSync(fd);
+      const st = this.#lstat(pfd, baseName(p));
+      if (!st) return refuse('write-failed', `${p} vanished right after it was written (something in the jail is racing the build); run make again.`, p);
+      return st;
     }
+    if ('refused' in done) return refuse('unsafe-path', swapped(p), p);
+    throw Object.assign(new Error(done.error.message), { code: done.error.code });
   }
 
   /** Writes `content` to `p`. Returns the written file's stat. */

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REPO, changes, fingerprint, rig, touched, type Rig } from './helpers.js';
+import { REPO, changes, fingerprint, rig, touched, tree, type Rig } from './helpers.js';
 import { sourceStampOf, stampOf } from '../tasks/stat.js';
 import { defaultJobs } from '../tasks/jobs.js';
 
@@ -308,6 +308,22 @@ describe('flags and targets', () => {
     fs.rmSync(r.root, { recursive: true });
     make('-j8');
     expect(new Map([...fingerprint(r.root)].map(([p, f]) => [p, f.type + f.mode]))).toEqual(one);
+  });
+
+  it('copies many files on copy threads (-j above 1) exactly as one thread does, a planted directory in the way included', () => {
+    const many = path.join(r.src, 'site', 'many');
+    fs.mkdirSync(many);
+    for (let i = 0; i < 700; i++) fs.writeFileSync(path.join(many, `f${i}`), `file ${i}\n`.repeat((i % 7) + 1), { mode: i % 2 ? 0o644 : 0o600 });
+    expect(make('-j', '1').code).toBe(0);
+    const one = tree(r.root);
+    fs.rmSync(r.root, { recursive: true });
+    // Where a file goes, a directory with something in it: the thread leaves the name to the main thread, which clears it.
+    fs.mkdirSync(path.join(r.root, 'var/www/site/many/f5/planted'), { recursive: true });
+    const res = make('-j', '4', '--json');
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).created.length).toBeGreaterThanOrEqual(700);
+    expect(tree(r.root)).toEqual(one);
+    expect(make('-q').code).toBe(0);
   });
 
   it('-j defaults to the thread pool on tmpfs and ramfs, and to 1 elsewhere', () => {

@@ -121,14 +121,15 @@ describe('planted links and files in ROOT', () => {
 });
 
 describe('crashes and concurrency', () => {
-  it('a first build killed with SIGKILL leaves no half file under a final name, and converges', async () => {
+  // -j 4: the copies run on copy threads beside the main thread; default here (a disk): on the main thread.
+  for (const jobs of [[], ['-j', '4']]) it(`a first build killed with SIGKILL leaves no half file under a final name, and converges${jobs.length ? ' (copy threads)' : ''}`, async () => {
     const many = path.join(r.src, 'many');
     fs.mkdirSync(many);
     const big = Buffer.alloc(256 * 1024, 7);
     for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, `f${i}`), i % 50 === 0 ? big : `file ${i}\n`);
     r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), copy(SRC + '/many', { to: '/data' }),"));
 
-    const child = r.jailAsync('make', `ROOT=${r.root}`, `SRC=${r.src}`);
+    const child = r.jailAsync('make', `ROOT=${r.root}`, `SRC=${r.src}`, ...jobs);
     // Kill it once it is well into the copies.
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
@@ -148,7 +149,7 @@ describe('crashes and concurrency', () => {
     expect(finals).toBeGreaterThan(0);
     expect(finals).toBeLessThan(3000);
 
-    const res = make();
+    const res = make(...jobs);
     expect(res.code, res.stderr).toBe(0);
     expect(fs.readdirSync(r.root + '/data').filter((n) => n.startsWith('.jail-tmp'))).toEqual([]);
     expect(fs.readdirSync(r.root + '/data').length).toBe(3000);

@@ -1,0 +1,85 @@
+// The copy threads of a first build: a few worker threads running rootfs-copy.ts's
+// copySmall() beside the main thread, so that a jail of thousands of small files is copied
+// on every core instead of one. Jobs asked for in the same turn of the event loop go out
+// together, one batch per thread, the least busy thread first; each batch comes back as
+// one message. Only rootfs.ts uses this.
+
+import fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { Stat } from './stat.js';
+import type { CopyDone, CopyJob } from './rootfs-copy.js';
+
+interface Waiting { job: CopyJob; resolve: (d: CopyDone) => void; reject: (e: Error) => void }
+
+class Thread {
+  readonly worker: Worker;
+  /** Batches sent and not answered yet, in order. */
+  readonly sent: Waiting[][] = [];
+  busy = 0;
+  constructor(url: URL, onFail: (t: Thread, e: Error) => void) {
+    this.worker = new Worker(url);
+    this.worker.on('message', (results: CopyDone[]) => {
+      const batch = this.sent.shift() ?? [];
+      this.busy -= batch.length;
+      batch.forEach((w, i) => {
+        const d = results[i];
+        if (!d) { w.reject(new Error('a copy thread answered fewer jobs than it was sent')); return; }
+        // Structured cloning keeps a Stat's fields, not its class.
+        if (d.ok) Object.setPrototypeOf(d.st, Stat.prototype);
+        w.resolve(d);
+      });
+    });
+    this.worker.on('error', (e) => onFail(this, e));
+    this.worker.on('exit', (code) => { if (this.sent.length) onFail(this, new Error(`a copy thread exited (${code}) with copies unanswered`)); });
+  }
+}
+
+export class CopyThreads {
+  readonly #threads: Thread[];
+  #queue: Waiting[] = [];
+  #scheduled = false;
+
+  private constructor(url: URL, n: number) {
+    const fail = (t: Thread, e: Error) => {
+      for (const batch of t.sent.splice(0)) for (const w of batch) w.reject(e);
+      t.busy = 0;
+    };
+    this.#threads = Array.from({ length: n }, () => new Thread(url, fail));
+  }
+
+  /** n threads, or undefined when the thread's module is not there (running from the TypeScript sources). */
+  static start(n: number): CopyThreads | undefined {
+    const url = new URL('../tasks/rootfs-copy-thread.js', import.meta.url);
+    if (n < 1 || !fs.existsSync(url)) return undefined;
+    return new CopyThreads(url, n);
+  }
+
+  copy(job: CopyJob): Promise<CopyDone> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const queue = this.#queue;
+    this.#queue = [];
+    // Spread over the threads so that each ends up about as busy as the others.
+    const share = Math.ceil(queue.length / this.#threads.length);
+    for (let i = 0; i < queue.length; i += share) {
+      const t = this.#threads.reduce((a, b) => (b.busy < a.busy ? b : a));
+      const batch = queue.slice(i, i + share);
+      t.sent.push(batch);
+      t.busy += batch.length;
+      t.worker.postMessage(batch.map((w) => w.job));
+    }
+  }
+
+  close(): void {
+    for (const t of this.#threads) void t.worker.terminate();
+  }
+}
