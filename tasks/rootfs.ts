@@ -241,10 +241,24 @@ export class RootFs {
     const tmp = this.#tmp();
     if (size <= INLINE_COPY_MAX) {
       const job: CopyJob = { source, size, dirFd: pfd, tmp, name: baseName(p), mode, uid, gid };
-      return this.#settle(this.#threads ? await this.#threads.copy(job) : copySmall(job), pfd, tmp, p);
+      return this.#settle(this.#threads ? await this.#threads.copy(job) : copySmall(job), job, p);
     }
     if (size <= SYNC_COPY_MAX) fs.copyFileSync(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
     else await fsp.copyFile(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
+    return this.#installTemp(pfd, tmp, p, mode, uid, gid);
+  }
+
+  /** What a small file's copy (here or on a copy thread) came to, as the stat of the file in place. */
+  #settle(done: CopyDone, job: CopyJob, p: string): Stat {
+    if (done.ok) return done.st;
+    // Stamped through a descriptor held across the rename, as every other copy is.
+    if ('blocked' in done) return this.#installTemp(job.dirFd, job.tmp, p, job.mode, job.uid, job.gid);
+    if ('refused' in done) return refuse('unsafe-path', swapped(p), p);
+    throw Object.assign(new Error(done.error.message), { code: done.error.code });
+  }
+
+  /** A finished temporary file checked, renamed over `p` (clearing the way) and stamped through its descriptor. */
+  #installTemp(pfd: number, tmp: string, p: string, mode: number, uid: number, gid: number): Stat {
     const fd = fs.openSync(this.#proc(pfd, tmp), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
       this.#finish(fd, p, mode, uid, gid);
@@ -253,19 +267,6 @@ export class RootFs {
     } finally {
       fs.closeSync(fd);
     }
-  }
-
-  /** What a small file's copy (here or on a copy thread) came to, as the stat of the file in place. */
-  #settle(done: CopyDone, pfd: number, tmp: string, p: string): Stat {
-    if (done.ok) return done.st;
-    if ('blocked' in done) {
-      this.#install(pfd, tmp, baseName(p), p);
-      const st = this.#lstat(pfd, baseName(p));
-      if (!st) return refuse('write-failed', `${p} vanished right after it was written (something in the jail is racing the build); run make again.`, p);
-      return st;
-    }
-    if ('refused' in done) return refuse('unsafe-path', swapped(p), p);
-    throw Object.assign(new Error(done.error.message), { code: done.error.code });
   }
 
   /** Writes `content` to `p`. Returns the written file's stat. */
