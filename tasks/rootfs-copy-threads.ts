@@ -16,6 +16,8 @@ class Thread {
   /** Batches sent and not answered yet, in order. */
   readonly sent: Waiting[][] = [];
   busy = 0;
+  /** Why the thread stopped, once it has: it gets no more work. */
+  failed?: Error;
   constructor(url: URL, onFail: (t: Thread, e: Error) => void) {
     this.worker = new Worker(url);
     this.worker.on('message', (results: CopyDone[]) => {
@@ -30,7 +32,7 @@ class Thread {
       });
     });
     this.worker.on('error', (e) => onFail(this, e));
-    this.worker.on('exit', (code) => { if (this.sent.length) onFail(this, new Error(`a copy thread exited (${code}) with copies unanswered`)); });
+    this.worker.on('exit', (code) => onFail(this, new Error(`a copy thread exited (${code})${this.sent.length ? ' with copies unanswered' : ''}`)));
   }
 }
 
@@ -41,6 +43,7 @@ export class CopyThreads {
 
   private constructor(url: URL, n: number) {
     const fail = (t: Thread, e: Error) => {
+      t.failed ??= e;
       for (const batch of t.sent.splice(0)) for (const w of batch) w.reject(e);
       t.busy = 0;
     };
@@ -68,10 +71,16 @@ export class CopyThreads {
     this.#scheduled = false;
     const queue = this.#queue;
     this.#queue = [];
+    const live = this.#threads.filter((t) => !t.failed);
+    if (live.length === 0) {
+      // A build is not left waiting on threads that are gone: its copies fail, with why.
+      for (const w of queue) w.reject(this.#threads[0]?.failed ?? new Error('no copy thread is running'));
+      return;
+    }
     // Spread over the threads so that each ends up about as busy as the others.
-    const share = Math.ceil(queue.length / this.#threads.length);
+    const share = Math.ceil(queue.length / live.length);
     for (let i = 0; i < queue.length; i += share) {
-      const t = this.#threads.reduce((a, b) => (b.busy < a.busy ? b : a));
+      const t = live.reduce((a, b) => (b.busy < a.busy ? b : a));
       const batch = queue.slice(i, i + share);
       t.sent.push(batch);
       t.busy += batch.length;
