@@ -36,6 +36,8 @@ export const MIN_DEBOUNCE_MS = 60;
 /** Check builds in a row that may each change ROOT before watch stops asking for more. */
 const MAX_CHECK_STREAK = 3;
 export const DEFAULT_POLL_MS = 100;
+/** The least wait before the check build that follows a change-driven build when polling. */
+const POLL_CHECK_MIN_MS = 500;
 /** JAIL_WATCH_DEBUG=1 prints every transition of the loop, with a timestamp, on stderr. */
 const DEBUG = Boolean(process.env.JAIL_WATCH_DEBUG);
 
@@ -87,6 +89,8 @@ export class JailWatch {
   readonly #log: HumanLog;
   #pending = emptyBatch();
   #timer: NodeJS.Timeout | undefined;
+  /** Polling only: the check build that follows a change-driven build (see #run). */
+  #pollCheck: NodeJS.Timeout | undefined;
   #polling: boolean;
   #forceRecreate = false;
 
@@ -294,6 +298,16 @@ export class JailWatch {
       this.#io.err(`jail: warning: the last ${MAX_CHECK_STREAK} check builds each had to change ROOT again: something keeps rewriting it. Not checking again until the next change.`);
     }
     await this.#reconcile(wrote, this.#checkStreak < MAX_CHECK_STREAK, report.analysis);
+    // chokidar's poller can lose a write that lands just after a build (seen under load: the
+    // file changed, no event ever came). When polling, a build caused by a change is followed,
+    // a few polls later, by one check build, which finds any such write by its stamp. A check
+    // build schedules none, so an idle watch stays idle.
+    if (this.#polling && batch.inputs.size > 0) {
+      clearTimeout(this.#pollCheck);
+      this.#pollCheck = setTimeout(() => {
+        if (this.#machine.state !== 'stopping' && this.#machine.state !== 'stopped') this.#requestCheck('a poll may have missed a write');
+      }, Math.max(POLL_CHECK_MIN_MS, 5 * this.#interval));
+    }
   }
 
   #checkStreak = 0;
@@ -367,6 +381,7 @@ export class JailWatch {
 
   async #close(): Promise<void> {
     clearTimeout(this.#timer);
+    clearTimeout(this.#pollCheck);
     const ws = [this.#inputW, this.#guardW];
     this.#inputW = this.#guardW = undefined;
     await Promise.all(ws.map((w) => w?.close()));
