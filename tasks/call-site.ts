@@ -13,20 +13,22 @@ const OWN_SOURCES = [path.join(PACKAGE_DIR, 'tasks') + path.sep, path.join(PACKA
 
 const FRAME = /\(?((?:file:\/\/)?\/[^():]+):(\d+):\d+\)?$/;
 
-export function callSite(): string {
-  const stack = new Error().stack ?? '';
+/** The first frame of a stack in a person's file (not this package's, not a dependency's), as the .ts line. */
+export function personFrame(stack: string): { file: string; line: number } | undefined {
   for (const line of stack.split('\n').slice(1)) {
     const m = FRAME.exec(line.trim());
     if (!m || m[1] === undefined) continue;
-    let file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
-    let lineNo = Number(m[2]);
-    if (isCachedModule(file)) {
-      const orig = originalLine(file, lineNo);
-      if (!orig) continue;
-      ({ file, line: lineNo } = orig);
-    }
+    const at = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    const orig = isCachedModule(at) ? originalLine(at, Number(m[2])) : { file: at, line: Number(m[2]) };
+    if (!orig) continue;
+    const { file } = orig;
     if (file.startsWith(OWN_DIST) || OWN_SOURCES.some((d) => file.startsWith(d)) || file.includes('/node_modules/')) continue;
-    return `${path.relative(process.cwd(), file) || file}:${lineNo}`;
+    return orig;
   }
-  return '(jailfile)';
+  return undefined;
+}
+
+export function callSite(): string {
+  const f = personFrame(new Error().stack ?? '');
+  return f ? `${path.relative(process.cwd(), f.file) || f.file}:${f.line}` : '(jailfile)';
 }

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EntryUsageError, type Entries, type JailDefinition, type JailVars } from './entries.js';
 import { stateDir } from './manifest.js';
-import { isCachedModule, originalLine } from './cached-source.js';
+import { personFrame } from './call-site.js';
 import { fail, jailError, ok, type JailError, type Result } from './result.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -139,15 +139,8 @@ class ModuleCache {
 function locate(err: unknown): string | undefined {
   if (err instanceof EntryUsageError) return err.at;
   if (err instanceof LoadError) return err.location;
-  for (const line of ((err as { stack?: string }).stack ?? '').split('\n').slice(1)) {
-    const m = /((?:file:\/\/)?\/[^():]+\.m?[tj]s):(\d+):\d+\)?$/.exec(line.trim());
-    if (!m?.[1]) continue;
-    const at = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
-    const orig = isCachedModule(at) ? originalLine(at, Number(m[2])) : { file: at, line: Number(m[2]) };
-    if (!orig || orig.file.startsWith(PACKAGE_DIR + '/dist/') || orig.file.includes('/node_modules/')) continue;
-    return `${orig.file}:${orig.line}`;
-  }
-  return undefined;
+  const f = personFrame((err as { stack?: string }).stack ?? '');
+  return f && `${f.file}:${f.line}`;
 }
 
 export interface Loaded {
