@@ -37,7 +37,8 @@ make options:
   --explain   print every reason and the jailfile entry behind each change
   --json      print one JSON report instead of lines
 
-targets: all (default), clean, dirs, links, devices, files, etc, or a jail path (/etc/passwd)`;
+targets: all (default), clean, rebuild, dirs, links, devices, files, libs (what elf() brought for its
+  programs: interpreters, libraries, their links, ld.so.cache), etc, or a jail path (/etc/passwd)`;
 
 type Command = { run(p: Parsed, io: Output): Promise<number> };
 

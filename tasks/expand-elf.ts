@@ -65,26 +65,27 @@ export class HostPlacer {
     this.errors.push(jailError('elf', `${this.e.at}: ${this.e.label}: ${msg}`, { path: p, entry: this.e.at }));
   }
 
-  #link(path: string, target: string): void {
-    this.add({ kind: 'symlink', path, target, mode: 0o777, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
+  #link(path: string, target: string, library: boolean): void {
+    this.add({ kind: 'symlink', path, target, mode: 0o777, uid: 0, gid: 0, at: this.e.at, label: this.e.label, ...(library ? { library } : {}) });
   }
 
   /**
    * One host path into the jail as it is: its symlink chain, then what it ends at (a file,
    * or with `dirs` a directory). Returns the real path of a regular file.
    */
-  place(p: string, opts: { dirs?: boolean; dangling?: boolean } = {}): string | undefined {
+  place(p: string, opts: { dirs?: boolean; dangling?: boolean; library?: boolean } = {}): string | undefined {
+    const library = opts.library === true;
     // The resolver's own path walk: the same lstats its closures made, each done once per build.
     const chain = this.ctx.resolver.fsr.trace(p);
     if (chain.real === undefined || chain.st === undefined) {
       const st = fs.lstatSync(p, { throwIfNoEntry: false });
-      if (opts.dangling && st?.isSymbolicLink()) { this.#link(p, fs.readlinkSync(p)); return undefined; }
+      if (opts.dangling && st?.isSymbolicLink()) { this.#link(p, fs.readlinkSync(p), library); return undefined; }
       const why = chain.code === 'ENOENT' ? 'does not exist' : chain.code === 'ELOOP' ? 'has too many levels of symbolic links' : `cannot be read (${chain.code})`;
       this.err(`${p} ${why}. Install what provides it, or fix the path.`, p);
       return undefined;
     }
     const real = chain.real;
-    for (const l of chain.links) this.#link(l.path, l.target);
+    for (const l of chain.links) this.#link(l.path, l.target, library);
     const st = chain.st;
     const perm = Number(st.mode) & 0o7777;
     if (st.isDirectory() && opts.dirs) {
@@ -93,7 +94,7 @@ export class HostPlacer {
     }
     if (!st.isFile()) { this.err(`${real} is not a regular file, so it cannot be a program or library.`, p); return undefined; }
     const mode = this.e.setuid ? perm : perm & ~0o6000;
-    this.add({ kind: 'file', path: real, source: real, sourceStamp: sourceStampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
+    this.add({ kind: 'file', path: real, source: real, sourceStamp: sourceStampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label, ...(library ? { library } : {}) });
     return real;
   }
 
@@ -115,8 +116,8 @@ export class HostPlacer {
       this.err(`${m.chain.join(' -> ')}: not found${m.reason ? ` (${m.reason})` : ''}. Install the package that provides ${m.soname}, ` +
         'or remove the program from the entry; the jail was left as it was.', p);
     }
-    if (c.interpreter) this.place(c.interpreter);
-    for (const lib of new Set([...Object.values(c.libraries), ...Object.values(c.dlopened)])) this.place(lib);
+    if (c.interpreter) this.place(c.interpreter, { library: true });
+    for (const lib of new Set([...Object.values(c.libraries), ...Object.values(c.dlopened)])) this.place(lib, { library: true });
     this.#cacheOnly(facts.value, { ...c.libraries, ...c.dlopened });
   }
 

@@ -63,7 +63,11 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
       if (t.implicit) return;
       if (prev.implicit) { byPath.set(t.path, t); return; }
     }
-    if (sameDeclaration(prev, t)) return;
+    if (sameDeclaration(prev, t)) {
+      // A program of one entry can be a library of another's closure: it is both.
+      if (t.library && !prev.library) byPath.set(t.path, { ...prev, library: true });
+      return;
+    }
     const link = prev.kind === 'symlink' ? prev : t.kind === 'symlink' ? t : undefined;
     const hint = link && (prev.kind === 'dir' || t.kind === 'dir') && link.label.startsWith('elf(')
       ? ` This host has ${link.path} -> ${link.target} (merged /usr), and the jail mirrors it so the loader's paths work: drop ${link.path} from the dir() entry; the link is made for you.`
@@ -121,7 +125,7 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
 
   // A user's own /etc/ld.so.cache (a copy of the host's, say) wins over the generated one.
   if (elf.ldCacheRecords.length && elf.ldCacheAuthor && !byPath.has('/etc/ld.so.cache')) {
-    add(textTarget('/etc/ld.so.cache', formatLdCache(elf.ldCacheRecords, elf.ldCacheEndian), 0o644, { uid: 0, gid: 0 }, elf.ldCacheAuthor));
+    add({ ...textTarget('/etc/ld.so.cache', formatLdCache(elf.ldCacheRecords, elf.ldCacheEndian), 0o644, { uid: 0, gid: 0 }, elf.ldCacheAuthor), library: true });
   }
 
   if (accountEntries.length) {
@@ -271,6 +275,7 @@ export function withParents(targets: Target[], errors: JailError[]): Target[] {
       continue;
     }
     if (!prev || (prev.kind === 'dir' && prev.implicit)) byPath.set(t.path, t);
+    else if (t.library && !prev.library) byPath.set(t.path, { ...prev, library: true });
   }
   for (const t of [...byPath.values()]) {
     for (let p = parentOf(t.path); p !== '/'; p = parentOf(p)) {

@@ -17,6 +17,12 @@ interface Base {
   readonly implicit?: boolean;
   /** A service's own file restored from a pack: created where missing, never replaced, never recorded as the build's. */
   readonly data?: boolean;
+  /**
+   * What the loader needs rather than what the jailfile named: an interpreter or library of
+   * an elf() closure (with its symlink chain), or the jail's generated ld.so.cache. The
+   * `libs` group, for refreshing them alone after a host upgrade.
+   */
+  readonly library?: boolean;
 }
 
 export interface DirTarget extends Base { readonly kind: 'dir' }
@@ -41,7 +47,7 @@ export interface TextTarget extends Base { readonly kind: 'text'; readonly conte
 export type Target = DirTarget | SymlinkTarget | DeviceTarget | FileTarget | TextTarget;
 
 /** Groups a person can name on the command line: `jail make ROOT=... links`. */
-export const GROUPS = ['dirs', 'links', 'devices', 'files', 'etc'] as const;
+export const GROUPS = ['dirs', 'links', 'devices', 'files', 'libs', 'etc'] as const;
 export type GroupName = (typeof GROUPS)[number];
 
 export function inGroup(t: Target, g: GroupName): boolean {
@@ -50,6 +56,7 @@ export function inGroup(t: Target, g: GroupName): boolean {
     case 'links': return t.kind === 'symlink';
     case 'devices': return t.kind === 'device';
     case 'files': return t.kind === 'file' || t.kind === 'text';
+    case 'libs': return t.library === true;
     case 'etc': return t.path === '/etc' || t.path.startsWith('/etc/');
   }
 }

@@ -141,6 +141,39 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/app/bin/prog') ]);`);
     expect(runInJail()).toBe('hello 1.0 patched\n');
   });
 
+  it('`make libs` refreshes what the loader needs and leaves the programs for a full make', () => {
+    const prog = path.join(app, 'bin', 'prog');
+    // Before the first build: the group is the closure (interpreter, libraries, their
+    // links), never the program itself or the directories above them.
+    const planned = changes(make('-n', 'libs').stdout).map((l) => l.replace(/^would /, '')).filter((l) => !l.endsWith('(dir): output missing'));
+    expect(planned).toContain(`create ${lib('libgreet.so.1.0')} (file): output missing`);
+    expect(planned).toContain(`create ${lib('libgreet.so.1')} (symlink): output missing`);
+    expect(planned.some((l) => /^create \S*\/libc\.so\.6 \(file\)/.test(l))).toBe(true);
+    expect(planned.some((l) => /^create \S*\/ld-linux[^ ]* \(file\)/.test(l))).toBe(true);
+    expect(planned.some((l) => l.includes(` ${prog} `))).toBe(false);
+
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    // A host upgrade moves a library; the program is rebuilt too, with new bytes.
+    buildApp('1.0', 'hello 1.0 patched');
+    fs.writeFileSync(path.join(r.src, 'prog.c'), '#include <stdio.h>\nconst char *greet(void);\nint main(void) { printf("v2 %s\\n", greet()); return 0; }\n');
+    gcc('-o', prog, path.join(r.src, 'prog.c'), `-L${path.join(app, 'lib')}`, '-lgreet', `-Wl,-rpath,${path.join(app, 'lib')}`);
+    let res = make('libs');
+    expect(changes(res.stdout)).toEqual([`update ${lib('libgreet.so.1.0')} (file): source changed: content`]);
+    expect(touched(before, fingerprint(r.root))).toEqual([lib('libgreet.so.1.0')]);
+    expect(runInJail()).toBe('hello 1.0 patched\n');
+    res = make();
+    expect(changes(res.stdout)).toEqual([`update ${prog} (file): source changed: content`]);
+    expect(runInJail()).toBe('v2 hello 1.0 patched\n');
+
+    // A library also named as a program of its own, before the closure that needs it, is still one of the libs.
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/app/lib/libgreet.so.1.0'), elf(SRC + '/app/bin/prog') ]);`);
+    buildApp('1.0', 'hello 1.0 again');
+    expect(changes(make('libs').stdout)).toEqual([`update ${lib('libgreet.so.1.0')} (file): source changed: content`]);
+  });
+
   it('follows the soname link to a new version file, and prunes the old one', () => {
     expect(make().code).toBe(0);
     const before = fingerprint(r.root);
@@ -252,7 +285,8 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/cached') ]);`);
     const broken = spawnSync('chroot', [r.root, path.join(r.src, 'cached')], { encoding: 'utf8' });
     expect(broken.status).not.toBe(0);
     expect(broken.stderr).toMatch(/libjcache\.so\.1: cannot open shared object file/);
-    expect(changes(make().stdout)).toEqual([expect.stringMatching(/^create \/etc\/ld\.so\.cache /)]);
+    // It is one of the libs: `make libs` after a host upgrade brings it back too.
+    expect(changes(make('libs').stdout)).toEqual([expect.stringMatching(/^create \/etc\/ld\.so\.cache /)]);
     expect(execFileSync('chroot', [r.root, path.join(r.src, 'cached')], { encoding: 'utf8' })).toBe('v=7\n');
     // Resolved inside the jail, through the jail's own cache, the closure is whole.
     const deps = JSON.parse(r.jail('deps', '--json', '--root', r.root, path.join(r.src, 'cached')).stdout);
