@@ -562,8 +562,9 @@ function main() {
     { name: 'jail make', cmd: noopJail },
     { name: 'rsync -a', cmd: cmd(['rsync', '-a', `${stage}/`, `${rsyncDst}/`]) },
     { name: 'cp -au', cmd: cpParents('-au', r1.cp) },
+    { name: 'node floor', cmd: cmd([NODE, path.join(BENCH, 'stat-floor.mjs'), r1.jail, ...trees], { display: `node bench/stat-floor.mjs ${r1.jail} ${trees.join(' ')}` }) },
   ];
-  record('2. no-op re-run (nothing changed since the last run; rsync copies the staged tree, cp -au the host files over the row-1 copy)', row2.map((c) => [c.name, c.cmd]));
+  record('2. no-op re-run (nothing changed since the last run; rsync copies the staged tree, cp -au the host files over the row-1 copy; "node floor" is bench/stat-floor.mjs: one node process that only walks the source trees and lstats each path on both sides, the least any no-op make written for node must do)', row2.map((c) => [c.name, c.cmd]));
   let noopSeen = '';
   const t2 = interleave(row2, RUNS, {
     label: 'row 2 (no-op)', cpuNote: 'no-op',
@@ -578,7 +579,9 @@ function main() {
   const work2 = 'no-op re-run, same jail';
   addRow({ work: work2, jail: t2['jail make'], jailName: 'jail make', yard: t2['rsync -a'], yardName: 'rsync -a SRC/ DST/', target: { max: 1.2 } });
   addRow({ work: work2, jail: t2['jail make'], jailName: 'jail make', yard: t2['cp -au'], yardName: 'cp -au --parents', target: {} });
+  addRow({ work: `${work2}: the floor (node start-up and the stat calls alone)`, jail: t2['node floor'], jailName: 'node floor', yard: t2['rsync -a'], yardName: 'rsync -a SRC/ DST/', target: {} });
   notes.push(`Row 2: every no-op jail make reported 0 created, 0 updated, 0 removed, ${noopSeen}.`);
+  notes.push(`Row 2: "node floor" (bench/stat-floor.mjs) starts node, walks the source trees (readdir, lstat, readlink) and lstats each path under ROOT, and does nothing else: ${fmtMs(t2['node floor'].median)}, ${(t2['node floor'].median / t2['rsync -a'].median).toFixed(2)}× rsync. jail make's time above the floor is its own work (loading the jailfile, expanding it, the record, the plan, the checks); the floor itself is node's start-up and one synchronous stat call at a time.`);
 
   // ---- Row 3: one source file changed (the jailfile with SRC=stage copies bench-owned files)
   log('row 3 setup: jail make SRC=stage (first build, untimed)');
