@@ -105,9 +105,10 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
         const seen = opts.observed?.get(t.path);
         const st = seen ?? reader.lstat(t.path);
         if (!st) continue;
+        if (!st.isSymbolicLink()) { nodes.push({ path: t.path, st }); continue; }
         // A symlink the build just found right holds the declared target.
-        const link = !st.isSymbolicLink() ? undefined : seen && t.kind === 'symlink' ? t.target : reader.readlink(t.path);
-        nodes.push(link === undefined ? { path: t.path, st } : { path: t.path, st, link });
+        if (seen && t.kind === 'symlink') nodes.push({ path: t.path, st, link: t.target, declared: true });
+        else { const link = reader.readlink(t.path); nodes.push(link === undefined ? { path: t.path, st } : { path: t.path, st, link }); }
       }
     } else {
       const w = walkRoot(reader, { maxEntries: opts.maxEntries });

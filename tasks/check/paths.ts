@@ -70,6 +70,8 @@ export function resolveFromHost(reader: Pick<RootReader, 'root' | 'lstat' | 'rea
 
 /** Does a relative target climb above ROOT just as written (`../../../etc`)? */
 export function climbsLexically(linkDir: string, target: string): boolean {
+  // Only a `..` component climbs; most links (libz.so.1 -> libz.so.1.2.13) have none.
+  if (!target.includes('..')) return false;
   const joined = path.posix.normalize(`.${linkDir === '/' ? '' : linkDir}/${target}`);
   return joined === '..' || joined.startsWith('../');
 }

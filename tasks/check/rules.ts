@@ -135,7 +135,7 @@ export function checkSymlinks(ctx: Context): void {
     if (target.startsWith('/')) {
       if (target === ctx.root || target.startsWith(ctx.root + '/')) continue;
       // The jailfile's own absolute links (elf()'s mirrored chains, /etc/localtime) are the author's.
-      if (ours(n.path, target)) continue;
+      if (n.declared || ours(n.path, target)) continue;
       ctx.add('escape-symlink', n.path, `points to ${target}, outside the jail: harmless inside the chroot, but a host tool that follows it (a backup, rsync -L, an editor run as root) reaches the host's ${target}`,
         `remove it, or point it inside the jail with a relative target; declare links the jail needs with link()`);
       continue;

@@ -60,6 +60,8 @@ export interface Node {
   readonly st: Stat;
   /** A symlink's content. */
   readonly link?: string;
+  /** (cheap) A symlink the build just found holding its declared target: the author's own. */
+  readonly declared?: boolean;
   /** A regular file that starts with the ELF magic (full check only). */
   readonly elf?: boolean;
 }
