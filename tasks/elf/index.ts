@@ -14,6 +14,8 @@ export { Resolver, CLOSURE_LIMITS, isDst } from './resolve.js';
 export type { Closure, ResolverOptions } from './resolve.js';
 export { parseLdCache, lookupLdCache, lookupLdCacheEntry, cacheKeyOf } from './ld-cache.js';
 export { formatLdCache, libcmp } from './ld-cache-write.js';
+export { openLdCache } from './ld-cache-search.js';
+export type { LdCacheIndex } from './ld-cache-search.js';
 export type { CacheRecord } from './ld-cache-write.js';
 export type { LdCache, LdCacheEntry } from './ld-cache.js';
 export { readLdConf, globInRoot } from './ld-conf.js';

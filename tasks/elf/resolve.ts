@@ -9,7 +9,7 @@ import { fail, jailError, ok, type Result } from '../result.js';
 import { ElfFactsCache } from './cache.js';
 import { eventOf, examine, type Candidate, type SearchEvent } from './candidate.js';
 import { type ElfInfo } from './elf-file.js';
-import { lookupLdCache, parseLdCache, type LdCache } from './ld-cache.js';
+import { openLdCache, type LdCacheIndex } from './ld-cache-search.js';
 import { readLdConf } from './ld-conf.js';
 import { genericProfile, profileFor, type MachineProfile } from './platform.js';
 import { RootPaths } from './root-path.js';
@@ -136,7 +136,7 @@ function depsOf(info: ElfInfo, kind: DepKind): readonly string[] {
 export class Resolver {
   readonly fsr: RootPaths;
   readonly facts: ElfFactsCache;
-  private ldCacheMemo: { stamp: string; cache: LdCache | null; error?: string } | undefined;
+  private ldCacheMemo: { stamp: string; cache: LdCacheIndex | null; error?: string } | undefined;
   private kinds = new Map<string, Kind>();
 
   constructor(readonly opts: ResolverOptions = {}) {
@@ -207,17 +207,17 @@ export class Resolver {
   }
 
   /** ld.so.cache of the root, re-read when its stat changes. */
-  ldCache(): { cache: LdCache | null; error?: string } {
+  ldCache(): { cache: LdCacheIndex | null; error?: string } {
     // Remembered lookups cannot see the file change: no need to stamp it again for each closure.
     if (this.ldCacheMemo && this.fsr.keep) return this.ldCacheMemo;
     const look = this.fsr.lookup('/etc/ld.so.cache');
     const stamp = look.kind === 'found' ? `${look.st.dev}:${look.st.ino}:${look.st.size}:${look.st.mtimeNs}:${look.st.ctimeNs}` : 'none';
     if (this.ldCacheMemo && this.ldCacheMemo.stamp === stamp) return this.ldCacheMemo;
-    let memo: { stamp: string; cache: LdCache | null; error?: string } = { stamp, cache: null };
+    let memo: { stamp: string; cache: LdCacheIndex | null; error?: string } = { stamp, cache: null };
     if (look.kind === 'found') {
       const buf = this.fsr.readBytes('/etc/ld.so.cache', 256 * 1024 * 1024);
       if (buf) {
-        const parsed = parseLdCache(buf, this.describe('/etc/ld.so.cache'));
+        const parsed = openLdCache(buf, this.describe('/etc/ld.so.cache'));
         memo = parsed.ok ? { stamp, cache: parsed.value } : { stamp, cache: null, error: parsed.error.message };
       }
     }
@@ -252,7 +252,7 @@ class Run {
   private skipped: Closure['skipped'] = [];
   private graph = table<string[]>();
   private config: string[] = ['/etc/ld.so.cache'];
-  private cache: LdCache | null;
+  private cache: LdCacheIndex | null;
   private fallbackDirs: string[] | undefined;
   private rpathMemo = new Map<Obj, string[]>();
   private runpathMemo = new Map<Obj, string[]>();
@@ -592,7 +592,7 @@ class Run {
       return c;
     };
     if (this.cache) {
-      const cached = lookupLdCache(this.cache, name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId);
+      const cached = this.cache.lookup(name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId)?.value;
       if (cached !== undefined && !(nodeflib && this.systemPrefixes.some((d) => cached.startsWith(d)))) {
         const c = examine(cached);
         // A missing or other-class cache entry sends the loader on to the default path.
