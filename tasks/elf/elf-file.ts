@@ -245,6 +245,11 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
     dynamic: false,
     defects,
     warnings,
+    // Present from the start, in the order they are filled in, so every parse has one
+    // shape (code reading them stays monomorphic) and JSON keeps its key order.
+    interpreter: undefined,
+    abiTagOs: undefined,
+    soname: undefined,
   };
 
   const interp = phdrs.find((p) => p.type === PT_INTERP);

@@ -268,15 +268,7 @@ class Run {
     this.systemDirs = kind.systemDirs;
     this.systemPrefixes = kind.systemPrefixes;
     this.memo = kind.memo;
-    this.main = {
-      path: asked,
-      names: new Set(info.soname ? [info.soname] : []),
-      soname: info.soname,
-      info,
-      origin: undefined,
-      isMain: true,
-      queued: true,
-    };
+    this.main = newObj(asked, new Set(info.soname ? [info.soname] : []), info, undefined, undefined, undefined, true, true);
     const ldc = r.ldCache();
     this.cache = ldc.cache;
     if (ldc.error) this.warn(ldc.error);
@@ -403,17 +395,8 @@ class Run {
     }
     const names = new Set([interp]);
     if (c.info.soname) names.add(c.info.soname);
-    this.addObj({
-      path: interp,
-      names,
-      soname: c.info.soname,
-      info: c.info,
-      id: c.id,
-      origin: originOf(interp),
-      isMain: false,
-      // ld.so's own NEEDED (none in practice) are looked at only once something requests it.
-      queued: false,
-    });
+    // ld.so's own NEEDED (none in practice) are looked at only once something requests it.
+    this.addObj(newObj(interp, names, c.info, c.id, undefined, originOf(interp), false, false));
   }
 
   /** ROOT/etc/ld.so.preload: loaded by the program before its own NEEDED. */
@@ -641,17 +624,7 @@ class Run {
       this.byName.set(name, same); // no loaded object answered to name before
       return { obj: same };
     }
-    const obj: Obj = {
-      path: at,
-      names: new Set([name]),
-      soname: c.info.soname,
-      info: c.info,
-      id: c.id,
-      loader,
-      origin: originOf(at),
-      isMain: false,
-      queued: false,
-    };
+    const obj = newObj(at, new Set([name]), c.info, c.id, loader, originOf(at), false, false);
     this.addObj(obj);
     return { obj };
   }
@@ -757,6 +730,17 @@ export function isDst(input: string, ref: string): number {
  */
 function table<T>(): Record<string, T> {
   return Object.setPrototypeOf(Object.create(null), Object.prototype) as Record<string, T>;
+}
+
+/** Every object made with all fields in one order: one shape, so the walk's property reads stay monomorphic. */
+function newObj(
+  path: string, names: Set<string>, info: ElfInfo, id: string | undefined, loader: Obj | undefined,
+  origin: string | null | undefined, isMain: boolean, queued: boolean,
+): Obj {
+  return {
+    path, names, soname: info.soname, info, id, loader, origin, isMain, queued,
+    kids: undefined, index: undefined, low: undefined, onStack: undefined,
+  };
 }
 
 /** _dl_new_object's l_origin: everything before the last '/', keeping a lone leading '/'. */
