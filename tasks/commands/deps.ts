@@ -64,19 +64,25 @@ export function runDeps(args: string[], out: (line: string) => void): number {
     const c = r.value;
     if (c.missing.length > 0 && status === 0) status = 1;
     if (json) {
-      doc[p] = {
-        ...(c.interpreter !== undefined ? { interpreter: c.interpreter } : {}),
-        needed: c.needed,
-        libraries: c.libraries,
-        ...(Object.keys(c.dlopened).length ? { dlopened: c.dlopened } : {}),
-        missing: [...new Set(c.missing.map((m) => m.soname))],
-      };
+      // Plain literals rather than spreads: this runs once per program, mostly unoptimised.
+      const missing = c.missing.length > 0 ? [...new Set(c.missing.map((m) => m.soname))] : [];
+      const { interpreter, needed, libraries, dlopened } = c;
+      if (interpreter !== undefined) {
+        doc[p] = hasKeys(dlopened) ? { interpreter, needed, libraries, dlopened, missing } : { interpreter, needed, libraries, missing };
+      } else {
+        doc[p] = hasKeys(dlopened) ? { needed, libraries, dlopened, missing } : { needed, libraries, missing };
+      }
     } else {
       for (const line of renderTree(c)) out(line);
     }
   }
   if (json) out(JSON.stringify(doc, null, 2));
   return status;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 /** lddtree-style lines: each library's own dependencies are expanded the first time it appears. */

@@ -85,7 +85,8 @@ interface Obj {
   onStack?: boolean;
 }
 
-type Mapped = { obj: Obj } | { missing: string };
+/** The object a name maps to, or why it is missing. */
+type Mapped = Obj | string;
 
 /** Where the default search (ld.so.cache or the ld.so.conf directories, then the system directories) ends for one name. */
 interface DefaultSearch {
@@ -257,6 +258,8 @@ class Run {
   private rpathMemo = new Map<Obj, string[]>();
   private runpathMemo = new Map<Obj, string[]>();
   private stopped = false;
+  /** Some loaded object has DT_RPATH without DT_RUNPATH (none: the chain walk can be skipped). */
+  private rpathLent = false;
 
   constructor(private r: Resolver, private asked: string, private realPath: () => string, info: ElfInfo) {
     const kind = r.kindOf(info);
@@ -288,36 +291,43 @@ class Run {
         if (obj.info.needed.length > CLOSURE_LIMITS.manyNeeded) {
           this.warn(`${obj.path} has ${obj.info.needed.length} DT_NEEDED entries, an absurd number; check that the file is what it claims to be`);
         }
-        for (const w of obj.info.warnings) this.warn(`${obj.path}: ${w}`);
-        deps: for (const kind of DEP_KINDS) for (const raw of depsOf(obj.info, kind)) {
-          const name = this.expandName(obj, raw);
-          if (name === undefined) continue;
-          names.push(name);
-          const m = this.mapObject(obj, name);
-          if ('missing' in m) {
-            if (kind === 'aux') continue;
-            if (kind === 'dlopen') {
-              this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
+        // Indexed loops, and empty lists skipped: most of this runs before the code is optimised.
+        const ws = obj.info.warnings;
+        for (let w = 0; w < ws.length; w++) this.warn(`${obj.path}: ${ws[w]}`);
+        deps: for (let k = 0; k < DEP_KINDS.length; k++) {
+          const kind = DEP_KINDS[k] as DepKind;
+          const list = depsOf(obj.info, kind);
+          for (let j = 0; j < list.length; j++) {
+            const raw = list[j] as string;
+            const name = this.expandName(obj, raw);
+            if (name === undefined) continue;
+            names.push(name);
+            const m = this.mapObject(obj, name);
+            if (typeof m === 'string') {
+              if (kind === 'aux') continue;
+              if (kind === 'dlopen') {
+                this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
+                continue;
+              }
+              this.missing.push({ soname: name, chain: [...this.chainOf(obj), name], reason: m });
               continue;
             }
-            this.missing.push({ soname: name, chain: [...this.chainOf(obj), name], reason: m.missing });
-            continue;
-          }
-          const dep = m.obj;
-          kids.push(dep);
-          if (kind === 'dlopen') {
-            if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
-          } else if (!dep.isMain && this.libraries[name] === undefined) {
-            this.libraries[name] = dep.path;
-            delete this.dlopened[name];
-          }
-          if (!dep.queued) {
-            dep.queued = true;
-            queue.push(dep);
-            if (queue.length > CLOSURE_LIMITS.maxObjects) {
-              this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
-              this.stopped = true;
-              break deps;
+            const dep = m;
+            kids.push(dep);
+            if (kind === 'dlopen') {
+              if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
+            } else if (!dep.isMain && this.libraries[name] === undefined) {
+              this.libraries[name] = dep.path;
+              if (this.dlopened[name] !== undefined) delete this.dlopened[name];
+            }
+            if (!dep.queued) {
+              dep.queued = true;
+              queue.push(dep);
+              if (queue.length > CLOSURE_LIMITS.maxObjects) {
+                this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
+                this.stopped = true;
+                break deps;
+              }
             }
           }
         }
@@ -409,14 +419,14 @@ class Run {
     const names = text.replace(/#[^\n]*/g, ' ').split(/[: \t\n]+/).filter((n) => n !== '');
     for (const name of names) {
       const m = this.mapObject(this.main, name);
-      if ('missing' in m) {
-        this.warn(`/etc/ld.so.preload names ${name}, which cannot be loaded (${m.missing}); the loader ignores it with an error message`);
+      if (typeof m === 'string') {
+        this.warn(`/etc/ld.so.preload names ${name}, which cannot be loaded (${m}); the loader ignores it with an error message`);
         continue;
       }
-      this.libraries[name] ??= m.obj.path;
-      if (!m.obj.queued) {
-        m.obj.queued = true;
-        out.push(m.obj);
+      this.libraries[name] ??= m.path;
+      if (!m.queued) {
+        m.queued = true;
+        out.push(m);
       }
     }
     if (out.length) this.warn(`/etc/ld.so.preload is present: its libraries are part of every closure`);
@@ -502,12 +512,12 @@ class Run {
     const known = this.byName.get(name);
     if (known) {
       known.names.add(name);
-      return { obj: known };
+      return known;
     }
     if (name.includes('/')) {
       if (!name.startsWith('/')) {
         this.warn(`${loader.path}: NEEDED ${name} is a relative path, resolved by the loader against the current directory; refused`);
-        return { missing: 'relative path in NEEDED (depends on the current directory at run time)' };
+        return 'relative path in NEEDED (depends on the current directory at run time)';
       }
       const c = this.tryFile(name, true);
       return this.adopt(c, name, name, loader);
@@ -528,7 +538,8 @@ class Run {
     };
     let m: Mapped | undefined;
 
-    if (loader.info.runpath.length === 0) {
+    // Only an object with DT_RPATH and no DT_RUNPATH lends its RPATH down the chain.
+    if (loader.info.runpath.length === 0 && this.rpathLent) {
       let didMain = false;
       for (let l: Obj | undefined = loader; l; l = l.loader) {
         if (l.info.rpath.length === 0 || l.info.runpath.length > 0) continue;
@@ -547,7 +558,7 @@ class Run {
     }
     const d = this.defaultSearch(name, (loader.info.flags1 & DF_1_NODEFLIB) !== 0);
     if (d.found) return this.adopt(d.found.c, d.found.at, name, loader);
-    return { missing: otherClass || d.otherClass ? 'only candidates of another ELF class or machine were found' : 'not found in any searched directory' };
+    return otherClass || d.otherClass ? 'only candidates of another ELF class or machine were found' : 'not found in any searched directory';
   }
 
   /** The search after RPATH and RUNPATH, which depends only on the name: remembered per kind of program. */
@@ -615,18 +626,18 @@ class Run {
 
   /** Turn a candidate into a loaded object, honouring the loader's same-file check. */
   private adopt(c: Candidate, at: string, name: string, loader: Obj): Mapped {
-    if (c.kind === 'fatal') return { missing: `the loader stops at ${at}: ${c.reason}` };
-    if (c.kind === 'absent') return { missing: 'no such file' };
-    if (c.kind === 'skip') return { missing: `${at}: ${c.reason}` };
+    if (c.kind === 'fatal') return `the loader stops at ${at}: ${c.reason}`;
+    if (c.kind === 'absent') return 'no such file';
+    if (c.kind === 'skip') return `${at}: ${c.reason}`;
     const same = this.byId.get(c.id);
     if (same) {
       same.names.add(name);
       this.byName.set(name, same); // no loaded object answered to name before
-      return { obj: same };
+      return same;
     }
     const obj = newObj(at, new Set([name]), c.info, c.id, loader, originOf(at), false, false);
     this.addObj(obj);
-    return { obj };
+    return obj;
   }
 
   private addObj(o: Obj): void {
@@ -635,6 +646,7 @@ class Run {
     if (!o.isMain && !this.byName.has(o.path)) this.byName.set(o.path, o);
     if (o.soname !== undefined && !this.byName.has(o.soname)) this.byName.set(o.soname, o);
     if (o.id !== undefined && !this.byId.has(o.id)) this.byId.set(o.id, o);
+    if (o.info.rpath.length > 0 && o.info.runpath.length === 0) this.rpathLent = true;
   }
 
   /** open_verify: can this path be loaded next to the program? `record` notes probes and skips. */
