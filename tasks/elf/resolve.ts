@@ -247,16 +247,17 @@ class Run {
   private dlopened = table<string>();
   private missing: Closure['missing'] = [];
   private probes: string[] = [];
-  private probeSet = new Set<string>();
+  /** Made on first use, like the other sets below: most closures never need them. */
+  private probeSet: Set<string> | undefined;
   private warnings: string[] = [];
-  private warnSet = new Set<string>();
+  private warnSet: Set<string> | undefined;
   private skipped: Closure['skipped'] = [];
   private graph = table<string[]>();
   private config: string[] = ['/etc/ld.so.cache'];
   private cache: LdCacheIndex | null;
   private fallbackDirs: string[] | undefined;
-  private rpathMemo = new Map<Obj, string[]>();
-  private runpathMemo = new Map<Obj, string[]>();
+  private rpathMemo: Map<Obj, string[]> | undefined;
+  private runpathMemo: Map<Obj, string[]> | undefined;
   private stopped = false;
   /** Some loaded object has DT_RPATH without DT_RUNPATH (none: the chain walk can be skipped). */
   private rpathLent = false;
@@ -353,8 +354,9 @@ class Run {
   }
 
   private warn(msg: string): void {
-    if (!this.warnSet.has(msg)) {
-      this.warnSet.add(msg);
+    const seen = (this.warnSet ??= new Set());
+    if (!seen.has(msg)) {
+      seen.add(msg);
       this.warnings.push(msg);
     }
   }
@@ -371,8 +373,9 @@ class Run {
       this.warn(`${p} uses $ORIGIN in its ${which}: the loader finds the program's directory through /proc/self/exe, ` +
         'so /proc must be mounted inside the chroot or those entries are dropped');
     }
-    const look = this.r.fsr.lookup(p);
-    if (look.kind === 'found' && (look.st.mode & 0o6000n) !== 0n && usesOrigin) {
+    // The mode matters only with $ORIGIN, which few programs use.
+    const look = usesOrigin ? this.r.fsr.lookup(p) : undefined;
+    if (look?.kind === 'found' && (look.st.mode & 0o6000n) !== 0n) {
       this.warn(`${p} is setuid/setgid: in secure mode the loader ignores most $ORIGIN paths and refuses $ORIGIN in NEEDED`);
     }
   }
@@ -483,7 +486,7 @@ class Run {
 
   /** decompose_rpath/fillin_rpath: directories with a trailing '/', DSTs expanded, duplicates dropped. */
   private searchDirs(obj: Obj, elems: string[], what: 'RPATH' | 'RUNPATH'): string[] {
-    const memo = what === 'RPATH' ? this.rpathMemo : this.runpathMemo;
+    const memo = what === 'RPATH' ? (this.rpathMemo ??= new Map()) : (this.runpathMemo ??= new Map());
     const hit = memo.get(obj);
     if (hit) return hit;
     const dirs: string[] = [];
@@ -661,8 +664,9 @@ class Run {
 
   private record(e: SearchEvent): void {
     if ('probe' in e) {
-      if (!this.probeSet.has(e.probe)) {
-        this.probeSet.add(e.probe);
+      const seen = (this.probeSet ??= new Set());
+      if (!seen.has(e.probe)) {
+        seen.add(e.probe);
         this.probes.push(e.probe);
       }
     } else {
