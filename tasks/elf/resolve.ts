@@ -83,6 +83,8 @@ interface Obj {
   index?: number;
   low?: number;
   onStack?: boolean;
+  /** Place in the walk's queue, once queued. */
+  pos?: number;
 }
 
 /** The object a name maps to, or why it is missing. */
@@ -261,6 +263,7 @@ class Run {
   private stopped = false;
   /** Some loaded object has DT_RPATH without DT_RUNPATH (none: the chain walk can be skipped). */
   private rpathLent = false;
+  private mayCycle = false;
 
   constructor(private r: Resolver, private asked: string, private realPath: () => string, info: ElfInfo) {
     const kind = r.kindOf(info);
@@ -285,6 +288,7 @@ class Run {
     if (info.dynamic) {
       this.loadInterpreter();
       const queue: Obj[] = [this.main, ...this.preload()];
+      for (let q = 0; q < queue.length; q++) (queue[q] as Obj).pos = q;
       for (let i = 0; i < queue.length && !this.stopped; i++) {
         const obj = queue[i] as Obj;
         const names: string[] = [];
@@ -315,6 +319,8 @@ class Run {
             }
             const dep = m;
             kids.push(dep);
+            // An edge back to an object queued no later than this one: only then can there be a cycle.
+            if (dep.queued && (dep.pos as number) <= (obj.pos as number)) this.mayCycle = true;
             if (kind === 'dlopen') {
               if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
             } else if (!dep.isMain && this.libraries[name] === undefined) {
@@ -323,6 +329,7 @@ class Run {
             }
             if (!dep.queued) {
               dep.queued = true;
+              dep.pos = queue.length;
               queue.push(dep);
               if (queue.length > CLOSURE_LIMITS.maxObjects) {
                 this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
@@ -336,7 +343,8 @@ class Run {
         obj.kids = kids;
         this.processed.push(obj);
       }
-      this.findCycles();
+      // Every edge leading further down the queue: the queue order is a topological order, no cycle.
+      if (this.mayCycle) this.findCycles();
     }
     return {
       path: this.asked,
@@ -755,7 +763,7 @@ function newObj(
 ): Obj {
   return {
     path, names, soname: info.soname, info, id, loader, origin, isMain, queued,
-    kids: undefined, index: undefined, low: undefined, onStack: undefined,
+    kids: undefined, index: undefined, low: undefined, onStack: undefined, pos: undefined,
   };
 }
 
