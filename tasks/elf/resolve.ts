@@ -85,6 +85,8 @@ interface Obj {
   onStack?: boolean;
   /** Place in the walk's queue, once queued. */
   pos?: number;
+  /** The names its dependencies were requested by, once processed (its entry in the graph). */
+  requested?: string[];
 }
 
 /** The object a name maps to, or why it is missing. */
@@ -254,7 +256,6 @@ class Run {
   private warnings: string[] = [];
   private warnSet: Set<string> | undefined;
   private skipped: Closure['skipped'] = [];
-  private graph = table<string[]>();
   private config: string[] = ['/etc/ld.so.cache'];
   private cache: LdCacheIndex | null;
   private fallbackDirs: string[] | undefined;
@@ -339,23 +340,28 @@ class Run {
             }
           }
         }
-        this.graph[obj.path] = names;
+        obj.requested = names;
         obj.kids = kids;
         this.processed.push(obj);
       }
       // Every edge leading further down the queue: the queue order is a topological order, no cycle.
       if (this.mayCycle) this.findCycles();
     }
+    const processed = this.processed;
+    let graph: Record<string, string[]> | undefined;
     return {
       path: this.asked,
       ...(info.interpreter !== undefined ? { interpreter: info.interpreter } : {}),
-      needed: [...info.needed],
+      needed: info.needed.slice(),
       libraries: this.libraries,
       dlopened: this.dlopened,
       missing: this.missing,
       probes: this.probes,
       warnings: this.warnings,
-      graph: this.graph,
+      // Made when first read: jail deps --json never reads it.
+      get graph() {
+        return (graph ??= graphOf(processed));
+      },
       skipped: this.skipped,
       config: this.config,
     };
@@ -763,8 +769,18 @@ function newObj(
 ): Obj {
   return {
     path, names, soname: info.soname, info, id, loader, origin, isMain, queued,
-    kids: undefined, index: undefined, low: undefined, onStack: undefined, pos: undefined,
+    kids: undefined, index: undefined, low: undefined, onStack: undefined, pos: undefined, requested: undefined,
   };
+}
+
+/** Closure.graph: each processed object's requested names, keyed by its path, in processing order. */
+function graphOf(processed: readonly Obj[]): Record<string, string[]> {
+  const graph = table<string[]>();
+  for (let i = 0; i < processed.length; i++) {
+    const o = processed[i] as Obj;
+    graph[o.path] = o.requested as string[];
+  }
+  return graph;
 }
 
 /** _dl_new_object's l_origin: everything before the last '/', keeping a lone leading '/'. */
