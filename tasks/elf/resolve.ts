@@ -143,6 +143,7 @@ export class Resolver {
   readonly facts: ElfFactsCache;
   private ldCacheMemo: { stamp: string; cache: LdCacheIndex | null; error?: string } | undefined;
   private kinds = new Map<string, Kind>();
+  private lastKind: { class: number; endian: string; machine: number; flags: number; kind: Kind } | undefined;
 
   constructor(readonly opts: ResolverOptions = {}) {
     this.fsr = new RootPaths(opts.root ?? '/');
@@ -182,9 +183,15 @@ export class Resolver {
 
   /** Facts for programs like main; with a memo, and made once, when the tree is taken as unchanging. */
   kindOf(main: ElfInfo): Kind {
+    // Programs of a run are nearly all of one kind: the last answer, without making its key.
+    const last = this.lastKind;
+    if (last && last.class === main.class && last.endian === main.endian && last.machine === main.machine && last.flags === main.flags) return last.kind;
     const key = this.opts.memoize === true ? `${main.class}:${main.endian}:${main.machine}:${main.flags}` : undefined;
     const known = key === undefined ? undefined : this.kinds.get(key);
-    if (known) return known;
+    if (known) {
+      this.lastKind = { class: main.class, endian: main.endian, machine: main.machine, flags: main.flags, kind: known };
+      return known;
+    }
     const prof = profileFor(main.class, main.endian, main.machine, main.flags);
     const profile = prof ?? genericProfile();
     const systemDirs = (this.opts.systemDirs ?? [...profile.systemDirs]).map((d) => d.replace(/\/+$/, '') || '/');
@@ -197,6 +204,7 @@ export class Resolver {
     if (key !== undefined) {
       kind.memo = { candidates: new Map(), defaults: new Map() };
       this.kinds.set(key, kind);
+      this.lastKind = { class: main.class, endian: main.endian, machine: main.machine, flags: main.flags, kind };
     }
     return kind;
   }
