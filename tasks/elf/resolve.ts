@@ -696,49 +696,62 @@ class Run {
     }
   }
 
+  /** A strongly connected component, in the order Tarjan's walk reached it. */
+  private warnCycle(comp: Obj[]): void {
+    const names = comp.map((o) => (o.isMain ? o.path : firstName(o)));
+    this.warn(`dependency cycle: ${[...names, names[0]].join(' -> ')} (the loader breaks it, but initialisation order within it is arbitrary)`);
+  }
+
   /** Tarjan's SCCs over the dependency edges: report each cycle once. */
   private findCycles(): void {
     // Bookkeeping lives on the objects (they belong to this run): no per-object map lookups.
     let index = 0;
     const stack: Obj[] = [];
     const strong = (v: Obj): void => {
-      // Iterative to survive deep chains.
-      const work: { v: Obj; i: number }[] = [{ v, i: 0 }];
+      // Iterative to survive deep chains; the walk's frames are two parallel arrays.
+      const workV: Obj[] = [v];
+      const workI: number[] = [0];
       v.index = v.low = index++;
       stack.push(v);
       v.onStack = true;
-      while (work.length) {
-        const top = work[work.length - 1] as { v: Obj; i: number };
-        const kids = top.v.kids ?? [];
-        if (top.i < kids.length) {
-          const w = kids[top.i++] as Obj;
+      while (workV.length) {
+        const top = workV[workV.length - 1] as Obj;
+        const kids = top.kids;
+        const i = workI[workI.length - 1] as number;
+        if (kids !== undefined && i < kids.length) {
+          workI[workI.length - 1] = i + 1;
+          const w = kids[i] as Obj;
           if (w.index === undefined) {
             w.index = w.low = index++;
             stack.push(w);
             w.onStack = true;
-            work.push({ v: w, i: 0 });
+            workV.push(w);
+            workI.push(0);
           } else if (w.onStack) {
-            top.v.low = Math.min(top.v.low as number, w.index);
+            top.low = Math.min(top.low as number, w.index);
           }
           continue;
         }
-        work.pop();
-        const parent = work[work.length - 1];
-        if (parent) parent.v.low = Math.min(parent.v.low as number, top.v.low as number);
-        if (top.v.low === top.v.index) {
-          const comp: Obj[] = [];
-          let w: Obj;
-          do {
-            w = stack.pop() as Obj;
-            w.onStack = false;
-            comp.push(w);
-          } while (w !== top.v);
-          const selfLoop = comp.length === 1 && (top.v.kids ?? []).includes(top.v);
-          if (comp.length > 1 || selfLoop) {
-            const names = comp.reverse().map((o) => (o.isMain ? o.path : firstName(o)));
-            this.warn(`dependency cycle: ${[...names, names[0]].join(' -> ')} (the loader breaks it, but initialisation order within it is arbitrary)`);
-          }
+        workV.pop();
+        workI.pop();
+        const parent = workV[workV.length - 1];
+        if (parent) parent.low = Math.min(parent.low as number, top.low as number);
+        if (top.low !== top.index) continue;
+        if (stack[stack.length - 1] === top) {
+          // A component of one object, as nearly all are: a cycle only if it needs itself.
+          stack.pop();
+          top.onStack = false;
+          if (kids !== undefined && kids.includes(top)) this.warnCycle([top]);
+          continue;
         }
+        const comp: Obj[] = [];
+        let w: Obj;
+        do {
+          w = stack.pop() as Obj;
+          w.onStack = false;
+          comp.push(w);
+        } while (w !== top);
+        this.warnCycle(comp.reverse());
       }
     };
     for (const o of this.processed) if (o.index === undefined) strong(o);
