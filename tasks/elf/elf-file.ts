@@ -101,12 +101,14 @@ function u16(v: DataView, o: number, le: boolean): number {
 function u32(v: DataView, o: number, le: boolean): number {
   return v.getUint32(o, le);
 }
+/** Number.MAX_SAFE_INTEGER is 2^53 - 1: a high half up to this keeps a 64-bit word exact. */
+const MAX_HIGH_HALF = 0x1fffff;
+
 function word(v: DataView, o: number, le: boolean, is64: boolean, what: string): number {
   if (!is64) return u32(v, o, le);
   const hi = v.getUint32(le ? o + 4 : o, le);
   const lo = v.getUint32(le ? o : o + 4, le);
-  // Number.MAX_SAFE_INTEGER is 2^53 - 1: a high half below 2^21 keeps the word exact.
-  if (hi > 0x1fffff) throw new Corrupt(`${what} is absurdly large (${(BigInt(hi) << 32n) | BigInt(lo)})`);
+  if (hi > MAX_HIGH_HALF) throw new Corrupt(`${what} is absurdly large (${(BigInt(hi) << 32n) | BigInt(lo)})`);
   return hi * 0x100000000 + lo;
 }
 /** A 64-bit tag or value we only compare; huge values are clamped rather than rejected. */
@@ -218,28 +220,43 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
     for (let i = 0; i < phnum; i++) {
       const o = base + i * phentsize;
       const t = u32(table, o, le);
-      let p: Phdr;
+      const kept = t === PT_LOAD || t === PT_NOTE || (t === PT_INTERP && !interp) || (t === PT_DYNAMIC && !dyn);
       if (is64) {
-        p = {
+        // Most headers are of no interest: only their words' high halves are checked (as
+        // word() would), with word() itself called for its message when one is too large.
+        const hi = le ? 4 : 0;
+        if (
+          table.getUint32(o + 8 + hi, le) > MAX_HIGH_HALF || table.getUint32(o + 16 + hi, le) > MAX_HIGH_HALF ||
+          table.getUint32(o + 32 + hi, le) > MAX_HIGH_HALF || table.getUint32(o + 48 + hi, le) > MAX_HIGH_HALF
+        ) {
+          word(table, o + 8, le, true, 'p_offset');
+          word(table, o + 16, le, true, 'p_vaddr');
+          word(table, o + 32, le, true, 'p_filesz');
+          word(table, o + 48, le, true, 'p_align');
+        }
+        if (!kept) continue;
+      } else if (!kept) {
+        continue;
+      }
+      const p: Phdr = is64
+        ? {
           type: t,
           offset: word(table, o + 8, le, true, 'p_offset'),
           vaddr: word(table, o + 16, le, true, 'p_vaddr'),
           filesz: word(table, o + 32, le, true, 'p_filesz'),
           align: word(table, o + 48, le, true, 'p_align'),
-        };
-      } else {
-        p = {
+        }
+        : {
           type: t,
           offset: u32(table, o + 4, le),
           vaddr: u32(table, o + 8, le),
           filesz: u32(table, o + 16, le),
           align: u32(table, o + 28, le),
         };
-      }
       if (t === PT_LOAD) loads.push(p);
       else if (t === PT_NOTE) notes.push(p);
-      else if (t === PT_INTERP) interp ??= p;
-      else if (t === PT_DYNAMIC) dyn ??= p;
+      else if (t === PT_INTERP) interp = p;
+      else dyn = p;
     }
   }
 
