@@ -65,7 +65,10 @@ const DF_1_NODEFLIB = 0x800;
 interface Obj {
   /** l_name: the path the loader opened (the program: the path as asked). */
   path: string;
-  /** l_libname: names this object answers to. */
+  /**
+   * l_libname: names this object answers to, the first (what messages call it) from when
+   * it was loaded. The loader's scan by name is byName, which holds all of them.
+   */
   names: Set<string>;
   soname?: string;
   info: ElfInfo;
@@ -534,11 +537,9 @@ class Run {
 
   /** _dl_map_object for one requested name. */
   private mapObject(loader: Obj, name: string): Mapped {
+    // byName already answers name with this object; its names need not learn it again.
     const known = this.byName.get(name);
-    if (known) {
-      known.names.add(name);
-      return known;
-    }
+    if (known) return known;
     if (name.includes('/')) {
       if (!name.startsWith('/')) {
         this.warn(`${loader.path}: NEEDED ${name} is a relative path, resolved by the loader against the current directory; refused`);
