@@ -111,11 +111,6 @@ function word(v: DataView, o: number, le: boolean, is64: boolean, what: string):
   if (hi > MAX_HIGH_HALF) throw new Corrupt(`${what} is absurdly large (${(BigInt(hi) << 32n) | BigInt(lo)})`);
   return hi * 0x100000000 + lo;
 }
-/** A 64-bit tag or value we only compare; huge values are clamped rather than rejected. */
-function tagWord(v: DataView, o: number, le: boolean, is64: boolean): number {
-  if (!is64) return u32(v, o, le);
-  return v.getUint32(le ? o + 4 : o, le) !== 0 ? -1 : v.getUint32(le ? o : o + 4, le);
-}
 
 interface Phdr { type: number; offset: number; vaddr: number; filesz: number; align: number }
 
@@ -358,11 +353,23 @@ function readDynamic(r: FileReader, dyn: Phdr, loads: Phdr[], is64: boolean, le:
   let neededTotal = 0;
   const filterOffs: number[] = [];
   const auxOffs: number[] = [];
+  // Tags and values are only compared: a 64-bit one with a nonzero high half becomes -1
+  // (clamped, not rejected). Written out, as this loop runs over every entry of every file.
+  const hi = le ? 4 : 0;
+  const lo = le ? 0 : 4;
   for (let i = 0; i < count; i++) {
     const o = base + i * entSize;
-    const tag = tagWord(b, o, le, is64);
-    if (tag === DT_NULL) break;
-    const val = tagWord(b, o + (is64 ? 8 : 4), le, is64);
+    let tag: number;
+    let val: number;
+    if (is64) {
+      tag = b.getUint32(o + hi, le) !== 0 ? -1 : b.getUint32(o + lo, le);
+      if (tag === DT_NULL) break;
+      val = b.getUint32(o + 8 + hi, le) !== 0 ? -1 : b.getUint32(o + 8 + lo, le);
+    } else {
+      tag = b.getUint32(o, le);
+      if (tag === DT_NULL) break;
+      val = b.getUint32(o + 4, le);
+    }
     switch (tag) {
       case DT_NEEDED:
         neededTotal++;
