@@ -75,26 +75,31 @@ export function runDeps(args: string[], out: (line: string) => void): number {
   let status = 0;
   const doc: Record<string, JsonEntry> = {};
   for (const p of paths) {
-    const r = resolver.closure(p);
-    if (!r.ok) {
-      status = 2;
-      if (json) doc[p] = { needed: [], libraries: {}, missing: [], error: { code: r.error.code, message: r.error.message } };
-      else out(`jail deps: ${r.error.message}`);
+    if (!json) {
+      const r = resolver.closure(p);
+      if (!r.ok) {
+        status = 2;
+        out(`jail deps: ${r.error.message}`);
+        continue;
+      }
+      if (r.value.missing.length > 0 && status === 0) status = 1;
+      for (const line of renderTree(r.value)) out(line);
       continue;
     }
-    const c = r.value;
-    if (c.missing.length > 0 && status === 0) status = 1;
-    if (json) {
-      // Plain literals rather than spreads: this runs once per program, mostly unoptimised.
-      const missing = c.missing.length > 0 ? [...new Set(c.missing.map((m) => m.soname))] : [];
-      const { interpreter, needed, libraries, dlopened } = c;
-      if (interpreter !== undefined) {
-        doc[p] = hasKeys(dlopened) ? { interpreter, needed, libraries, dlopened, missing } : { interpreter, needed, libraries, missing };
-      } else {
-        doc[p] = hasKeys(dlopened) ? { needed, libraries, dlopened, missing } : { needed, libraries, missing };
-      }
+    // The summary is all JSON shows; programs that look alike to the loader share one.
+    const r = resolver.summary(p);
+    if (!r.ok) {
+      status = 2;
+      doc[p] = { needed: [], libraries: {}, missing: [], error: { code: r.error.code, message: r.error.message } };
+      continue;
+    }
+    const { interpreter, needed, libraries, dlopened, missing } = r.value;
+    if (missing.length > 0 && status === 0) status = 1;
+    // Plain literals rather than spreads: this runs once per program, mostly unoptimised.
+    if (interpreter !== undefined) {
+      doc[p] = hasKeys(dlopened) ? { interpreter, needed, libraries, dlopened, missing } : { interpreter, needed, libraries, missing };
     } else {
-      for (const line of renderTree(c)) out(line);
+      doc[p] = hasKeys(dlopened) ? { needed, libraries, dlopened, missing } : { needed, libraries, missing };
     }
   }
   if (json) out(JSON.stringify(doc, null, 2));

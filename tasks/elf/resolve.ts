@@ -39,6 +39,34 @@ export interface Closure {
   config: string[];
 }
 
+/** The part of a Closure that `jail deps --json` prints. */
+export interface ClosureSummary {
+  interpreter?: string;
+  needed: string[];
+  libraries: Record<string, string>;
+  dlopened: Record<string, string>;
+  /** The missing names, each once, in the order first met. */
+  missing: string[];
+}
+
+export function summarize(c: Closure): ClosureSummary {
+  const missing = c.missing.length > 0 ? [...new Set(c.missing.map((m) => m.soname))] : [];
+  const { needed, libraries, dlopened } = c;
+  return c.interpreter !== undefined ? { interpreter: c.interpreter, needed, libraries, dlopened, missing } : { needed, libraries, dlopened, missing };
+}
+
+/**
+ * Everything of a program that its summary depends on, or undefined when it may depend on
+ * the program's path. Past the program's own facts, the walk reads its path only to name it
+ * in messages and chains, which a summary leaves out, and to expand $ORIGIN: a program
+ * naming a dynamic string token anywhere gets a walk of its own.
+ */
+export function summaryKey(info: ElfInfo): string | undefined {
+  const lists = [info.needed, info.filters, info.auxiliary, info.dlopens, info.rpath, info.runpath];
+  for (const l of lists) for (let i = 0; i < l.length; i++) if ((l[i] as string).includes('$')) return undefined;
+  return JSON.stringify([info.class, info.endian, info.machine, info.flags, info.dynamic, info.interpreter ?? null, info.soname ?? null, info.flags1, ...lists]);
+}
+
 export interface ResolverOptions {
   /** Default '/': resolve as the loader would inside this root. */
   root?: string;
@@ -146,6 +174,8 @@ export class Resolver {
   readonly facts: ElfFactsCache;
   private ldCacheMemo: { stamp: string; cache: LdCacheIndex | null; error?: string } | undefined;
   private kinds = new Map<string, Kind>();
+  /** summary() answers by summaryKey (memoizing only). */
+  private summaries = new Map<string, ClosureSummary>();
   private lastKind: { class: number; endian: string; machine: number; flags: number; kind: Kind } | undefined;
 
   constructor(readonly opts: ResolverOptions = {}) {
@@ -155,6 +185,29 @@ export class Resolver {
   }
 
   closure(program: string): Result<Closure> {
+    const p = this.program(program);
+    if (!p.ok) return p;
+    return ok(new Run(this, p.value.asked, p.value.real, p.value.info).run());
+  }
+
+  /**
+   * What `jail deps --json` shows of closure(program). A memoizing resolver works it out
+   * once per kind of program (see summaryKey): hundreds of programs need only libc.so.6.
+   */
+  summary(program: string): Result<ClosureSummary> {
+    const p = this.program(program);
+    if (!p.ok) return p;
+    const { asked, real, info } = p.value;
+    const key = this.opts.memoize === true ? summaryKey(info) : undefined;
+    const known = key === undefined ? undefined : this.summaries.get(key);
+    if (known) return ok(known);
+    const s = summarize(new Run(this, asked, real, info).run());
+    if (key !== undefined) this.summaries.set(key, s);
+    return ok(s);
+  }
+
+  /** The program's path as the loader sees it, and its facts; an error value for what is no ELF program. */
+  private program(program: string): Result<{ asked: string; real: () => string; info: ElfInfo }> {
     this.fsr.reset();
     let asked = program;
     if (!asked.startsWith('/')) {
@@ -177,7 +230,7 @@ export class Resolver {
     // The kernel-started program's $ORIGIN comes from /proc/self/exe, i.e. its real path.
     // Asked only when a $ORIGIN needs it: few programs use one, and realpath costs a walk of the path.
     const real = (): string => (this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real);
-    return ok(new Run(this, asked, real, r.value).run());
+    return ok({ asked, real, info: r.value });
   }
 
   describe(p: string): string {
