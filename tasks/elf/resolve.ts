@@ -62,9 +62,17 @@ export function summarize(c: Closure): ClosureSummary {
  * naming a dynamic string token anywhere gets a walk of its own.
  */
 export function summaryKey(info: ElfInfo): string | undefined {
+  // Strings cut from ELF string tables hold no NUL: joined with NULs behind their counts,
+  // the lists cannot run into each other.
+  let key = `${info.class}\0${info.endian}\0${info.machine}\0${info.flags}\0${info.dynamic}\0${info.flags1}\0` +
+    `${info.interpreter === undefined ? '-' : `+${info.interpreter}`}\0${info.soname === undefined ? '-' : `+${info.soname}`}`;
   const lists = [info.needed, info.filters, info.auxiliary, info.dlopens, info.rpath, info.runpath];
-  for (const l of lists) for (let i = 0; i < l.length; i++) if ((l[i] as string).includes('$')) return undefined;
-  return JSON.stringify([info.class, info.endian, info.machine, info.flags, info.dynamic, info.interpreter ?? null, info.soname ?? null, info.flags1, ...lists]);
+  for (let k = 0; k < lists.length; k++) {
+    const l = lists[k] as string[];
+    for (let i = 0; i < l.length; i++) if ((l[i] as string).includes('$')) return undefined;
+    key += `\0${l.length}\0${l.join('\0')}`;
+  }
+  return key;
 }
 
 export interface ResolverOptions {
