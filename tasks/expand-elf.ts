@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { ELF_GLOB, globSync, isGlob } from './glob.js';
 import type { ElfEntry } from './entries.js';
-import { ElfFactsCache, Resolver, genericProfile, lookupLdCacheEntry, profileFor, type ElfInfo } from './elf/index.js';
+import { ElfFactsCache, Resolver, genericProfile, profileFor, type ElfInfo } from './elf/index.js';
 import type { CacheRecord } from './elf/ld-cache-write.js';
 import { jailError, type JailError } from './result.js';
 import { sourceStampOf, type Target } from './targets.js';
@@ -134,7 +134,7 @@ export class HostPlacer {
     const builtIn = profile.systemDirs.map((d) => d + '/');
     for (const [name, lib] of Object.entries(libs)) {
       if (name.includes('/') || builtIn.some((d) => lib.startsWith(d) && !lib.slice(d.length).includes('/'))) continue;
-      const entry = lookupLdCacheEntry(host, name, profile.cacheFlagsOk, profile.cacheDefaultId);
+      const entry = host.lookup(name, profile.cacheFlagsOk, profile.cacheDefaultId);
       if (entry?.value !== lib) continue;
       this.ctx.ldCacheRecords.push({ key: name, value: lib, flags: entry.flags });
       this.ctx.ldCacheEndian = program.endian;

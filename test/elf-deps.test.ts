@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLib, buildProg, hasGcc } from '../fixtures/elf/build.js';
 import { runDeps } from '../tasks/commands/deps.js';
+import { Resolver, summarize } from '../tasks/elf/index.js';
 
 let T: string;
 beforeAll(() => {
@@ -74,6 +75,43 @@ describe('jail deps --json', () => {
       '        ld-linux-x86-64.so.2 => /lib64/ld-linux-x86-64.so.2',
     ]));
     expect(tree.out.join('\n')).toMatch(/missing: \/bin\/prog -> libgone\.so\.1/);
+  });
+});
+
+describe('closure summaries shared by programs that look alike', () => {
+  it('equal the summary of each program\'s own closure, for every program in /usr/bin', () => {
+    const shared = new Resolver({ memoize: true });
+    const own = new Resolver({});
+    let compared = 0;
+    for (const name of fs.readdirSync('/usr/bin').sort()) {
+      const p = `/usr/bin/${name}`;
+      const mine = own.closure(p);
+      const s = shared.summary(p);
+      expect(s.ok, p).toBe(mine.ok);
+      if (!mine.ok || !s.ok) continue;
+      // Same keys in the same order, same values.
+      expect(JSON.stringify(s.value), p).toBe(JSON.stringify(summarize(mine.value)));
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(100);
+  });
+
+  it('are never shared by programs whose search paths use $ORIGIN', () => {
+    if (!hasGcc()) return;
+    const libs = ['one', 'two'].map((d) => buildLib(`${T}/origin/${d}/lib/libwhere.so.1`, 'libwhere.so.1'));
+    const progs = ['one', 'two'].map((d, i) => buildProg(`${T}/origin/${d}/prog`, { needs: [libs[i] as string], runpath: '$ORIGIN/lib' }));
+    const shared = new Resolver({ memoize: true });
+    const [a, b] = progs.map((p) => shared.summary(p));
+    if (!a?.ok || !b?.ok) throw new Error('summary');
+    expect(a.value.libraries['libwhere.so.1']).toBe(libs[0]);
+    expect(b.value.libraries['libwhere.so.1']).toBe(libs[1]);
+
+    // The same two programs with an absolute RUNPATH look alike and share one answer.
+    const abs = ['three', 'four'].map((d) => buildProg(`${T}/origin/${d}/prog`, { needs: [libs[0] as string], runpath: `${T}/origin/one/lib` }));
+    const [c, d] = abs.map((p) => shared.summary(p));
+    if (!c?.ok || !d?.ok) throw new Error('summary');
+    expect(d.value).toBe(c.value);
+    expect(c.value.libraries['libwhere.so.1']).toBe(libs[0]);
   });
 });
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheKeyOf, formatLdCache, libcmp, lookupLdCache, parseLdCache, readLdConf, RootPaths } from '../tasks/elf/index.js';
+import { cacheKeyOf, formatLdCache, libcmp, lookupLdCache, lookupLdCacheEntry, openLdCache, parseLdCache, readLdConf, RootPaths } from '../tasks/elf/index.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -199,5 +199,89 @@ describe('ld.so.conf', () => {
   it('reads the host configuration', () => {
     const conf = readLdConf(new RootPaths('/'));
     if (fs.existsSync('/etc/ld.so.conf.d/x86_64-linux-gnu.conf')) expect(conf.dirs).toContain('/lib/x86_64-linux-gnu');
+  });
+});
+
+describe('ld.so.cache searched in place', () => {
+  const I386 = (f: number) => f === 1 || f === 3;
+  /** Names worth asking for besides the keys: other spellings of digit runs, prefixes, strangers. */
+  const variants = (key: string) => [key, key.replace(/\.(\d+)/g, '.0$1'), key + '.1', key.replace(/\d+$/, '99'), key.slice(0, -1), key.toUpperCase()];
+  const sameAnswers = (buf: Buffer, names: string[]) => {
+    const whole = parseLdCache(buf);
+    const index = openLdCache(buf);
+    if (!whole.ok || !index.ok) throw new Error('cache should read');
+    for (const name of names) {
+      for (const [flagsOk, id] of [[X8664, 0x303], [I386, 3]] as const) {
+        expect(index.value.lookup(name, flagsOk, id), name).toEqual(lookupLdCacheEntry(whole.value, name, flagsOk, id));
+      }
+    }
+    return index.value;
+  };
+
+  it('answers every name of the host cache as the whole parse does, searching in place', () => {
+    if (!fs.existsSync('/etc/ld.so.cache')) return;
+    const buf = fs.readFileSync('/etc/ld.so.cache');
+    const whole = parseLdCache(buf);
+    if (!whole.ok) throw new Error(whole.error.message);
+    const names = [...new Set(whole.value.entries.flatMap((e) => variants(e.key)))];
+    expect(names.length).toBeGreaterThan(whole.value.entries.length);
+    const index = sameAnswers(buf, [...names, '', 'a', '~', 'libc.so.6\0', 'libc.so.\u0136']);
+    expect(index.inPlace).toBe(true);
+    expect(index.lookup('libc.so.6', X8664, 0x303)?.value).toBe(lookupLdCache(whole.value, 'libc.so.6', X8664, 0x303));
+  });
+
+  it('answers as the whole parse does for caches written for a jail, in both byte orders', () => {
+    const records = [
+      ...['libfoo.so.9', 'libfoo.so.10', 'libfoo.so.1', 'libfoo.so', 'libfoo9.so', 'libfoo10.so', 'liba.so', 'liba.so.1', 'libZ.so.3', 'lib\xe9.so.2']
+        .map((key, i) => ({ key, value: `/opt/x${i}/${key}`, flags: 0x303 })),
+      { key: 'libm.so.6', value: '/usr/lib32/libm.so.6', flags: 0x003 },
+      { key: 'libm.so.6', value: '/usr/lib/libm.so.6', flags: 0x303 },
+      { key: 'libm.so.6', value: '/usr/libx32/libm.so.6', flags: 0x803 },
+    ];
+    for (const endian of ['le', 'be'] as const) {
+      const buf = formatLdCache(records, endian);
+      const index = sameAnswers(buf, records.flatMap((r) => variants(r.key)));
+      expect(index.inPlace).toBe(true);
+      expect(index.lookup('libfoo.so.010', X8664, 0x303)?.value).toBe('/opt/x1/libfoo.so.10');
+      expect(index.lookup('libm.so.6', I386, 3)?.value).toBe('/usr/lib32/libm.so.6');
+    }
+  });
+
+  it('parses an out-of-order cache whole, and skips entries whose value is bad', () => {
+    const entries: E[] = [
+      { key: 'liba.so.1', value: '/lib/liba.so.1', flags: 0x303 },
+      { key: 'libc.so.1', value: '/lib/libc.so.1', flags: 0x303 },
+      { key: 'libb.so.1', value: '/lib/libb.so.1', flags: 0x303 },
+    ];
+    const unsorted = sameAnswers(buildCache(entries), entries.flatMap((e) => variants(e.key)));
+    expect(unsorted.inPlace).toBe(false);
+    expect(unsorted.lookup('libb.so.1', X8664, 0x303)?.value).toBe('/lib/libb.so.1');
+
+    const sortedEntries: E[] = [
+      { key: 'libb.so.1', value: '/lib/first/libb.so.1', flags: 0x303 },
+      { key: 'libb.so.1', value: '/lib/second/libb.so.1', flags: 0x303 },
+      { key: 'liba.so.1', value: '/lib/liba.so.1', flags: 0x303 },
+    ];
+    const buf = buildCache(sortedEntries);
+    // Point the first entry's value past the end of the file: only that entry is passed over.
+    buf.writeUInt32LE(buf.length + 10, 48 + 8);
+    const index = sameAnswers(buf, sortedEntries.flatMap((e) => variants(e.key)));
+    expect(index.inPlace).toBe(true);
+    expect(index.lookup('libb.so.1', X8664, 0x303)?.value).toBe('/lib/second/libb.so.1');
+
+    // A bad key makes the whole cache unusable, as for the whole parse.
+    buf.writeUInt32LE(buf.length + 10, 48 + 24 + 4);
+    const bad = openLdCache(buf);
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.error.code).toBe('ld-cache-corrupt');
+  });
+
+  it('searches old-format and combined caches in place', () => {
+    const entries: E[] = [{ key: 'libb.so.2', value: '/lib/libb.so.2', flags: 0x303 }, { key: 'liba.so.1', value: '/lib/liba.so.1', flags: 0x303 }];
+    for (const o of [{ old: true }, { be: true }, { old: true, be: true }]) {
+      const index = sameAnswers(buildCache(entries, o), entries.flatMap((e) => variants(e.key)));
+      expect(index.inPlace).toBe(true);
+      expect(index.lookup('libb.so.2', X8664, 0x303)?.value).toBe('/lib/libb.so.2');
+    }
   });
 });

@@ -158,6 +158,23 @@ describe.skipIf(!gccOk)('search order on gcc-built fixtures', () => {
     expect(c.warnings.join('\n')).toMatch(/dependency cycle: liba\.so\.1 -> libb\.so\.1 -> liba\.so\.1/);
   });
 
+  it('reports a library that needs itself, and no cycle for an edge back up the load order', () => {
+    // Linked against a twin elsewhere (a file cannot be linked against itself); its NEEDED names its own SONAME.
+    const twin = buildLib(`${T}/cyc2/twin/libself.so.1`, 'libself.so.1');
+    const self = buildLib(`${T}/cyc2/libself.so.1`, 'libself.so.1', { needs: [twin], runpath: `${T}/cyc2` });
+    const c = closureOf(buildProg(`${T}/cyc2/prog`, { needs: [self], runpath: `${T}/cyc2` }));
+    expect(c.warnings.join('\n')).toMatch(/dependency cycle: libself\.so\.1 -> libself\.so\.1/);
+
+    // prog needs libb then liba, and liba needs libb: libb is loaded first, so liba's edge
+    // leads back up the load order without closing a cycle.
+    const b = buildLib(`${T}/cyc2/libdb.so.1`, 'libdb.so.1');
+    const a = buildLib(`${T}/cyc2/libda.so.1`, 'libda.so.1', { needs: [b], runpath: `${T}/cyc2` });
+    const d = closureOf(buildProg(`${T}/cyc2/diamond`, { needs: [b, a], runpath: `${T}/cyc2` }));
+    expect(Object.keys(d.libraries)).toContain('libda.so.1');
+    expect(d.graph[`${T}/cyc2/libda.so.1`]).toContain('libdb.so.1');
+    expect(d.warnings.filter((w) => w.startsWith('dependency cycle'))).toEqual([]);
+  });
+
   it('an absolute NEEDED path is opened as is; a relative one is refused', () => {
     const nos = `${T}/abs/libnosoname.so`;
     fs.mkdirSync(path.dirname(nos), { recursive: true });

@@ -93,28 +93,23 @@ const DT_FILTER = 0x7fffffff;
 
 // Fields are read through a DataView: its getters are engine builtins, cheaper than
 // Buffer's read methods in code that runs once per file, and 64-bit words are read as two
-// 32-bit halves so no BigInt is made for each of them.
-function view(b: Buffer): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
-}
+// 32-bit halves so no BigInt is made for each of them. Inside the head they all read one
+// DataView (FileReader.view), so a header costs no object.
 function u16(v: DataView, o: number, le: boolean): number {
   return v.getUint16(o, le);
 }
 function u32(v: DataView, o: number, le: boolean): number {
   return v.getUint32(o, le);
 }
+/** Number.MAX_SAFE_INTEGER is 2^53 - 1: a high half up to this keeps a 64-bit word exact. */
+const MAX_HIGH_HALF = 0x1fffff;
+
 function word(v: DataView, o: number, le: boolean, is64: boolean, what: string): number {
   if (!is64) return u32(v, o, le);
   const hi = v.getUint32(le ? o + 4 : o, le);
   const lo = v.getUint32(le ? o : o + 4, le);
-  // Number.MAX_SAFE_INTEGER is 2^53 - 1: a high half below 2^21 keeps the word exact.
-  if (hi > 0x1fffff) throw new Corrupt(`${what} is absurdly large (${(BigInt(hi) << 32n) | BigInt(lo)})`);
+  if (hi > MAX_HIGH_HALF) throw new Corrupt(`${what} is absurdly large (${(BigInt(hi) << 32n) | BigInt(lo)})`);
   return hi * 0x100000000 + lo;
-}
-/** A 64-bit tag or value we only compare; huge values are clamped rather than rejected. */
-function tagWord(v: DataView, o: number, le: boolean, is64: boolean): number {
-  if (!is64) return u32(v, o, le);
-  return v.getUint32(le ? o + 4 : o, le) !== 0 ? -1 : v.getUint32(le ? o : o + 4, le);
 }
 
 interface Phdr { type: number; offset: number; vaddr: number; filesz: number; align: number }
@@ -148,41 +143,47 @@ export function parseElfFd(fd: number, size: number, displayPath: string): Resul
 
 /** The parse proper; Corrupt for a broken file, null when it is not ELF at all. */
 function parseFile(r: FileReader, size: number): ElfInfo | null {
-  const magic = r.bytes(0, 4, 'ELF magic');
-  if (magic[0] !== 0x7f || magic[1] !== 0x45 || magic[2] !== 0x4c || magic[3] !== 0x46) return null;
+  // Regions are read through views whose start is r.base (0 when read apart from the head).
+  let v = r.view(0, 4, 'ELF magic');
+  if (v.getUint32(r.base, false) !== 0x7f454c46) return null;
   if (size < 16) throw new Corrupt(`the file is only ${size} bytes long, shorter than an ELF identification`);
-  const ident = r.bytes(0, 16, 'e_ident');
-  const clsByte = ident[4];
-  const dataByte = ident[5];
+  v = r.view(0, 16, 'e_ident');
+  const clsByte = v.getUint8(r.base + 4);
+  const dataByte = v.getUint8(r.base + 5);
   if (clsByte !== 1 && clsByte !== 2) throw new Corrupt(`EI_CLASS is ${clsByte}, neither ELFCLASS32 nor ELFCLASS64`);
   if (dataByte !== 1 && dataByte !== 2) throw new Corrupt(`EI_DATA is ${dataByte}, neither little- nor big-endian`);
   const is64 = clsByte === 2;
   const le = dataByte === 1;
   const ehsize = is64 ? 64 : 52;
   if (size < ehsize) throw new Corrupt(`the file is ${size} bytes long, shorter than its ${ehsize}-byte ELF header`);
-  const eh = r.bytes(0, ehsize, 'ELF header');
-  const ev = view(eh);
+  const ev = r.view(0, ehsize, 'ELF header');
+  const e = r.base;
 
   const defects: string[] = [];
   const warnings: string[] = [];
-  const osabi = eh[7] ?? 0;
-  const abiVersion = eh[8] ?? 0;
-  if (eh[6] !== 1) defects.push('ELF file version ident does not match current one');
+  const osabi = ev.getUint8(e + 7);
+  const abiVersion = ev.getUint8(e + 8);
+  if (ev.getUint8(e + 6) !== 1) defects.push('ELF file version ident does not match current one');
   if (osabi !== 0 && osabi !== 3) defects.push(`ELF file OS ABI invalid (${osabi})`);
   // glibc accepts ABI versions up to its LIBC_ABI_MAX for ELFOSABI_GNU, only 0 for SYSV.
   else if ((osabi === 0 && abiVersion !== 0) || (osabi === 3 && abiVersion > 3)) defects.push('ELF file ABI version invalid');
-  if (eh.subarray(9, 16).some((x) => x !== 0)) defects.push('nonzero padding in e_ident');
+  for (let i = 9; i < 16; i++) {
+    if (ev.getUint8(e + i) !== 0) {
+      defects.push('nonzero padding in e_ident');
+      break;
+    }
+  }
 
-  const eType = u16(ev, 16, le);
-  const machine = u16(ev, 18, le);
-  const eVersion = u32(ev, 20, le);
+  const eType = u16(ev, e + 16, le);
+  const machine = u16(ev, e + 18, le);
+  const eVersion = u32(ev, e + 20, le);
   if (eVersion !== 1) defects.push('ELF file version does not match current one');
-  const phoff = word(ev, is64 ? 32 : 28, le, is64, 'e_phoff');
-  const shoff = word(ev, is64 ? 40 : 32, le, is64, 'e_shoff');
-  const flags = u32(ev, is64 ? 48 : 36, le);
-  const phentsize = u16(ev, is64 ? 54 : 42, le);
-  let phnum = u16(ev, is64 ? 56 : 44, le);
-  const shentsize = u16(ev, is64 ? 58 : 46, le);
+  const phoff = word(ev, e + (is64 ? 32 : 28), le, is64, 'e_phoff');
+  const shoff = word(ev, e + (is64 ? 40 : 32), le, is64, 'e_shoff');
+  const flags = u32(ev, e + (is64 ? 48 : 36), le);
+  const phentsize = u16(ev, e + (is64 ? 54 : 42), le);
+  let phnum = u16(ev, e + (is64 ? 56 : 44), le);
+  const shentsize = u16(ev, e + (is64 ? 58 : 46), le);
   const wantPhent = is64 ? 56 : 32;
 
   const type: ElfInfo['type'] =
@@ -192,38 +193,65 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
   if (phnum === 0xffff) {
     // PN_XNUM: the real count lives in section header 0's sh_info.
     if (shoff === 0 || shentsize < (is64 ? 64 : 40)) throw new Corrupt('e_phnum is PN_XNUM but there is no section header 0');
-    const sh0 = r.bytes(shoff, is64 ? 64 : 40, 'section header 0');
-    phnum = u32(view(sh0), is64 ? 44 : 28, le);
+    const sh0 = r.view(shoff, is64 ? 64 : 40, 'section header 0');
+    phnum = u32(sh0, r.base + (is64 ? 44 : 28), le);
     if (phnum > LIMITS.maxPhnum) throw new Corrupt(`${phnum} program headers is more than the ${LIMITS.maxPhnum} allowed`);
   }
 
-  const phdrs: Phdr[] = [];
+  // Kept: the segments the loader's view needs, in file order (the first PT_INTERP and
+  // PT_DYNAMIC count; notes are walked and loads searched in order). Every header's words
+  // are still read, so an absurd value anywhere is reported as before.
+  const loads: Phdr[] = [];
+  const notes: Phdr[] = [];
+  let interp: Phdr | undefined;
+  let dyn: Phdr | undefined;
   if (phnum > 0) {
     if (phentsize !== wantPhent) {
       defects.push("ELF file's phentsize not the expected size");
       if (phentsize < wantPhent) throw new Corrupt(`e_phentsize ${phentsize} is smaller than a program header (${wantPhent})`);
     }
-    const table = view(r.bytes(phoff, phnum * phentsize, 'program header table'));
+    const table = r.view(phoff, phnum * phentsize, 'program header table');
+    const base = r.base;
     for (let i = 0; i < phnum; i++) {
-      const o = i * phentsize;
+      const o = base + i * phentsize;
       const t = u32(table, o, le);
+      const kept = t === PT_LOAD || t === PT_NOTE || (t === PT_INTERP && !interp) || (t === PT_DYNAMIC && !dyn);
       if (is64) {
-        phdrs.push({
+        // Most headers are of no interest: only their words' high halves are checked (as
+        // word() would), with word() itself called for its message when one is too large.
+        const hi = le ? 4 : 0;
+        if (
+          table.getUint32(o + 8 + hi, le) > MAX_HIGH_HALF || table.getUint32(o + 16 + hi, le) > MAX_HIGH_HALF ||
+          table.getUint32(o + 32 + hi, le) > MAX_HIGH_HALF || table.getUint32(o + 48 + hi, le) > MAX_HIGH_HALF
+        ) {
+          word(table, o + 8, le, true, 'p_offset');
+          word(table, o + 16, le, true, 'p_vaddr');
+          word(table, o + 32, le, true, 'p_filesz');
+          word(table, o + 48, le, true, 'p_align');
+        }
+        if (!kept) continue;
+      } else if (!kept) {
+        continue;
+      }
+      const p: Phdr = is64
+        ? {
           type: t,
           offset: word(table, o + 8, le, true, 'p_offset'),
           vaddr: word(table, o + 16, le, true, 'p_vaddr'),
           filesz: word(table, o + 32, le, true, 'p_filesz'),
           align: word(table, o + 48, le, true, 'p_align'),
-        });
-      } else {
-        phdrs.push({
+        }
+        : {
           type: t,
           offset: u32(table, o + 4, le),
           vaddr: u32(table, o + 8, le),
           filesz: u32(table, o + 16, le),
           align: u32(table, o + 28, le),
-        });
-      }
+        };
+      if (t === PT_LOAD) loads.push(p);
+      else if (t === PT_NOTE) notes.push(p);
+      else if (t === PT_INTERP) interp = p;
+      else dyn = p;
     }
   }
 
@@ -245,9 +273,13 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
     dynamic: false,
     defects,
     warnings,
+    // Present from the start, in the order they are filled in, so every parse has one
+    // shape (code reading them stays monomorphic) and JSON keeps its key order.
+    interpreter: undefined,
+    abiTagOs: undefined,
+    soname: undefined,
   };
 
-  const interp = phdrs.find((p) => p.type === PT_INTERP);
   if (interp) {
     if (interp.filesz === 0 || interp.filesz > LIMITS.maxInterp) throw new Corrupt(`PT_INTERP has size ${interp.filesz}`);
     const b = r.bytes(interp.offset, interp.filesz, 'PT_INTERP');
@@ -257,8 +289,9 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
     info.interpreter = b.toString('latin1', 0, nul);
   }
 
-  for (const p of phdrs) {
-    if (p.type !== PT_NOTE || p.filesz < 32 || (p.align !== 4 && p.align !== 8)) continue;
+  for (let i = 0; i < notes.length; i++) {
+    const p = notes[i] as Phdr;
+    if (p.filesz < 32 || (p.align !== 4 && p.align !== 8)) continue;
     const os = abiTagOs(r, p, le);
     if (os !== undefined) {
       info.abiTagOs = os;
@@ -266,10 +299,9 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
     }
   }
 
-  const dyn = phdrs.find((p) => p.type === PT_DYNAMIC);
   if (dyn) {
     info.dynamic = true;
-    readDynamic(r, dyn, phdrs, is64, le, info);
+    readDynamic(r, dyn, loads, is64, le, info);
   }
   return info;
 }
@@ -278,15 +310,16 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
 function abiTagOs(r: FileReader, p: Phdr, le: boolean): number | undefined {
   const size = Math.min(p.filesz, LIMITS.maxNoteBytes);
   if (p.offset + size > r.size) return undefined;
-  const b = r.bytes(p.offset, size, 'PT_NOTE');
-  const bv = view(b);
+  const bv = r.view(p.offset, size, 'PT_NOTE');
+  const base = r.base;
   let o = 0;
   while (o + 32 <= size) {
-    const namesz = u32(bv, o, le);
-    const descsz = u32(bv, o + 4, le);
-    const ntype = u32(bv, o + 8, le);
-    if (namesz === 4 && descsz === 16 && ntype === 1 && b.toString('latin1', o + 12, o + 16) === 'GNU\0') {
-      return u32(bv, o + 16, le);
+    const namesz = u32(bv, base + o, le);
+    const descsz = u32(bv, base + o + 4, le);
+    const ntype = u32(bv, base + o + 8, le);
+    // The name "GNU\0", byte for byte.
+    if (namesz === 4 && descsz === 16 && ntype === 1 && bv.getUint32(base + o + 12, false) === 0x474e5500) {
+      return u32(bv, base + o + 16, le);
     }
     const align = p.align;
     const next = 12 + Math.ceil(namesz / align) * align + Math.ceil(descsz / align) * align;
@@ -296,18 +329,21 @@ function abiTagOs(r: FileReader, p: Phdr, le: boolean): number | undefined {
   return undefined;
 }
 
-function vaddrToOffset(phdrs: Phdr[], vaddr: number): number | undefined {
-  for (const p of phdrs) {
-    if (p.type === PT_LOAD && vaddr >= p.vaddr && vaddr < p.vaddr + p.filesz) return vaddr - p.vaddr + p.offset;
+/** loads: the PT_LOAD headers in file order. */
+function vaddrToOffset(loads: Phdr[], vaddr: number): number | undefined {
+  for (let i = 0; i < loads.length; i++) {
+    const p = loads[i] as Phdr;
+    if (vaddr >= p.vaddr && vaddr < p.vaddr + p.filesz) return vaddr - p.vaddr + p.offset;
   }
   return undefined;
 }
 
-function readDynamic(r: FileReader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le: boolean, info: ElfInfo): void {
+function readDynamic(r: FileReader, dyn: Phdr, loads: Phdr[], is64: boolean, le: boolean, info: ElfInfo): void {
   const entSize = is64 ? 16 : 8;
   if (dyn.filesz > LIMITS.maxDynamicBytes) throw new Corrupt(`the dynamic section is ${dyn.filesz} bytes, more than the ${LIMITS.maxDynamicBytes} allowed`);
   const count = Math.floor(dyn.filesz / entSize);
-  const b = view(r.bytes(dyn.offset, count * entSize, 'dynamic section'));
+  const b = r.view(dyn.offset, count * entSize, 'dynamic section');
+  const base = r.base;
   const neededOffs: number[] = [];
   let strtab: number | undefined;
   let strsz: number | undefined;
@@ -317,11 +353,23 @@ function readDynamic(r: FileReader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le:
   let neededTotal = 0;
   const filterOffs: number[] = [];
   const auxOffs: number[] = [];
+  // Tags and values are only compared: a 64-bit one with a nonzero high half becomes -1
+  // (clamped, not rejected). Written out, as this loop runs over every entry of every file.
+  const hi = le ? 4 : 0;
+  const lo = le ? 0 : 4;
   for (let i = 0; i < count; i++) {
-    const o = i * entSize;
-    const tag = tagWord(b, o, le, is64);
-    if (tag === DT_NULL) break;
-    const val = tagWord(b, o + (is64 ? 8 : 4), le, is64);
+    const o = base + i * entSize;
+    let tag: number;
+    let val: number;
+    if (is64) {
+      tag = b.getUint32(o + hi, le) !== 0 ? -1 : b.getUint32(o + lo, le);
+      if (tag === DT_NULL) break;
+      val = b.getUint32(o + 8 + hi, le) !== 0 ? -1 : b.getUint32(o + 8 + lo, le);
+    } else {
+      tag = b.getUint32(o, le);
+      if (tag === DT_NULL) break;
+      val = b.getUint32(o + 4, le);
+    }
     switch (tag) {
       case DT_NEEDED:
         neededTotal++;
@@ -345,7 +393,7 @@ function readDynamic(r: FileReader, dyn: Phdr, phdrs: Phdr[], is64: boolean, le:
   const wantsStrings = neededOffs.length > 0 || filterOffs.length > 0 || auxOffs.length > 0 || soname !== undefined || rpath !== undefined || runpath !== undefined;
   if (!wantsStrings) return;
   if (strtab === undefined || strtab < 0) throw new Corrupt('the dynamic section names strings but has no DT_STRTAB');
-  const strOff = vaddrToOffset(phdrs, strtab);
+  const strOff = vaddrToOffset(loads, strtab);
   if (strOff === undefined) throw new Corrupt(`DT_STRTAB address 0x${strtab.toString(16)} is not inside any loaded segment`);
   const limit = strsz !== undefined && strsz >= 0 ? Math.min(strOff + strsz, r.size) : r.size;
   // With a sane DT_STRSZ the whole table is read once (it is needed whole for the import

@@ -21,18 +21,29 @@ export class Corrupt extends Error {}
  * (they are synchronous), so one head buffer serves them all instead of a fresh one each.
  */
 let spareHead: Buffer | undefined;
+let spareHeadView: DataView | undefined;
 
 /** Likewise for the one large region a parse may read beyond the head (the string table); grows as needed. */
 let spareLarge: Buffer | undefined;
 
 export class FileReader {
   private head: Buffer;
+  /** A DataView on the whole head buffer, made once with it. */
+  private headView: DataView;
+  /** Where, in the DataView the last view() call returned, the region asked for starts. */
+  base = 0;
   /** Bytes of the head actually read: less than min(size, HEAD_BYTES) only if the file shrank. */
   private headLen = 0;
 
   constructor(readonly fd: number, readonly size: number) {
-    this.head = spareHead ?? Buffer.allocUnsafe(HEAD_BYTES);
-    spareHead = undefined;
+    if (spareHead && spareHeadView) {
+      this.head = spareHead;
+      this.headView = spareHeadView;
+      spareHead = spareHeadView = undefined;
+    } else {
+      this.head = Buffer.allocUnsafe(HEAD_BYTES);
+      this.headView = new DataView(this.head.buffer, this.head.byteOffset, this.head.byteLength);
+    }
     const want = Math.min(size, HEAD_BYTES);
     while (this.headLen < want) {
       const n = fs.readSync(fd, this.head, this.headLen, want - this.headLen, this.headLen);
@@ -44,6 +55,22 @@ export class FileReader {
   /** Give the head buffer back for the next reader; buffers from bytes() are invalid afterwards. */
   release(): void {
     spareHead = this.head;
+    spareHeadView = this.headView;
+  }
+
+  /**
+   * bytes(off, len) as a DataView whose region starts at `base` (set by this call): inside
+   * the head, the head's own view, so reading a header makes no object at all. Valid as
+   * bytes() is; callers read only inside [base, base + len).
+   */
+  view(off: number, len: number, what: string): DataView {
+    if (Number.isSafeInteger(off) && Number.isSafeInteger(len) && off >= 0 && len >= 0 && off + len <= this.headLen && off + len <= this.size) {
+      this.base = off;
+      return this.headView;
+    }
+    const b = this.bytes(off, len, what);
+    this.base = 0;
+    return new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
   /**

@@ -27,7 +27,8 @@ const OLD_ENTRY = 12;
 const NEW_HEADER = 48;
 const NEW_ENTRY = 24;
 const HWCAP_EXTENSION = 1n << 62n;
-const MAX_STRING = 4096;
+/** Longest key or value accepted (a longer one is treated as corrupt). */
+export const MAX_STRING = 4096;
 
 /**
  * _dl_cache_libcmp compares digit runs numerically, so "libz.so.01" and "libz.so.1"
@@ -49,15 +50,28 @@ function cstr(buf: Buffer, off: number): string | undefined {
   return buf.toString('latin1', off, end);
 }
 
-function corrupt(path: string, why: string): Result<never> {
+export function corrupt(path: string, why: string): Result<never> {
   return fail(jailError('ld-cache-corrupt',
     `${path} is not a usable ld.so.cache (${why}). The loader ignores such a cache and searches only the default directories; ` +
     'regenerate it with the host ldconfig (ldconfig -r ROOT).', { path }));
 }
 
-export function parseLdCache(buf: Buffer, displayPath = '/etc/ld.so.cache'): Result<LdCache> {
-  const entries: LdCacheEntry[] = [];
-  let format: 'new' | 'old';
+/**
+ * Where the entries of a cache lie: the part of the header both a whole parse and a
+ * binary search need. Strings are at offsets from `strings`, bounded by `stringsEnd`.
+ */
+export interface CacheTable {
+  format: 'new' | 'old';
+  le: boolean;
+  /** Offset of the first entry, their count and size. */
+  at: number;
+  count: number;
+  entrySize: number;
+  strings: number;
+  stringsEnd: number;
+}
+
+export function locateCacheTable(buf: Buffer, displayPath: string): Result<CacheTable> {
   const startsWith = (off: number, magic: string) =>
     buf.length >= off + magic.length && buf.toString('latin1', off, off + magic.length) === magic;
 
@@ -78,26 +92,13 @@ export function parseLdCache(buf: Buffer, displayPath = '/etc/ld.so.cache'): Res
     if (buf.length >= embedded + NEW_HEADER && startsWith(embedded, MAGIC_NEW)) {
       newAt = embedded;
     } else {
-      format = 'old';
       const strBase = OLD_HEADER + nOld * OLD_ENTRY;
-      const strings = buf.subarray(strBase);
-      for (let i = 0; i < nOld; i++) {
-        const o = OLD_HEADER + i * OLD_ENTRY;
-        const rd = (x: number) => (le ? buf.readUInt32LE(x) : buf.readUInt32BE(x));
-        const flags = le ? buf.readInt32LE(o) : buf.readInt32BE(o);
-        const key = cstr(strings, rd(o + 4));
-        const value = cstr(strings, rd(o + 8));
-        if (key === undefined) return corrupt(displayPath, `entry ${i} has a bad key offset`);
-        if (value === undefined) continue; // _dl_cache_verify_ptr rejects just this entry
-        entries.push({ key, value, flags, hwcap: 0n });
-      }
-      return ok(index('old', entries));
+      return ok({ format: 'old', le, at: OLD_HEADER, count: nOld, entrySize: OLD_ENTRY, strings: strBase, stringsEnd: buf.length });
     }
   } else {
     return corrupt(displayPath, 'unknown magic');
   }
 
-  format = 'new';
   if (buf.length < newAt + NEW_HEADER) return corrupt(displayPath, 'truncated header');
   const endianFlag = buf[newAt + 28]! & 3;
   if (endianFlag === 3) le = false;
@@ -109,21 +110,29 @@ export function parseLdCache(buf: Buffer, displayPath = '/etc/ld.so.cache'): Res
   } else if (endianFlag === 1) {
     return corrupt(displayPath, 'invalid byte-order flag');
   }
-  const u32 = (x: number) => (le ? buf.readUInt32LE(x) : buf.readUInt32BE(x));
-  const nlibs = u32(newAt + 20);
+  const nlibs = le ? buf.readUInt32LE(newAt + 20) : buf.readUInt32BE(newAt + 20);
   if (nlibs * NEW_ENTRY > buf.length - newAt - NEW_HEADER) return corrupt(displayPath, 'entry count exceeds the file');
-  const strings = buf.subarray(newAt);
-  for (let i = 0; i < nlibs; i++) {
-    const o = newAt + NEW_HEADER + i * NEW_ENTRY;
+  return ok({ format: 'new', le, at: newAt + NEW_HEADER, count: nlibs, entrySize: NEW_ENTRY, strings: newAt, stringsEnd: buf.length });
+}
+
+export function parseLdCache(buf: Buffer, displayPath = '/etc/ld.so.cache'): Result<LdCache> {
+  const located = locateCacheTable(buf, displayPath);
+  if (!located.ok) return located;
+  const t = located.value;
+  const le = t.le;
+  const strings = buf.subarray(t.strings, t.stringsEnd);
+  const entries: LdCacheEntry[] = [];
+  for (let i = 0; i < t.count; i++) {
+    const o = t.at + i * t.entrySize;
     const flags = le ? buf.readInt32LE(o) : buf.readInt32BE(o);
-    const key = cstr(strings, u32(o + 4));
-    const value = cstr(strings, u32(o + 8));
-    const hwcap = le ? buf.readBigUInt64LE(o + 16) : buf.readBigUInt64BE(o + 16);
+    const key = cstr(strings, le ? buf.readUInt32LE(o + 4) : buf.readUInt32BE(o + 4));
+    const value = cstr(strings, le ? buf.readUInt32LE(o + 8) : buf.readUInt32BE(o + 8));
     if (key === undefined) return corrupt(displayPath, `entry ${i} has a bad key offset`);
-    if (value === undefined) continue;
+    if (value === undefined) continue; // _dl_cache_verify_ptr rejects just this entry
+    const hwcap = t.format === 'old' ? 0n : le ? buf.readBigUInt64LE(o + 16) : buf.readBigUInt64BE(o + 16);
     entries.push({ key, value, flags, hwcap });
   }
-  return ok(index(format, entries));
+  return ok(index(t.format, entries));
 }
 
 function index(format: 'new' | 'old', entries: LdCacheEntry[]): LdCache {

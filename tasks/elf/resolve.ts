@@ -9,7 +9,7 @@ import { fail, jailError, ok, type Result } from '../result.js';
 import { ElfFactsCache } from './cache.js';
 import { eventOf, examine, type Candidate, type SearchEvent } from './candidate.js';
 import { type ElfInfo } from './elf-file.js';
-import { lookupLdCache, parseLdCache, type LdCache } from './ld-cache.js';
+import { openLdCache, type LdCacheIndex } from './ld-cache-search.js';
 import { readLdConf } from './ld-conf.js';
 import { genericProfile, profileFor, type MachineProfile } from './platform.js';
 import { RootPaths } from './root-path.js';
@@ -39,6 +39,42 @@ export interface Closure {
   config: string[];
 }
 
+/** The part of a Closure that `jail deps --json` prints. */
+export interface ClosureSummary {
+  interpreter?: string;
+  needed: string[];
+  libraries: Record<string, string>;
+  dlopened: Record<string, string>;
+  /** The missing names, each once, in the order first met. */
+  missing: string[];
+}
+
+export function summarize(c: Closure): ClosureSummary {
+  const missing = c.missing.length > 0 ? [...new Set(c.missing.map((m) => m.soname))] : [];
+  const { needed, libraries, dlopened } = c;
+  return c.interpreter !== undefined ? { interpreter: c.interpreter, needed, libraries, dlopened, missing } : { needed, libraries, dlopened, missing };
+}
+
+/**
+ * Everything of a program that its summary depends on, or undefined when it may depend on
+ * the program's path. Past the program's own facts, the walk reads its path only to name it
+ * in messages and chains, which a summary leaves out, and to expand $ORIGIN: a program
+ * naming a dynamic string token anywhere gets a walk of its own.
+ */
+export function summaryKey(info: ElfInfo): string | undefined {
+  // Strings cut from ELF string tables hold no NUL: joined with NULs behind their counts,
+  // the lists cannot run into each other.
+  let key = `${info.class}\0${info.endian}\0${info.machine}\0${info.flags}\0${info.dynamic}\0${info.flags1}\0` +
+    `${info.interpreter === undefined ? '-' : `+${info.interpreter}`}\0${info.soname === undefined ? '-' : `+${info.soname}`}`;
+  const lists = [info.needed, info.filters, info.auxiliary, info.dlopens, info.rpath, info.runpath];
+  for (let k = 0; k < lists.length; k++) {
+    const l = lists[k] as string[];
+    for (let i = 0; i < l.length; i++) if ((l[i] as string).includes('$')) return undefined;
+    key += `\0${l.length}\0${l.join('\0')}`;
+  }
+  return key;
+}
+
 export interface ResolverOptions {
   /** Default '/': resolve as the loader would inside this root. */
   root?: string;
@@ -65,7 +101,10 @@ const DF_1_NODEFLIB = 0x800;
 interface Obj {
   /** l_name: the path the loader opened (the program: the path as asked). */
   path: string;
-  /** l_libname: names this object answers to. */
+  /**
+   * l_libname: names this object answers to, the first (what messages call it) from when
+   * it was loaded. The loader's scan by name is byName, which holds all of them.
+   */
   names: Set<string>;
   soname?: string;
   info: ElfInfo;
@@ -83,9 +122,14 @@ interface Obj {
   index?: number;
   low?: number;
   onStack?: boolean;
+  /** Place in the walk's queue, once queued. */
+  pos?: number;
+  /** The names its dependencies were requested by, once processed (its entry in the graph). */
+  requested?: string[];
 }
 
-type Mapped = { obj: Obj } | { missing: string };
+/** The object a name maps to, or why it is missing. */
+type Mapped = Obj | string;
 
 /** Where the default search (ld.so.cache or the ld.so.conf directories, then the system directories) ends for one name. */
 interface DefaultSearch {
@@ -136,8 +180,11 @@ function depsOf(info: ElfInfo, kind: DepKind): readonly string[] {
 export class Resolver {
   readonly fsr: RootPaths;
   readonly facts: ElfFactsCache;
-  private ldCacheMemo: { stamp: string; cache: LdCache | null; error?: string } | undefined;
+  private ldCacheMemo: { stamp: string; cache: LdCacheIndex | null; error?: string } | undefined;
   private kinds = new Map<string, Kind>();
+  /** summary() answers by summaryKey (memoizing only). */
+  private summaries = new Map<string, ClosureSummary>();
+  private lastKind: { class: number; endian: string; machine: number; flags: number; kind: Kind } | undefined;
 
   constructor(readonly opts: ResolverOptions = {}) {
     this.fsr = new RootPaths(opts.root ?? '/');
@@ -146,6 +193,29 @@ export class Resolver {
   }
 
   closure(program: string): Result<Closure> {
+    const p = this.program(program);
+    if (!p.ok) return p;
+    return ok(new Run(this, p.value.asked, p.value.real, p.value.info).run());
+  }
+
+  /**
+   * What `jail deps --json` shows of closure(program). A memoizing resolver works it out
+   * once per kind of program (see summaryKey): hundreds of programs need only libc.so.6.
+   */
+  summary(program: string): Result<ClosureSummary> {
+    const p = this.program(program);
+    if (!p.ok) return p;
+    const { asked, real, info } = p.value;
+    const key = this.opts.memoize === true ? summaryKey(info) : undefined;
+    const known = key === undefined ? undefined : this.summaries.get(key);
+    if (known) return ok(known);
+    const s = summarize(new Run(this, asked, real, info).run());
+    if (key !== undefined) this.summaries.set(key, s);
+    return ok(s);
+  }
+
+  /** The program's path as the loader sees it, and its facts; an error value for what is no ELF program. */
+  private program(program: string): Result<{ asked: string; real: () => string; info: ElfInfo }> {
     this.fsr.reset();
     let asked = program;
     if (!asked.startsWith('/')) {
@@ -168,7 +238,7 @@ export class Resolver {
     // The kernel-started program's $ORIGIN comes from /proc/self/exe, i.e. its real path.
     // Asked only when a $ORIGIN needs it: few programs use one, and realpath costs a walk of the path.
     const real = (): string => (this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real);
-    return ok(new Run(this, asked, real, r.value).run());
+    return ok({ asked, real, info: r.value });
   }
 
   describe(p: string): string {
@@ -177,9 +247,15 @@ export class Resolver {
 
   /** Facts for programs like main; with a memo, and made once, when the tree is taken as unchanging. */
   kindOf(main: ElfInfo): Kind {
+    // Programs of a run are nearly all of one kind: the last answer, without making its key.
+    const last = this.lastKind;
+    if (last && last.class === main.class && last.endian === main.endian && last.machine === main.machine && last.flags === main.flags) return last.kind;
     const key = this.opts.memoize === true ? `${main.class}:${main.endian}:${main.machine}:${main.flags}` : undefined;
     const known = key === undefined ? undefined : this.kinds.get(key);
-    if (known) return known;
+    if (known) {
+      this.lastKind = { class: main.class, endian: main.endian, machine: main.machine, flags: main.flags, kind: known };
+      return known;
+    }
     const prof = profileFor(main.class, main.endian, main.machine, main.flags);
     const profile = prof ?? genericProfile();
     const systemDirs = (this.opts.systemDirs ?? [...profile.systemDirs]).map((d) => d.replace(/\/+$/, '') || '/');
@@ -192,6 +268,7 @@ export class Resolver {
     if (key !== undefined) {
       kind.memo = { candidates: new Map(), defaults: new Map() };
       this.kinds.set(key, kind);
+      this.lastKind = { class: main.class, endian: main.endian, machine: main.machine, flags: main.flags, kind };
     }
     return kind;
   }
@@ -207,17 +284,17 @@ export class Resolver {
   }
 
   /** ld.so.cache of the root, re-read when its stat changes. */
-  ldCache(): { cache: LdCache | null; error?: string } {
+  ldCache(): { cache: LdCacheIndex | null; error?: string } {
     // Remembered lookups cannot see the file change: no need to stamp it again for each closure.
     if (this.ldCacheMemo && this.fsr.keep) return this.ldCacheMemo;
     const look = this.fsr.lookup('/etc/ld.so.cache');
     const stamp = look.kind === 'found' ? `${look.st.dev}:${look.st.ino}:${look.st.size}:${look.st.mtimeNs}:${look.st.ctimeNs}` : 'none';
     if (this.ldCacheMemo && this.ldCacheMemo.stamp === stamp) return this.ldCacheMemo;
-    let memo: { stamp: string; cache: LdCache | null; error?: string } = { stamp, cache: null };
+    let memo: { stamp: string; cache: LdCacheIndex | null; error?: string } = { stamp, cache: null };
     if (look.kind === 'found') {
       const buf = this.fsr.readBytes('/etc/ld.so.cache', 256 * 1024 * 1024);
       if (buf) {
-        const parsed = parseLdCache(buf, this.describe('/etc/ld.so.cache'));
+        const parsed = openLdCache(buf, this.describe('/etc/ld.so.cache'));
         memo = parsed.ok ? { stamp, cache: parsed.value } : { stamp, cache: null, error: parsed.error.message };
       }
     }
@@ -246,17 +323,20 @@ class Run {
   private dlopened = table<string>();
   private missing: Closure['missing'] = [];
   private probes: string[] = [];
-  private probeSet = new Set<string>();
+  /** Made on first use, like the other sets below: most closures never need them. */
+  private probeSet: Set<string> | undefined;
   private warnings: string[] = [];
-  private warnSet = new Set<string>();
+  private warnSet: Set<string> | undefined;
   private skipped: Closure['skipped'] = [];
-  private graph = table<string[]>();
   private config: string[] = ['/etc/ld.so.cache'];
-  private cache: LdCache | null;
+  private cache: LdCacheIndex | null;
   private fallbackDirs: string[] | undefined;
-  private rpathMemo = new Map<Obj, string[]>();
-  private runpathMemo = new Map<Obj, string[]>();
+  private rpathMemo: Map<Obj, string[]> | undefined;
+  private runpathMemo: Map<Obj, string[]> | undefined;
   private stopped = false;
+  /** Some loaded object has DT_RPATH without DT_RUNPATH (none: the chain walk can be skipped). */
+  private rpathLent = false;
+  private mayCycle = false;
 
   constructor(private r: Resolver, private asked: string, private realPath: () => string, info: ElfInfo) {
     const kind = r.kindOf(info);
@@ -268,15 +348,7 @@ class Run {
     this.systemDirs = kind.systemDirs;
     this.systemPrefixes = kind.systemPrefixes;
     this.memo = kind.memo;
-    this.main = {
-      path: asked,
-      names: new Set(info.soname ? [info.soname] : []),
-      soname: info.soname,
-      info,
-      origin: undefined,
-      isMain: true,
-      queued: true,
-    };
+    this.main = newObj(asked, new Set(info.soname ? [info.soname] : []), info, undefined, undefined, undefined, true, true);
     const ldc = r.ldCache();
     this.cache = ldc.cache;
     if (ldc.error) this.warn(ldc.error);
@@ -289,6 +361,7 @@ class Run {
     if (info.dynamic) {
       this.loadInterpreter();
       const queue: Obj[] = [this.main, ...this.preload()];
+      for (let q = 0; q < queue.length; q++) (queue[q] as Obj).pos = q;
       for (let i = 0; i < queue.length && !this.stopped; i++) {
         const obj = queue[i] as Obj;
         const names: string[] = [];
@@ -296,63 +369,80 @@ class Run {
         if (obj.info.needed.length > CLOSURE_LIMITS.manyNeeded) {
           this.warn(`${obj.path} has ${obj.info.needed.length} DT_NEEDED entries, an absurd number; check that the file is what it claims to be`);
         }
-        for (const w of obj.info.warnings) this.warn(`${obj.path}: ${w}`);
-        deps: for (const kind of DEP_KINDS) for (const raw of depsOf(obj.info, kind)) {
-          const name = this.expandName(obj, raw);
-          if (name === undefined) continue;
-          names.push(name);
-          const m = this.mapObject(obj, name);
-          if ('missing' in m) {
-            if (kind === 'aux') continue;
-            if (kind === 'dlopen') {
-              this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
+        // Indexed loops, and empty lists skipped: most of this runs before the code is optimised.
+        const ws = obj.info.warnings;
+        for (let w = 0; w < ws.length; w++) this.warn(`${obj.path}: ${ws[w]}`);
+        deps: for (let k = 0; k < DEP_KINDS.length; k++) {
+          const kind = DEP_KINDS[k] as DepKind;
+          const list = depsOf(obj.info, kind);
+          for (let j = 0; j < list.length; j++) {
+            const raw = list[j] as string;
+            const name = this.expandName(obj, raw);
+            if (name === undefined) continue;
+            names.push(name);
+            const m = this.mapObject(obj, name);
+            if (typeof m === 'string') {
+              if (kind === 'aux') continue;
+              if (kind === 'dlopen') {
+                this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
+                continue;
+              }
+              this.missing.push({ soname: name, chain: [...this.chainOf(obj), name], reason: m });
               continue;
             }
-            this.missing.push({ soname: name, chain: [...this.chainOf(obj), name], reason: m.missing });
-            continue;
-          }
-          const dep = m.obj;
-          kids.push(dep);
-          if (kind === 'dlopen') {
-            if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
-          } else if (!dep.isMain && this.libraries[name] === undefined) {
-            this.libraries[name] = dep.path;
-            delete this.dlopened[name];
-          }
-          if (!dep.queued) {
-            dep.queued = true;
-            queue.push(dep);
-            if (queue.length > CLOSURE_LIMITS.maxObjects) {
-              this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
-              this.stopped = true;
-              break deps;
+            const dep = m;
+            kids.push(dep);
+            // An edge back to an object queued no later than this one: only then can there be a cycle.
+            if (dep.queued && (dep.pos as number) <= (obj.pos as number)) this.mayCycle = true;
+            if (kind === 'dlopen') {
+              if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
+            } else if (!dep.isMain && this.libraries[name] === undefined) {
+              this.libraries[name] = dep.path;
+              if (this.dlopened[name] !== undefined) delete this.dlopened[name];
+            }
+            if (!dep.queued) {
+              dep.queued = true;
+              dep.pos = queue.length;
+              queue.push(dep);
+              if (queue.length > CLOSURE_LIMITS.maxObjects) {
+                this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
+                this.stopped = true;
+                break deps;
+              }
             }
           }
         }
-        this.graph[obj.path] = names;
+        obj.requested = names;
         obj.kids = kids;
         this.processed.push(obj);
       }
-      this.findCycles();
+      // Every edge leading further down the queue: the queue order is a topological order, no cycle.
+      if (this.mayCycle) this.findCycles();
     }
+    const processed = this.processed;
+    let graph: Record<string, string[]> | undefined;
     return {
       path: this.asked,
       ...(info.interpreter !== undefined ? { interpreter: info.interpreter } : {}),
-      needed: [...info.needed],
+      needed: info.needed.slice(),
       libraries: this.libraries,
       dlopened: this.dlopened,
       missing: this.missing,
       probes: this.probes,
       warnings: this.warnings,
-      graph: this.graph,
+      // Made when first read: jail deps --json never reads it.
+      get graph() {
+        return (graph ??= graphOf(processed));
+      },
       skipped: this.skipped,
       config: this.config,
     };
   }
 
   private warn(msg: string): void {
-    if (!this.warnSet.has(msg)) {
-      this.warnSet.add(msg);
+    const seen = (this.warnSet ??= new Set());
+    if (!seen.has(msg)) {
+      seen.add(msg);
       this.warnings.push(msg);
     }
   }
@@ -369,8 +459,9 @@ class Run {
       this.warn(`${p} uses $ORIGIN in its ${which}: the loader finds the program's directory through /proc/self/exe, ` +
         'so /proc must be mounted inside the chroot or those entries are dropped');
     }
-    const look = this.r.fsr.lookup(p);
-    if (look.kind === 'found' && (look.st.mode & 0o6000n) !== 0n && usesOrigin) {
+    // The mode matters only with $ORIGIN, which few programs use.
+    const look = usesOrigin ? this.r.fsr.lookup(p) : undefined;
+    if (look?.kind === 'found' && (look.st.mode & 0o6000n) !== 0n) {
       this.warn(`${p} is setuid/setgid: in secure mode the loader ignores most $ORIGIN paths and refuses $ORIGIN in NEEDED`);
     }
   }
@@ -403,17 +494,8 @@ class Run {
     }
     const names = new Set([interp]);
     if (c.info.soname) names.add(c.info.soname);
-    this.addObj({
-      path: interp,
-      names,
-      soname: c.info.soname,
-      info: c.info,
-      id: c.id,
-      origin: originOf(interp),
-      isMain: false,
-      // ld.so's own NEEDED (none in practice) are looked at only once something requests it.
-      queued: false,
-    });
+    // ld.so's own NEEDED (none in practice) are looked at only once something requests it.
+    this.addObj(newObj(interp, names, c.info, c.id, undefined, originOf(interp), false, false));
   }
 
   /** ROOT/etc/ld.so.preload: loaded by the program before its own NEEDED. */
@@ -426,14 +508,14 @@ class Run {
     const names = text.replace(/#[^\n]*/g, ' ').split(/[: \t\n]+/).filter((n) => n !== '');
     for (const name of names) {
       const m = this.mapObject(this.main, name);
-      if ('missing' in m) {
-        this.warn(`/etc/ld.so.preload names ${name}, which cannot be loaded (${m.missing}); the loader ignores it with an error message`);
+      if (typeof m === 'string') {
+        this.warn(`/etc/ld.so.preload names ${name}, which cannot be loaded (${m}); the loader ignores it with an error message`);
         continue;
       }
-      this.libraries[name] ??= m.obj.path;
-      if (!m.obj.queued) {
-        m.obj.queued = true;
-        out.push(m.obj);
+      this.libraries[name] ??= m.path;
+      if (!m.queued) {
+        m.queued = true;
+        out.push(m);
       }
     }
     if (out.length) this.warn(`/etc/ld.so.preload is present: its libraries are part of every closure`);
@@ -490,7 +572,7 @@ class Run {
 
   /** decompose_rpath/fillin_rpath: directories with a trailing '/', DSTs expanded, duplicates dropped. */
   private searchDirs(obj: Obj, elems: string[], what: 'RPATH' | 'RUNPATH'): string[] {
-    const memo = what === 'RPATH' ? this.rpathMemo : this.runpathMemo;
+    const memo = what === 'RPATH' ? (this.rpathMemo ??= new Map()) : (this.runpathMemo ??= new Map());
     const hit = memo.get(obj);
     if (hit) return hit;
     const dirs: string[] = [];
@@ -516,15 +598,13 @@ class Run {
 
   /** _dl_map_object for one requested name. */
   private mapObject(loader: Obj, name: string): Mapped {
+    // byName already answers name with this object; its names need not learn it again.
     const known = this.byName.get(name);
-    if (known) {
-      known.names.add(name);
-      return { obj: known };
-    }
+    if (known) return known;
     if (name.includes('/')) {
       if (!name.startsWith('/')) {
         this.warn(`${loader.path}: NEEDED ${name} is a relative path, resolved by the loader against the current directory; refused`);
-        return { missing: 'relative path in NEEDED (depends on the current directory at run time)' };
+        return 'relative path in NEEDED (depends on the current directory at run time)';
       }
       const c = this.tryFile(name, true);
       return this.adopt(c, name, name, loader);
@@ -545,7 +625,8 @@ class Run {
     };
     let m: Mapped | undefined;
 
-    if (loader.info.runpath.length === 0) {
+    // Only an object with DT_RPATH and no DT_RUNPATH lends its RPATH down the chain.
+    if (loader.info.runpath.length === 0 && this.rpathLent) {
       let didMain = false;
       for (let l: Obj | undefined = loader; l; l = l.loader) {
         if (l.info.rpath.length === 0 || l.info.runpath.length > 0) continue;
@@ -564,7 +645,7 @@ class Run {
     }
     const d = this.defaultSearch(name, (loader.info.flags1 & DF_1_NODEFLIB) !== 0);
     if (d.found) return this.adopt(d.found.c, d.found.at, name, loader);
-    return { missing: otherClass || d.otherClass ? 'only candidates of another ELF class or machine were found' : 'not found in any searched directory' };
+    return otherClass || d.otherClass ? 'only candidates of another ELF class or machine were found' : 'not found in any searched directory';
   }
 
   /** The search after RPATH and RUNPATH, which depends only on the name: remembered per kind of program. */
@@ -592,7 +673,7 @@ class Run {
       return c;
     };
     if (this.cache) {
-      const cached = lookupLdCache(this.cache, name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId);
+      const cached = this.cache.lookup(name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId)?.value;
       if (cached !== undefined && !(nodeflib && this.systemPrefixes.some((d) => cached.startsWith(d)))) {
         const c = examine(cached);
         // A missing or other-class cache entry sends the loader on to the default path.
@@ -632,28 +713,18 @@ class Run {
 
   /** Turn a candidate into a loaded object, honouring the loader's same-file check. */
   private adopt(c: Candidate, at: string, name: string, loader: Obj): Mapped {
-    if (c.kind === 'fatal') return { missing: `the loader stops at ${at}: ${c.reason}` };
-    if (c.kind === 'absent') return { missing: 'no such file' };
-    if (c.kind === 'skip') return { missing: `${at}: ${c.reason}` };
+    if (c.kind === 'fatal') return `the loader stops at ${at}: ${c.reason}`;
+    if (c.kind === 'absent') return 'no such file';
+    if (c.kind === 'skip') return `${at}: ${c.reason}`;
     const same = this.byId.get(c.id);
     if (same) {
       same.names.add(name);
       this.byName.set(name, same); // no loaded object answered to name before
-      return { obj: same };
+      return same;
     }
-    const obj: Obj = {
-      path: at,
-      names: new Set([name]),
-      soname: c.info.soname,
-      info: c.info,
-      id: c.id,
-      loader,
-      origin: originOf(at),
-      isMain: false,
-      queued: false,
-    };
+    const obj = newObj(at, new Set([name]), c.info, c.id, loader, originOf(at), false, false);
     this.addObj(obj);
-    return { obj };
+    return obj;
   }
 
   private addObj(o: Obj): void {
@@ -662,6 +733,7 @@ class Run {
     if (!o.isMain && !this.byName.has(o.path)) this.byName.set(o.path, o);
     if (o.soname !== undefined && !this.byName.has(o.soname)) this.byName.set(o.soname, o);
     if (o.id !== undefined && !this.byId.has(o.id)) this.byId.set(o.id, o);
+    if (o.info.rpath.length > 0 && o.info.runpath.length === 0) this.rpathLent = true;
   }
 
   /** open_verify: can this path be loaded next to the program? `record` notes probes and skips. */
@@ -676,13 +748,20 @@ class Run {
 
   private record(e: SearchEvent): void {
     if ('probe' in e) {
-      if (!this.probeSet.has(e.probe)) {
-        this.probeSet.add(e.probe);
+      const seen = (this.probeSet ??= new Set());
+      if (!seen.has(e.probe)) {
+        seen.add(e.probe);
         this.probes.push(e.probe);
       }
     } else {
       this.skipped.push({ path: e.skip, reason: e.reason });
     }
+  }
+
+  /** A strongly connected component, in the order Tarjan's walk reached it. */
+  private warnCycle(comp: Obj[]): void {
+    const names = comp.map((o) => (o.isMain ? o.path : firstName(o)));
+    this.warn(`dependency cycle: ${[...names, names[0]].join(' -> ')} (the loader breaks it, but initialisation order within it is arbitrary)`);
   }
 
   /** Tarjan's SCCs over the dependency edges: report each cycle once. */
@@ -691,43 +770,50 @@ class Run {
     let index = 0;
     const stack: Obj[] = [];
     const strong = (v: Obj): void => {
-      // Iterative to survive deep chains.
-      const work: { v: Obj; i: number }[] = [{ v, i: 0 }];
+      // Iterative to survive deep chains; the walk's frames are two parallel arrays.
+      const workV: Obj[] = [v];
+      const workI: number[] = [0];
       v.index = v.low = index++;
       stack.push(v);
       v.onStack = true;
-      while (work.length) {
-        const top = work[work.length - 1] as { v: Obj; i: number };
-        const kids = top.v.kids ?? [];
-        if (top.i < kids.length) {
-          const w = kids[top.i++] as Obj;
+      while (workV.length) {
+        const top = workV[workV.length - 1] as Obj;
+        const kids = top.kids;
+        const i = workI[workI.length - 1] as number;
+        if (kids !== undefined && i < kids.length) {
+          workI[workI.length - 1] = i + 1;
+          const w = kids[i] as Obj;
           if (w.index === undefined) {
             w.index = w.low = index++;
             stack.push(w);
             w.onStack = true;
-            work.push({ v: w, i: 0 });
+            workV.push(w);
+            workI.push(0);
           } else if (w.onStack) {
-            top.v.low = Math.min(top.v.low as number, w.index);
+            top.low = Math.min(top.low as number, w.index);
           }
           continue;
         }
-        work.pop();
-        const parent = work[work.length - 1];
-        if (parent) parent.v.low = Math.min(parent.v.low as number, top.v.low as number);
-        if (top.v.low === top.v.index) {
-          const comp: Obj[] = [];
-          let w: Obj;
-          do {
-            w = stack.pop() as Obj;
-            w.onStack = false;
-            comp.push(w);
-          } while (w !== top.v);
-          const selfLoop = comp.length === 1 && (top.v.kids ?? []).includes(top.v);
-          if (comp.length > 1 || selfLoop) {
-            const names = comp.reverse().map((o) => (o.isMain ? o.path : firstName(o)));
-            this.warn(`dependency cycle: ${[...names, names[0]].join(' -> ')} (the loader breaks it, but initialisation order within it is arbitrary)`);
-          }
+        workV.pop();
+        workI.pop();
+        const parent = workV[workV.length - 1];
+        if (parent) parent.low = Math.min(parent.low as number, top.low as number);
+        if (top.low !== top.index) continue;
+        if (stack[stack.length - 1] === top) {
+          // A component of one object, as nearly all are: a cycle only if it needs itself.
+          stack.pop();
+          top.onStack = false;
+          if (kids !== undefined && kids.includes(top)) this.warnCycle([top]);
+          continue;
         }
+        const comp: Obj[] = [];
+        let w: Obj;
+        do {
+          w = stack.pop() as Obj;
+          w.onStack = false;
+          comp.push(w);
+        } while (w !== top);
+        this.warnCycle(comp.reverse());
       }
     };
     for (const o of this.processed) if (o.index === undefined) strong(o);
@@ -757,6 +843,27 @@ export function isDst(input: string, ref: string): number {
  */
 function table<T>(): Record<string, T> {
   return Object.setPrototypeOf(Object.create(null), Object.prototype) as Record<string, T>;
+}
+
+/** Every object made with all fields in one order: one shape, so the walk's property reads stay monomorphic. */
+function newObj(
+  path: string, names: Set<string>, info: ElfInfo, id: string | undefined, loader: Obj | undefined,
+  origin: string | null | undefined, isMain: boolean, queued: boolean,
+): Obj {
+  return {
+    path, names, soname: info.soname, info, id, loader, origin, isMain, queued,
+    kids: undefined, index: undefined, low: undefined, onStack: undefined, pos: undefined, requested: undefined,
+  };
+}
+
+/** Closure.graph: each processed object's requested names, keyed by its path, in processing order. */
+function graphOf(processed: readonly Obj[]): Record<string, string[]> {
+  const graph = table<string[]>();
+  for (let i = 0; i < processed.length; i++) {
+    const o = processed[i] as Obj;
+    graph[o.path] = o.requested as string[];
+  }
+  return graph;
 }
 
 /** _dl_new_object's l_origin: everything before the last '/', keeping a lone leading '/'. */
