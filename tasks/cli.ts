@@ -63,8 +63,7 @@ function version(): string {
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
   const first = argv[0];
   if (first === 'deps') {
-    const { runDeps, preferBaselineCode } = await import('./commands/deps.js');
-    preferBaselineCode(argv.slice(1));
+    const { runDeps } = await import('./commands/deps.js');
     return runDeps(argv.slice(1), io.out);
   }
   const named = first !== undefined && (first in COMMANDS || first === 'help' || first === 'version');

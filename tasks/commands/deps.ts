@@ -2,7 +2,6 @@
 // open for each program, as a tree like lddtree or as JSON for scripts, without running the
 // programs. One Resolver (and its facts cache) serves all paths, so long lists stay fast.
 
-import v8 from 'node:v8';
 import { Resolver, type Closure } from '../elf/index.js';
 
 const USAGE = 'usage: jail deps [--json] [--root DIR] PATH...';
@@ -15,26 +14,6 @@ interface JsonEntry {
   dlopened?: Record<string, string>;
   missing: string[];
   error?: { code: string; message: string };
-}
-
-/**
- * Up to this many arguments, a run is over before optimised code pays for itself: V8
- * compiles the hot functions of the parser and the resolver on a second thread (some 45
- * compilations, 400 ms of CPU for the 768 files of /usr/bin and friends), and the answer
- * is ready about when that code would be. Beyond it, the compiler is left on.
- */
-export const BASELINE_ONLY_ARGS = 4000;
-
-/**
- * For the CLI, before runDeps: with few enough arguments, have V8 run baseline code only.
- * The answers are the same either way; a short run costs a third less CPU, and on a
- * loaded machine less time too. Not for a long-lived process (tests, a build): the
- * setting is process-wide.
- */
-export function preferBaselineCode(args: string[]): void {
-  if (args.length > BASELINE_ONLY_ARGS) return;
-  v8.setFlagsFromString('--no-opt');
-  v8.setFlagsFromString('--always-sparkplug');
 }
 
 /** Exit status: 0 all resolved, 1 something missing, 2 bad input. */
