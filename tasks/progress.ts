@@ -19,6 +19,7 @@ export class HumanLog {
   #drawn = false;
   #last = 0;
 
+  /** `opts.progress` is read only once a build has enough actions to draw: it may be a getter that asks process.stderr (see commands/make.ts). */
   constructor(private readonly io: Output, private readonly opts: { explain: boolean; progress: boolean; quiet: boolean }) {}
 
   #clear(): void {
@@ -27,7 +28,7 @@ export class HumanLog {
 
   #draw(path: string): void {
     const now = Date.now();
-    if (!this.opts.progress || this.#total < 20 || now - this.#last < 100) return;
+    if (this.#total < 20 || now - this.#last < 100 || !this.opts.progress) return;
     this.#last = now;
     this.io.flush?.();
     const cols = process.stderr.columns ?? 80;
