@@ -11,6 +11,11 @@
 //   - tasks/cli.ts, so that `jail --version` and a usage error load no more than the parser;
 //   - tasks/commands/deps.ts, which needs only the ELF code (which hence is a chunk of its own);
 //   - the copy thread, a worker with module instances of its own anyway: it is bundled alone.
+//
+// Node's own modules are taken with process.getBuiltinModule(), not imported: the ES module
+// face of a builtin reads every export once, which for node:fs loads all of Node's streams
+// (through fs.ReadStream) and for node:crypto its WebCrypto, milliseconds that a build that
+// prints through fs.writeSync (tasks/stdio.ts) never needs.
 
 import { build } from 'esbuild';
 import fs from 'node:fs';
@@ -61,8 +66,31 @@ function corePlugin(importers) {
   };
 }
 
+/**
+ * `import x, { y } from 'node:z'` becomes a module of `process.getBuiltinModule('node:z')`
+ * with an export per property, each read only if some module uses it. The command line gets
+ * copies of its own, so that these modules do not make a chunk shared with the commands.
+ */
+const builtinsPlugin = {
+  name: 'builtins',
+  setup(b) {
+    const cli = path.join(REPO, 'tasks/cli.ts');
+    b.onResolve({ filter: /^node:/ }, (args) => args.kind !== 'import-statement' ? undefined
+      : { path: args.path, namespace: args.importer === cli ? 'builtin-cli' : 'builtin' });
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, loadBuiltin);
+    b.onLoad({ filter: /.*/, namespace: 'builtin-cli' }, loadBuiltin);
+  },
+};
+
+function loadBuiltin({ path: id }) {
+  const names = Object.keys(process.getBuiltinModule(id)).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
+  const lines = [`const m = process.getBuiltinModule(${JSON.stringify(id)});`, 'export default m;'];
+  for (const k of names) lines.push(`export const ${k} = /* @__PURE__ */ (() => m.${k})();`);
+  return { contents: lines.join('\n'), loader: 'js' };
+}
+
 fs.rmSync(path.join(REPO, 'dist', 'lib'), { recursive: true, force: true });
 const importers = new Set([...SPLIT.entryPoints, ...(await lazyModules())]);
-await build({ ...SPLIT, plugins: [corePlugin(importers)] });
-await build({ ...common, entryPoints: [path.join(REPO, 'tasks/rootfs-copy-thread.ts')], outfile: path.join(REPO, 'dist/tasks/rootfs-copy-thread.js') });
+await build({ ...SPLIT, plugins: [corePlugin(importers), builtinsPlugin] });
+await build({ ...common, entryPoints: [path.join(REPO, 'tasks/rootfs-copy-thread.ts')], outfile: path.join(REPO, 'dist/tasks/rootfs-copy-thread.js'), plugins: [builtinsPlugin] });
 fs.chmodSync(path.join(REPO, 'dist/tasks/cli.js'), 0o755);
