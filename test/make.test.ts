@@ -425,6 +425,15 @@ describe('exit status and errors', () => {
     expect(r.jail('make', `ROOT=${r.dir}`).stderr).toMatch(/holds the jailfile's own directory/);
   });
 
+  it('names the .ts line of an entry made in a module the jailfile imports, through a recipe too', () => {
+    fs.writeFileSync(path.join(r.dir, 'parts.ts'), `import { text } from 'jail';\nimport { dns } from 'jail/recipes';\n\nexport const motd = (): ReturnType<typeof text>[] => [\n  text('/etc/motd', 'hi\\n'),\n];\nexport const resolver = () => dns();\n`);
+    r.jailfile(`import { defineJail } from 'jail';\nimport { motd, resolver } from './parts.ts';\nexport default defineJail(() => [\n  ...motd(),\n  resolver(),\n]);\n`);
+    const res = make('-n', '--explain');
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/would create \/etc\/motd \(text\): .* \[parts\.ts:5 text\("\/etc\/motd"\)\]/);
+    expect(res.stdout).toMatch(/would create \/etc\/resolv\.conf \(file\): .* \[parts\.ts:7 copy\("\/etc\/resolv\.conf"/);
+  });
+
   it('names the file and line of a jailfile that does not load, and leaves ROOT untouched', () => {
     r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [\n  dir('/etc'),\n  dir('/x' +,\n]);\n`);
     let res = make();
