@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CORE = ['tasks/index.ts', 'recipes/index.ts', 'tasks/commands/make.ts'];
-const ALONE = new Set(['tasks/cli.ts', 'tasks/commands/deps.ts', 'tasks/rootfs-copy-thread.ts'].map((f) => path.join(REPO, f)));
+const ALONE = new Set(['tasks/cli.ts', 'tasks/commands/deps.ts', 'tasks/commands/status.ts', 'tasks/commands/stop.ts', 'tasks/rootfs-copy-thread.ts'].map((f) => path.join(REPO, f)));
 
 const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' };
 
@@ -67,27 +67,36 @@ function corePlugin(importers) {
 }
 
 /**
+ * Builtins slow to load that many commands import but never call (node:crypto brings all
+ * of Node's streams): their functions load them on the first call.
+ */
+const LAZY = new Set(['node:crypto']);
+
+/**
  * `import x, { y } from 'node:z'` becomes a module of `process.getBuiltinModule('node:z')`
- * with an export per property, each read only if some module uses it. The command line gets
- * copies of its own, so that these modules do not make a chunk shared with the commands.
+ * with an export per property, each read only if some module uses it. Every importing file
+ * gets a copy of its own: one shared by modules of different chunks would be a chunk of its
+ * own, one more module for Node to load.
  */
 const builtinsPlugin = {
   name: 'builtins',
   setup(b) {
-    const cli = path.join(REPO, 'tasks/cli.ts');
     b.onResolve({ filter: /^node:/ }, (args) => args.kind !== 'import-statement' ? undefined
-      : { path: args.path, namespace: args.importer === cli ? 'builtin-cli' : 'builtin' });
-    b.onLoad({ filter: /.*/, namespace: 'builtin' }, loadBuiltin);
-    b.onLoad({ filter: /.*/, namespace: 'builtin-cli' }, loadBuiltin);
+      : { path: `${args.path}?${args.importer}`, namespace: 'builtin' });
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path: p }) => {
+      const id = p.slice(0, p.indexOf('?'));
+      const mod = process.getBuiltinModule(id);
+      const lines = ['let m;', `const load = () => (m ??= process.getBuiltinModule(${JSON.stringify(id)}));`, 'export default /* @__PURE__ */ load();'];
+      for (const k of Object.keys(mod)) {
+        if (!/^[A-Za-z_$][\w$]*$/.test(k) || k === 'default') continue;
+        // A function, not a class: a wrapper is called exactly as the function it stands for.
+        const late = LAZY.has(id) && /^[a-z]/.test(k) && typeof mod[k] === 'function';
+        lines.push(late ? `export function ${k}(...args) { return load().${k}(...args); }` : `export const ${k} = /* @__PURE__ */ (() => load().${k})();`);
+      }
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
   },
 };
-
-function loadBuiltin({ path: id }) {
-  const names = Object.keys(process.getBuiltinModule(id)).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
-  const lines = [`const m = process.getBuiltinModule(${JSON.stringify(id)});`, 'export default m;'];
-  for (const k of names) lines.push(`export const ${k} = /* @__PURE__ */ (() => m.${k})();`);
-  return { contents: lines.join('\n'), loader: 'js' };
-}
 
 fs.rmSync(path.join(REPO, 'dist', 'lib'), { recursive: true, force: true });
 const importers = new Set([...SPLIT.entryPoints, ...(await lazyModules())]);
