@@ -432,6 +432,13 @@ describe('exit status and errors', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/would create \/etc\/motd \(text\): .* \[parts\.ts:5 text\("\/etc\/motd"\)\]/);
     expect(res.stdout).toMatch(/would create \/etc\/resolv\.conf \(file\): .* \[parts\.ts:7 copy\("\/etc\/resolv\.conf"/);
+    // Each cached module's line table is kept beside it; without them the source maps still tell.
+    const cache = path.join(r.dir, '.jail', 'cache');
+    const tables = fs.readdirSync(cache).filter((f) => f.endsWith('.lines.json'));
+    expect(tables.length).toBe(2);
+    for (const t of tables) fs.rmSync(path.join(cache, t));
+    const untimed = (out: string) => out.replace(/ in [\d.]+s$/m, '');
+    expect(untimed(make('-n', '--explain').stdout)).toBe(untimed(res.stdout));
   });
 
   it('names the file and line of a jailfile that does not load, and leaves ROOT untouched', () => {
