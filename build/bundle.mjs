@@ -5,11 +5,12 @@
 // module on a small machine: more than most of our modules take to run. esbuild's code
 // splitting makes a chunk of every set of modules reached by the same set of entry points,
 // and with a dozen commands that cut what a no-op build loads into twenty chunks. So every
-// entry point and lazily imported module except those below imports the core first (the
-// `jail` module, `jail/recipes` and the make command): all of it then lands in one chunk,
-// and a command's chunk holds only what is its own. Left out of the core:
+// entry point and lazily imported module imports the core first (the `jail` module,
+// `jail/recipes` and the make command): all of it then lands in one chunk, and a command's
+// chunk holds only what is its own. Apart from the core:
 //   - tasks/cli.ts, so that `jail --version` and a usage error load no more than the parser;
-//   - tasks/commands/deps.ts, which needs only the ELF code (which hence is a chunk of its own);
+//   - status, stop and deps, which need a tenth of it (deps only the ELF code): they import
+//     the part of the core that status and stop use instead, which is then one chunk;
 //   - the copy thread, a worker with module instances of its own anyway: it is bundled alone.
 //
 // Node's own modules are taken with process.getBuiltinModule(), not imported: the ES module
@@ -23,44 +24,64 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CORE = ['tasks/index.ts', 'recipes/index.ts', 'tasks/commands/make.ts'];
-const ALONE = new Set(['tasks/cli.ts', 'tasks/commands/deps.ts', 'tasks/commands/status.ts', 'tasks/commands/stop.ts', 'tasks/rootfs-copy-thread.ts'].map((f) => path.join(REPO, f)));
+const abs = (f) => path.join(REPO, f);
+const CORE = ['tasks/index.ts', 'recipes/index.ts', 'tasks/commands/make.ts'].map(abs);
+const APART = ['tasks/commands/status.ts', 'tasks/commands/stop.ts', 'tasks/commands/deps.ts'].map(abs);
+/** The commands apart whose needs make the common part. */
+const COMMON_OF = APART.slice(0, 2);
+const ALONE = ['tasks/cli.ts', 'tasks/rootfs-copy-thread.ts'].map(abs);
 
-const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' };
+const OPTIONS = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning', absWorkingDir: REPO };
 
 const SPLIT = {
-  ...common,
-  entryPoints: ['tasks/cli.ts', 'tasks/index.ts', 'recipes/index.ts'].map((f) => path.join(REPO, f)),
+  ...OPTIONS,
+  entryPoints: ['tasks/cli.ts', 'tasks/index.ts', 'recipes/index.ts'].map(abs),
   splitting: true,
-  outdir: path.join(REPO, 'dist'),
+  outdir: abs('dist'),
   outbase: REPO,
   chunkNames: 'lib/[name]-[hash]',
 };
 
-/** The modules loaded by import(), found by a first build that writes nothing. */
-async function lazyModules() {
+/** From a first build that writes nothing: the modules loaded by import(), and the modules each module imports. */
+async function graph() {
   const { metafile } = await build({ ...SPLIT, write: false, metafile: true });
   const lazy = new Set();
-  for (const input of Object.values(metafile.inputs)) {
-    for (const i of input.imports) if (i.kind === 'dynamic-import' && !i.external) lazy.add(path.resolve(REPO, i.path));
+  const imports = new Map();
+  for (const [file, input] of Object.entries(metafile.inputs)) {
+    const own = [];
+    for (const i of input.imports) {
+      if (i.external) continue;
+      if (i.kind === 'dynamic-import') lazy.add(path.resolve(REPO, i.path));
+      else if (i.kind === 'import-statement') own.push(path.resolve(REPO, i.path));
+    }
+    imports.set(path.resolve(REPO, file), own);
   }
-  return lazy;
+  const reach = (from) => {
+    const seen = new Set();
+    const visit = (f) => { if (!seen.has(f)) { seen.add(f); for (const g of imports.get(f) ?? []) visit(g); } };
+    from.forEach(visit);
+    return seen;
+  };
+  return { lazy, reach };
 }
 
-/** Puts `import 'jail:core'` in front of the code of the entry points and lazy modules that are not ALONE. */
-function corePlugin(importers) {
+/**
+ * Puts `import 'jail:core'` in front of the code of the entry points and lazy modules
+ * (`importers`), or `import 'jail:common'` for those APART.
+ */
+function corePlugin(importers, commonPart) {
+  const barrel = (files) => ({ contents: files.map((f) => `import ${JSON.stringify(f)};`).join('\n'), resolveDir: REPO, loader: 'js' });
   return {
     name: 'core',
     setup(b) {
-      b.onResolve({ filter: /^jail:core$/ }, () => ({ path: 'core', namespace: 'jail' }));
-      b.onLoad({ filter: /^core$/, namespace: 'jail' }, () => ({
-        contents: CORE.map((f) => `import ${JSON.stringify(path.join(REPO, f))};`).join('\n'),
-        resolveDir: REPO,
-        loader: 'js',
-      }));
+      b.onResolve({ filter: /^jail:(core|common)$/ }, (args) => ({ path: args.path.slice(5), namespace: 'jail' }));
+      // The core imports the common part's barrel too: reached by everything that reaches its modules, it shares their chunk.
+      b.onLoad({ filter: /^core$/, namespace: 'jail' }, () => barrel([...CORE, 'jail:common']));
+      b.onLoad({ filter: /^common$/, namespace: 'jail' }, () => barrel(commonPart));
       b.onLoad({ filter: /\.ts$/ }, (args) => {
-        if (!importers.has(args.path) || ALONE.has(args.path)) return undefined;
-        return { contents: `import 'jail:core';\n${fs.readFileSync(args.path, 'utf8')}`, loader: 'ts' };
+        if (!importers.has(args.path) || ALONE.includes(args.path)) return undefined;
+        const first = APART.includes(args.path) ? 'jail:common' : 'jail:core';
+        return { contents: `import '${first}';\n${fs.readFileSync(args.path, 'utf8')}`, loader: 'ts' };
       });
     },
   };
@@ -98,8 +119,10 @@ const builtinsPlugin = {
   },
 };
 
-fs.rmSync(path.join(REPO, 'dist', 'lib'), { recursive: true, force: true });
-const importers = new Set([...SPLIT.entryPoints, ...(await lazyModules())]);
-await build({ ...SPLIT, plugins: [corePlugin(importers), builtinsPlugin] });
-await build({ ...common, entryPoints: [path.join(REPO, 'tasks/rootfs-copy-thread.ts')], outfile: path.join(REPO, 'dist/tasks/rootfs-copy-thread.js'), plugins: [builtinsPlugin] });
-fs.chmodSync(path.join(REPO, 'dist/tasks/cli.js'), 0o755);
+fs.rmSync(abs('dist/lib'), { recursive: true, force: true });
+const { lazy, reach } = await graph();
+const core = reach(CORE);
+const commonPart = [...reach(COMMON_OF)].filter((f) => core.has(f) && f.endsWith('.ts'));
+await build({ ...SPLIT, plugins: [corePlugin(new Set([...SPLIT.entryPoints, ...lazy]), commonPart), builtinsPlugin] });
+await build({ ...OPTIONS, entryPoints: [abs('tasks/rootfs-copy-thread.ts')], outfile: abs('dist/tasks/rootfs-copy-thread.js'), plugins: [builtinsPlugin] });
+fs.chmodSync(abs('dist/tasks/cli.js'), 0o755);
