@@ -203,6 +203,19 @@ describe('tampering in ROOT', () => {
   }
 });
 
+describe('globs', () => {
+  it('copies what a copy() glob matches and places the programs an elf() glob matches', () => {
+    fs.mkdirSync(path.join(r.src, 'globbed'));
+    for (const f of ['a.txt', 'b.txt', 'c.conf']) fs.writeFileSync(path.join(r.src, 'globbed', f), f);
+    r.jailfile(JAILFILE(`copy(SRC + '/globbed/*.txt', { to: '/srv' }), elf('/usr/bin/ba?h'),`).replace("copy, text, users }", "copy, text, users, elf }"));
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readdirSync(r.root + '/srv').sort()).toEqual(['a.txt', 'b.txt']);
+    expect(fs.statSync(r.root + '/usr/bin/bash').isFile()).toBe(true);
+    expect(make('-q').code).toBe(0);
+  });
+});
+
 describe('pruning', () => {
   it('removes what is no longer declared, and never what a service made', () => {
     r.jailfile(JAILFILE(`copy(SRC + '/extra', { to: '/srv/extra' }),`));
