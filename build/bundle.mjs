@@ -117,7 +117,7 @@ const builtinsPlugin = {
       const id = args.path.replace(/^node:/, '');
       if (!BUILTINS.has(id)) return undefined;
       if (args.kind === 'require-call') return { path: `node:${id}`, namespace: 'builtin-cjs' };
-      return args.kind === 'import-statement' ? { path: `node:${id}?${args.importer}`, namespace: 'builtin' } : undefined;
+      return args.kind === 'import-statement' ? { path: `node:${id}?${path.relative(REPO, args.importer)}`, namespace: 'builtin' } : undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'builtin-cjs' }, ({ path: id }) => ({ contents: `module.exports = process.getBuiltinModule(${JSON.stringify(id)});`, loader: 'js' }));
     b.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path: p }) => {
