@@ -9,8 +9,10 @@
 // `jail/recipes` and the make command): all of it then lands in one chunk, and a command's
 // chunk holds only what is its own. Apart from the core:
 //   - tasks/cli.ts, so that `jail --version` and a usage error load no more than the parser;
-//   - status, stop and deps, which need a tenth of it (deps only the ELF code): they import
-//     the part of the core that status and stop use instead, which is then one chunk;
+//   - status, stop and deps, which need a tenth of it (deps only the ELF code) and never
+//     load a jailfile: each is bundled whole, as dist/tasks/commands/<name>.js where the
+//     command line imports it. Their copies of shared modules are never in one process with
+//     the core's (a jailfile's 'jail' must be the command line's own instance);
 //   - the copy thread, a worker with module instances of its own anyway: it is bundled alone.
 //
 // Node's own modules are taken with process.getBuiltinModule(), not imported: the ES module
@@ -32,9 +34,7 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const abs = (f) => path.join(REPO, f);
 const CORE = ['tasks/index.ts', 'recipes/index.ts', 'tasks/commands/make.ts'].map(abs);
 const APART = ['tasks/commands/status.ts', 'tasks/commands/stop.ts', 'tasks/commands/deps.ts'].map(abs);
-/** The commands apart whose needs make the common part. */
-const COMMON_OF = APART.slice(0, 2);
-const ALONE = ['tasks/cli.ts', 'tasks/rootfs-copy-thread.ts'].map(abs);
+const CLI = abs('tasks/cli.ts');
 
 const BUNDLED = ['globby'];
 const EXTERNAL = Object.keys(JSON.parse(fs.readFileSync(abs('package.json'), 'utf8')).dependencies).filter((d) => !BUNDLED.includes(d));
@@ -43,53 +43,48 @@ const OPTIONS = { bundle: true, format: 'esm', platform: 'node', target: 'node20
 
 const SPLIT = {
   ...OPTIONS,
-  entryPoints: ['tasks/cli.ts', 'tasks/index.ts', 'recipes/index.ts'].map(abs),
+  entryPoints: [CLI, abs('tasks/index.ts'), abs('recipes/index.ts')],
   splitting: true,
   outdir: abs('dist'),
   outbase: REPO,
   chunkNames: 'lib/[name]-[hash]',
 };
 
-/** From a first build that writes nothing: the modules loaded by import(), and the modules each module imports. */
-async function graph() {
-  const { metafile } = await build({ ...SPLIT, write: false, metafile: true });
+/** The command line's import() of a command APART stays as written: it names that command's own bundle. */
+const apartPlugin = {
+  name: 'apart',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/commands\// }, (args) => {
+      if (args.importer !== CLI || !APART.includes(abs(path.join('tasks', args.path.replace(/\.js$/, '.ts'))))) return undefined;
+      return { path: args.path, external: true };
+    });
+  },
+};
+
+/** The modules loaded by import(), from a first build that writes nothing. */
+async function lazyModules() {
+  const { metafile } = await build({ ...SPLIT, write: false, metafile: true, plugins: [apartPlugin] });
   const lazy = new Set();
-  const imports = new Map();
-  for (const [file, input] of Object.entries(metafile.inputs)) {
-    const own = [];
-    for (const i of input.imports) {
-      if (i.external) continue;
-      if (i.kind === 'dynamic-import') lazy.add(path.resolve(REPO, i.path));
-      else if (i.kind === 'import-statement') own.push(path.resolve(REPO, i.path));
-    }
-    imports.set(path.resolve(REPO, file), own);
+  for (const input of Object.values(metafile.inputs)) {
+    for (const i of input.imports) if (i.kind === 'dynamic-import' && !i.external) lazy.add(path.resolve(REPO, i.path));
   }
-  const reach = (from) => {
-    const seen = new Set();
-    const visit = (f) => { if (!seen.has(f)) { seen.add(f); for (const g of imports.get(f) ?? []) visit(g); } };
-    from.forEach(visit);
-    return seen;
-  };
-  return { lazy, reach };
+  return lazy;
 }
 
-/**
- * Puts `import 'jail:core'` in front of the code of the entry points and lazy modules
- * (`importers`), or `import 'jail:common'` for those APART.
- */
-function corePlugin(importers, commonPart) {
-  const barrel = (files) => ({ contents: files.map((f) => `import ${JSON.stringify(f)};`).join('\n'), resolveDir: REPO, loader: 'js' });
+/** Puts `import 'jail:core'` in front of the code of the entry points and lazy modules (`importers`) but the command line. */
+function corePlugin(importers) {
   return {
     name: 'core',
     setup(b) {
-      b.onResolve({ filter: /^jail:(core|common)$/ }, (args) => ({ path: args.path.slice(5), namespace: 'jail' }));
-      // The core imports the common part's barrel too: reached by everything that reaches its modules, it shares their chunk.
-      b.onLoad({ filter: /^core$/, namespace: 'jail' }, () => barrel([...CORE, 'jail:common']));
-      b.onLoad({ filter: /^common$/, namespace: 'jail' }, () => barrel(commonPart));
+      b.onResolve({ filter: /^jail:core$/ }, () => ({ path: 'core', namespace: 'jail' }));
+      b.onLoad({ filter: /^core$/, namespace: 'jail' }, () => ({
+        contents: CORE.map((f) => `import ${JSON.stringify(f)};`).join('\n'),
+        resolveDir: REPO,
+        loader: 'js',
+      }));
       b.onLoad({ filter: /\.ts$/ }, (args) => {
-        if (!importers.has(args.path) || ALONE.includes(args.path)) return undefined;
-        const first = APART.includes(args.path) ? 'jail:common' : 'jail:core';
-        return { contents: `import '${first}';\n${fs.readFileSync(args.path, 'utf8')}`, loader: 'ts' };
+        if (!importers.has(args.path) || args.path === CLI) return undefined;
+        return { contents: `import 'jail:core';\n${fs.readFileSync(args.path, 'utf8')}`, loader: 'ts' };
       });
     },
   };
@@ -156,9 +151,9 @@ async function prebundled() {
 }
 
 fs.rmSync(abs('dist/lib'), { recursive: true, force: true });
-const { lazy, reach } = await graph();
-const core = reach(CORE);
-const commonPart = [...reach(COMMON_OF)].filter((f) => core.has(f) && f.endsWith('.ts'));
-await build({ ...SPLIT, plugins: [corePlugin(new Set([...SPLIT.entryPoints, ...lazy]), commonPart), builtinsPlugin, await prebundled()] });
-await build({ ...OPTIONS, entryPoints: [abs('tasks/rootfs-copy-thread.ts')], outfile: abs('dist/tasks/rootfs-copy-thread.js'), plugins: [builtinsPlugin] });
+const importers = new Set([...SPLIT.entryPoints, ...(await lazyModules())]);
+await build({ ...SPLIT, plugins: [apartPlugin, corePlugin(importers), builtinsPlugin, await prebundled()] });
+for (const f of [...APART, abs('tasks/rootfs-copy-thread.ts')]) {
+  await build({ ...OPTIONS, entryPoints: [f], outfile: abs(path.join('dist', path.relative(REPO, f).replace(/\.ts$/, '.js'))), plugins: [builtinsPlugin] });
+}
 fs.chmodSync(abs('dist/tasks/cli.js'), 0o755);
