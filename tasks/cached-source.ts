@@ -1,7 +1,9 @@
 // Maps a line of a transpiled jailfile module (.jail/cache/<hash>.mjs) back to the .ts file
 // and line a person wrote, from the module's inline source map. Node's own source-map
 // support would do the same for every frame of every stack, parsing the maps of the tool's
-// own modules too: tens of milliseconds a build, for the one frame an entry needs.
+// own modules too: tens of milliseconds a build, for the one frame an entry needs. The
+// table is decoded once, when the module is made (load.ts), and kept beside it as
+// <hash>.lines.json; a module without one has its map decoded when first asked.
 
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -33,9 +35,28 @@ export function originalLine(file: string, line: number): { file: string; line: 
   return t && orig ? { file: t.source, line: orig } : undefined;
 }
 
+/** Where the line table of a cached module is kept. */
+export function linesFile(module: string): string {
+  return module.replace(/\.mjs$/, '.lines.json');
+}
+
+/** The line table of a cached module, as linesFile() keeps it. */
+export function lineTableJson(moduleText: string): string | undefined {
+  const t = tableOf(moduleText);
+  return t ? JSON.stringify({ source: t.source, lines: [...t.lines] }) : undefined;
+}
+
 function readTable(file: string): LineTable | null {
+  try {
+    const t = JSON.parse(fs.readFileSync(linesFile(file), 'utf8')) as { source?: unknown; lines?: unknown };
+    if (typeof t.source === 'string' && Array.isArray(t.lines)) return { source: t.source, lines: Int32Array.from(t.lines as number[]) };
+  } catch { /* none kept (or unreadable): decode the module's own map */ }
   let text: string;
   try { text = fs.readFileSync(file, 'utf8'); } catch { return null; }
+  return tableOf(text);
+}
+
+function tableOf(text: string): LineTable | null {
   const m = INLINE_MAP.exec(text);
   if (!m?.[1]) return null;
   let map: { sources?: unknown; mappings?: unknown };

@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError, type Parsed } from './args.js';
-import { stdio, type Output } from './progress.js';
+import type { Output } from './progress.js';
+import { stdio } from './stdio.js';
 
 const USAGE = `usage: jail [make] ROOT=DIR [VAR=value ...] [options] [target ...]
        jail deps [--json] [--root DIR] ELF ...

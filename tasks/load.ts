@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EntryUsageError, type Entries, type JailDefinition, type JailVars } from './entries.js';
 import { stateDir } from './manifest.js';
 import { personFrame } from './call-site.js';
+import { lineTableJson, linesFile } from './cached-source.js';
 import { fail, jailError, ok, type JailError, type Result } from './result.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -27,6 +28,8 @@ const TS = /\.(m?ts)$/;
 /** Import specifiers in transpiled ES module code: `from '...'`, `import '...'`, `import('...')`. */
 const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])([^'"\n]+)\2/g;
 const MAX_MODULES = 200;
+/** In the cache key: modules made before line tables were kept beside them are made again, once. */
+const CACHE_FORMAT = 'lines\0';
 
 let toolVersion: string | undefined;
 function version(): string {
@@ -100,7 +103,7 @@ class ModuleCache {
     }
     // The aliases are in the key: a cached module names the tool's files by absolute URL, so
     // a tool installed somewhere else must not reuse it.
-    const own = createHash('sha256').update(version()).update('\0').update(ALIAS_KEY).update('\0').update(file).update('\0').update(source).digest('hex');
+    const own = createHash('sha256').update(CACHE_FORMAT).update(version()).update('\0').update(ALIAS_KEY).update('\0').update(file).update('\0').update(source).digest('hex');
     const depsFile = path.join(this.dir, `${own}.deps.json`);
     let js: string | undefined;
     let deps: string[];
@@ -127,6 +130,9 @@ class ModuleCache {
         return whole;
       });
       fs.mkdirSync(this.dir, { recursive: true });
+      // The line table first: a module that is there has its table, unless someone removed it.
+      const lines = lineTableJson(rewritten);
+      if (lines) writeAtomic(linesFile(out), lines);
       writeAtomic(out, rewritten);
     }
     this.#active.delete(file);

@@ -222,9 +222,12 @@ export async function make(opts: MakeOptions): Promise<Report> {
 
     const writes = plan.actions.length > 0 || plan.refresh.size > 0 || plan.forget.length > 0 || plan.sweep.length > 0;
     if (!dryRun && plan.actions.length > 0) saveManifest(mfile, { ...manifest, complete: false });
-    const jobs = Math.max(1, opts.jobs ?? defaultJobs(root));
-    const threads = dryRun ? 0 : copyThreads(jobs, plan);
-    const applier = dryRun ? recordingApplier() : rootApplier(root, threads);
+    // Nothing to write (a no-op build): ROOT, a real directory, is not opened, nor its
+    // filesystem asked for a -j; opening it reads the mount table, for nothing.
+    const idle = plan.actions.length === 0 && plan.sweep.length === 0 && fs.lstatSync(root, { throwIfNoEntry: false })?.isDirectory() === true;
+    const jobs = idle ? 1 : Math.max(1, opts.jobs ?? defaultJobs(root));
+    const threads = dryRun || idle ? 0 : copyThreads(jobs, plan);
+    const applier = dryRun || idle ? recordingApplier() : rootApplier(root, threads);
     let result;
     try {
       result = await apply(plan, applier, {

@@ -11,40 +11,6 @@ export interface Output {
   flush?(): void;
 }
 
-/**
- * Standard output, buffered: a first build prints one line per file, and one write per
- * line cost seconds for ten thousand files. Lines go out in batches, at least every 50 ms,
- * and before anything is written to standard error, so the two stay in order.
- */
-class BufferedStdio implements Output {
-  #lines: string[] = [];
-  #bytes = 0;
-  #timer: NodeJS.Timeout | undefined;
-
-  // Arrow properties: commands pass io.out around as a plain function.
-  out = (line: string): void => {
-    this.#lines.push(line, '\n');
-    this.#bytes += line.length + 1;
-    if (this.#bytes >= 64 * 1024) this.flush();
-    else this.#timer ??= setTimeout(() => this.flush(), 50).unref();
-  };
-
-  err = (line: string): void => {
-    this.flush();
-    process.stderr.write(line + '\n');
-  };
-
-  flush = (): void => {
-    if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
-    if (!this.#lines.length) return;
-    process.stdout.write(this.#lines.join(''));
-    this.#lines = [];
-    this.#bytes = 0;
-  };
-}
-
-export const stdio: Output = new BufferedStdio();
-
 const VERB = { create: ['create', 'would create'], update: ['update', 'would update'], remove: ['remove', 'would remove'] } as const;
 
 export class HumanLog {
@@ -53,6 +19,7 @@ export class HumanLog {
   #drawn = false;
   #last = 0;
 
+  /** `opts.progress` is read only once a build has enough actions to draw: it may be a getter that asks process.stderr (see commands/make.ts). */
   constructor(private readonly io: Output, private readonly opts: { explain: boolean; progress: boolean; quiet: boolean }) {}
 
   #clear(): void {
@@ -61,7 +28,7 @@ export class HumanLog {
 
   #draw(path: string): void {
     const now = Date.now();
-    if (!this.opts.progress || this.#total < 20 || now - this.#last < 100) return;
+    if (this.#total < 20 || now - this.#last < 100 || !this.opts.progress) return;
     this.#last = now;
     this.io.flush?.();
     const cols = process.stderr.columns ?? 80;

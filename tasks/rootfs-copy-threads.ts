@@ -5,7 +5,7 @@
 // one message. Only rootfs.ts uses this.
 
 import fs from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { Stat } from './stat.js';
 import type { CopyDone, CopyJob } from './rootfs-copy.js';
 
@@ -19,6 +19,9 @@ class Thread {
   /** Why the thread stopped, once it has: it gets no more work. */
   failed?: Error;
   constructor(url: URL, onFail: (t: Thread, e: Error) => void) {
+    // Taken when a thread starts, not imported: most builds start none, and loading Node's
+    // worker module costs a millisecond or two.
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     this.worker = new Worker(url);
     this.worker.on('message', (results: CopyDone[]) => {
       const batch = this.sent.shift() ?? [];

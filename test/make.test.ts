@@ -203,6 +203,19 @@ describe('tampering in ROOT', () => {
   }
 });
 
+describe('globs', () => {
+  it('copies what a copy() glob matches and places the programs an elf() glob matches', () => {
+    fs.mkdirSync(path.join(r.src, 'globbed'));
+    for (const f of ['a.txt', 'b.txt', 'c.conf']) fs.writeFileSync(path.join(r.src, 'globbed', f), f);
+    r.jailfile(JAILFILE(`copy(SRC + '/globbed/*.txt', { to: '/srv' }), elf('/usr/bin/ba?h'),`).replace("copy, text, users }", "copy, text, users, elf }"));
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readdirSync(r.root + '/srv').sort()).toEqual(['a.txt', 'b.txt']);
+    expect(fs.statSync(r.root + '/usr/bin/bash').isFile()).toBe(true);
+    expect(make('-q').code).toBe(0);
+  });
+});
+
 describe('pruning', () => {
   it('removes what is no longer declared, and never what a service made', () => {
     r.jailfile(JAILFILE(`copy(SRC + '/extra', { to: '/srv/extra' }),`));
@@ -423,6 +436,22 @@ describe('exit status and errors', () => {
     expect(res.stderr).toMatch(/is a symlink/);
     expect(fs.readdirSync(r.outside)).toEqual([]);
     expect(r.jail('make', `ROOT=${r.dir}`).stderr).toMatch(/holds the jailfile's own directory/);
+  });
+
+  it('names the .ts line of an entry made in a module the jailfile imports, through a recipe too', () => {
+    fs.writeFileSync(path.join(r.dir, 'parts.ts'), `import { text } from 'jail';\nimport { dns } from 'jail/recipes';\n\nexport const motd = (): ReturnType<typeof text>[] => [\n  text('/etc/motd', 'hi\\n'),\n];\nexport const resolver = () => dns();\n`);
+    r.jailfile(`import { defineJail } from 'jail';\nimport { motd, resolver } from './parts.ts';\nexport default defineJail(() => [\n  ...motd(),\n  resolver(),\n]);\n`);
+    const res = make('-n', '--explain');
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/would create \/etc\/motd \(text\): .* \[parts\.ts:5 text\("\/etc\/motd"\)\]/);
+    expect(res.stdout).toMatch(/would create \/etc\/resolv\.conf \(file\): .* \[parts\.ts:7 copy\("\/etc\/resolv\.conf"/);
+    // Each cached module's line table is kept beside it; without them the source maps still tell.
+    const cache = path.join(r.dir, '.jail', 'cache');
+    const tables = fs.readdirSync(cache).filter((f) => f.endsWith('.lines.json'));
+    expect(tables.length).toBe(2);
+    for (const t of tables) fs.rmSync(path.join(cache, t));
+    const untimed = (out: string) => out.replace(/ in [\d.]+s$/m, '');
+    expect(untimed(make('-n', '--explain').stdout)).toBe(untimed(res.stdout));
   });
 
   it('names the file and line of a jailfile that does not load, and leaves ROOT untouched', () => {

@@ -9,7 +9,9 @@ import type { JailError } from '../result.js';
 
 export async function run(p: Parsed, io: Output): Promise<number> {
   const quiet = Boolean(p.make.question);
-  const log = new HumanLog(io, { explain: p.explain, progress: Boolean(process.stderr.isTTY) && !p.json, quiet });
+  // A getter: asking process.stderr whether it is a terminal makes the stream, which loads
+  // Node's stream and tty modules; a build with nothing to draw never asks.
+  const log = new HumanLog(io, { explain: p.explain, get progress() { return !p.json && Boolean(process.stderr.isTTY); }, quiet });
   const shown = new Set<JailError>();
   const report = await make({
     ...p.make,

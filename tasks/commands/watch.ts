@@ -3,29 +3,31 @@
 // what changed. Ctrl-C (or SIGTERM) finishes a build in progress and exits 0. --debounce
 // is the quiet time after a change before building (default 150 ms, at least 60 ms).
 
-import { UsageError, type Parsed } from '../args.js';
+import type { Parsed } from '../args.js';
 import type { Output } from '../progress.js';
 import { DEFAULT_DEBOUNCE_MS, JailWatch } from '../watch/loop.js';
 
-function debounceOf(p: Parsed): number {
+/**
+ * What is wrong with the options for a watch, if anything. Returned, not thrown as args.ts's
+ * UsageError: importing args.ts here would move it out of the command line's own module
+ * into a chunk that every command, `--version` too, then loads on its own.
+ */
+function misuse(p: Parsed): string | undefined {
+  if (p.make.dryRun || p.make.question) return 'watch builds on every change; -n and -q belong to `jail make`';
+  if (p.make.targets.includes('clean')) return 'watch builds; `clean` belongs to `jail make`';
+  if (p.json) return 'watch prints lines as it goes; --json belongs to `jail make`';
   const v = p.options.get('--debounce');
-  if (v === undefined) return DEFAULT_DEBOUNCE_MS;
+  if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0 || n > 60_000) throw new UsageError('--debounce needs a whole number of milliseconds (0 to 60000)');
-  return n;
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0 || n > 60_000) return '--debounce needs a whole number of milliseconds (0 to 60000)';
+  return undefined;
 }
 
 export async function run(p: Parsed, io: Output): Promise<number> {
-  let debounceMs: number;
-  try {
-    if (p.make.dryRun || p.make.question) throw new UsageError('watch builds on every change; -n and -q belong to `jail make`');
-    if (p.make.targets.includes('clean')) throw new UsageError('watch builds; `clean` belongs to `jail make`');
-    if (p.json) throw new UsageError('watch prints lines as it goes; --json belongs to `jail make`');
-    debounceMs = debounceOf(p);
-  } catch (err) {
-    if (err instanceof UsageError) { io.err(`jail watch: ${err.message}`); return 2; }
-    throw err;
-  }
+  const wrong = misuse(p);
+  if (wrong) { io.err(`jail watch: ${wrong}`); return 2; }
+  const debounce = p.options.get('--debounce');
+  const debounceMs = debounce === undefined ? DEFAULT_DEBOUNCE_MS : Number(debounce);
 
   const w = new JailWatch({
     make: p.make,
