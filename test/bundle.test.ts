@@ -1,4 +1,4 @@
-// The shape of the bundle (build/bundle.mjs): how many modules Node loads before a
+// The shape of the bundle (tasks/bundle.mjs): how many modules Node loads before a
 // command runs. Each costs a resolve, a read and a compile of its own, so a change that
 // splits the core into more chunks, or gives the command line a chunk it shares with the
 // commands, slows every no-op make or every `jail --version`.
