@@ -123,7 +123,7 @@ const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
  * cacheKeyOf's and no run is too long to compare. The first string is buf[a, aEnd), or
  * `other` when given; the second is buf[b, bEnd).
  */
-function compareKeys(buf: Buffer, a: number, aEnd: number, b: number, bEnd: number, other?: Buffer): number {
+export function compareKeys(buf: Buffer, a: number, aEnd: number, b: number, bEnd: number, other?: Buffer): number {
   const x = other ?? buf;
   let i = other ? 0 : a;
   const iEnd = other ? other.length : aEnd;

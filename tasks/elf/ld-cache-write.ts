@@ -3,6 +3,8 @@
 // a directory from /etc/ld.so.conf.d) only through the cache, and a jail cannot run the
 // host's ldconfig safely, so the build writes the few entries its programs need.
 
+import { compareKeys } from './ld-cache-search.js';
+
 export interface CacheRecord {
   /** The name the loader is asked for (a soname). */
   key: string;
@@ -18,32 +20,14 @@ const ENTRY = 24;
 const FLAGS_LE = 2;
 const FLAGS_BE = 3;
 
-const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
-
-/** _dl_cache_libcmp: runs of digits compare as numbers, so libfoo.so.10 sorts after libfoo.so.9. */
+/**
+ * _dl_cache_libcmp: runs of digits compare as numbers, so libfoo.so.10 sorts after
+ * libfoo.so.9. The names as the cache holds them (latin1 bytes), compared by the same
+ * function the lookup binary-searches with, so what is written is what is found.
+ */
 export function libcmp(a: string, b: string): number {
-  let i = 0;
-  let j = 0;
-  while (i < a.length) {
-    const x = a.charCodeAt(i);
-    const y = j < b.length ? b.charCodeAt(j) : 0;
-    if (isDigit(x)) {
-      if (!isDigit(y)) return 1;
-      let v1 = 0;
-      let v2 = 0;
-      while (i < a.length && isDigit(a.charCodeAt(i))) v1 = v1 * 10 + a.charCodeAt(i++) - 0x30;
-      while (j < b.length && isDigit(b.charCodeAt(j))) v2 = v2 * 10 + b.charCodeAt(j++) - 0x30;
-      if (v1 !== v2) return v1 - v2;
-    } else if (isDigit(y)) {
-      return -1;
-    } else if (x !== y) {
-      return x - y;
-    } else {
-      i++;
-      j++;
-    }
-  }
-  return 0 - (j < b.length ? b.charCodeAt(j) : 0);
+  const second = Buffer.from(b, 'latin1');
+  return compareKeys(second, 0, 0, 0, second.length, Buffer.from(a, 'latin1'));
 }
 
 /**
