@@ -14,8 +14,13 @@ const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 interface LineTable {
   /** The .ts file the module was transpiled from. */
   source: string;
-  /** Generated line (0-based) -> original line (1-based); 0 where the line maps to nothing. */
-  lines: Int32Array;
+  /**
+   * Per generated line (0-based): its mapped segments as pairs, generated column (0-based)
+   * then original line (1-based), in column order. A line can hold code of several
+   * original lines (esbuild prints `users({ ... })` on one line however it was written, and
+   * starts a line with the tail of the one before), so the column picks the segment.
+   */
+  lines: number[][];
 }
 
 const tables = new Map<string, LineTable | null>();
@@ -24,15 +29,22 @@ export function isCachedModule(file: string): boolean {
   return file.includes('/.jail/cache/') && file.endsWith('.mjs');
 }
 
-/** The original `file` and `line` of a frame in a cached module; undefined when it cannot tell. */
-export function originalLine(file: string, line: number): { file: string; line: number } | undefined {
+/**
+ * The original `file` and `line` of a frame (1-based line and column, as V8 counts) in a
+ * cached module; undefined when it cannot tell.
+ */
+export function originalLine(file: string, line: number, column: number): { file: string; line: number } | undefined {
   let t = tables.get(file);
   if (t === undefined) {
     t = readTable(file);
     tables.set(file, t);
   }
-  const orig = t?.lines[line - 1];
-  return t && orig ? { file: t.source, line: orig } : undefined;
+  const segs = t?.lines[line - 1];
+  if (!t || !segs?.length) return undefined;
+  // The segment the column lies in: the last that starts at or before it.
+  let orig = segs[1]!;
+  for (let i = 2; i < segs.length && segs[i]! <= column - 1; i += 2) orig = segs[i + 1]!;
+  return { file: t.source, line: orig };
 }
 
 /** Where the line table of a cached module is kept. */
@@ -43,13 +55,13 @@ export function linesFile(module: string): string {
 /** The line table of a cached module, as linesFile() keeps it. */
 export function lineTableJson(moduleText: string): string | undefined {
   const t = tableOf(moduleText);
-  return t ? JSON.stringify({ source: t.source, lines: [...t.lines] }) : undefined;
+  return t ? JSON.stringify({ source: t.source, lines: t.lines }) : undefined;
 }
 
 function readTable(file: string): LineTable | null {
   try {
     const t = JSON.parse(fs.readFileSync(linesFile(file), 'utf8')) as { source?: unknown; lines?: unknown };
-    if (typeof t.source === 'string' && Array.isArray(t.lines)) return { source: t.source, lines: Int32Array.from(t.lines as number[]) };
+    if (typeof t.source === 'string' && Array.isArray(t.lines) && t.lines.every((l) => Array.isArray(l))) return { source: t.source, lines: t.lines as number[][] };
   } catch { /* none kept (or unreadable): decode the module's own map */ }
   let text: string;
   try { text = fs.readFileSync(file, 'utf8'); } catch { return null; }
@@ -68,25 +80,25 @@ function tableOf(text: string): LineTable | null {
 }
 
 /**
- * The first mapped segment of each generated line gives its original line. Fields after
- * the generated column are deltas carried across lines (source map v3), so every
- * segment is decoded even where only the first of a line is kept.
+ * Each generated line's segments as (column, original line) pairs. The generated column is
+ * a delta within its line; the fields after it are deltas carried across lines (source map
+ * v3). A segment that names the same original line as the one before it adds nothing.
  */
-function decodeLines(mappings: string): Int32Array {
-  const groups = mappings.split(';');
-  const out = new Int32Array(groups.length);
+function decodeLines(mappings: string): number[][] {
+  const out: number[][] = [];
   let srcLine = 0;
-  for (let g = 0; g < groups.length; g++) {
-    let first = 0;
-    for (const seg of groups[g]!.split(',')) {
+  for (const group of mappings.split(';')) {
+    const pairs: number[] = [];
+    let col = 0;
+    for (const seg of group.split(',')) {
       if (seg === '') continue;
       const f = vlq(seg);
-      if (f.length >= 4) {
-        srcLine += f[2]!;
-        if (first === 0) first = srcLine + 1;
-      }
+      col += f[0] ?? 0;
+      if (f.length < 4) continue;
+      srcLine += f[2]!;
+      if (pairs[pairs.length - 1] !== srcLine + 1) pairs.push(col, srcLine + 1);
     }
-    out[g] = first;
+    out.push(pairs);
   }
   return out;
 }

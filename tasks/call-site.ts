@@ -14,7 +14,7 @@ const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const OWN_DIST = path.join(PACKAGE_DIR, 'dist') + path.sep;
 const OWN_SOURCES = [path.join(PACKAGE_DIR, 'tasks') + path.sep, path.join(PACKAGE_DIR, 'recipes') + path.sep];
 
-const FRAME = /\(?((?:file:\/\/)?\/[^():]+):(\d+):\d+\)?$/;
+const FRAME = /\(?((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?$/;
 /** A frame's file as FRAME accepts it: an absolute path or file: URL without `(`, `)` or `:`. */
 const FRAME_FILE = /^(?:file:\/\/)?\/[^():]+$/;
 
@@ -27,8 +27,8 @@ function isOwn(file: string): boolean {
   return file.startsWith(OWN_DIST) || OWN_SOURCES.some((d) => file.startsWith(d)) || file.includes('/node_modules/');
 }
 
-/** The .ts line a person wrote behind a frame at `name`:`line`; undefined for this package's frames and dependencies'. */
-function personLine(name: string, line: number): Line | undefined {
+/** The .ts line a person wrote behind a frame at `name`:`line`:`column`; undefined for this package's frames and dependencies'. */
+function personLine(name: string, line: number, column: number): Line | undefined {
   let f = files.get(name);
   if (f === undefined) {
     const at = name.startsWith('file://') ? fileURLToPath(name) : name;
@@ -36,7 +36,7 @@ function personLine(name: string, line: number): Line | undefined {
     files.set(name, f);
   }
   if (f.own) return undefined;
-  const orig = isCachedModule(f.at) ? originalLine(f.at, line) : { file: f.at, line };
+  const orig = isCachedModule(f.at) ? originalLine(f.at, line, column) : { file: f.at, line };
   if (!orig || isOwn(orig.file)) return undefined;
   return orig;
 }
@@ -46,7 +46,7 @@ export function personFrame(stack: string): Line | undefined {
   for (const line of stack.split('\n').slice(1)) {
     const m = FRAME.exec(line.trim());
     if (!m || m[1] === undefined) continue;
-    const orig = personLine(m[1], Number(m[2]));
+    const orig = personLine(m[1], Number(m[2]), Number(m[3]));
     if (orig) return orig;
   }
   return undefined;
@@ -73,7 +73,7 @@ export function callSite(): string {
   for (const s of frames()) {
     const name = s.getScriptNameOrSourceURL();
     if (!name || s.isEval() || !FRAME_FILE.test(name)) continue;
-    f = personLine(name, s.getLineNumber() ?? 0);
+    f = personLine(name, s.getLineNumber() ?? 0, s.getColumnNumber() ?? 0);
     if (f) break;
   }
   if (!f) return '(jailfile)';

@@ -458,7 +458,7 @@ describe('exit status and errors', () => {
     r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [\n  dir('/etc'),\n  dir('/x' +,\n]);\n`);
     let res = make();
     expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/jailfile\.ts:4:\d+: Expression expected/);
+    expect(res.stderr).toMatch(/jailfile\.ts:4:13: Unexpected ","/);
     r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => {\n  throw new Error('no such thing');\n});\n`);
     res = make();
     expect(res.stderr).toMatch(/jailfile\.ts:3: no such thing/);
