@@ -469,6 +469,11 @@ describe('exit status and errors', () => {
     r.jailfile(`import { defineJail, dir } from 'jail';\ninterface Site {\n  name: string;\n}\nexport default defineJail(() => [\n  dir('/etc'),\n  dir('/etc', { mode: 0o700 }),\n]);\n`);
     res = make();
     expect(res.stderr).toMatch(/jailfile\.ts:6[^]*jailfile\.ts:7/);
+    // An entry written over several lines is named by the line its call starts on, though
+    // the transpiled module prints it on one line that begins with the tail of the one before.
+    r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [\n  dir('/etc'),\n  dir(\n    '/etc',\n    { mode: 0o700 },\n  ),\n]);\n`);
+    res = make();
+    expect(res.stderr).toMatch(/jailfile\.ts:3[^]*jailfile\.ts:4/);
     r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [\n  dir('etc'),\n]);\n`);
     res = make();
     expect(res.stderr).toMatch(/jailfile\.ts:3: dir\("etc"\) needs an absolute jail path/);
