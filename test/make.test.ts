@@ -226,6 +226,10 @@ describe('pruning', () => {
     fs.writeFileSync(r.root + '/var/www/upload.bin', 'data'); // inside a declared directory
     const before = fingerprint(r.root);
     r.jailfile(JAILFILE());
+    // A group or a path builds what it names and removes nothing: pruning is the full make's.
+    expect(changes(make('files').stdout)).toEqual([]);
+    expect(changes(make('dirs').stdout)).toEqual([]);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
     const res = make();
     expect(changes(res.stdout)).toEqual([
       'remove /srv (dir): no longer declared',
