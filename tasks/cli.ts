@@ -9,7 +9,6 @@
 // needs), and jail never opens a TLS connection nor hands its environment to the jail.
 
 import fs from 'node:fs';
-if (process.env.JAIL_PHASES) { let last = 0; (globalThis as any).__m = (n: string) => { const t = performance.now(); process.stderr.write(`${n.padEnd(12)} ${t.toFixed(1)} (+${(t - last).toFixed(1)})\n`); last = t; }; (globalThis as any).__m('cli'); process.on('exit', () => (globalThis as any).__m('exit')); }
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError, type Parsed } from './args.js';

@@ -135,9 +135,7 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>):
   a.root = rootCheck.value;
   if (opts.vars.FROM !== undefined) return analyzePack(a, path.resolve(cwd, opts.vars.FROM));
   a.stage = 'load';
-  (globalThis as any).__m?.('start-load');
   const loaded = await loadJailfile(file, { ...opts.vars, ROOT: a.root });
-  (globalThis as any).__m?.('loaded');
   if (!loaded.ok) { a.errors.push(loaded.error); return a; }
   a.modules = loaded.value.modules;
   a.stage = 'expand';
@@ -148,9 +146,7 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>):
   // Packs, layers and install steps need tar; a jailfile without install() does not load it.
   const layers = installs.length ? await (await import('./install/layers.js')).prepareLayers(installs, installDir, a.errors) : [];
   a.pendingInstalls = layers.filter((l) => !l.pack);
-  (globalThis as any).__m?.('pre-expand');
   const exp = expand(loaded.value.entries, elf, layers);
-  (globalThis as any).__m?.('expanded');
   if (elf.cache.parses > 0) saveElfFacts(installDir, elf.cache);
   a.entries = exp.entries;
   a.targets = exp.targets;
@@ -212,9 +208,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     const mfile = manifestPath(installDir, root);
     const { manifest, error } = loadManifest(mfile, root);
     if (error) { report.errors.push(error); return done(); }
-    (globalThis as any).__m?.('manifest');
     const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, verify: sel.verify, only: sel.only });
-    (globalThis as any).__m?.('planned');
     report.upToDate = plan.upToDate;
     report.observed = plan.observed;
     emit({ type: 'start', total: plan.actions.length });
@@ -249,7 +243,6 @@ export async function make(opts: MakeOptions): Promise<Report> {
     } finally {
       applier.close();
     }
-    (globalThis as any).__m?.('applied');
     report.errors.push(...result.errors);
     if (result.made.size) {
       const observed = new Map(plan.observed);

@@ -24,7 +24,7 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   else log.summary(report, shown);
   if (report.errors.length) return 2;
   // `clean` leaves nothing to check; a pack rebuild is checked like any build.
-  if (!report.dryRun && report.analysis?.ok && !p.make.targets.includes('clean')) { (globalThis as any).__m?.('pre-check'); cheapChecks(report.analysis, report.observed, io); (globalThis as any).__m?.('checked'); }
+  if (!report.dryRun && report.analysis?.ok && !p.make.targets.includes('clean')) cheapChecks(report.analysis, report.observed, io);
   if (p.make.question && report.created.length + report.updated.length + report.removed.length + report.installs.length > 0) return 1;
   return 0;
 }
