@@ -33,7 +33,7 @@
 // Exit status: 0 when every step ran (targets missed are printed as MISS, not failures),
 // 1 when a build step failed, 2 on a setup problem, 130 when interrupted.
 //
-// Knobs (environment): BENCH_RUNS (default 7; the brief asks for at least 5), BENCH_DEPS_RUNS (3), BENCH_STARTUP_RUNS (20),
+// Knobs (environment): BENCH_RUNS (default 7; the brief asks for at least 5), BENCH_DEPS_RUNS (5: the brief's least; the ldd and lddtree loops take seconds a run), BENCH_STARTUP_RUNS (20),
 // BENCH_FS=disk|tmpfs, BENCH_TMPDIR (where the work directory goes; default os.tmpdir()),
 // BENCH_JAILKIT_BASE (where row 7's jails go; default /srv; every parent must be root-owned, not group/other-writable).
 // Arguments: --only jailkit (row 7 alone, spliced into RESULTS.md).
@@ -63,7 +63,7 @@ try {
 }
 
 const RUNS = intEnv('BENCH_RUNS', 7);
-const DEPS_RUNS = intEnv('BENCH_DEPS_RUNS', 3);
+const DEPS_RUNS = intEnv('BENCH_DEPS_RUNS', 5);
 const STARTUP_RUNS = intEnv('BENCH_STARTUP_RUNS', 20);
 const MiB = 1024 * 1024;
 
