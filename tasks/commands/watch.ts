@@ -8,26 +8,25 @@ import type { Output } from '../progress.js';
 import { DEFAULT_DEBOUNCE_MS, JailWatch } from '../watch/loop.js';
 
 /**
- * What is wrong with the options for a watch, if anything. Returned, not thrown as args.ts's
- * UsageError: importing args.ts here would move it out of the command line's own module
- * into a chunk that every command, `--version` too, then loads on its own.
+ * The debounce the options ask for, or what is wrong with them. Returned, not thrown as
+ * args.ts's UsageError: importing args.ts here would move it out of the command line's own
+ * module into a chunk that every command, `--version` too, then loads on its own.
  */
-function misuse(p: Parsed): string | undefined {
-  if (p.make.dryRun || p.make.question) return 'watch builds on every change; -n and -q belong to `jail make`';
-  if (p.make.targets.includes('clean')) return 'watch builds; `clean` belongs to `jail make`';
-  if (p.json) return 'watch prints lines as it goes; --json belongs to `jail make`';
+function debounceOf(p: Parsed): { ms: number } | { wrong: string } {
+  if (p.make.dryRun || p.make.question) return { wrong: 'watch builds on every change; -n and -q belong to `jail make`' };
+  if (p.make.targets.includes('clean')) return { wrong: 'watch builds; `clean` belongs to `jail make`' };
+  if (p.json) return { wrong: 'watch prints lines as it goes; --json belongs to `jail make`' };
   const v = p.options.get('--debounce');
-  if (v === undefined) return undefined;
+  if (v === undefined) return { ms: DEFAULT_DEBOUNCE_MS };
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0 || n > 60_000) return '--debounce needs a whole number of milliseconds (0 to 60000)';
-  return undefined;
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0 || n > 60_000) return { wrong: '--debounce needs a whole number of milliseconds (0 to 60000)' };
+  return { ms: n };
 }
 
 export async function run(p: Parsed, io: Output): Promise<number> {
-  const wrong = misuse(p);
-  if (wrong) { io.err(`jail watch: ${wrong}`); return 2; }
-  const debounce = p.options.get('--debounce');
-  const debounceMs = debounce === undefined ? DEFAULT_DEBOUNCE_MS : Number(debounce);
+  const d = debounceOf(p);
+  if ('wrong' in d) { io.err(`jail watch: ${d.wrong}`); return 2; }
+  const debounceMs = d.ms;
 
   const w = new JailWatch({
     make: p.make,
