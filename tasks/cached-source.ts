@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const INLINE_MAP = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/;
+/** A module's inline source map, as esbuild ends it: the base64 JSON is group 1. */
+export const INLINE_MAP = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/;
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 interface LineTable {

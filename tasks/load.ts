@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EntryUsageError, type Entries, type JailDefinition, type JailVars } from './entries.js';
 import { stateDir } from './manifest.js';
 import { personFrame } from './call-site.js';
-import { lineTableJson, linesFile } from './cached-source.js';
+import { INLINE_MAP, lineTableJson, linesFile } from './cached-source.js';
 import { fail, jailError, ok, type JailError, type Result } from './result.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -73,7 +73,7 @@ async function transpile(file: string, source: string): Promise<string> {
   }
   // The source map names the .ts file by URL; tasks/cached-source.ts reads it to turn a
   // stack frame into the line a person wrote.
-  return code.replace(/\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/, (_, b64: string) => {
+  return code.replace(INLINE_MAP, (_, b64: string) => {
     const map = JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as { sources: string[]; sourceRoot?: string; sourcesContent?: string[] };
     map.sources = [pathToFileURL(file).href];
     delete map.sourceRoot;
