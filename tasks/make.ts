@@ -10,7 +10,7 @@ import { ElfContext } from './expand-elf.js';
 import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
 import { plan as makePlan, type Action, type Plan } from './plan.js';
 import { apply, recordingApplier, rootApplier } from './apply.js';
-import { acquireLock, loadManifest, manifestPath, rootKey, saveManifest, stateDir } from './manifest.js';
+import { acquireLock, loadManifest, manifestPath, markBuilding, rootKey, saveManifest, stateDir } from './manifest.js';
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
@@ -221,7 +221,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     }
 
     const writes = plan.actions.length > 0 || plan.refresh.size > 0 || plan.forget.length > 0 || plan.sweep.length > 0;
-    if (!dryRun && plan.actions.length > 0) saveManifest(mfile, { ...manifest, complete: false });
+    if (!dryRun && plan.actions.length > 0) markBuilding(mfile);
     // Nothing to write (a no-op build): ROOT, a real directory, is not opened, nor its
     // filesystem asked for a -j; opening it reads the mount table, for nothing.
     const idle = plan.actions.length === 0 && plan.sweep.length === 0 && fs.lstatSync(root, { throwIfNoEntry: false })?.isDirectory() === true;

@@ -1,6 +1,7 @@
 // What the last build put in ROOT, kept outside ROOT (the jail is not trusted) in the
 // install directory beside the jailfile: one JSON file per ROOT, read in one go and
-// replaced atomically. Also the lock that keeps two builds of one ROOT apart.
+// replaced atomically, and a small mark beside it while a build is writing. Also the lock
+// that keeps two builds of one ROOT apart.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,7 +33,10 @@ export interface Rec {
 export interface Manifest {
   version: 1;
   root: string;
-  /** False while a build is applying: a crash leaves it false, and the next build sweeps temporary files. */
+  /**
+   * False when the last build did not finish: it failed (as recorded), or it was killed
+   * while writing (its building mark is still there). The next build sweeps temporary files.
+   */
   complete: boolean;
   records: Record<string, Rec>;
 }
@@ -57,30 +61,52 @@ export function emptyManifest(root: string): Manifest {
   return { version: 1, root, complete: true, records: {} };
 }
 
-export function loadManifest(file: string, root: string): { manifest: Manifest; error?: JailError } {
+/** The mark a build leaves beside the record of its ROOT while it writes (see markBuilding). */
+export function buildingMarkPath(file: string): string {
+  return `${file.replace(/\.json$/, '')}.building`;
+}
+
+/**
+ * Says, before a build writes into ROOT, that it has started: a build killed before it
+ * saves its record leaves the mark, and the next one sweeps ROOT for temporary files. A
+ * small file of its own, because rewriting the whole record (megabytes for a large jail)
+ * just to say so cost a build with one change more than the change itself.
+ */
+export function markBuilding(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(buildingMarkPath(file), `${process.pid}\n`);
+}
+
+/** found: a record of this ROOT, or the mark of a build of it, exists. */
+export function loadManifest(file: string, root: string): { manifest: Manifest; found: boolean; error?: JailError } {
+  const interrupted = fs.existsSync(buildingMarkPath(file));
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { manifest: emptyManifest(root) };
-    return { manifest: emptyManifest(root), error: jailError('manifest-unreadable', `Cannot read the build record ${file} (${(err as NodeJS.ErrnoException).code}). Fix its permissions, or delete it to start over (the next make then checks every file in ROOT).`, { path: file }) };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: interrupted };
+    return { manifest: emptyManifest(root), found: true, error: jailError('manifest-unreadable', `Cannot read the build record ${file} (${(err as NodeJS.ErrnoException).code}). Fix its permissions, or delete it to start over (the next make then checks every file in ROOT).`, { path: file }) };
   }
   try {
     const m = JSON.parse(text) as Manifest;
     if (m.version !== 1 || typeof m.records !== 'object' || m.records === null) throw new Error('unknown format');
-    return { manifest: { ...m, root } };
+    return { manifest: { ...m, root, complete: m.complete && !interrupted }, found: true };
   } catch {
     // A damaged record costs a full comparison, not correctness: every path is then re-checked against ROOT.
-    return { manifest: emptyManifest(root) };
+    return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: true };
   }
 }
 
-/** Written to a temporary name and renamed, so a crash leaves the old record or the new one. */
+/**
+ * Written to a temporary name and renamed, so a crash leaves the old record or the new
+ * one; then the building mark goes, the record saying for itself whether the build finished.
+ */
 export function saveManifest(file: string, m: Manifest): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(m));
   fs.renameSync(tmp, file);
+  fs.rmSync(buildingMarkPath(file), { force: true });
 }
 
 export interface Lock { release(): void }

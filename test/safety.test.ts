@@ -148,6 +148,9 @@ describe('crashes and concurrency', () => {
     }
     expect(finals).toBeGreaterThan(0);
     expect(finals).toBeLessThan(3000);
+    // The killed build left its mark beside the record: check says so.
+    const checked = r.jail('check', `ROOT=${r.root}`, `SRC=${r.src}`);
+    expect(checked.stdout + checked.stderr).toMatch(/the last build of this ROOT did not finish/);
 
     const res = make(...jobs);
     expect(res.code, res.stderr).toBe(0);
@@ -158,6 +161,42 @@ describe('crashes and concurrency', () => {
     const again = make();
     expect(changes(again.stdout)).toEqual([]);
     expect(make('-q').code).toBe(0);
+    expect(r.jail('check', `ROOT=${r.root}`, `SRC=${r.src}`).stdout).not.toMatch(/did not finish/);
+    expect(fs.readdirSync(path.join(r.dir, '.jail')).filter((f) => f.endsWith('.building'))).toEqual([]);
+  });
+
+  it('a build killed while updating an existing jail leaves the record whole, and the next build sweeps', async () => {
+    const many = path.join(r.src, 'many');
+    fs.mkdirSync(many);
+    for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, `f${i}`), `file ${i}\n`);
+    r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), copy(SRC + '/many', { to: '/data' }),"));
+    expect(make().code).toBe(0);
+    const record = fs.readdirSync(path.join(r.dir, '.jail')).find((f) => f.endsWith('.json'))!;
+    const before = fs.readFileSync(path.join(r.dir, '.jail', record), 'utf8');
+    const big = Buffer.alloc(256 * 1024, 9);
+    for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, `f${i}`), big);
+
+    const child = r.jailAsync('make', `ROOT=${r.root}`, `SRC=${r.src}`);
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        const n = fs.readdirSync(r.root + '/data').filter((f) => fs.statSync(path.join(r.root, 'data', f), { throwIfNoEntry: false })?.size === big.length).length;
+        if (n > 300) { clearInterval(poll); child.kill('SIGKILL'); resolve(); }
+      }, 5);
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+
+    // The record is the last finished build's, byte for byte; the mark says this one did not finish.
+    expect(fs.readFileSync(path.join(r.dir, '.jail', record), 'utf8')).toBe(before);
+    expect(fs.readdirSync(path.join(r.dir, '.jail')).filter((f) => f.endsWith('.building'))).toHaveLength(1);
+    const checked = r.jail('check', `ROOT=${r.root}`, `SRC=${r.src}`);
+    expect(checked.stdout + checked.stderr).toMatch(/the last build of this ROOT did not finish/);
+
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readdirSync(r.root + '/data').filter((n) => n.startsWith('.jail-tmp'))).toEqual([]);
+    for (const name of ['f0', 'f1499', 'f2999']) expect(fs.readFileSync(path.join(r.root, 'data', name)).equals(big)).toBe(true);
+    expect(fs.readdirSync(path.join(r.dir, '.jail')).filter((f) => f.endsWith('.building'))).toEqual([]);
+    expect(changes(make().stdout)).toEqual([]);
   });
 
   it('two makes at once: the second waits, and the jail ends consistent', async () => {

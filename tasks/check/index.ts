@@ -33,7 +33,6 @@
 // link or blocking, and only when they are still the inode lstat saw; nothing from the
 // jail is run (capabilities are read by the host's getcap, account files as data).
 
-import fs from 'node:fs';
 import type { Analysis } from '../make.js';
 import { loadManifest, manifestPath, type Manifest } from '../manifest.js';
 import { fail, jailError, ok, type Result } from '../result.js';
@@ -83,7 +82,7 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
     if (!cheap) {
       const loaded = loadManifest(mfile, root);
       if (loaded.error) notes.push(`drift was not checked: ${loaded.error.message}`);
-      else if (!fs.existsSync(mfile)) notes.push(`drift was not checked: no record of a build of this ROOT beside the jailfile (${mfile}); run jail make first`);
+      else if (!loaded.found) notes.push(`drift was not checked: no record of a build of this ROOT beside the jailfile (${mfile}); run jail make first`);
       else {
         manifest = loaded.manifest;
         if (!manifest.complete) notes.push('the last build of this ROOT did not finish: drift is judged against what it recorded; run jail make');
