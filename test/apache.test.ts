@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, changes, fingerprint, rig, touched, type Rig } from './helpers.js';
+import { changes, fingerprint, rig, touched, type Rig } from './helpers.js';
 
 let r: Rig;
 const PORT = String(20000 + (process.pid % 20000));
@@ -14,7 +14,7 @@ const ADDR = '127.0.0.1';
 let site: string;
 
 const make = (...args: string[]) =>
-  r.jail('make', '-f', path.join(REPO, 'jailfile.ts'), `ROOT=${r.root}`, `PORT=${PORT}`, `ADDR=${ADDR}`, 'HOSTNAME=www.example.test', `SITE=${site}`, ...args);
+  r.jail('make', '-f', path.join(r.dir, 'jailfile.ts'), `ROOT=${r.root}`, `PORT=${PORT}`, `ADDR=${ADDR}`, 'HOSTNAME=www.example.test', `SITE=${site}`, ...args);
 const inJail = (...argv: string[]) => execFileSync('chroot', [r.root, ...argv], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
 
 /** Processes whose root directory is ROOT. */
@@ -45,6 +45,7 @@ async function get(url: string): Promise<{ status: number; body: string }> {
 
 beforeAll(() => {
   r = rig();
+  r.repoJailfile('jailfile.ts');
   site = path.join(r.src, 'site');
   fs.mkdirSync(site);
   fs.writeFileSync(path.join(site, 'index.html'), '<h1>served from the jail</h1>\n');

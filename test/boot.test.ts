@@ -71,11 +71,12 @@ describe.skipIf(!isRoot || !hasApache || !hasPids)('jail boot, status and stop: 
   let r: Rig;
   let port: number;
   const make = (...args: string[]) =>
-    r.jail('make', '-f', path.join(REPO, 'jailfile.ts'), `ROOT=${r.root}`, `PORT=${port}`, 'HOSTNAME=www.example.test', ...args);
-  const cmd = (c: string, ...args: string[]) => r.jail(c, '-f', path.join(REPO, 'jailfile.ts'), `ROOT=${r.root}`, `PORT=${port}`, 'HOSTNAME=www.example.test', ...args);
+    r.jail('make', '-f', path.join(r.dir, 'jailfile.ts'), `ROOT=${r.root}`, `PORT=${port}`, 'HOSTNAME=www.example.test', ...args);
+  const cmd = (c: string, ...args: string[]) => r.jail(c, '-f', path.join(r.dir, 'jailfile.ts'), `ROOT=${r.root}`, `PORT=${port}`, 'HOSTNAME=www.example.test', ...args);
 
   beforeAll(async () => {
     r = rig();
+    r.repoJailfile('jailfile.ts');
     port = await freePort();
     const res = make();
     expect(res.code, res.stderr).toBe(0);
@@ -225,9 +226,10 @@ describe.skipIf(!isRoot || !hasApache || !hasIp || !hasPids)('jail boot with a n
     while (used.includes(`10.213.${n}.`)) n = (n + 1) % 250;
     subnet = `10.213.${n}`;
     r = rig();
-    const rel = path.relative(r.dir, path.join(REPO, 'jailfile.ts'));
+    fs.mkdirSync(path.join(r.dir, 'base'));
+    fs.copyFileSync(path.join(REPO, 'jailfile.ts'), path.join(r.dir, 'base', 'jailfile.ts'));
     r.jailfile(`import { defineJail, dir, runtime } from 'jail';
-import base from ${JSON.stringify(rel.startsWith('.') ? rel : `./${rel}`)};
+import base from './base/jailfile.ts';
 export default defineJail(async (vars) => [
   await base(vars),
   dir('/proc'),

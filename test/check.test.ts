@@ -300,7 +300,7 @@ describe('the default Apache jail', () => {
   afterAll(() => apache?.cleanup());
   it('passes jail check clean', () => {
     apache = rig();
-    const args = ['-f', path.join(REPO, 'jailfile.ts'), `ROOT=${apache.root}`, 'PORT=18099'];
+    const args = ['-f', apache.repoJailfile('jailfile.ts'), `ROOT=${apache.root}`, 'PORT=18099'];
     const built = apache.jail('make', ...args);
     expect(built.code, built.stderr).toBe(0);
     expect(built.stderr).not.toMatch(/finding/);

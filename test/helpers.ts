@@ -22,6 +22,12 @@ export interface Rig {
   /** Somewhere outside ROOT that must never change. */
   outside: string;
   jailfile(body: string): void;
+  /**
+   * Copies a jailfile of the repository (`jailfile.ts`, `fixtures/jailfiles/basic.ts`) into
+   * the install directory and returns the copy's path: the build record and caches go
+   * beside the jailfile, and a test's belong in its own directory, not in the checkout.
+   */
+  repoJailfile(rel: string): string;
   jail(...args: string[]): { code: number; stdout: string; stderr: string };
   jailAsync(...args: string[]): ChildProcess;
   cleanup(): void;
@@ -36,6 +42,11 @@ export function rig(): Rig {
     outside: path.join(base, 'outside'),
     jailfile(body) {
       fs.writeFileSync(path.join(r.dir, 'jailfile.ts'), body);
+    },
+    repoJailfile(rel) {
+      const to = path.join(r.dir, path.basename(rel));
+      fs.copyFileSync(path.join(REPO, rel), to);
+      return to;
     },
     jail(...args) {
       const p = spawnSync(process.execPath, [CLI, ...args], { cwd: r.dir, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });

@@ -76,7 +76,8 @@ describe('first build', () => {
   });
 
   it('builds the basic fixture jailfile exactly as the issue writes it', () => {
-    const res = r.jail('make', `ROOT=${r.root}`, '-f', path.join(REPO, 'fixtures/jailfiles/basic.ts'), 'GREETING=hi');
+    const basic = r.repoJailfile('fixtures/jailfiles/basic.ts');
+    const res = r.jail('make', `ROOT=${r.root}`, '-f', basic, 'GREETING=hi');
     expect(res.code, res.stderr).toBe(0);
     expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe(`hi from ${r.root}\n`);
     expect(fs.readFileSync(r.root + '/etc/localtime')).toEqual(fs.readFileSync('/usr/share/zoneinfo/UTC'));
@@ -84,7 +85,7 @@ describe('first build', () => {
     expect(fs.readdirSync(r.root + '/usr/share/doc/bash').sort()).toEqual(fs.readdirSync('/usr/share/doc/bash').sort());
     expect(fs.readFileSync(r.root + '/etc/services')).toEqual(fs.readFileSync('/etc/services'));
     expect(fs.statSync(r.root + '/dev/zero').rdev).toBe(fs.statSync('/dev/zero').rdev);
-    expect(r.jail('make', `ROOT=${r.root}`, '-f', path.join(REPO, 'fixtures/jailfiles/basic.ts'), 'GREETING=hi', '-q').code).toBe(0);
+    expect(r.jail('make', `ROOT=${r.root}`, '-f', basic, 'GREETING=hi', '-q').code).toBe(0);
   });
 });
 
