@@ -34,6 +34,7 @@ export function flatten(entries: Entries, out: Entry[] = []): Entry[] {
 
 const EMPTY_ACCOUNTS: Accounts = { users: [{ name: 'root', uid: 0, gid: 0, home: '/root', shell: '', gecos: '', groups: [] }], groups: [{ name: 'root', gid: 0, members: [] }] };
 const MAX_LINK_HOPS = 40;
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK } = fs.constants;
 
 export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), layers: readonly Layer[] = []): Expansion {
   const entries = flatten(entryList);
@@ -135,8 +136,12 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
     add(textTarget('/etc/shadow', Buffer.from(shadowText(accounts)), 0o600, { uid: 0, gid: 0 }, first));
   }
 
-  const targets = throughDeclaredLinks([...byPath.values()], errors);
-  return { entries, targets: withParents(targets, errors), errors, warnings };
+  const declared = [...byPath.values()];
+  const targets = throughDeclaredLinks(declared, errors);
+  // Nothing rewritten: the paths are byPath's own, each once, so withParents may start
+  // from byPath instead of building the same map again.
+  const same = targets === declared;
+  return { entries, targets: withParents(targets, errors, same ? byPath : undefined), errors, warnings };
 }
 
 function textTarget(p: string, content: Buffer, mode: number, o: { uid: number; gid: number }, e: { at: string; label: string }): Target {
@@ -167,6 +172,8 @@ function sameDeclaration(a: Target, b: Target): boolean {
 
 function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Target) => void, errors: JailError[], warnings: string[]): void {
   const visited = new Set<string>();
+  const { uid, gid } = o;
+  const { at, label } = e;
   const one = (src: string, dest: string, top: boolean): void => {
     let st: fs.BigIntStats;
     try {
@@ -179,24 +186,35 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
         { path: src, entry: e.at }));
       return;
     }
-    const perm = Number(st.mode) & 0o7777;
-    if (st.isSymbolicLink()) {
-      add({ kind: 'symlink', path: dest, target: fs.readlinkSync(src), mode: 0o777, ...o, at: e.at, label: e.label });
-    } else if (st.isFile()) {
+    // The type is read from one Number of st_mode: BigIntStats' isFile() and the like each
+    // do BigInt arithmetic, and a tree asks thousands of times.
+    const stMode = Number(st.mode), type = stMode & S_IFMT;
+    const perm = stMode & 0o7777;
+    // Targets are written out field by field: a spread in the middle of a literal builds
+    // each of the tree's thousands of objects the slow way.
+    if (type === S_IFLNK) {
+      add({ kind: 'symlink', path: dest, target: fs.readlinkSync(src), mode: 0o777, uid, gid, at, label });
+    } else if (type === S_IFREG) {
       let mode = e.mode ?? perm;
       if (!e.setuid) mode &= ~0o6000;
-      add({ kind: 'file', path: dest, source: src, sourceStamp: sourceStampOf(st), mode, ...o, at: e.at, label: e.label });
-    } else if (st.isDirectory()) {
+      add({ kind: 'file', path: dest, source: src, sourceStamp: sourceStampOf(st), mode, uid, gid, at, label });
+    } else if (type === S_IFDIR) {
       const id = `${st.dev}:${st.ino}`;
       if (visited.has(id)) { warnings.push(`${e.at}: ${e.label}: ${src} loops back to a directory already copied; skipped`); return; }
       visited.add(id);
-      add({ kind: 'dir', path: dest, mode: perm & ~0o6000, ...o, at: e.at, label: e.label });
+      add({ kind: 'dir', path: dest, mode: perm & ~0o6000, uid, gid, at, label });
       let names: string[];
       try { names = fs.readdirSync(src); } catch (err) {
         errors.push(jailError('missing-source', `${e.at}: ${e.label}: cannot list ${src} (${(err as NodeJS.ErrnoException).code}).`, { path: src, entry: e.at }));
         return;
       }
-      for (const n of names.sort()) one(`${src === '/' ? '' : src}/${n}`, `${dest === '/' ? '' : dest}/${n}`, false);
+      // A tree copied to where it lies on the host (the usual case) names each path once:
+      // one string serves as source and destination.
+      const srcDir = src === '/' ? '' : src, destDir = dest === '/' ? '' : dest;
+      for (const n of names.sort()) {
+        const s = `${srcDir}/${n}`;
+        one(s, src === dest ? s : `${destDir}/${n}`, false);
+      }
     } else {
       warnings.push(`${e.at}: ${e.label}: skipped ${src}: copy() does not copy device nodes, FIFOs or sockets (declare devices with device())`);
     }
@@ -228,26 +246,45 @@ function throughDeclaredLinks(targets: Target[], errors: JailError[]): Target[] 
   // Where a directory's children land depends only on the directory: worked out once per
   // directory (a probe child stands for them all, as only proper prefixes are rewritten).
   const landing = new Map<string, string | null>();
+  // Targets come directory by directory: the last directory's answer is kept, and a path
+  // in it is recognised without cutting its parent out as a new string.
+  let lastDir = '', lastTo: string | null = null;
   const canonical = (p: string): string | null => {
-    const dir = parentOf(p);
-    let to = landing.get(dir);
-    if (to === undefined) {
-      const probe = canonicalPath(`${dir === '/' ? '' : dir}/\0`, links);
-      to = probe === null ? null : parentOf(probe);
-      landing.set(dir, to);
+    let dir: string, to: string | null | undefined;
+    if (inDir(p, lastDir)) { dir = lastDir; to = lastTo; } else {
+      dir = parentOf(p);
+      to = landing.get(dir);
+      if (to === undefined) {
+        const probe = canonicalPath(`${dir === '/' ? '' : dir}/\0`, links);
+        to = probe === null ? null : parentOf(probe);
+        landing.set(dir, to);
+      }
+      lastDir = dir; lastTo = to;
     }
     return to === null ? null : to === dir ? p : `${to === '/' ? '' : to}/${baseName(p)}`;
   };
-  const out: Target[] = [];
-  for (const t of targets) {
+  // Copied until the first target that moves or goes: most jails have links only where
+  // nothing lies beneath them, and get their own array back.
+  let out: Target[] | undefined;
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i]!;
     const p = canonical(t.path);
+    if (p === t.path) { out?.push(t); continue; }
+    out ??= targets.slice(0, i);
     if (p === null) {
       errors.push(jailError('link-loop', `${t.at}: ${t.label}: ${t.path} lies beneath declared symlinks that loop. Fix the link() entries.`, { path: t.path, entry: t.at }));
       continue;
     }
-    out.push(p === t.path ? t : { ...t, path: p });
+    out.push({ ...t, path: p });
   }
-  return out;
+  return out ?? targets;
+}
+
+/** Is `p` an entry of directory `dir` itself (not deeper)? `dir` '' is no directory. */
+function inDir(p: string, dir: string): boolean {
+  if (dir === '') return false;
+  const n = dir === '/' ? 0 : dir.length;
+  return p.length > n + 1 && p.charCodeAt(n) === 0x2f && p.indexOf('/', n + 1) === -1 && (n === 0 || p.startsWith(dir));
 }
 
 /** Rewrites `p` through the first declared link among its proper prefixes, until none is left. */
@@ -266,9 +303,10 @@ export function canonicalPath(p: string, links: ReadonlyMap<string, string>): st
 }
 
 /** Adds an implicit directory for every parent nobody declared, and sorts parents first. */
-export function withParents(targets: Target[], errors: JailError[]): Target[] {
-  const byPath = new Map<string, Target>();
-  for (const t of targets) {
+export function withParents(targets: Target[], errors: JailError[], known?: Map<string, Target>): Target[] {
+  /** `known`: the targets by path already, each path once (the caller's map, taken over). */
+  const byPath = known ?? new Map<string, Target>();
+  if (!known) for (const t of targets) {
     const prev = byPath.get(t.path);
     if (prev && !(prev.kind === 'dir' && t.kind === 'dir') && !sameDeclaration(prev, t)) {
       errors.push(jailError('conflict', `${t.path} is declared twice, differently: by ${prev.label} at ${prev.at} and by ${t.label} at ${t.at} (one of them through a declared symlink). Remove one of the two entries.`, { path: t.path, entry: t.at }));
@@ -277,18 +315,27 @@ export function withParents(targets: Target[], errors: JailError[]): Target[] {
     if (!prev || (prev.kind === 'dir' && prev.implicit)) byPath.set(t.path, t);
     else if (t.library && !prev.library) byPath.set(t.path, { ...prev, library: true });
   }
+  // Paths come directory by directory: once a directory is known to be one, the rest of
+  // its entries need no climb (nor their parents cut out as new strings).
+  let knownDir = '';
   for (const t of [...byPath.values()]) {
-    for (let p = parentOf(t.path); p !== '/'; p = parentOf(p)) {
+    if (inDir(t.path, knownDir)) continue;
+    let p = parentOf(t.path);
+    const first = p;
+    for (; p !== '/'; p = parentOf(p)) {
       const have = byPath.get(p);
       if (have) {
         if (have.kind !== 'dir') {
           errors.push(jailError('conflict', `${t.label} at ${t.at} puts ${t.path} beneath ${p}, but ${have.label} at ${have.at} declares ${p} a ${describe(have)}. ` +
             (have.kind === 'symlink' ? `Name the path through the link's target instead.` : 'Remove one of the two entries.'), { path: t.path, entry: t.at }));
+          break;
         }
+        knownDir = first;
         break;
       }
       byPath.set(p, { kind: 'dir', path: p, mode: 0o755, uid: 0, gid: 0, at: t.at, label: t.label, implicit: true });
     }
+    if (p === '/') knownDir = first;
   }
   byPath.delete('/');
   return [...byPath.values()].sort((a, b) => comparePaths(a.path, b.path));

@@ -41,13 +41,25 @@ export function isRacy(st: StampFields, now: bigint = nowNs()): boolean {
   return t > now - RACY_WINDOW_NS;
 }
 
+/** The last clock reading and the racy threshold it gives: the clock moves once a millisecond, a walk lstats many files in one. */
+let lastMs = -1, lastThreshold = 0n;
+
+/** now - RACY_WINDOW_NS for the present millisecond: what isRacy() would compare with, without a BigInt product per file. */
+function racyThreshold(): bigint {
+  const ms = Date.now();
+  if (ms !== lastMs) { lastMs = ms; lastThreshold = BigInt(ms) * 1_000_000n - RACY_WINDOW_NS; }
+  return lastThreshold;
+}
+
 /**
  * A source's stamp as a build records it. A racy one is marked, so it never equals the
  * source's next stamp: the next build compares bytes (and writes only if they differ)
  * instead of trusting a stamp that may hide a change.
  */
-export function sourceStampOf(st: StampFields, now: bigint = nowNs()): string {
-  return isRacy(st, now) ? `${stampOf(st)}:racy` : stampOf(st);
+export function sourceStampOf(st: StampFields, now?: bigint): string {
+  const threshold = now === undefined ? racyThreshold() : now - RACY_WINDOW_NS;
+  const t = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  return t > threshold ? `${stampOf(st)}:racy` : stampOf(st);
 }
 
 export class Stat {
