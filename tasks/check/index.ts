@@ -98,16 +98,23 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
 
     let nodes: Node[];
     let truncated = false;
+    /** The nodes by path, for rules that look beyond a node (where a link leads); made with the cheap nodes, or from the walk's when asked. */
+    let byPath: Map<string, Node> | undefined;
     if (cheap) {
-      nodes = [{ path: '/', st: reader.rootStat }];
+      const root: Node = { path: '/', st: reader.rootStat };
+      nodes = [root];
+      byPath = new Map([['/', root]]);
       for (const t of input.targets) {
         const seen = opts.observed?.get(t.path);
         const st = seen ?? reader.lstat(t.path);
         if (!st) continue;
-        if (!st.isSymbolicLink()) { nodes.push({ path: t.path, st }); continue; }
+        let n: Node;
+        if (!st.isSymbolicLink()) n = { path: t.path, st };
         // A symlink the build just found right holds the declared target.
-        if (seen && t.kind === 'symlink') nodes.push({ path: t.path, st, link: t.target, declared: true });
-        else { const link = reader.readlink(t.path); nodes.push(link === undefined ? { path: t.path, st } : { path: t.path, st, link }); }
+        else if (seen && t.kind === 'symlink') n = { path: t.path, st, link: t.target, declared: true };
+        else { const link = reader.readlink(t.path); n = link === undefined ? { path: t.path, st } : { path: t.path, st, link }; }
+        nodes.push(n);
+        byPath.set(t.path, n);
       }
     } else {
       const w = walkRoot(reader, { maxEntries: opts.maxEntries });
@@ -120,7 +127,6 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
     const out = collector();
     // Rules that look beyond a node (where a link leads) ask for what is in hand first:
     // the stats the build just took, or the walk's.
-    let byPath: Map<string, Node> | undefined;
     const node = (p: string) => (byPath ??= new Map(nodes.map((n) => [n.path, n]))).get(p);
     const ctx: Context = {
       root, reader, nodes, cheap, records: manifest?.records ?? {}, accounts, groups, add: out.add, note: (m) => notes.push(m),

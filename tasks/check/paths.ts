@@ -29,6 +29,12 @@ export type HostResolution =
  * is a RootReader, or the check's context, which answers from the stats in hand.
  */
 export function resolveFromHost(reader: Pick<RootReader, 'root' | 'lstat' | 'readlink'>, linkDir: string, target: string): HostResolution {
+  // Most links name a sibling (libz.so.1 -> libz.so.1.2.13): one lookup, and unless the
+  // sibling is a link itself there is nothing to climb. Without splitting and joining.
+  if (!target.includes('/') && target !== '..' && target !== '.' && target !== '') {
+    const st = reader.lstat(`${linkDir === '/' ? '' : linkDir}/${target}`);
+    if (!st || !st.isSymbolicLink()) return { kind: 'inside' };
+  }
   const cur = linkDir.split('/').filter((c) => c !== '');
   const todo = target.split('/').filter((c) => c !== '' && c !== '.').reverse();
   let hops = 0;

@@ -11,6 +11,13 @@ import type { Node } from './types.js';
 const modeOf = (n: Node): number => n.st.mode & 0o7777;
 const parentDir = (p: string): string => (p.lastIndexOf('/') <= 0 ? '/' : p.slice(0, p.lastIndexOf('/')));
 
+/** Is `p` an entry of directory `dir` itself, not deeper (`dir` '' is none)? Asked without cutting `p`'s parent out. */
+function entryOf(p: string, dir: string): boolean {
+  if (dir === '') return false;
+  const n = dir === '/' ? 0 : dir.length;
+  return p.length > n + 1 && p.charCodeAt(n) === 0x2f && p.indexOf('/', n + 1) === -1 && (n === 0 || p.startsWith(dir));
+}
+
 export function checkSetuid(ctx: Context): void {
   for (const n of ctx.nodes) {
     if (!n.st.isFile() || (n.st.mode & 0o6000) === 0) continue;
@@ -32,21 +39,32 @@ export function checkWritable(ctx: Context): void {
   // Every directory on the way to a protected path. A directory in the set has all its
   // ancestors in it too, so each climb stops at the first one already there.
   const protectedDirs = new Set<string>();
-  for (const n of ctx.nodes) {
+  const nodes = ctx.nodes;
+  /** isProtected of each node, asked once: the second loop needs it for files again. */
+  const prot = new Uint8Array(nodes.length);
+  // Nodes come directory by directory: a node whose directory is the last one climbed
+  // from needs no climb (nor its parent cut out as a new string).
+  let climbed = '';
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
     if (!isProtected(n)) continue;
+    prot[i] = 1;
     if (n.st.isDirectory()) protectedDirs.add(n.path);
-    for (let a = parentDir(n.path); n.path !== '/' && !protectedDirs.has(a); a = parentDir(a)) {
+    if (n.path === '/' || entryOf(n.path, climbed)) continue;
+    climbed = parentDir(n.path);
+    for (let a = climbed; !protectedDirs.has(a); a = parentDir(a)) {
       protectedDirs.add(a);
       if (a === '/') break;
     }
   }
   const services = serviceUsers(ctx);
   const groupName = (gid: number) => ctx.groups.get(gid) ?? `gid ${gid}`;
-  for (const n of ctx.nodes) {
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
     const isDir = n.st.isDirectory();
     if (!isDir && !n.st.isFile()) continue; // links have no permissions of their own; devices are judged as devices
     const mode = modeOf(n);
-    const onPath = isDir ? protectedDirs.has(n.path) : isProtected(n);
+    const onPath = isDir ? protectedDirs.has(n.path) : prot[i] === 1;
     const what = isDir ? 'directory' : 'file';
     if (mode & 0o022) {
       const sticky = isDir && (mode & 0o1000) !== 0;
