@@ -85,33 +85,41 @@ function attrReasons(t: Target, st: Stat, out: string[]): void {
   if (st.uid !== t.uid || st.gid !== t.gid) out.push(`owner ${st.uid}:${st.gid} != declared ${t.uid}:${t.gid}`);
 }
 
-/** Field by field: two records that say the same. */
-function sameRecord(a: Rec, b: Rec): boolean {
-  return a.k === b.k && a.m === b.m && a.u === b.u && a.g === b.g && a.src === b.src && a.ss === b.ss &&
-    a.h === b.h && a.t === b.t && a.d === b.d && a.o === b.o && a.l === b.l;
+/** Does the record say what recordOf(t) would, for a kind judged by stat alone? Compared without building the record. */
+function recordedAs(rec: Rec, t: Target & { kind: 'dir' | 'symlink' | 'device' }): boolean {
+  return rec.k === t.kind && rec.m === t.mode && rec.u === t.uid && rec.g === t.gid && rec.src === undefined && rec.ss === undefined &&
+    rec.h === undefined && rec.o === undefined && rec.l === undefined &&
+    rec.t === (t.kind === 'symlink' ? t.target : undefined) && rec.d === (t.kind === 'device' ? `${t.type}:${t.major}:${t.minor}` : undefined);
 }
 
-interface Judgement { reasons: string[]; refresh?: Rec }
+interface Judgement { readonly reasons: string[]; readonly refresh?: Rec }
+
+/** The judgement of most paths on most builds, shared: never changed (plan() makes a new one to add a reason). */
+const FRESH: Judgement = Object.freeze({ reasons: Object.freeze([]) as unknown as string[] });
+
+function wrongType(reasons: string[], st: Stat, want: string): Judgement {
+  reasons.push(`output is a ${typeName(st)}, declared ${want}`);
+  return { reasons };
+}
 
 /** Why the path in ROOT is not what `t` declares; no reasons means fresh. */
 function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify = false): Judgement {
   const reasons: string[] = [];
-  const wrongType = (want: string) => reasons.push(`output is a ${typeName(st)}, declared ${want}`);
   switch (t.kind) {
     case 'dir':
-      if (!st.isDirectory()) wrongType('a directory');
-      else attrReasons(t, st, reasons);
-      return { reasons };
+      if (!st.isDirectory()) return wrongType(reasons, st, 'a directory');
+      attrReasons(t, st, reasons);
+      return reasons.length ? { reasons } : FRESH;
     case 'symlink': {
-      if (!st.isSymbolicLink()) { wrongType(`a symlink to ${t.target}`); return { reasons }; }
+      if (!st.isSymbolicLink()) return wrongType(reasons, st, `a symlink to ${t.target}`);
       const now = fs.readlinkSync(root + t.path);
       if (now !== t.target) reasons.push(`link points to ${now}, declared ${t.target}`);
       attrReasons(t, st, reasons);
-      return { reasons };
+      return reasons.length ? { reasons } : FRESH;
     }
     case 'device': {
       const isType = t.type === 'c' ? st.isCharacterDevice() : st.isBlockDevice();
-      if (!isType) { wrongType(`a ${t.type === 'c' ? 'character' : 'block'} device`); return { reasons }; }
+      if (!isType) return wrongType(reasons, st, `a ${t.type === 'c' ? 'character' : 'block'} device`);
       const { major, minor } = devNumbers(st.rdev);
       if (major !== t.major || minor !== t.minor) reasons.push(`device ${major}:${minor} != declared ${t.major}:${t.minor}`);
       attrReasons(t, st, reasons);
@@ -119,7 +127,7 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
     }
     case 'file':
     case 'text': {
-      if (!st.isFile()) { wrongType('a regular file'); return { reasons }; }
+      if (!st.isFile()) return wrongType(reasons, st, 'a regular file');
       const names = t.kind === 'file' ? t.nlink ?? 1 : 1;
       if (st.nlink > names) reasons.push(`output is hard-linked (${st.nlink} names share its inode${names > 1 ? `, ${names} declared` : ''})`);
       if (t.kind === 'file' && t.linkTo) {
@@ -131,16 +139,15 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
       attrReasons(t, st, reasons);
       if (reasons.length) return { reasons };
       const outStamp = st.stamp;
-      const matches = () => (t.kind === 'file' ? sameBytes(t.source, root + t.path, st) : sameBytesAs(t.content, root + t.path, st));
       if (!rec || rec.k !== t.kind) {
         // Something is there that no build recorded (an interrupted build, a hand-made tree): keep it if it is right.
-        return matches() ? { reasons, refresh: recordOf(t, outStamp) } : { reasons: ['replaces a file jail did not write'] };
+        return matches(root, t, st) ? { reasons, refresh: recordOf(t, outStamp) } : { reasons: ['replaces a file jail did not write'] };
       }
       // A stamp recorded as racy (tasks/stat.ts) is never taken as proof: the bytes decide.
       const declChanged = t.kind === 'text' ? rec.h !== t.contentHash : rec.src !== t.source || rec.ss !== t.sourceStamp || rec.ss.endsWith(':racy');
-      if (rec.o === outStamp && !declChanged && !verify) return { reasons };
+      if (rec.o === outStamp && !declChanged && !verify) return FRESH;
       // A stamp moved: the bytes decide. The output is the old source as long as its own stamp held.
-      if (matches()) return rec.o === outStamp && !declChanged ? { reasons } : { reasons, refresh: recordOf(t, outStamp) };
+      if (matches(root, t, st)) return rec.o === outStamp && !declChanged ? { reasons } : { reasons, refresh: recordOf(t, outStamp) };
       if (rec.o !== outStamp) reasons.push('output edited since the last build');
       else if (!declChanged) reasons.push('output content differs from what was built (found by verifying)');
       else if (t.kind === 'text') reasons.push('content changed');
@@ -148,6 +155,11 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
       return { reasons };
     }
   }
+}
+
+/** Does the file in ROOT hold the declared bytes? */
+function matches(root: string, t: Target & { kind: 'file' | 'text' }, st: Stat): boolean {
+  return t.kind === 'file' ? sameBytes(t.source, root + t.path, st) : sameBytesAs(t.content, root + t.path, st);
 }
 
 export function plan(root: string, targets: readonly Target[], manifest: Manifest, opts: PlanOptions = {}): Plan {
@@ -188,8 +200,8 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       continue;
     }
     if (t.data) { upToDate++; observed.set(t.path, st); continue; } // the service's file is there: it is not ours to judge
-    const j = judge(root, t, st, rec, opts.verify);
-    if (opts.always && j.reasons.length === 0) j.reasons.push('-B: rebuilding everything');
+    let j = judge(root, t, st, rec, opts.verify);
+    if (opts.always && j.reasons.length === 0) j = { reasons: ['-B: rebuilding everything'] };
     if (j.reasons.length) {
       if (t.kind === 'dir' && !st.isDirectory()) replaced.set(t.path, `parent ${t.path} is being replaced (it was a ${typeName(st)})`);
       creates.push({ op: 'update', path: t.path, kind: t.kind, reasons: j.reasons, target: t });
@@ -198,10 +210,10 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     upToDate++;
     observed.set(t.path, st);
     if (j.refresh) refresh.set(t.path, j.refresh);
-    else if (!rec || t.kind === 'dir' || t.kind === 'symlink' || t.kind === 'device') {
+    else if (!rec) refresh.set(t.path, recordOf(t));
+    else if ((t.kind === 'dir' || t.kind === 'symlink' || t.kind === 'device') && !recordedAs(rec, t)) {
       // Stat-judged kinds need no output stamp; record them so pruning knows they are ours.
-      const r = recordOf(t);
-      if (!rec || !sameRecord(rec, r)) refresh.set(t.path, r);
+      refresh.set(t.path, recordOf(t));
     }
   }
 
