@@ -219,7 +219,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
 
   // A file rewritten gets a new inode: its declared hard links must be made again after it.
   const rewritten = new Set(creates.filter((a) => a.target?.kind === 'file').map((a) => a.path));
-  for (const t of selected) {
+  if (rewritten.size) for (const t of selected) {
     if (t.kind !== 'file' || !t.linkTo || !rewritten.has(t.linkTo) || rewritten.has(t.path)) continue;
     creates.push({ op: 'update', path: t.path, kind: t.kind, reasons: [`${t.linkTo} is rewritten; its hard link is made again`], target: t });
     upToDate--;

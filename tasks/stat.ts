@@ -66,20 +66,22 @@ export function sourceStampOf(st: StampFields, now?: bigint): string {
   return t > threshold ? `${stampOf(st)}:racy` : stampOf(st);
 }
 
+// The fields are `declare`d: with ES2022 class fields each would first be defined as
+// undefined and then assigned, twice the stores for an object made once per jail path.
 export class Stat {
   /** st_mode, type bits included. */
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly nlink: number;
-  readonly size: number;
+  declare readonly mode: number;
+  declare readonly uid: number;
+  declare readonly gid: number;
+  declare readonly nlink: number;
+  declare readonly size: number;
   /** A device node's number, as st_rdev encodes it (devNumbers() splits it). */
-  readonly rdev: number;
+  declare readonly rdev: number;
   /** Exact, for comparing inodes: an inode number may not fit a double (overlayfs's xino). */
-  readonly dev: bigint;
-  readonly ino: bigint;
+  declare readonly dev: bigint;
+  declare readonly ino: bigint;
   /** A regular file's stamp (stampOf); empty for anything else. */
-  readonly stamp: string;
+  declare readonly stamp: string;
 
   constructor(st: fs.BigIntStats) {
     this.mode = Number(st.mode);
