@@ -512,6 +512,15 @@ describe('exit status and errors', () => {
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/\/etc\/a\.conf is declared twice, differently: as a copy of .*a\.conf .* at jailfile\.ts:\d+, and as a generated file .* at jailfile\.ts:\d+/);
   });
+
+  it('names every path put beneath a file, not only the first of a directory', () => {
+    // Parents are climbed once per directory: a climb that ends in a conflict must not let the next entry pass.
+    r.jailfile(JAILFILE(`text('/etc/motd/a', 'x'), text('/etc/motd/b', 'y'), text('/etc/motd/sub/c', 'z'),`));
+    const res = make();
+    expect(res.code).toBe(2);
+    for (const p of ['/etc/motd/a', '/etc/motd/b']) expect(res.stderr).toContain(`puts ${p} beneath /etc/motd, but`);
+    expect(res.stderr).toContain('puts /etc/motd/sub/c beneath /etc/motd, but');
+  });
 });
 
 describe('make() from code', () => {
