@@ -10,7 +10,7 @@ import { COPY_GLOB, globBase, globSync, isGlob } from './glob.js';
 import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
-import { baseName, comparePaths, octal, parentOf, sourceStampOf, type Target } from './targets.js';
+import { baseName, comparePaths, isEntryOf, octal, parentOf, sourceStampOf, type Target } from './targets.js';
 import { ElfContext, expandElf } from './expand-elf.js';
 import { formatLdCache } from './elf/index.js';
 import { expandPackage } from './expand-package.js';
@@ -251,7 +251,7 @@ function throughDeclaredLinks(targets: Target[], errors: JailError[]): Target[] 
   let lastDir = '', lastTo: string | null = null;
   const canonical = (p: string): string | null => {
     let dir: string, to: string | null | undefined;
-    if (inDir(p, lastDir)) { dir = lastDir; to = lastTo; } else {
+    if (isEntryOf(p, lastDir)) { dir = lastDir; to = lastTo; } else {
       dir = parentOf(p);
       to = landing.get(dir);
       if (to === undefined) {
@@ -278,13 +278,6 @@ function throughDeclaredLinks(targets: Target[], errors: JailError[]): Target[] 
     out.push({ ...t, path: p });
   }
   return out ?? targets;
-}
-
-/** Is `p` an entry of directory `dir` itself (not deeper)? `dir` '' is no directory. */
-function inDir(p: string, dir: string): boolean {
-  if (dir === '') return false;
-  const n = dir === '/' ? 0 : dir.length;
-  return p.length > n + 1 && p.charCodeAt(n) === 0x2f && p.indexOf('/', n + 1) === -1 && (n === 0 || p.startsWith(dir));
 }
 
 /** Rewrites `p` through the first declared link among its proper prefixes, until none is left. */
@@ -319,7 +312,7 @@ export function withParents(targets: Target[], errors: JailError[], known?: Map<
   // its entries need no climb (nor their parents cut out as new strings).
   let knownDir = '';
   for (const t of [...byPath.values()]) {
-    if (inDir(t.path, knownDir)) continue;
+    if (isEntryOf(t.path, knownDir)) continue;
     let p = parentOf(t.path);
     const first = p;
     for (; p !== '/'; p = parentOf(p)) {

@@ -79,6 +79,17 @@ export function baseName(p: string): string {
 }
 
 /**
+ * Is `p` an entry of directory `dir` itself, not deeper (`dir` '' is no directory)? Asked
+ * without cutting `p`'s parent out as a new string: loops over paths that come directory
+ * by directory keep the last directory and ask this of each path.
+ */
+export function isEntryOf(p: string, dir: string): boolean {
+  if (dir === '') return false;
+  const n = dir === '/' ? 0 : dir.length;
+  return p.length > n + 1 && p.charCodeAt(n) === 0x2f && p.indexOf('/', n + 1) === -1 && (n === 0 || p.startsWith(dir));
+}
+
+/**
  * Sort key that puts a directory right before everything beneath it: paths compared
  * component by component, which is comparing them as strings in which `/` sorts below
  * every other character. Done char by char, without splitting: a jail's targets are

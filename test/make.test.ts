@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO, changes, fingerprint, rig, touched, tree, type Rig } from './helpers.js';
 import { sourceStampOf, stampOf } from '../tasks/stat.js';
 import { defaultJobs } from '../tasks/jobs.js';
+import { isEntryOf } from '../tasks/targets.js';
 
 let r: Rig;
 
@@ -537,5 +538,20 @@ describe('make() from code', () => {
     const api = await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src }, dryRun: true });
     expect(api.updated.map(({ path, kind, reason }) => ({ path, kind, reason }))).toEqual(cli.updated);
     expect(api.upToDate).toBe(cli.upToDate);
+  });
+});
+
+describe('paths, directory by directory', () => {
+  it('isEntryOf names the entries of a directory itself and nothing deeper or beside it', () => {
+    expect(isEntryOf('/etc/motd', '/etc')).toBe(true);
+    expect(isEntryOf('/etc', '/')).toBe(true);
+    expect(isEntryOf('/etc/ssl/certs', '/etc')).toBe(false);
+    expect(isEntryOf('/etcetera/x', '/etc')).toBe(false);
+    expect(isEntryOf('/etc', '/etc')).toBe(false);
+    expect(isEntryOf('/etc/', '/etc')).toBe(false);
+    expect(isEntryOf('/', '/')).toBe(false);
+    expect(isEntryOf('/usr/lib/x', '/usr/lib')).toBe(true);
+    expect(isEntryOf('/usr/libx/y', '/usr/lib')).toBe(false);
+    expect(isEntryOf('/etc/motd', '')).toBe(false);
   });
 });

@@ -3,20 +3,13 @@
 
 import path from 'node:path';
 import { devNumbers } from '../stat.js';
-import { octal } from '../targets.js';
+import { isEntryOf, octal } from '../targets.js';
 import { serviceUsers, type Context } from './context.js';
 import { climbsLexically, hasExecBits, inProgramOrLibraryDir, isEtc, resolveFromHost } from './paths.js';
 import type { Node } from './types.js';
 
 const modeOf = (n: Node): number => n.st.mode & 0o7777;
 const parentDir = (p: string): string => (p.lastIndexOf('/') <= 0 ? '/' : p.slice(0, p.lastIndexOf('/')));
-
-/** Is `p` an entry of directory `dir` itself, not deeper (`dir` '' is none)? Asked without cutting `p`'s parent out. */
-function entryOf(p: string, dir: string): boolean {
-  if (dir === '') return false;
-  const n = dir === '/' ? 0 : dir.length;
-  return p.length > n + 1 && p.charCodeAt(n) === 0x2f && p.indexOf('/', n + 1) === -1 && (n === 0 || p.startsWith(dir));
-}
 
 export function checkSetuid(ctx: Context): void {
   for (const n of ctx.nodes) {
@@ -50,7 +43,7 @@ export function checkWritable(ctx: Context): void {
     if (!isProtected(n)) continue;
     prot[i] = 1;
     if (n.st.isDirectory()) protectedDirs.add(n.path);
-    if (n.path === '/' || entryOf(n.path, climbed)) continue;
+    if (n.path === '/' || isEntryOf(n.path, climbed)) continue;
     climbed = parentDir(n.path);
     for (let a = climbed; !protectedDirs.has(a); a = parentDir(a)) {
       protectedDirs.add(a);
