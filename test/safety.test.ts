@@ -173,7 +173,7 @@ describe('crashes and concurrency', () => {
     expect(make().code).toBe(0);
     const record = fs.readdirSync(path.join(r.dir, '.jail')).find((f) => f.endsWith('.json'))!;
     const before = fs.readFileSync(path.join(r.dir, '.jail', record), 'utf8');
-    const big = Buffer.alloc(256 * 1024, 9);
+    const big = Buffer.alloc(16 * 1024, 9);
     for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, `f${i}`), big);
 
     const child = r.jailAsync('make', `ROOT=${r.root}`, `SRC=${r.src}`);
