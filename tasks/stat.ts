@@ -34,25 +34,21 @@ export function stampOf(st: StampFields): string {
  */
 export const RACY_WINDOW_NS = 20_000_000n;
 
-/** The wall clock in nanoseconds, comparable with file times. */
-export function nowNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
-}
-
-/** True when the file changed too recently (or claims a time in the future) for its stamp to be trusted. */
-export function isRacy(st: StampFields, now: bigint = nowNs()): boolean {
-  const t = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-  return t > now - RACY_WINDOW_NS;
-}
-
-/** The last clock reading and the racy threshold it gives: the clock moves once a millisecond, a walk lstats many files in one. */
+/** The last clock reading and the racy threshold it gives: the clock moves once a millisecond, a walk stamps many files in one. */
 let lastMs = -1, lastThreshold = 0n;
 
-/** now - RACY_WINDOW_NS for the present millisecond: what isRacy() would compare with, without a BigInt product per file. */
-function racyThreshold(): bigint {
+/** `now` (the wall clock in nanoseconds by default) less RACY_WINDOW_NS, without a BigInt product per file. */
+function racyThreshold(now?: bigint): bigint {
+  if (now !== undefined) return now - RACY_WINDOW_NS;
   const ms = Date.now();
   if (ms !== lastMs) { lastMs = ms; lastThreshold = BigInt(ms) * 1_000_000n - RACY_WINDOW_NS; }
   return lastThreshold;
+}
+
+/** True when the file changed too recently (or claims a time in the future) for its stamp to be trusted. */
+export function isRacy(st: StampFields, now?: bigint): boolean {
+  const t = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  return t > racyThreshold(now);
 }
 
 /**
@@ -61,9 +57,7 @@ function racyThreshold(): bigint {
  * instead of trusting a stamp that may hide a change.
  */
 export function sourceStampOf(st: StampFields, now?: bigint): string {
-  const threshold = now === undefined ? racyThreshold() : now - RACY_WINDOW_NS;
-  const t = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-  return t > threshold ? `${stampOf(st)}:racy` : stampOf(st);
+  return isRacy(st, now) ? `${stampOf(st)}:racy` : stampOf(st);
 }
 
 // The fields are `declare`d: with ES2022 class fields each would first be defined as

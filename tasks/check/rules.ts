@@ -3,13 +3,12 @@
 
 import path from 'node:path';
 import { devNumbers } from '../stat.js';
-import { isEntryOf, octal } from '../targets.js';
+import { isEntryOf, octal, parentOf } from '../targets.js';
 import { serviceUsers, type Context } from './context.js';
 import { climbsLexically, hasExecBits, inProgramOrLibraryDir, isEtc, resolveFromHost } from './paths.js';
 import type { Node } from './types.js';
 
 const modeOf = (n: Node): number => n.st.mode & 0o7777;
-const parentDir = (p: string): string => (p.lastIndexOf('/') <= 0 ? '/' : p.slice(0, p.lastIndexOf('/')));
 
 export function checkSetuid(ctx: Context): void {
   for (const n of ctx.nodes) {
@@ -44,8 +43,8 @@ export function checkWritable(ctx: Context): void {
     prot[i] = 1;
     if (n.st.isDirectory()) protectedDirs.add(n.path);
     if (n.path === '/' || isEntryOf(n.path, climbed)) continue;
-    climbed = parentDir(n.path);
-    for (let a = climbed; !protectedDirs.has(a); a = parentDir(a)) {
+    climbed = parentOf(n.path);
+    for (let a = climbed; !protectedDirs.has(a); a = parentOf(a)) {
       protectedDirs.add(a);
       if (a === '/') break;
     }
@@ -99,7 +98,7 @@ export function checkDevices(ctx: Context): void {
     const { major, minor } = devNumbers(n.st.rdev);
     const id = `${major}:${minor}`;
     const name = n.path.slice(n.path.lastIndexOf('/') + 1);
-    const expected = n.path.startsWith('/dev/') && parentDir(n.path) === '/dev' ? NUMBER_OF.get(name) : undefined;
+    const expected = n.path.startsWith('/dev/') && parentOf(n.path) === '/dev' ? NUMBER_OF.get(name) : undefined;
     const fix = `remove it${expected ? ` and declare device('${n.path}', { type: 'c', major: ${expected.replace(':', ', minor: ')} })` : ''}; if the service truly needs it, accept it after review with allow('device', '${n.path}')`;
     const what = !chr ? `block device ${id}: raw access to a host disk or partition`
       : DANGER[id] ? `character device ${id} (${DANGER[id]})`
@@ -151,7 +150,7 @@ export function checkSymlinks(ctx: Context): void {
         `remove it, or point it inside the jail with a relative target; declare links the jail needs with link()`);
       continue;
     }
-    const dir = parentDir(n.path);
+    const dir = parentOf(n.path);
     const r = resolveFromHost(ctx, dir, target);
     if (r.kind === 'climbs' || climbsLexically(dir, target)) {
       const host = r.kind === 'climbs' ? r.host : path.posix.resolve(ctx.root + dir, target);
