@@ -80,6 +80,49 @@ export type Entries = Entry | null | undefined | false | readonly Entries[];
 export type JailVars = Record<string, string | undefined> & { ROOT: string };
 export type JailDefinition = (vars: JailVars) => Entries | Promise<Entries>;
 
+const KINDS: ReadonlySet<string> = new Set<Entry['kind']>([
+  'dir', 'link', 'device', 'copy', 'text', 'users', 'groups', 'elf', 'package', 'warning', 'allow', 'runtime', 'data', 'install',
+]);
+
+const MAX_DEPTH = 64;
+
+function describe(v: unknown): string {
+  if (typeof v === 'function') return 'a function (call it: recipes return entries)';
+  let json: string | undefined;
+  try { json = JSON.stringify(v)?.slice(0, 60); } catch { json = undefined; } // BigInts, cycles
+  if (typeof v === 'object') return json === undefined ? 'an object' : `an object (${json})`;
+  return `${typeof v} ${json ?? String(v)}`;
+}
+
+/**
+ * Why what a jailfile returned is not a list of entries, or undefined when it is one. Only
+ * the falsy holes of `cond && entry` are skipped: anything else that is not an entry would
+ * otherwise be dropped, and a jailfile that returns nothing (a `{ ... }` arrow body without
+ * `return`) would declare an empty jail, so that the build removed everything in it.
+ */
+export function entriesProblem(value: unknown): string | undefined {
+  if (value === undefined || value === null || value === false) {
+    return `returned ${value === false ? 'false' : String(value)} instead of a list of entries (a \`{ ... }\` arrow body without \`return\`?). ` +
+      'Return the list: `defineJail(({ ROOT }) => [ dir(...), copy(...) ])`; an empty jail is `[]`';
+  }
+  const walk = (v: unknown, where: string, depth: number): string | undefined => {
+    if (v === undefined || v === null || v === false) return undefined;
+    if (Array.isArray(v)) {
+      if (depth > MAX_DEPTH) return `nests lists more than ${MAX_DEPTH} deep at ${where}`;
+      for (let i = 0; i < v.length; i++) {
+        const why = walk(v[i], `${where}[${i}]`, depth + 1);
+        if (why) return why;
+      }
+      return undefined;
+    }
+    const e = v as { kind?: unknown; at?: unknown };
+    if (typeof v === 'object' && typeof e.kind === 'string' && KINDS.has(e.kind) && typeof e.at === 'string') return undefined;
+    return `${where ? `returned a list that holds ${describe(v)} at ${where}` : `returned ${describe(v)}`}, which is not an entry. Entries are made by dir(), link(), copy(), text(), elf() and the ` +
+      "other functions of 'jail' and 'jail/recipes'; only false, null and undefined are skipped (for `cond && entry`)";
+  };
+  return walk(value, '', 0);
+}
+
 /** A jailfile's default export: `export default defineJail(({ ROOT }) => [...])`. */
 export function defineJail(fn: JailDefinition): JailDefinition {
   if (typeof fn !== 'function') usage('defineJail(fn)', 'expects a function of the make variables that returns the entries');
@@ -100,12 +143,15 @@ function usage(label: string, what: string, at = callSite()): never {
 
 const show = (v: unknown): string => JSON.stringify(v);
 
-function jailPath(label: string, p: unknown, at: string): string {
+/** `notRoot`: the entry makes a file, link or device, which cannot stand at the jail's root directory. */
+function jailPath(label: string, p: unknown, at: string, notRoot = false): string {
   if (typeof p !== 'string' || !p.startsWith('/'))
     usage(label, `needs an absolute jail path such as '/etc/motd', got ${show(p)}`, at);
   if (p.includes('\0') || p.split('/').some((c) => c === '..' || c === '.'))
     usage(label, `has a path with '.', '..' or a NUL byte (${show(p)}); write the plain absolute path`, at);
-  return p.length > 1 ? p.replace(/\/+/g, '/').replace(/\/$/, '') : p;
+  const clean = p.length > 1 ? p.replace(/\/+/g, '/').replace(/\/$/, '') : p;
+  if (notRoot && clean === '/') usage(label, "names '/', the jail's root directory; give the path of the file inside it, such as '/etc/motd'", at);
+  return clean;
 }
 
 function modeOf(label: string, mode: unknown, at: string): number | undefined {
@@ -155,7 +201,7 @@ export function link(path: string, target: string, opts?: { owner?: OwnerSpec })
   const label = `link(${show(path)}, ${show(target)})`;
   if (typeof target !== 'string' || target === '' || target.includes('\0')) usage(label, 'needs a non-empty link target', at);
   const o = attrsOf(label, opts, ['owner'], at);
-  return { kind: 'link', at, label, path: jailPath(label, path, at), target, owner: ownerOf(label, o.owner, at) };
+  return { kind: 'link', at, label, path: jailPath(label, path, at, true), target, owner: ownerOf(label, o.owner, at) };
 }
 
 /** Device numbers the kernel treats as a way out of the jail: memory, I/O ports, the kernel log. */
@@ -181,7 +227,7 @@ export function device(
       `the host's memory, disks, I/O ports or kernel log. Leave it out; if the service truly needs it, declare it with { dangerous: true }`, at);
   }
   return {
-    kind: 'device', at, label, path: jailPath(label, path, at), type: o.type, major: o.major as number, minor: o.minor as number,
+    kind: 'device', at, label, path: jailPath(label, path, at, true), type: o.type, major: o.major as number, minor: o.minor as number,
     mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at), dangerous,
   };
 }
@@ -217,7 +263,7 @@ export function text(path: string, content: string | Uint8Array, opts?: Attrs): 
   if (typeof content !== 'string' && !(content instanceof Uint8Array)) usage(label, 'needs the content as a string or bytes', at);
   const o = attrsOf(label, opts, ['mode', 'owner'], at);
   return {
-    kind: 'text', at, label, path: jailPath(label, path, at),
+    kind: 'text', at, label, path: jailPath(label, path, at, true),
     content: typeof content === 'string' ? Buffer.from(content) : Buffer.from(content),
     mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at),
   };
@@ -301,7 +347,7 @@ export function data(path: string, opts?: Attrs): DataEntry {
   const at = callSite();
   const label = `data(${show(path)})`;
   const o = attrsOf(label, opts, ['mode', 'owner'], at);
-  return { kind: 'data', at, label, path: jailPath(label, path, at), mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at) };
+  return { kind: 'data', at, label, path: jailPath(label, path, at, true), mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at) };
 }
 
 /**

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { EntryUsageError, type Entries, type JailDefinition, type JailVars } from './entries.js';
+import { EntryUsageError, entriesProblem, type Entries, type JailDefinition, type JailVars } from './entries.js';
 import { stateDir } from './manifest.js';
 import { personFrame } from './call-site.js';
 import { INLINE_MAP, lineTableJson, linesFile } from './cached-source.js';
@@ -175,6 +175,10 @@ export async function loadJailfile(file: string, vars: JailVars): Promise<Result
       return fail(jailError('bad-jailfile', `${abs} has no default export. End it with \`export default defineJail(({ ROOT }) => [ ...entries ])\`.`, { path: abs }));
     }
     const entries = typeof def === 'function' ? await (def as JailDefinition)(vars) : def;
+    const problem = entriesProblem(entries);
+    if (problem) {
+      return fail(jailError('bad-jailfile', `The jailfile ${abs} ${problem}. Fix it and run again; ROOT was not touched.`, { path: abs }));
+    }
     return ok({ entries, modules: cache.modules });
   } catch (err) {
     const where = locate(err) ?? abs;

@@ -489,6 +489,40 @@ describe('exit status and errors', () => {
     expect(fs.existsSync(r.root)).toBe(false);
   });
 
+  it('refuses a jailfile that returns nothing or something that is not an entry, and keeps the jail it built', () => {
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    const bad = [
+      // the arrow body in braces without `return`: the list is computed and dropped
+      [`defineJail(({ ROOT }) => {\n  [dir('/etc'), text('/etc/motd', 'hi')];\n})`, /returned undefined instead of a list of entries/],
+      [`defineJail(() => null)`, /returned null instead of a list of entries/],
+      [`42`, /returned number 42, which is not an entry/],
+      [`{ entries: [] }`, /returned an object \(\{"entries":\[\]\}\), which is not an entry/],
+      [`defineJail(() => [dir('/etc'), ['hello']])`, /returned a list that holds string "hello" at \[1\]\[0\], which is not an entry/],
+      [`defineJail(() => [dir('/etc'), users])`, /holds a function \(call it: recipes return entries\) at \[1\]/],
+    ] as const;
+    for (const [def, msg] of bad) {
+      r.jailfile(`import { defineJail, dir, text, users } from 'jail';\nexport default ${def};\n`);
+      for (const args of [[], ['-n'], ['-q']]) {
+        const res = make(...args);
+        expect(res.code, `${def} ${args}`).toBe(2);
+        expect(res.stderr).toMatch(msg);
+        expect(changes(res.stdout)).toEqual([]);
+      }
+    }
+    r.jailfile(`import { defineJail, text } from 'jail';\nexport default defineJail(() => [\n  text('/', 'x'),\n]);\n`);
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/jailfile\.ts:3: text\("\/"\) names '\/', the jail's root directory/);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // The falsy holes of conditionals are still skipped, and an empty list is an empty jail.
+    r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [false && dir('/x'), null, undefined, dir('/etc')]);\n`);
+    expect(make().code).toBe(0);
+    r.jailfile(`import { defineJail } from 'jail';\nexport default defineJail(() => []);\n`);
+    expect(make().code).toBe(0);
+    expect(fs.readdirSync(r.root)).toEqual([]);
+  });
+
   it('refuses bad accounts with the entry', () => {
     const bad = [
       [`users({ 'a:b': { uid: 5, gid: 5 } })`, /user name "a:b" holds ':'/],
