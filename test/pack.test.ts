@@ -120,6 +120,45 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const index = (entries: object[]) => Buffer.from(JSON.stringify({ format: 'jail-pack/1', created: '', root: '/x', vars: {}, entries }));
 const fileEntry = (p: string, body: Buffer, mode = 0o644) => ({ path: p, kind: 'file', mode, uid: 0, gid: 0, size: body.length, sha256: sha(body) });
 
+describe('a hostile jail while it is packed', () => {
+  // The jail swaps a data() directory with a link to the host (renameat2 RENAME_EXCHANGE)
+  // as fast as it can while pack walks and reads: a pack reading `ROOT + path` follows the
+  // link at some point and carries the host file; one reading through directory
+  // descriptors never does. A race, so bounded tries: the old code leaked within a few.
+  it('never carries a host file through a directory swapped for a link, and leaves no temporary file', async () => {
+    r.jailfile(`import { defineJail, text, data } from 'jail';\nexport default defineJail(() => [text('/etc/motd', 'hello\\n'), data('/srv/data')]);\n`);
+    expect(make().code).toBe(0);
+    fs.writeFileSync(path.join(r.outside, 'secret'), 'host secret\n', { mode: 0o600 });
+    fs.mkdirSync(r.root + '/srv/data/sub');
+    fs.writeFileSync(r.root + '/srv/data/sub/secret', 'decoy\n');
+    fs.symlinkSync(r.outside, r.root + '/srv/data/sublink');
+    const swap = path.join(r.dir, 'swap');
+    fs.writeFileSync(swap + '.c', `#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/fs.h>
+int main(int c, char **v) { for (;;) { syscall(SYS_renameat2, AT_FDCWD, v[1], AT_FDCWD, v[2], RENAME_EXCHANGE); usleep(500); } }
+`);
+    execFileSync('gcc', ['-O2', '-o', swap, swap + '.c']);
+    const { spawn } = await import('node:child_process');
+    const swapper = spawn(swap, [r.root + '/srv/data/sub', r.root + '/srv/data/sublink'], { stdio: 'ignore' });
+    try {
+      for (let k = 0; k < 20; k++) {
+        const pack = path.join(r.dir, `p${k}.tar`);
+        r.jail('pack', `ROOT=${r.root}`, '-o', pack);
+        if (!fs.existsSync(pack)) continue; // a pack may fail on the race; it must not leak
+        expect(fs.readFileSync(pack).includes('host secret'), `pack ${k}`).toBe(false);
+      }
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+    expect(fs.readdirSync(r.dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect(fs.readFileSync(path.join(r.outside, 'secret'), 'utf8')).toBe('host secret\n');
+  });
+});
+
 describe('hostile packs are refused whole', () => {
   const body = Buffer.from('payload\n');
   const cases: [string, (file: string) => void, RegExp][] = [

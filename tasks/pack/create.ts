@@ -12,18 +12,11 @@ import { jailError, type JailError } from '../result.js';
 import type { Target } from '../targets.js';
 import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from './format.js';
 import { TarWriter } from './tar-write.js';
+import { RootReader, procPath } from '../check/reader.js';
 
-const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-
-/** A regular file of ROOT, read without following a link or blocking on a FIFO. */
-function readJailFile(root: string, p: string): Buffer | undefined {
-  let fd: number;
-  try { fd = fs.openSync(root + p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK); } catch { return undefined; }
-  try {
-    return fs.fstatSync(fd).isFile() ? fs.readFileSync(fd) : undefined;
-  } finally {
-    fs.closeSync(fd);
-  }
+/** A regular file of ROOT, its directories opened without following a link, never a FIFO or device. */
+function readJailFile(reader: RootReader, p: string): Buffer | undefined {
+  return reader.readFile(p, Number.MAX_SAFE_INTEGER);
 }
 
 function entryOf(t: Target): PackEntry {
@@ -37,20 +30,31 @@ function entryOf(t: Target): PackEntry {
   }
 }
 
-/** The files a service keeps beneath a data() directory, walked without following links or leaving the filesystem. */
-function walkData(root: string, dir: string, out: PackEntry[], warnings: string[]): void {
-  const top = fs.lstatSync(root + dir, { throwIfNoEntry: false });
+/**
+ * The files a service keeps beneath a data() directory, walked without following links or
+ * leaving the filesystem. Each directory is listed through its descriptor: a directory
+ * swapped for a link to the host while the pack is made is not followed.
+ */
+function walkData(reader: RootReader, dir: string, out: PackEntry[], warnings: string[]): void {
+  const top = reader.lstat(dir);
   if (!top?.isDirectory()) return;
   const firstName = new Map<string, string>();
   const walk = (p: string) => {
-    for (const name of fs.readdirSync(root + p).sort()) {
+    const fd = reader.dirFd(p);
+    if (fd === undefined) { warnings.push(`pack: ${p} changed while it was being packed (it is no longer a directory); not packed`); return; }
+    let names: string[];
+    try { names = fs.readdirSync(procPath(fd, '.')).sort(); } catch { warnings.push(`pack: ${p} could not be listed; not packed`); return; }
+    for (const name of names) {
       const q = `${p}/${name}`;
-      const st = fs.lstatSync(root + q);
+      const st = reader.lstat(q);
+      if (!st) continue; // gone since the listing
       const base = { path: q, mode: st.mode & 0o7777 & ~0o6000, uid: st.uid, gid: st.gid, data: true };
       if (st.dev !== top.dev) { warnings.push(`pack: ${q} is on another filesystem; not packed`); continue; }
       if (st.isDirectory()) { out.push({ ...base, kind: 'dir' }); walk(q); }
-      else if (st.isSymbolicLink()) out.push({ ...base, kind: 'symlink', target: fs.readlinkSync(root + q) });
-      else if (st.isFile()) {
+      else if (st.isSymbolicLink()) {
+        const target = reader.readlink(q);
+        if (target !== undefined) out.push({ ...base, kind: 'symlink', target });
+      } else if (st.isFile()) {
         // Names of one inode stay one file: the first carries the bytes, the others link to it.
         const first = st.nlink > 1 ? firstName.get(`${st.dev}:${st.ino}`) : undefined;
         if (first) out.push({ ...base, kind: 'file', linkTo: first });
@@ -68,15 +72,20 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
   if (p.actions.length) {
     return { warnings, entries: 0, errors: [jailError('not-up-to-date', `The jail at ${a.root} is not what the jailfile declares (${p.actions.length} change${p.actions.length > 1 ? 's' : ''} pending, e.g. ${p.actions[0]!.path}: ${p.actions[0]!.reasons[0]}). Run \`jail make ROOT=${a.root}\` first, then pack.`, { path: a.root })] };
   }
-  const entries = a.targets.map(entryOf);
-  for (const e of a.entries) if (e.kind === 'data') walkData(a.root, e.path, entries, warnings);
-
+  const opened = RootReader.open(a.root);
+  if (!(opened instanceof RootReader)) {
+    return { warnings, entries: 0, errors: [jailError('bad-root', `ROOT ${a.root} cannot be opened as a directory (${opened.code}); name the jail's real directory.`, { path: a.root })] };
+  }
+  const reader = opened;
   const tmp = `${out}.${process.pid}.tmp`;
-  const w = new TarWriter(tmp);
+  let w: TarWriter | undefined;
   try {
+    const entries = a.targets.map(entryOf);
+    for (const e of a.entries) if (e.kind === 'data') walkData(reader, e.path, entries, warnings);
+    w = new TarWriter(tmp);
     for (const e of entries) {
       if (e.kind !== 'file' || e.linkTo) continue;
-      const body = readJailFile(a.root, e.path);
+      const body = readJailFile(reader, e.path);
       if (body === undefined) throw new Error(`${e.path} in ROOT is no longer a regular file`);
       e.size = body.length;
       e.sha256 = createHash('sha256').update(body).digest('hex');
@@ -88,9 +97,13 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
     await w.file(INDEX_NAME, Buffer.from(JSON.stringify(index)));
     await w.close();
     fs.renameSync(tmp, out);
+    return { errors: [], warnings, entries: entries.length };
   } catch (err) {
+    // The stream creates its file asynchronously: wait for it to settle before removing the name.
+    await w?.abort();
     fs.rmSync(tmp, { force: true });
     return { warnings, entries: 0, errors: [jailError('pack-failed', `Could not write the pack ${out}: ${(err as Error).message}. Run make, then pack again.`, { path: out })] };
+  } finally {
+    reader.close();
   }
-  return { errors: [], warnings, entries: entries.length };
 }

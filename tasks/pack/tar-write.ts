@@ -38,6 +38,12 @@ export class TarWriter {
     if (pad) await this.#write(Buffer.alloc(pad));
   }
 
+  /** Ends the archive unfinished (the caller removes the file): resolves once the file is closed. */
+  async abort(): Promise<void> {
+    this.#out.end();
+    try { await this.#done; } catch { /* the error being reported already */ }
+  }
+
   async close(): Promise<void> {
     await this.#write(Buffer.alloc(1024));
     this.#out.end();
