@@ -17,7 +17,7 @@ import { stdio } from './stdio.js';
 
 const USAGE = `usage: jail [make] ROOT=DIR [VAR=value ...] [options] [target ...]
        jail deps [--json] [--root DIR] ELF ...
-       jail trace ROOT=DIR [-f FILE] [--write FILE] [--timeout S] -- CMD [ARG ...]
+       jail trace ROOT=DIR [-f FILE] [--user NAME] [--write FILE] [--timeout S] -- CMD [ARG ...]
        jail watch ROOT=DIR [-f FILE] [--guard] [--poll] [--debounce MS]
        jail check ROOT=DIR [-f FILE] [--json] [-q]    audit the jail: exit 0 clean, 1 findings, 2 error
        jail pack ROOT=DIR -o FILE.tar[.gz]         (then: jail make ROOT=DIR2 rebuild FROM=FILE.tar)

@@ -1,22 +1,62 @@
-// The one place that runs host programs (mknod today; chroot and friends later), always
-// as an argument array through zx's quoting, with a clean environment and a timeout.
-// zx is loaded on first use, so a build that runs nothing does not pay for it.
+// The one place that runs host programs (mknod, strace, ip, nsenter...): always from an
+// argument array, with no shell in between, a program found in a fixed PATH, a clean
+// environment, an empty stdin and a timeout. No shell, because a shell run as root reads
+// start-up files of its own choosing (bash sources root's ~/.bashrc whenever its stdin is
+// a socket, as node's pipes are, and BASH_ENV), which can run anything and change PATH.
 
+import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 
 export interface RunResult { ok: true; stdout: string; stderr: string }
 export interface RunFailure { ok: false; error: string; stdout: string; stderr: string; exitCode: number | null }
 
 const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C' };
+const SEARCH = CLEAN_ENV.PATH.split(':');
 
+/** A program's absolute path: as given when absolute, else the first executable file of that name in the fixed PATH (never the caller's). */
+export function hostProgram(name: string): string | undefined {
+  if (name.startsWith('/')) return name;
+  if (!name || name.includes('/')) return undefined;
+  for (const dir of SEARCH) {
+    const p = `${dir}/${name}`;
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch { /* next */ }
+  }
+  return undefined;
+}
+
+/**
+ * A short host command run to completion: stdin empty (or `input`), stdout and stderr
+ * collected, killed (SIGKILL) after the timeout. A failure's error names the program,
+ * why it failed and its stderr.
+ */
 export async function run(argv: readonly string[], opts: { timeoutMs?: number; input?: string; env?: Record<string, string> } = {}): Promise<RunResult | RunFailure> {
-  const { $ } = await import('zx');
-  // An empty stdin, never the caller's: bash reads ~/.bashrc when its stdin is a socket.
-  const p = $({ quiet: true, nothrow: true, env: opts.env ?? CLEAN_ENV, timeout: opts.timeoutMs ?? 30_000, input: opts.input ?? '', verbose: false })`${argv}`;
-  const out = await p;
-  if (out.exitCode === 0) return { ok: true, stdout: out.stdout, stderr: out.stderr };
-  const why = out.signal ? `killed by ${out.signal}` : `exit status ${out.exitCode}`;
-  return { ok: false, error: `${argv[0]} failed (${why})${out.stderr.trim() ? `: ${out.stderr.trim()}` : ''}`, stdout: out.stdout, stderr: out.stderr, exitCode: out.exitCode };
+  const { spawn } = await import('node:child_process');
+  const prog = hostProgram(argv[0] ?? '');
+  if (!prog) return { ok: false, error: `${argv[0]} failed (not found in ${CLEAN_ENV.PATH})`, stdout: '', stderr: '', exitCode: 127 };
+  return new Promise((resolve) => {
+    const child = spawn(prog, argv.slice(1), {
+      env: opts.env ?? { ...CLEAN_ENV }, cwd: '/', stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      timeout: opts.timeoutMs ?? 30_000, killSignal: 'SIGKILL',
+    });
+    const out: Buffer[] = [], err: Buffer[] = [];
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    if (opts.input) child.stdin!.end(opts.input);
+    child.stdin?.on('error', () => { /* the program did not read its input */ });
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.once('error', (e) => { spawnError = e; });
+    child.once('close', (code, signal) => {
+      const stdout = Buffer.concat(out).toString('utf8'), stderr = Buffer.concat(err).toString('utf8');
+      if (code === 0 && !spawnError) return resolve({ ok: true, stdout, stderr });
+      // A program that could not be started: the statuses a shell reports for it.
+      if (spawnError) return resolve({ ok: false, error: `${argv[0]} failed (${spawnError.code ?? spawnError.message})`, stdout, stderr, exitCode: spawnError.code === 'ENOENT' ? 127 : 126 });
+      const why = signal ? `killed by ${signal}` : `exit status ${code}`;
+      resolve({ ok: false, error: `${argv[0]} failed (${why})${stderr.trim() ? `: ${stderr.trim()}` : ''}`, stdout, stderr, exitCode: code });
+    });
+  });
 }
 
 /** The environment host programs get when nothing else is said. */
@@ -50,21 +90,9 @@ export async function spawnHost(argv: readonly string[], opts: SpawnOptions = {}
   });
 }
 
-/**
- * A short host command from an argument array, without a shell and without loading zx
- * (which costs a jail run a noticeable fraction of a second): clean environment, timeout,
- * the same result shape as run().
- */
-export async function runFile(argv: readonly string[], opts: { timeoutMs?: number } = {}): Promise<RunResult | RunFailure> {
-  const { execFile } = await import('node:child_process');
-  return new Promise((resolve) => {
-    execFile(argv[0]!, argv.slice(1), { env: { ...CLEAN_ENV }, timeout: opts.timeoutMs ?? 30_000, killSignal: 'SIGKILL', cwd: '/', encoding: 'utf8', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (!err) return resolve({ ok: true, stdout, stderr });
-      const e = err as NodeJS.ErrnoException & { code?: number | string; signal?: string; killed?: boolean };
-      const why = e.signal ? `killed by ${e.signal}` : typeof e.code === 'number' ? `exit status ${e.code}` : String(e.code ?? e.message);
-      resolve({ ok: false, error: `${argv[0]} failed (${why})${stderr.trim() ? `: ${stderr.trim()}` : ''}`, stdout, stderr, exitCode: typeof e.code === 'number' ? e.code : null });
-    });
-  });
+/** run() under the name the jail's run-time modules know it by. */
+export function runFile(argv: readonly string[], opts: { timeoutMs?: number } = {}): Promise<RunResult | RunFailure> {
+  return run(argv, opts);
 }
 
 /** How a spawned child ended: its exit status, or 128 + the signal that killed it (as shells report it). */

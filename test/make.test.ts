@@ -90,6 +90,30 @@ describe('first build', () => {
   });
 });
 
+describe('host programs', () => {
+  it('run without a shell: root\'s shell start-up files never run while devices are made', () => {
+    // bash sources root's ~/.bashrc when its stdin is a socket (node's pipes are), as under sshd.
+    // root's home here is a directory of the test's, bound over /root in a mount namespace of
+    // its own: a .bashrc (and a BASH_ENV) that leave a mark and put a `mknod` of theirs first in PATH.
+    const home = path.join(r.outside, 'home');
+    const marks = path.join(r.outside, 'marks');
+    fs.mkdirSync(path.join(home, 'bin'), { recursive: true });
+    fs.mkdirSync(marks);
+    fs.writeFileSync(path.join(home, 'bin', 'mknod'), `#!/bin/sh\necho "$@" > ${marks}/fake-mknod\nexit 1\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(home, '.bashrc'), `echo ran > ${marks}/bashrc\nexport PATH=${home}/bin:$PATH\n`);
+    fs.writeFileSync(path.join(home, 'env.sh'), `echo ran > ${marks}/bash-env\nexport PATH=${home}/bin:$PATH\n`);
+    const env = { ...process.env, FORCE_COLOR: '0', HOME: home, BASH_ENV: path.join(home, 'env.sh'), ENV: path.join(home, 'env.sh'), SSH_CLIENT: '10.0.0.1 50000 22' };
+    const res = spawnSync('unshare', ['--mount', '--propagation=private', '--', '/bin/sh', '-c', 'mount --bind "$0" /root && exec "$@"', home,
+      process.execPath, path.join(REPO, 'dist', 'tasks', 'cli.js'), 'make', `ROOT=${r.root}`, `SRC=${r.src}`], { cwd: r.dir, env, encoding: 'utf8', input: '' });
+    expect(res.status, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toContain('create /dev/null (device): output missing');
+    expect(fs.readdirSync(marks)).toEqual([]);
+    const st = fs.lstatSync(path.join(r.root, 'dev', 'null'));
+    expect(st.isCharacterDevice()).toBe(true);
+    expect([st.rdev >> 8, st.rdev & 0xff, st.mode & 0o7777]).toEqual([1, 3, 0o666]);
+  });
+});
+
 describe('a second make', () => {
   it('writes nothing into ROOT, and -q says up to date', () => {
     make();

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rig, type Rig } from './helpers.js';
+import { CLI, rig, type Rig } from './helpers.js';
 import { hasGcc } from '../fixtures/elf/build.js';
 import { moduleText, parseTrace } from '../tasks/commands/trace.js';
 
@@ -17,8 +17,13 @@ describe('parseTrace', () => {
   it('keeps ENOENT lookups after the chroot, joins split lines, and resolves relative paths', () => {
     const root = '/var/virtual/x';
     const text = [
+      '9  execve("/usr/bin/nsenter", ["nsenter"], 0x7ffc /* 3 vars */) = 0',
       '10  openat(AT_FDCWD</tmp>, "/etc/before-chroot", O_RDONLY) = -1 ENOENT (No such file or directory)',
       '10  chroot("/var/virtual/x")        = 0',
+      // A host program of the chain that was there before the chroot is not the program.
+      '9  openat(AT_FDCWD</>, "/etc/host-side", O_RDONLY) = -1 ENOENT (No such file or directory)',
+      // A process that first shows up after it is the program's child.
+      '12  openat(AT_FDCWD</var/virtual/x>, "/etc/child", O_RDONLY) = -1 ENOENT (No such file or directory)',
       '10  chdir("/")                      = 0',
       '10  execve("/usr/sbin/prog", ["prog"], 0x7ffc /* 3 vars */) = -1 ENOENT (No such file or directory)',
       '10  access("/etc/ld.so.preload", R_OK) = -1 ENOENT (No such file or directory)',
@@ -30,6 +35,7 @@ describe('parseTrace', () => {
       '10  openat(AT_FDCWD</var/virtual/x>, "/etc/secret", O_RDONLY) = -1 EACCES (Permission denied)',
     ].join('\n');
     expect(parseTrace(text, root)).toEqual([
+      { path: '/etc/child', syscall: 'openat' },
       { path: '/usr/sbin/prog', syscall: 'execve' },
       { path: '/etc/ld.so.preload', syscall: 'access' },
       { path: '/srv/data/a"b', syscall: 'openat' },
@@ -45,6 +51,16 @@ describe('parseTrace', () => {
     expect(second.match(/^ {2}\w+\(.*\),$/gm)).toEqual(["  copy('/etc/a'),", "  elf('/usr/lib/b.so'),"]);
   });
 });
+
+/** The jail: the program, an account to run it as, a shell, a /tmp the account may write. */
+const JAILFILE = (traced = false) => `import { defineJail, dir, elf, text, users } from 'jail';
+${traced ? "import traced from './traced.ts';\n" : ''}export default defineJail(({ SRC }) => [
+  elf(SRC + '/myapp'), elf(SRC + '/who'), elf('/bin/sh'),
+  dir('/tmp', { mode: 0o1777 }),
+  users({ app: { uid: 1501, gid: 1501, home: '/home/app' } }),
+  text('/etc/hostname', 'traced.jail.test\\n'),${traced ? '\n  traced,' : ''}
+]);
+`;
 
 describe.skipIf(!gccHere)('jail trace on a program that reads a config file and dlopens a plugin', () => {
   let r: Rig;
@@ -70,11 +86,27 @@ int main(void) {
   return 0;
 }
 `);
+    // Who it runs as, and how confined: written where the jail user may write.
+    fs.writeFileSync(path.join(r.src, 'who.c'), `#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+int main(void) {
+  char cwd[4096], host[256];
+  FILE *f = fopen("/tmp/who", "w");
+  if (!f || !getcwd(cwd, sizeof cwd) || gethostname(host, sizeof host)) return 3;
+  const char *pwd = getenv("PWD"), *home = getenv("HOME");
+  fprintf(f, "uid=%d euid=%d gid=%d nnp=%d cwd=%s PWD=%s HOME=%s host=%s\\n", (int)getuid(), (int)geteuid(), (int)getgid(),
+    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), cwd, pwd ? pwd : "-", home ? home : "-", host);
+  return fclose(f) ? 3 : 0;
+}
+`);
     execFileSync('gcc', ['-shared', '-fPIC', '-o', plugin, path.join(r.src, 'plugin.c')]);
     execFileSync('gcc', ['-o', prog, path.join(r.src, 'myapp.c'), `-DPLUGIN="${plugin}"`]);
+    execFileSync('gcc', ['-o', path.join(r.src, 'who'), path.join(r.src, 'who.c')]);
     // The host must have the file for trace to suggest it; leave the host as it was.
     if (!fs.existsSync(CONF)) { fs.writeFileSync(CONF, 'answer=42\n'); madeConf = true; }
-    r.jailfile(`import { defineJail, elf } from 'jail';\nexport default defineJail(({ SRC }) => [ elf(SRC + '/myapp') ]);\n`);
+    r.jailfile(JAILFILE());
     const made = r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`);
     expect(made.code, made.stderr).toBe(0);
   });
@@ -99,7 +131,7 @@ int main(void) {
     const mod = fs.readFileSync(path.join(r.dir, 'traced.ts'), 'utf8');
     expect(mod).toContain(`  copy('${CONF}'),\n  elf('${plugin}'),\n`);
 
-    r.jailfile(`import { defineJail, elf } from 'jail';\nimport traced from './traced.ts';\nexport default defineJail(({ SRC }) => [ elf(SRC + '/myapp'), traced ]);\n`);
+    r.jailfile(JAILFILE(true));
     const made = r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`);
     expect(made.code, made.stderr).toBe(0);
     expect(made.stdout).toContain(`create ${CONF} (file)`);
@@ -123,9 +155,36 @@ int main(void) {
     expect(res.stderr).toContain(`${CONF} is declared but missing from ROOT: run jail make`);
   });
 
+  it('runs the program confined as jail run does: the jail user, no_new_privs, its hostname, cwd / and the jail\'s environment', () => {
+    fs.rmSync(path.join(r.root, 'tmp', 'who'), { force: true });
+    fs.rmSync(r.root + CONF, { force: true });
+    const res = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--', '/bin/sh', '-c', `${prog}; exec ${path.join(r.src, 'who')}`);
+    const who = path.join(r.root, 'tmp', 'who');
+    expect(fs.readFileSync(who, 'utf8')).toBe('uid=1501 euid=1501 gid=1501 nnp=1 cwd=/ PWD=/ HOME=/home/app host=traced.jail.test\n');
+    expect(fs.statSync(who).uid).toBe(1501);
+    expect(res.stdout).toBe('');
+    // What the program did is still seen through the drop to the jail user: myapp's fopen of its config.
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain(`${CONF} is declared but missing from ROOT`);
+    const root = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--user', 'root', '--', '/bin/sh', '-c', 'true');
+    expect(root.code).toBe(2);
+    expect(root.stderr).toMatch(/runs nothing in a jail with uid or gid 0/);
+  });
+
+  it('does not hand the host\'s working directory to the program, so never suggests it', () => {
+    // sh looks up $PWD at start: a host PWD that leaked in would come out as dir('<that directory>').
+    const here = fs.mkdtempSync(path.join(r.outside, 'cwd-'));
+    const res = spawnSync(process.execPath, [CLI, 'trace', `ROOT=${r.root}`, `SRC=${r.src}`, '-f', path.join(r.dir, 'jailfile.ts'), '--', '/bin/sh', '-c', 'true'],
+      { cwd: here, env: { ...process.env, PWD: here, OLDPWD: r.dir, FORCE_COLOR: '0' }, encoding: 'utf8' });
+    expect(res.stdout).not.toContain(here);
+    expect(res.stderr).not.toContain(here);
+    expect(res.stdout).toBe('');
+    expect(res.status, res.stderr).toBe(0);
+  });
+
   it('refuses to overwrite a module it did not write, and needs a command', () => {
     fs.writeFileSync(path.join(r.dir, 'mine.ts'), "export default ['something of mine'];\n");
-    r.jailfile(`import { defineJail, elf } from 'jail';\nexport default defineJail(({ SRC }) => [ elf(SRC + '/myapp') ]);\n`);
+    r.jailfile(JAILFILE());
     const res = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--write', 'mine.ts', '--', prog);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/was not written by jail trace/);

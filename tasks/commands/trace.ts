@@ -1,16 +1,24 @@
-// `jail trace ROOT=... [-f FILE] [--write FILE] [--timeout S] -- CMD ARGS...`: runs CMD in
-// the jail under `strace -f` (from the host: `strace ... chroot ROOT CMD`), and lists what
-// the program looked for and did not find there although the host has it: the config
-// file it fopen()s, the plugin it dlopen()s, the helper it execs. Each comes out as a
-// jailfile entry to paste (`copy('/etc/foo.conf')`, `elf('/usr/lib/x/libbar.so.1')`, whose
-// closure follows when built), or with --write as a module the jailfile imports.
+// `jail trace ROOT=... [-f FILE] [--user NAME] [--write FILE] [--timeout S] -- CMD ARGS...`:
+// runs CMD in the jail exactly as `jail run` does (the jail user, no_new_privs, rlimits,
+// cgroup limits, namespaces, the jail's clean environment, cwd /: see run/chain.ts),
+// under `strace -f` started on the host around that whole chain, and lists what the
+// program looked for and did not find there although the host has it: the config file
+// it fopen()s, the plugin it dlopen()s, the helper it execs. Each comes out as a jailfile
+// entry to paste (`copy('/etc/foo.conf')`, `elf('/usr/lib/x/libbar.so.1')`, whose closure
+// follows when built), or with --write as a module the jailfile imports.
+//
+// strace runs as root outside the jail and follows the chain from its first host program
+// down through the drop to the jail user: a tracer attached before a process changes its
+// uid stays attached, and no_new_privs does not stop it. Only the events of the jailed
+// program (the process that chroots, and every process that appears after it) are read;
+// the host programs before it are not the program's.
 //
 // This is makejail's idea (trace the running program: the only way to find what is
 // loaded at run time), kept as a suggestion a person reviews rather than a build step,
 // because what a trace sees depends on what the program happened to do.
 //
 // Exit status: 0 nothing missing (or the entries were written with --write), 1 entries
-// were printed, 2 error. The traced program runs as root inside the chroot for now.
+// were printed, 2 error.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +26,12 @@ import path from 'node:path';
 import type { Parsed } from '../args.js';
 import { analyze } from '../make.js';
 import type { Output } from '../progress.js';
-import { run as runHost } from '../shell.js';
+import { hostProgram } from '../shell.js';
+import { runConfig } from '../run/config.js';
+import { closeInheritedFds } from '../run/fds.js';
+import { prepare } from '../run/instance.js';
+import { runOnce } from '../run/once.js';
+import { guarded, userOption } from '../run/cli.js';
 import { readElf, RootPaths } from '../elf/index.js';
 
 const DEFAULT_TIMEOUT_S = 60;
@@ -68,8 +81,10 @@ function unescape(s: string): string {
 }
 
 /**
- * The paths a traced program failed to find (ENOENT), from `strace -f -y` output, after
- * the chroot: before it, the failures are the chroot program's own, on the host.
+ * The paths a traced program failed to find (ENOENT), from `strace -f -y` output: those of
+ * the process that chroots, from its chroot on, and of every process that first shows up
+ * after that chroot (the program's children). The host programs of the chain before it,
+ * and whatever they do later, are not the program's.
  * `root` is ROOT as the host names it, to turn decoded descriptors back into jail paths.
  */
 export function parseTrace(text: string, root: string): Miss[] {
@@ -77,11 +92,15 @@ export function parseTrace(text: string, root: string): Miss[] {
   const pending = new Map<string, string>();
   const cwd = new Map<string, string>();
   let inJail = false;
+  /** Processes seen before the chroot: the host's, unless one of them chroots. */
+  const host = new Set<string>();
   const jailPath = (host: string): string | undefined => {
     if (host === root) return '/';
     return host.startsWith(root + '/') ? host.slice(root.length) : undefined;
   };
   for (let line of text.split('\n')) {
+    const who = /^(\d+)\s/.exec(line)?.[1];
+    if (who !== undefined && !inJail) host.add(who);
     const unfinished = /^(\d+)\s+(.*) <unfinished \.\.\.>$/.exec(line);
     if (unfinished) { pending.set(unfinished[1]!, `${unfinished[1]}  ${unfinished[2]}`); continue; }
     const resumed = /^(\d+)\s+<\.\.\. \w+ resumed>(.*)$/.exec(line);
@@ -94,8 +113,8 @@ export function parseTrace(text: string, root: string): Miss[] {
     const m = LINE.exec(line);
     if (!m) continue;
     const [, pid, call, args, ret, errno] = m as unknown as [string, string, string, string, string, string | undefined];
-    if (call === 'chroot' && ret === '0') { inJail = true; continue; }
-    if (!inJail) continue;
+    if (call === 'chroot' && ret === '0') { inJail = true; host.delete(pid); continue; }
+    if (!inJail || host.has(pid)) continue;
     const a = PATH_ARG.exec(args);
     if (!a) continue;
     const named = unescape(a[3]!);
@@ -210,7 +229,12 @@ function writeModule(file: string, add: readonly Suggestion[], command: readonly
   return undefined;
 }
 
-export async function run(p: Parsed, io: Output): Promise<number> {
+export function run(p: Parsed, io: Output): Promise<number> {
+  return guarded(io, () => traceInJail(p, io));
+}
+
+async function traceInJail(p: Parsed, io: Output): Promise<number> {
+  closeInheritedFds();
   const command = p.rest;
   if (command.length === 0) {
     io.err('jail trace: name the command to run in the jail after `--`, e.g. jail trace ROOT=/var/virtual/apache -- /usr/sbin/apache2 -X');
@@ -228,22 +252,34 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   for (const e of a.errors) io.err(`jail: warning: ${e.message}`);
   const st = fs.statSync(a.root, { throwIfNoEntry: false });
   if (!st?.isDirectory()) { io.err(`jail trace: ROOT ${a.root} does not exist yet; build it first: jail make ROOT=${a.root}`); return 2; }
+  const strace = hostProgram('strace');
+  if (!strace) { io.err('jail trace: runs the program under the host\'s strace, which is not installed here (looked in /usr/sbin, /usr/bin, /sbin, /bin). Install it: apt-get install strace.'); return 2; }
+  const j = prepare(a.root, runConfig(a.entries), userOption(p));
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jail-trace-'));
   try {
     const out = path.join(tmp, 'trace');
-    const res = await runHost(
-      ['strace', '-f', '-qq', '-y', '-s', '4096', '-e', 'trace=%file,chroot,chdir', '-e', 'signal=none', '-o', out, '--', 'chroot', a.root, ...command],
-      { timeoutMs: timeoutS * 1000 },
-    );
+    const log = path.join(tmp, 'output');
+    const fd = fs.openSync(log, 'w', 0o600);
+    let res: Awaited<ReturnType<typeof runOnce>>;
+    try {
+      res = await runOnce(j, {
+        cmd: command, stdio: ['ignore', fd, fd], timeoutMs: timeoutS * 1000,
+        wrap: [j.tools.setpriv, '--pdeathsig=KILL', '--', strace, '-f', '-qq', '-y', '-s', '4096', '-e', 'trace=%file,chroot,chdir', '-e', 'signal=none', '-o', out, '--'],
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (res.interrupted) return res.code;
+    const said = fs.readFileSync(log, 'utf8').trim();
     let text: string;
     try { text = fs.readFileSync(out, 'utf8'); } catch {
-      io.err(res.ok ? 'jail trace: strace wrote no trace' : `jail trace: ${res.error}. Is strace installed (Debian package strace)?`);
+      io.err(`jail trace: strace wrote no trace${said ? `: ${said.split('\n').slice(-10).join('\n')}` : ''}`);
       return 2;
     }
-    if (!res.ok) {
-      const why = res.exitCode === null ? `was stopped after ${timeoutS}s (--timeout)` : `exited with status ${res.exitCode}`;
-      io.err(`jail: ${command[0]} ${why}${res.stderr.trim() ? `; its last words:\n${res.stderr.trim().split('\n').slice(-10).map((l) => `  ${l}`).join('\n')}` : ''}`);
+    if (res.code !== 0 || res.timedOut) {
+      const why = res.timedOut ? `was stopped after ${timeoutS}s (--timeout)` : `exited with status ${res.code}`;
+      io.err(`jail: ${command[0]} ${why}${said ? `; its last words:\n${said.split('\n').slice(-10).map((l) => `  ${l}`).join('\n')}` : ''}`);
     }
     const declared = new Set(a.targets.map((x) => x.path));
     const { suggestions, declaredMissing } = suggest(parseTrace(text, path.resolve(a.root)), a.root, declared);

@@ -129,6 +129,8 @@ export interface Launch {
   bindLowPorts?: boolean;
   dieWithParent?: boolean;
   env?: Record<string, string | undefined>;
+  /** Host programs (absolute paths) that run the chain, e.g. `strace ... --`: they get the jail's environment too. */
+  wrap?: readonly string[];
 }
 
 /** Starts a command in the jail (see chain.ts for exactly how), in a new session. */
@@ -142,7 +144,7 @@ export async function launch(j: Jail, l: Launch): Promise<ChildProcess> {
     bindLowPorts: l.bindLowPorts,
     dieWithParent: l.dieWithParent,
   });
-  return spawnHost(argv, { stdio: l.stdio, detached: true, env: jailEnv(j.user, l.env) });
+  return spawnHost([...(l.wrap ?? []), ...argv], { stdio: l.stdio, detached: true, env: jailEnv(j.user, l.env) });
 }
 
 /** Runs a command to completion with its output in a file; returns its status, or undefined on timeout (it is left running). */
