@@ -90,11 +90,6 @@ export async function spawnHost(argv: readonly string[], opts: SpawnOptions = {}
   });
 }
 
-/** run() under the name the jail's run-time modules know it by. */
-export function runFile(argv: readonly string[], opts: { timeoutMs?: number } = {}): Promise<RunResult | RunFailure> {
-  return run(argv, opts);
-}
-
 /** How a spawned child ended: its exit status, or 128 + the signal that killed it (as shells report it). */
 export function exitStatus(child: import('node:child_process').ChildProcess): Promise<{ code: number; signal?: NodeJS.Signals }> {
   return new Promise((resolve) => {

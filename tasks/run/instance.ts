@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { exitStatus, runFile, spawnHost, type StdioSlot } from '../shell.js';
+import { exitStatus, run, spawnHost, type StdioSlot } from '../shell.js';
 import { JailFailure, jailError } from '../result.js';
 import { rootKey } from '../manifest.js';
 import { commandChain, initChain, initUidFor, jailEnv } from './chain.js';
@@ -112,7 +112,7 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
     return fail('init-failed', 'The jail\'s init is not in PID and UTS namespaces of its own; refusing to go on.');
   }
   const hostname = jailHostname(j.root);
-  const r = await runFile([j.tools.nsenter, `--target=${initPid}`, '--uts', '--', j.tools.hostname, hostname], { timeoutMs: 10_000 });
+  const r = await run([j.tools.nsenter, `--target=${initPid}`, '--uts', '--', j.tools.hostname, hostname], { timeoutMs: 10_000 });
   if (!r.ok) {
     kill(supPid); kill(initPid);
     fail('init-failed', `Cannot set the jail's hostname: ${r.error}`);

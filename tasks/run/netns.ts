@@ -10,7 +10,7 @@
 // port 80 on its own address with no capability at all.
 
 import fs from 'node:fs';
-import { runFile as run } from '../shell.js';
+import { run } from '../shell.js';
 import { JailFailure, jailError } from '../result.js';
 import type { Network } from './config.js';
 import type { Tools } from './tools.js';
