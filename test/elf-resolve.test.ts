@@ -2,7 +2,7 @@
 // symlinked libraries, missing dependencies with their chain, wrong-class and corrupt
 // candidates, $LIB/$PLATFORM, -z nodefaultlib, cycles, and resolution inside another root.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -367,4 +367,71 @@ describe.skipIf(!gccOk)('facts cache', () => {
     expect(ElfFactsCache.fromJSON(null).size).toBe(0);
     expect(ElfFactsCache.fromJSON({ format: 'jail-elf-facts/1', entries: [['x', { stamp: {}, result: {} }]] }).size).toBe(0);
   });
+});
+
+/**
+ * What glibc's own loader maps for a program (test only: it runs this test's own fixture),
+ * from `ld.so --list`, inside ROOT through a real chroot when given: name -> path, and
+ * the loader's error line when it refuses.
+ */
+function loaderList(prog: string, root?: string): { libs: Record<string, string>; error?: string } {
+  const ldso = '/lib64/ld-linux-x86-64.so.2';
+  const cmd = root === undefined ? ldso : 'chroot';
+  const args = root === undefined ? ['--list', prog] : [root, ldso, '--list', prog];
+  const r = spawnSync(cmd, args, { encoding: 'latin1', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } });
+  const libs: Record<string, string> = {};
+  // Read as bytes and turned back into the UTF-8 names the loader printed.
+  for (const line of Buffer.from(r.stdout, 'latin1').toString('utf8').split('\n')) {
+    const m = line.trim().match(/^(\S+) => (\S+) \(0x[0-9a-f]+\)$/);
+    if (m) libs[m[1] as string] = m[2] as string;
+  }
+  const err = Buffer.from(r.stderr, 'latin1').toString('utf8').trim();
+  return r.status === 0 ? { libs } : { libs, error: err };
+}
+
+/** A root the real loader can run in: its ld.so and libc, and what ldconfig -r needs. */
+function loaderRoot(R: string): void {
+  for (const d of ['lib64', 'lib/x86_64-linux-gnu', 'bin', 'etc']) fs.mkdirSync(`${R}/${d}`, { recursive: true });
+  fs.copyFileSync('/lib64/ld-linux-x86-64.so.2', `${R}/lib64/ld-linux-x86-64.so.2`);
+  fs.copyFileSync(LIBC, `${R}/lib/x86_64-linux-gnu/libc.so.6`);
+}
+
+function ldconfig(R: string): void {
+  execFileSync('ldconfig', ['-r', R], { stdio: 'pipe', env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } });
+}
+
+describe.skipIf(!gccOk || !fs.existsSync('/lib64/ld-linux-x86-64.so.2'))('agrees with glibc 2.36\'s loader on fixtures', () => {
+  it('stops at an executable where a library is expected, as the loader does', () => {
+    const x = `${T}/exe/x.c`;
+    fs.mkdirSync(`${T}/exe`, { recursive: true });
+    fs.writeFileSync(x, 'int jail_fixture_symbol(void){return 3;}\nint main(void){return 0;}\n');
+    const good = buildLib(`${T}/exe/good/liba.so.1`, 'liba.so.1');
+    for (const [kind, flag, says] of [['pie', '-pie', 'cannot dynamically load position-independent executable'], ['nopie', '-no-pie', 'cannot dynamically load executable']] as const) {
+      fs.mkdirSync(`${T}/exe/${kind}`, { recursive: true });
+      execFileSync('gcc', ['-fPIE', flag, '-o', `${T}/exe/${kind}/liba.so.1`, x]);
+      const prog = buildProg(`${T}/exe/m-${kind}`, { needs: [good], runpath: `${T}/exe/${kind}:${T}/exe/good` });
+      const real = loaderList(prog);
+      expect(real.error).toMatch(new RegExp(`liba\\.so\\.1: ${says}$`));
+      const c = closureOf(prog);
+      expect(c.libraries['liba.so.1']).toBeUndefined();
+      expect(c.missing).toEqual([{ soname: 'liba.so.1', chain: [prog, 'liba.so.1'], reason: `the loader stops at ${T}/exe/${kind}/liba.so.1: ${says}` }]);
+    }
+  });
+
+  it('loads a library whose ABI note names another OS (glibc 2.36 no longer checks it)', () => {
+    const note = `${T}/abi/note.s`;
+    fs.mkdirSync(`${T}/abi`, { recursive: true });
+    // NT_GNU_ABI_TAG: OS 1 (Hurd), ABI 99.0.0.
+    fs.writeFileSync(note, '\t.section .note.ABI-tag,"a",@note\n\t.p2align 2\n\t.long 4\n\t.long 16\n\t.long 1\n\t.asciz "GNU"\n\t.long 1\n\t.long 99,0,0\n');
+    const hurd = buildLib(`${T}/abi/d1/liba.so.1`, 'liba.so.1', { extra: [note] });
+    expect(execFileSync('readelf', ['-n', hurd]).toString()).toMatch(/OS: Hurd, ABI: 99\.0\.0/);
+    buildLib(`${T}/abi/d2/liba.so.1`, 'liba.so.1');
+    const prog = buildProg(`${T}/abi/m`, { needs: [hurd], runpath: `${T}/abi/d1:${T}/abi/d2` });
+    const real = loaderList(prog);
+    expect(real.libs['liba.so.1']).toBe(hurd);
+    const c = closureOf(prog);
+    expect(c.libraries['liba.so.1']).toBe(real.libs['liba.so.1']);
+    expect(c.skipped).toEqual([]);
+  });
+
 });

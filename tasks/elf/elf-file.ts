@@ -41,7 +41,7 @@ export interface ElfInfo {
   flags1: number;
   /** Has a PT_DYNAMIC segment (false: static, or a plain object file). */
   dynamic: boolean;
-  /** OS field of the NT_GNU_ABI_TAG note when present (0 = Linux). */
+  /** OS field of the NT_GNU_ABI_TAG note when present (0 = Linux); glibc 2.36's loader no longer checks it. */
   abiTagOs?: number;
   /** Header defects that make glibc's open_verify refuse the file outright (fatal for the process). */
   defects: string[];

@@ -33,7 +33,7 @@ export interface Closure {
   // ---- extras ----
   /** Each loaded object's requested names in DT_NEEDED order (after $ORIGIN etc.), keyed by its path. */
   graph: Record<string, string[]>;
-  /** Existing candidates passed over (wrong ELF class or machine, other OS). */
+  /** Existing candidates passed over (wrong ELF class or machine). */
   skipped: { path: string; reason: string }[];
   /** Loader configuration files consulted (ld.so.cache, ld.so.preload, ld.so.conf...): a change may change the answer. */
   config: string[];
