@@ -27,6 +27,8 @@ export interface Closure {
   dlopened: Record<string, string>;
   /** chain = [program, lib, ..., soname]; reason says why (extra). */
   missing: { soname: string; chain: string[]; reason?: string }[];
+  /** Names not found that the loader does without (DT_AUXILIARY), or that only a dlopen at run time asks for (extra). */
+  unneeded: Record<string, 'auxiliary' | 'dlopen'>;
   /** Candidate paths looked at that did not exist (re-resolve when one appears). */
   probes: string[];
   warnings: string[];
@@ -322,6 +324,7 @@ class Run {
   private libraries = table<string>();
   private dlopened = table<string>();
   private missing: Closure['missing'] = [];
+  private unneeded = table<'auxiliary' | 'dlopen'>();
   private probes: string[] = [];
   /** Made on first use, like the other sets below: most closures never need them. */
   private probeSet: Set<string> | undefined;
@@ -382,6 +385,7 @@ class Run {
             names.push(name);
             const m = this.mapObject(obj, name);
             if (typeof m === 'string') {
+              if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
               if (kind === 'aux') continue;
               if (kind === 'dlopen') {
                 this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
@@ -428,6 +432,7 @@ class Run {
       libraries: this.libraries,
       dlopened: this.dlopened,
       missing: this.missing,
+      unneeded: this.unneeded,
       probes: this.probes,
       warnings: this.warnings,
       // Made when first read: jail deps --json never reads it.
