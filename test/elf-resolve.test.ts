@@ -401,6 +401,60 @@ function ldconfig(R: string): void {
 }
 
 describe.skipIf(!gccOk || !fs.existsSync('/lib64/ld-linux-x86-64.so.2'))('agrees with glibc 2.36\'s loader on fixtures', () => {
+  it('finds libraries whose RUNPATH or soname holds UTF-8', () => {
+    const dir = `${T}/utf/dé`;
+    const a = buildLib(`${dir}/liba.so.1`, 'liba.so.1');
+    const e = buildLib(`${T}/utf/d/libé.so.1`, 'libé.so.1');
+    const prog = buildProg(`${T}/utf/bin/m3`, { needs: [a, e], runpath: `${dir}:${T}/utf/d` });
+    const real = loaderList(prog);
+    expect(real.error).toBeUndefined();
+    expect(real.libs['liba.so.1']).toBe(`${dir}/liba.so.1`);
+    const c = closureOf(prog);
+    expect(c.missing).toEqual([]);
+    expect(c.libraries['liba.so.1']).toBe(real.libs['liba.so.1']);
+    expect(c.libraries['libé.so.1']).toBe(real.libs['libé.so.1']);
+  });
+
+  it('names the object and field when a NEEDED name is not UTF-8, where the loader finds the file', () => {
+    const lib = buildLib(`${T}/bad8/build/libQx.so.1`, 'libQx.so.1');
+    const prog0 = buildProg(`${T}/bad8/build/m`, { needs: [lib], runpath: `${T}/bad8/d` });
+    // Byte 0xe9 alone (latin1 é) is not UTF-8: no gcc argument can carry it, so it is patched in.
+    const patch = (src: string, dst: string) => {
+      const b = fs.readFileSync(src);
+      for (let at = b.indexOf('libQx.so.1'); at >= 0; at = b.indexOf('libQx.so.1', at + 1)) b[at + 3] = 0xe9;
+      fs.mkdirSync(path.dirname(dst), { recursive: true });
+      fs.writeFileSync(dst, b);
+    };
+    fs.mkdirSync(`${T}/bad8/d`, { recursive: true });
+    patch(lib, `${T}/bad8/lib.tmp`);
+    fs.renameSync(`${T}/bad8/lib.tmp`, Buffer.from(`${T}/bad8/d/lib\xe9x.so.1`, 'latin1'));
+    patch(prog0, `${T}/bad8/bin/m`);
+    fs.chmodSync(`${T}/bad8/bin/m`, 0o755);
+    const real = loaderList(`${T}/bad8/bin/m`);
+    expect(real.error).toBeUndefined();
+    expect(Object.values(real.libs)).toContain(`${T}/bad8/d/lib\ufffdx.so.1`);
+    const c = closureOf(`${T}/bad8/bin/m`);
+    expect(c.missing).toEqual([{
+      soname: 'lib\ufffdx.so.1', chain: [`${T}/bad8/bin/m`, 'lib\ufffdx.so.1'],
+      reason: expect.stringMatching(/DT_NEEDED .*not valid UTF-8/),
+    }]);
+    expect(c.warnings.join('\n')).toMatch(new RegExp(`${T}/bad8/bin/m: DT_NEEDED lib\\\\xe9x\\.so\\.1 is not valid UTF-8`));
+  });
+
+  it('finds an ld.so.cache entry under a UTF-8 directory inside a root', () => {
+    const R = `${T}/utfroot`;
+    loaderRoot(R);
+    const u = buildLib(`${R}/opt/ü/libu.so.1`, 'libu.so.1');
+    buildProg(`${R}/bin/m`, { needs: [u] });
+    fs.writeFileSync(`${R}/etc/ld.so.conf`, '/opt/ü\n');
+    ldconfig(R);
+    const real = loaderList('/bin/m', R);
+    expect(real.libs['libu.so.1']).toBe('/opt/ü/libu.so.1');
+    const c = closureOf('/bin/m', { root: R });
+    expect(c.missing).toEqual([]);
+    expect(c.libraries['libu.so.1']).toBe(real.libs['libu.so.1']);
+  });
+
   it('stops at an executable where a library is expected, as the loader does', () => {
     const x = `${T}/exe/x.c`;
     fs.mkdirSync(`${T}/exe`, { recursive: true });

@@ -6,7 +6,7 @@
 
 import { type Result, ok } from '../result.js';
 import {
-  corrupt, isHwcapEntry, locateCacheTable, lookupLdCacheEntry, MAX_STRING, parseLdCache,
+  cacheEntry, corrupt, isHwcapEntry, locateCacheTable, lookupLdCacheEntry, MAX_STRING, parseLdCache,
   type CacheTable, type LdCache, type LdCacheEntry,
 } from './ld-cache.js';
 
@@ -59,8 +59,8 @@ class SortedCache implements LdCacheIndex {
   lookup(name: string, flagsOk: (f: number) => boolean, defaultId: number): LdCacheEntry | undefined {
     const { buf, t } = this;
     // Keys are bytes without NUL: no other name can equal one (nor be cut down to one).
-    if (/[^\x01-\xff]/.test(name)) return undefined;
-    const want = Buffer.from(name, 'latin1');
+    if (name.includes('\0')) return undefined;
+    const want = Buffer.from(name, 'utf8');
     const cmp = (i: number) => compareKeys(buf, 0, 0, keyAt(buf, t, i), this.keyEnds[i] as number, want);
     let left = 0;
     let right = t.count - 1;
@@ -82,12 +82,7 @@ class SortedCache implements LdCacheIndex {
         const hwcap = t.format === 'old' ? 0n : t.le ? buf.readBigUInt64LE(o + 16) : buf.readBigUInt64BE(o + 16);
         const valueEnd = stringAt(buf, t, u32(buf, t, o + 8));
         if (valueEnd < 0) continue; // _dl_cache_verify_ptr rejects just this entry
-        const e: LdCacheEntry = {
-          key: buf.toString('latin1', keyAt(buf, t, i), this.keyEnds[i]),
-          value: buf.toString('latin1', t.strings + u32(buf, t, o + 8), valueEnd),
-          flags,
-          hwcap,
-        };
+        const e = cacheEntry(buf.subarray(keyAt(buf, t, i), this.keyEnds[i]), buf.subarray(t.strings + u32(buf, t, o + 8), valueEnd), flags, hwcap);
         if (isHwcapEntry(e)) continue;
         best = e;
         if (flags === defaultId) break;

@@ -4,6 +4,7 @@
 // never chosen: a jail gets the generic library, whatever the build host's CPU supports.
 
 import { fail, jailError, ok, type Result } from '../result.js';
+import { utf8Text } from './file-reader.js';
 
 export interface LdCacheEntry {
   key: string;
@@ -11,6 +12,8 @@ export interface LdCacheEntry {
   flags: number;
   /** 0n for generic entries; bit 62 marks a glibc-hwcaps entry, other bits legacy hwcaps. */
   hwcap: bigint;
+  /** The value's bytes are not UTF-8 (see utf8Text): no string path names the file. */
+  undecodable?: true;
 }
 
 export interface LdCache {
@@ -43,11 +46,19 @@ export function cacheKeyOf(name: string): string {
 /** A digit run that starts with 0 and goes on: the only thing cacheKeyOf changes. */
 const LEADING_ZERO = /(?:^|[^0-9])0[0-9]/;
 
-function cstr(buf: Buffer, off: number): string | undefined {
+function cstr(buf: Buffer, off: number): Buffer | undefined {
   if (off < 0 || off >= buf.length) return undefined;
   const end = buf.indexOf(0, off);
   if (end < 0 || end - off > MAX_STRING) return undefined;
-  return buf.toString('latin1', off, end);
+  return buf.subarray(off, end);
+}
+
+/** An entry with its strings as text: UTF-8, as ldconfig wrote the file names it found. */
+export function cacheEntry(key: Buffer, value: Buffer, flags: number, hwcap: bigint): LdCacheEntry {
+  const v = utf8Text(value);
+  const e: LdCacheEntry = { key: key.toString('utf8'), value: v ?? value.toString('utf8'), flags, hwcap };
+  if (v === undefined) e.undecodable = true;
+  return e;
 }
 
 export function corrupt(path: string, why: string): Result<never> {
@@ -130,7 +141,7 @@ export function parseLdCache(buf: Buffer, displayPath = '/etc/ld.so.cache'): Res
     if (key === undefined) return corrupt(displayPath, `entry ${i} has a bad key offset`);
     if (value === undefined) continue; // _dl_cache_verify_ptr rejects just this entry
     const hwcap = t.format === 'old' ? 0n : le ? buf.readBigUInt64LE(o + 16) : buf.readBigUInt64BE(o + 16);
-    entries.push({ key, value, flags, hwcap });
+    entries.push(cacheEntry(key, value, flags, hwcap));
   }
   return ok(index(t.format, entries));
 }

@@ -66,6 +66,8 @@ export function summarize(c: Closure): ClosureSummary {
 export function summaryKey(info: ElfInfo): string | undefined {
   // Strings cut from ELF string tables hold no NUL: joined with NULs behind their counts,
   // the lists cannot run into each other.
+  // A string that is not UTF-8 reads like another that is (U+FFFD): no sharing.
+  if (info.undecodable.length > 0) return undefined;
   let key = `${info.class}\0${info.endian}\0${info.machine}\0${info.flags}\0${info.dynamic}\0${info.flags1}\0` +
     `${info.interpreter === undefined ? '-' : `+${info.interpreter}`}\0${info.soname === undefined ? '-' : `+${info.soname}`}`;
   const lists = [info.needed, info.filters, info.auxiliary, info.dlopens, info.rpath, info.runpath];
@@ -139,6 +141,8 @@ interface DefaultSearch {
   otherClass: boolean;
   /** Probes and skips on the way, in order, for each closure to record. */
   events: SearchEvent[];
+  /** Something each closure should warn about (an ld.so.cache entry jail cannot name). */
+  warning?: string;
 }
 
 /**
@@ -383,7 +387,7 @@ class Run {
             const name = this.expandName(obj, raw);
             if (name === undefined) continue;
             names.push(name);
-            const m = this.mapObject(obj, name);
+            const m = this.undecodable(obj, raw, kind) ?? this.mapObject(obj, name);
             if (typeof m === 'string') {
               if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
               if (kind === 'aux') continue;
@@ -537,6 +541,13 @@ class Run {
     return chain;
   }
 
+  /** Why a requested name is not looked up: its bytes are not UTF-8 (the object's warnings say more). */
+  private undecodable(obj: Obj, raw: string, kind: DepKind): string | undefined {
+    if (!raw.includes('\ufffd') || !obj.info.undecodable.includes(raw)) return undefined;
+    const field = kind === 'filter' ? 'DT_FILTER' : kind === 'aux' ? 'DT_AUXILIARY' : 'DT_NEEDED';
+    return `${field} of ${obj.path} is not valid UTF-8, which jail cannot look up (the loader may well find it)`;
+  }
+
   /** DSTs in a NEEDED name; undefined when the loader would silently skip the entry. */
   private expandName(obj: Obj, raw: string): string | undefined {
     if (!raw.includes('$')) return raw;
@@ -582,7 +593,10 @@ class Run {
     if (hit) return hit;
     const dirs: string[] = [];
     if (!(elems.length === 1 && elems[0] === '')) {
+      const bad = obj.info.undecodable.length > 0;
       for (const el of elems) {
+        // Not UTF-8: no string names the directory (the object's warnings say so).
+        if (bad && el.includes('\ufffd')) continue;
         let d = el;
         if (d !== '') {
           d = d.includes('$') ? this.substituteDst(obj, d) : d;
@@ -664,6 +678,7 @@ class Run {
       this.memo?.defaults.set(key, d);
     }
     for (const e of d.events) this.record(e);
+    if (d.warning !== undefined) this.warn(d.warning);
     return d;
   }
 
@@ -677,12 +692,18 @@ class Run {
       if (c.kind === 'skip') otherClass = true;
       return c;
     };
+    let warning: string | undefined;
     if (this.cache) {
-      const cached = this.cache.lookup(name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId)?.value;
-      if (cached !== undefined && !(nodeflib && this.systemPrefixes.some((d) => cached.startsWith(d)))) {
+      const entry = this.cache.lookup(name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId);
+      const cached = entry?.value;
+      if (entry?.undecodable) {
+        warning = `${this.r.describe('/etc/ld.so.cache')} maps ${name} to a path that is not valid UTF-8 (${cached}), which jail cannot name; ` +
+          'it searched on as if the entry were not there, where the loader opens that file';
+      }
+      if (cached !== undefined && !entry?.undecodable && !(nodeflib && this.systemPrefixes.some((d) => cached.startsWith(d)))) {
         const c = examine(cached);
         // A missing or other-class cache entry sends the loader on to the default path.
-        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at: cached }, otherClass, events };
+        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at: cached }, otherClass, events, warning };
       }
     } else if (this.r.opts.ldconfFallback !== false) {
       for (const dir of this.ldconfDirs()) {
@@ -690,17 +711,17 @@ class Run {
         const c = examine(at);
         // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
         if (c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
-        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events };
+        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events, warning };
       }
     }
     if (!nodeflib) {
       for (const dir of this.systemPrefixes) {
         const at = dir + name;
         const c = examine(at);
-        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events };
+        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events, warning };
       }
     }
-    return { otherClass, events };
+    return { otherClass, events, warning };
   }
 
   /** Directories ldconfig would put in a cache for this root (ld.so.conf, then SLIBDIR and LIBDIR). */
