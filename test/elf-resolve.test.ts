@@ -488,4 +488,43 @@ describe.skipIf(!gccOk || !fs.existsSync('/lib64/ld-linux-x86-64.so.2'))('agrees
     expect(c.skipped).toEqual([]);
   });
 
+  it('searches the legacy tls/ and x86_64/ subdirectories of each directory, but not glibc-hwcaps/', () => {
+    const gen = buildLib(`${T}/hw/gen/liba.so.1`, 'liba.so.1');
+    const prog = buildProg(`${T}/hw/m`, { needs: [gen], runpath: `${T}/hw/rp:${T}/hw/gen` });
+    const agree = (want: string) => {
+      const real = loaderList(prog);
+      expect(real.libs['liba.so.1']).toBe(want);
+      expect(closureOf(prog).libraries['liba.so.1']).toBe(want);
+    };
+    agree(gen);
+    buildLib(`${T}/hw/rp/x86_64/liba.so.1`, 'liba.so.1');
+    agree(`${T}/hw/rp/x86_64/liba.so.1`);
+    buildLib(`${T}/hw/rp/tls/liba.so.1`, 'liba.so.1');
+    agree(`${T}/hw/rp/tls/liba.so.1`);
+    buildLib(`${T}/hw/rp/tls/x86_64/liba.so.1`, 'liba.so.1');
+    agree(`${T}/hw/rp/tls/x86_64/liba.so.1`);
+    // A CPU-specific variant: the loader would pick it on this CPU; the jail takes the generic one.
+    buildLib(`${T}/hw/rp/glibc-hwcaps/x86-64-v2/liba.so.1`, 'liba.so.1');
+    expect(closureOf(prog).libraries['liba.so.1']).toBe(`${T}/hw/rp/tls/x86_64/liba.so.1`);
+  });
+
+  it('takes ld.so.cache entries that ldconfig recorded for tls/ and x86_64/ subdirectories', () => {
+    const R = `${T}/hwroot`;
+    loaderRoot(R);
+    const h = buildLib(`${R}/opt/y/libh.so.1`, 'libh.so.1');
+    buildProg(`${R}/bin/m`, { needs: [h] });
+    fs.writeFileSync(`${R}/etc/ld.so.conf`, '/opt/y\n');
+    const agree = (want: string) => {
+      ldconfig(R);
+      expect(loaderList('/bin/m', R).libs['libh.so.1']).toBe(want);
+      expect(closureOf('/bin/m', { root: R }).libraries['libh.so.1']).toBe(want);
+    };
+    agree('/opt/y/libh.so.1');
+    buildLib(`${R}/opt/y/x86_64/libh.so.1`, 'libh.so.1');
+    agree('/opt/y/x86_64/libh.so.1');
+    buildLib(`${R}/opt/y/tls/libh.so.1`, 'libh.so.1');
+    agree('/opt/y/tls/libh.so.1');
+    buildLib(`${R}/opt/y/tls/x86_64/libh.so.1`, 'libh.so.1');
+    agree('/opt/y/tls/x86_64/libh.so.1');
+  });
 });

@@ -16,7 +16,7 @@ export interface LdCacheIndex {
   /** True when searched in place; false for an out-of-order cache, parsed whole. */
   readonly inPlace: boolean;
   /** search_cache(): the entry chosen for name, with the rules of lookupLdCacheEntry. */
-  lookup(name: string, flagsOk: (f: number) => boolean, defaultId: number): LdCacheEntry | undefined;
+  lookup(name: string, flagsOk: (f: number) => boolean, defaultId: number, hwcaps?: bigint): LdCacheEntry | undefined;
 }
 
 /**
@@ -44,7 +44,7 @@ export function openLdCache(buf: Buffer, displayPath = '/etc/ld.so.cache'): Resu
 }
 
 function wholeIndex(c: LdCache): LdCacheIndex {
-  return { format: c.format, inPlace: false, lookup: (name, flagsOk, defaultId) => lookupLdCacheEntry(c, name, flagsOk, defaultId) };
+  return { format: c.format, inPlace: false, lookup: (name, flagsOk, defaultId, hwcaps) => lookupLdCacheEntry(c, name, flagsOk, defaultId, hwcaps) };
 }
 
 class SortedCache implements LdCacheIndex {
@@ -56,7 +56,7 @@ class SortedCache implements LdCacheIndex {
     this.format = t.format;
   }
 
-  lookup(name: string, flagsOk: (f: number) => boolean, defaultId: number): LdCacheEntry | undefined {
+  lookup(name: string, flagsOk: (f: number) => boolean, defaultId: number, hwcaps = 0n): LdCacheEntry | undefined {
     const { buf, t } = this;
     // Keys are bytes without NUL: no other name can equal one (nor be cut down to one).
     if (name.includes('\0')) return undefined;
@@ -83,7 +83,7 @@ class SortedCache implements LdCacheIndex {
         const valueEnd = stringAt(buf, t, u32(buf, t, o + 8));
         if (valueEnd < 0) continue; // _dl_cache_verify_ptr rejects just this entry
         const e = cacheEntry(buf.subarray(keyAt(buf, t, i), this.keyEnds[i]), buf.subarray(t.strings + u32(buf, t, o + 8), valueEnd), flags, hwcap);
-        if (isHwcapEntry(e)) continue;
+        if (isHwcapEntry(e, hwcaps)) continue;
         best = e;
         if (flags === defaultId) break;
       }

@@ -1,7 +1,8 @@
 // Parses /etc/ld.so.cache as glibc's dl-cache.c does (the "glibc-ld.so.cache1.1" format,
 // alone or embedded after the old "ld.so-1.7.0" table) and looks names up with the same
-// entry-selection rules, except that glibc-hwcaps and legacy hwcap-subdirectory entries are
-// never chosen: a jail gets the generic library, whatever the build host's CPU supports.
+// entry-selection rules, except that glibc-hwcaps entries, and legacy hwcap entries other
+// than those every CPU of the machine takes (tls/, x86_64/), are never chosen: a jail gets
+// the library the loader takes whatever the build host's CPU supports.
 
 import { fail, jailError, ok, type Result } from '../result.js';
 import { utf8Text } from './file-reader.js';
@@ -157,9 +158,13 @@ function index(format: 'new' | 'old', entries: LdCacheEntry[]): LdCache {
   return { format, entries, byKey };
 }
 
-/** True for entries that only a CPU-specific (hwcaps) search would pick. */
-export function isHwcapEntry(e: LdCacheEntry): boolean {
-  return e.hwcap !== 0n;
+/**
+ * True for entries the loader would not take on every CPU: glibc-hwcaps ones (bit 62 is
+ * never among `taken`), and legacy ones with a bit outside `taken` (search_cache's
+ * hwcap_exclude, with only the bits every CPU has).
+ */
+export function isHwcapEntry(e: LdCacheEntry, taken = 0n): boolean {
+  return (e.hwcap & ~taken) !== 0n;
 }
 
 export function isGlibcHwcapsEntry(e: LdCacheEntry): boolean {
@@ -168,22 +173,23 @@ export function isGlibcHwcapsEntry(e: LdCacheEntry): boolean {
 }
 
 /**
- * search_cache() for one name: walk the entries with this key in file order, skip those
- * the loader's flag check rejects and all hwcap entries; an entry with the loader's default
- * id ends the walk, otherwise the last acceptable one wins.
+ * search_cache() for one name: walk the entries with this key in file order (ldconfig puts
+ * the most specific hwcap entries first), skip those the loader's flag check rejects and
+ * hwcap entries with bits outside `hwcaps`; an entry with the loader's default id ends the
+ * walk, otherwise the last acceptable one wins.
  */
-export function lookupLdCache(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number): string | undefined {
-  return lookupLdCacheEntry(cache, name, flagsOk, defaultId)?.value;
+export function lookupLdCache(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number, hwcaps = 0n): string | undefined {
+  return lookupLdCacheEntry(cache, name, flagsOk, defaultId, hwcaps)?.value;
 }
 
 /** The entry search_cache() would choose, with its flags (a jail's own cache repeats them). */
-export function lookupLdCacheEntry(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number): LdCacheEntry | undefined {
+export function lookupLdCacheEntry(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number, hwcaps = 0n): LdCacheEntry | undefined {
   const list = cache.byKey.get(cacheKeyOf(name));
   if (!list) return undefined;
   let best: LdCacheEntry | undefined;
   for (const e of list) {
     if (!flagsOk(e.flags)) continue;
-    if (isHwcapEntry(e)) continue;
+    if (isHwcapEntry(e, hwcaps)) continue;
     best = e;
     if (e.flags === defaultId) break;
   }

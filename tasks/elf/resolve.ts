@@ -2,7 +2,8 @@
 // dl-deps.c) would inside a root, without running anything: breadth-first over DT_NEEDED,
 // each name looked up as already-loaded (name, SONAME or same file) before searching
 // DT_RPATH of the loader chain, DT_RUNPATH of the requester, ld.so.cache, then the system
-// directories. LD_LIBRARY_PATH is deliberately ignored: the jail runs with a clean environment.
+// directories (each directory's legacy hwcap subdirectories first). LD_LIBRARY_PATH is
+// deliberately ignored: the jail runs with a clean environment.
 
 import * as path from 'node:path';
 import { fail, jailError, ok, type Result } from '../result.js';
@@ -631,14 +632,17 @@ class Run {
 
     let otherClass = false;
     // open_path over a list of directories: the first loadable file wins, a fatal one stops all.
+    const subdirs = this.profile.legacySubdirs;
     const searchIn = (dirs: string[], bySoname = false): Mapped | undefined => {
       for (const d of dirs) {
-        const at = d + name;
-        const c = this.tryFile(at, true);
-        if (c.kind === 'skip') otherClass = true;
-        // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
-        if (bySoname && c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
-        if (c.kind === 'ok' || c.kind === 'fatal') return this.adopt(c, at, name, loader);
+        for (let s = 0; s < subdirs.length; s++) {
+          const at = d + (subdirs[s] as string) + name;
+          const c = this.tryFile(at, true);
+          if (c.kind === 'skip') otherClass = true;
+          // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
+          if (bySoname && c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
+          if (c.kind === 'ok' || c.kind === 'fatal') return this.adopt(c, at, name, loader);
+        }
       }
       return undefined;
     };
@@ -684,6 +688,7 @@ class Run {
 
   private searchDefault(name: string, nodeflib: boolean): DefaultSearch {
     const events: SearchEvent[] = [];
+    const subdirs = this.profile.legacySubdirs;
     let otherClass = false;
     const examine = (at: string): Candidate => {
       const c = this.r.candidate(at, this.main.info, this.memo);
@@ -694,7 +699,7 @@ class Run {
     };
     let warning: string | undefined;
     if (this.cache) {
-      const entry = this.cache.lookup(name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId);
+      const entry = this.cache.lookup(name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId, this.profile.legacyHwcaps);
       const cached = entry?.value;
       if (entry?.undecodable) {
         warning = `${this.r.describe('/etc/ld.so.cache')} maps ${name} to a path that is not valid UTF-8 (${cached}), which jail cannot name; ` +
@@ -706,19 +711,24 @@ class Run {
         if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at: cached }, otherClass, events, warning };
       }
     } else if (this.r.opts.ldconfFallback !== false) {
+      // ldconfig records the legacy subdirectories too, more specific entries first.
       for (const dir of this.ldconfDirs()) {
-        const at = dir + name;
-        const c = examine(at);
-        // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
-        if (c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
-        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events, warning };
+        for (const sub of subdirs) {
+          const at = dir + sub + name;
+          const c = examine(at);
+          // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
+          if (c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
+          if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events, warning };
+        }
       }
     }
     if (!nodeflib) {
       for (const dir of this.systemPrefixes) {
-        const at = dir + name;
-        const c = examine(at);
-        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events, warning };
+        for (const sub of subdirs) {
+          const at = dir + sub + name;
+          const c = examine(at);
+          if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events, warning };
+        }
       }
     }
     return { otherClass, events, warning };
