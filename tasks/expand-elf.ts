@@ -134,7 +134,7 @@ export class HostPlacer {
     const builtIn = profile.systemDirs.map((d) => d + '/');
     for (const [name, lib] of Object.entries(libs)) {
       if (name.includes('/') || builtIn.some((d) => lib.startsWith(d) && !lib.slice(d.length).includes('/'))) continue;
-      const entry = host.lookup(name, profile.cacheFlagsOk, profile.cacheDefaultId);
+      const entry = host.lookup(name, profile.cacheFlagsOk, profile.cacheDefaultId, profile.legacyHwcaps);
       if (entry?.value !== lib) continue;
       this.ctx.ldCacheRecords.push({ key: name, value: lib, flags: entry.flags });
       this.ctx.ldCacheEndian = program.endian;

@@ -1,6 +1,7 @@
 // `jail deps`: JSON shape for scripts, lddtree-like text for people, exit statuses, and
 // speed when many paths share one resolver.
 
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -124,6 +125,33 @@ describe('jail deps tree and errors', () => {
     expect(libcLines.length).toBeGreaterThanOrEqual(1);
     // libc's own dependency (the loader) is listed under its first appearance only.
     expect(out.filter((l) => l.trim().startsWith('ld-linux-x86-64.so.2 =>')).length).toBeLessThanOrEqual(libcLines.length + 1);
+  });
+
+  it.skipIf(!hasGcc())('labels a library loaded by dlopen, and a missing auxiliary, for what they are', () => {
+    // A thread that exits makes glibc dlopen libgcc_s.so.1: the real loader says where from (test only).
+    fs.writeFileSync(`${T}/thr.c`, '#include <pthread.h>\nstatic void *f(void *a) { pthread_exit(a); }\n' +
+      'int main(void) { pthread_t t; pthread_create(&t, 0, f, 0); return pthread_join(t, 0); }\n');
+    execFileSync('gcc', ['-pthread', '-o', `${T}/thr`, `${T}/thr.c`]);
+    const trace = spawnSync(`${T}/thr`, [], { encoding: 'utf8', env: { LD_DEBUG: 'libs' } });
+    expect(trace.status).toBe(0);
+    const gcc = trace.stderr.match(/calling init: (\S*\/libgcc_s\.so\.1)/)?.[1];
+    expect(gcc).toBeDefined();
+    const thr = run([`${T}/thr`]);
+    expect(thr.code).toBe(0);
+    expect(thr.out).toContain(`    libgcc_s.so.1 => ${gcc} (loaded at run time by dlopen)`);
+    expect(thr.out.join('\n')).not.toMatch(/the program itself/);
+
+    // DT_AUXILIARY naming nothing: the loader goes on without it.
+    const lib = buildLib(`${T}/aux/libaux.so.1`, 'libaux.so.1', { extra: ['-Wl,-f,libnone.so.1'] });
+    const aux = buildProg(`${T}/aux/prog`, { needs: [lib], runpath: `${T}/aux` });
+    const real = execFileSync('/lib64/ld-linux-x86-64.so.2', ['--list', aux]).toString();
+    expect(real).toMatch(/libaux\.so\.1 => /);
+    expect(real).not.toMatch(/libnone/);
+    const a = run([aux]);
+    expect(a.code).toBe(0);
+    expect(a.out).toContain(`    libaux.so.1 => ${lib}`);
+    expect(a.out).toContain('        libnone.so.1 => (auxiliary, not found: ignored by the loader)');
+    expect(a.out.join('\n')).not.toMatch(/the program itself/);
   });
 
   it('exits 2 with a one-paragraph message for a non-ELF, a missing path, or bad options', () => {

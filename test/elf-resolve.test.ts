@@ -2,7 +2,7 @@
 // symlinked libraries, missing dependencies with their chain, wrong-class and corrupt
 // candidates, $LIB/$PLATFORM, -z nodefaultlib, cycles, and resolution inside another root.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -366,5 +366,165 @@ describe.skipIf(!gccOk)('facts cache', () => {
     expect(ElfFactsCache.fromJSON({ format: 'something else' }).size).toBe(0);
     expect(ElfFactsCache.fromJSON(null).size).toBe(0);
     expect(ElfFactsCache.fromJSON({ format: 'jail-elf-facts/1', entries: [['x', { stamp: {}, result: {} }]] }).size).toBe(0);
+  });
+});
+
+/**
+ * What glibc's own loader maps for a program (test only: it runs this test's own fixture),
+ * from `ld.so --list`, inside ROOT through a real chroot when given: name -> path, and
+ * the loader's error line when it refuses.
+ */
+function loaderList(prog: string, root?: string): { libs: Record<string, string>; error?: string } {
+  const ldso = '/lib64/ld-linux-x86-64.so.2';
+  const cmd = root === undefined ? ldso : 'chroot';
+  const args = root === undefined ? ['--list', prog] : [root, ldso, '--list', prog];
+  const r = spawnSync(cmd, args, { encoding: 'latin1', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } });
+  const libs: Record<string, string> = {};
+  // Read as bytes and turned back into the UTF-8 names the loader printed.
+  for (const line of Buffer.from(r.stdout, 'latin1').toString('utf8').split('\n')) {
+    const m = line.trim().match(/^(\S+) => (\S+) \(0x[0-9a-f]+\)$/);
+    if (m) libs[m[1] as string] = m[2] as string;
+  }
+  const err = Buffer.from(r.stderr, 'latin1').toString('utf8').trim();
+  return r.status === 0 ? { libs } : { libs, error: err };
+}
+
+/** A root the real loader can run in: its ld.so and libc, and what ldconfig -r needs. */
+function loaderRoot(R: string): void {
+  for (const d of ['lib64', 'lib/x86_64-linux-gnu', 'bin', 'etc']) fs.mkdirSync(`${R}/${d}`, { recursive: true });
+  fs.copyFileSync('/lib64/ld-linux-x86-64.so.2', `${R}/lib64/ld-linux-x86-64.so.2`);
+  fs.copyFileSync(LIBC, `${R}/lib/x86_64-linux-gnu/libc.so.6`);
+}
+
+function ldconfig(R: string): void {
+  execFileSync('ldconfig', ['-r', R], { stdio: 'pipe', env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } });
+}
+
+describe.skipIf(!gccOk || !fs.existsSync('/lib64/ld-linux-x86-64.so.2'))('agrees with glibc 2.36\'s loader on fixtures', () => {
+  it('finds libraries whose RUNPATH or soname holds UTF-8', () => {
+    const dir = `${T}/utf/dé`;
+    const a = buildLib(`${dir}/liba.so.1`, 'liba.so.1');
+    const e = buildLib(`${T}/utf/d/libé.so.1`, 'libé.so.1');
+    const prog = buildProg(`${T}/utf/bin/m3`, { needs: [a, e], runpath: `${dir}:${T}/utf/d` });
+    const real = loaderList(prog);
+    expect(real.error).toBeUndefined();
+    expect(real.libs['liba.so.1']).toBe(`${dir}/liba.so.1`);
+    const c = closureOf(prog);
+    expect(c.missing).toEqual([]);
+    expect(c.libraries['liba.so.1']).toBe(real.libs['liba.so.1']);
+    expect(c.libraries['libé.so.1']).toBe(real.libs['libé.so.1']);
+  });
+
+  it('names the object and field when a NEEDED name is not UTF-8, where the loader finds the file', () => {
+    const lib = buildLib(`${T}/bad8/build/libQx.so.1`, 'libQx.so.1');
+    const prog0 = buildProg(`${T}/bad8/build/m`, { needs: [lib], runpath: `${T}/bad8/d` });
+    // Byte 0xe9 alone (latin1 é) is not UTF-8: no gcc argument can carry it, so it is patched in.
+    const patch = (src: string, dst: string) => {
+      const b = fs.readFileSync(src);
+      for (let at = b.indexOf('libQx.so.1'); at >= 0; at = b.indexOf('libQx.so.1', at + 1)) b[at + 3] = 0xe9;
+      fs.mkdirSync(path.dirname(dst), { recursive: true });
+      fs.writeFileSync(dst, b);
+    };
+    fs.mkdirSync(`${T}/bad8/d`, { recursive: true });
+    patch(lib, `${T}/bad8/lib.tmp`);
+    fs.renameSync(`${T}/bad8/lib.tmp`, Buffer.from(`${T}/bad8/d/lib\xe9x.so.1`, 'latin1'));
+    patch(prog0, `${T}/bad8/bin/m`);
+    fs.chmodSync(`${T}/bad8/bin/m`, 0o755);
+    const real = loaderList(`${T}/bad8/bin/m`);
+    expect(real.error).toBeUndefined();
+    expect(Object.values(real.libs)).toContain(`${T}/bad8/d/lib\ufffdx.so.1`);
+    const c = closureOf(`${T}/bad8/bin/m`);
+    expect(c.missing).toEqual([{
+      soname: 'lib\ufffdx.so.1', chain: [`${T}/bad8/bin/m`, 'lib\ufffdx.so.1'],
+      reason: expect.stringMatching(/DT_NEEDED .*not valid UTF-8/),
+    }]);
+    expect(c.warnings.join('\n')).toMatch(new RegExp(`${T}/bad8/bin/m: DT_NEEDED lib\\\\xe9x\\.so\\.1 is not valid UTF-8`));
+  });
+
+  it('finds an ld.so.cache entry under a UTF-8 directory inside a root', () => {
+    const R = `${T}/utfroot`;
+    loaderRoot(R);
+    const u = buildLib(`${R}/opt/ü/libu.so.1`, 'libu.so.1');
+    buildProg(`${R}/bin/m`, { needs: [u] });
+    fs.writeFileSync(`${R}/etc/ld.so.conf`, '/opt/ü\n');
+    ldconfig(R);
+    const real = loaderList('/bin/m', R);
+    expect(real.libs['libu.so.1']).toBe('/opt/ü/libu.so.1');
+    const c = closureOf('/bin/m', { root: R });
+    expect(c.missing).toEqual([]);
+    expect(c.libraries['libu.so.1']).toBe(real.libs['libu.so.1']);
+  });
+
+  it('stops at an executable where a library is expected, as the loader does', () => {
+    const x = `${T}/exe/x.c`;
+    fs.mkdirSync(`${T}/exe`, { recursive: true });
+    fs.writeFileSync(x, 'int jail_fixture_symbol(void){return 3;}\nint main(void){return 0;}\n');
+    const good = buildLib(`${T}/exe/good/liba.so.1`, 'liba.so.1');
+    for (const [kind, flag, says] of [['pie', '-pie', 'cannot dynamically load position-independent executable'], ['nopie', '-no-pie', 'cannot dynamically load executable']] as const) {
+      fs.mkdirSync(`${T}/exe/${kind}`, { recursive: true });
+      execFileSync('gcc', ['-fPIE', flag, '-o', `${T}/exe/${kind}/liba.so.1`, x]);
+      const prog = buildProg(`${T}/exe/m-${kind}`, { needs: [good], runpath: `${T}/exe/${kind}:${T}/exe/good` });
+      const real = loaderList(prog);
+      expect(real.error).toMatch(new RegExp(`liba\\.so\\.1: ${says}$`));
+      const c = closureOf(prog);
+      expect(c.libraries['liba.so.1']).toBeUndefined();
+      expect(c.missing).toEqual([{ soname: 'liba.so.1', chain: [prog, 'liba.so.1'], reason: `the loader stops at ${T}/exe/${kind}/liba.so.1: ${says}` }]);
+    }
+  });
+
+  it('loads a library whose ABI note names another OS (glibc 2.36 no longer checks it)', () => {
+    const note = `${T}/abi/note.s`;
+    fs.mkdirSync(`${T}/abi`, { recursive: true });
+    // NT_GNU_ABI_TAG: OS 1 (Hurd), ABI 99.0.0.
+    fs.writeFileSync(note, '\t.section .note.ABI-tag,"a",@note\n\t.p2align 2\n\t.long 4\n\t.long 16\n\t.long 1\n\t.asciz "GNU"\n\t.long 1\n\t.long 99,0,0\n');
+    const hurd = buildLib(`${T}/abi/d1/liba.so.1`, 'liba.so.1', { extra: [note] });
+    expect(execFileSync('readelf', ['-n', hurd]).toString()).toMatch(/OS: Hurd, ABI: 99\.0\.0/);
+    buildLib(`${T}/abi/d2/liba.so.1`, 'liba.so.1');
+    const prog = buildProg(`${T}/abi/m`, { needs: [hurd], runpath: `${T}/abi/d1:${T}/abi/d2` });
+    const real = loaderList(prog);
+    expect(real.libs['liba.so.1']).toBe(hurd);
+    const c = closureOf(prog);
+    expect(c.libraries['liba.so.1']).toBe(real.libs['liba.so.1']);
+    expect(c.skipped).toEqual([]);
+  });
+
+  it('searches the legacy tls/ and x86_64/ subdirectories of each directory, but not glibc-hwcaps/', () => {
+    const gen = buildLib(`${T}/hw/gen/liba.so.1`, 'liba.so.1');
+    const prog = buildProg(`${T}/hw/m`, { needs: [gen], runpath: `${T}/hw/rp:${T}/hw/gen` });
+    const agree = (want: string) => {
+      const real = loaderList(prog);
+      expect(real.libs['liba.so.1']).toBe(want);
+      expect(closureOf(prog).libraries['liba.so.1']).toBe(want);
+    };
+    agree(gen);
+    buildLib(`${T}/hw/rp/x86_64/liba.so.1`, 'liba.so.1');
+    agree(`${T}/hw/rp/x86_64/liba.so.1`);
+    buildLib(`${T}/hw/rp/tls/liba.so.1`, 'liba.so.1');
+    agree(`${T}/hw/rp/tls/liba.so.1`);
+    buildLib(`${T}/hw/rp/tls/x86_64/liba.so.1`, 'liba.so.1');
+    agree(`${T}/hw/rp/tls/x86_64/liba.so.1`);
+    // A CPU-specific variant: the loader would pick it on this CPU; the jail takes the generic one.
+    buildLib(`${T}/hw/rp/glibc-hwcaps/x86-64-v2/liba.so.1`, 'liba.so.1');
+    expect(closureOf(prog).libraries['liba.so.1']).toBe(`${T}/hw/rp/tls/x86_64/liba.so.1`);
+  });
+
+  it('takes ld.so.cache entries that ldconfig recorded for tls/ and x86_64/ subdirectories', () => {
+    const R = `${T}/hwroot`;
+    loaderRoot(R);
+    const h = buildLib(`${R}/opt/y/libh.so.1`, 'libh.so.1');
+    buildProg(`${R}/bin/m`, { needs: [h] });
+    fs.writeFileSync(`${R}/etc/ld.so.conf`, '/opt/y\n');
+    const agree = (want: string) => {
+      ldconfig(R);
+      expect(loaderList('/bin/m', R).libs['libh.so.1']).toBe(want);
+      expect(closureOf('/bin/m', { root: R }).libraries['libh.so.1']).toBe(want);
+    };
+    agree('/opt/y/libh.so.1');
+    buildLib(`${R}/opt/y/x86_64/libh.so.1`, 'libh.so.1');
+    agree('/opt/y/x86_64/libh.so.1');
+    buildLib(`${R}/opt/y/tls/libh.so.1`, 'libh.so.1');
+    agree('/opt/y/tls/libh.so.1');
+    buildLib(`${R}/opt/y/tls/x86_64/libh.so.1`, 'libh.so.1');
+    agree('/opt/y/tls/x86_64/libh.so.1');
   });
 });

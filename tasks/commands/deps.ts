@@ -100,13 +100,18 @@ export function renderTree(c: Closure): string[] {
   const walk = (objPath: string, depth: number) => {
     for (const name of c.graph[objPath] ?? []) {
       const indent = '    '.repeat(depth);
-      const target = c.libraries[name];
+      let target = c.libraries[name];
+      let note = '';
+      if (target === undefined && (target = c.dlopened[name]) !== undefined) note = ' (loaded at run time by dlopen)';
       if (target === undefined) {
+        const unneeded = c.unneeded[name];
         if (missingReason.has(name)) lines.push(`${indent}${name} => not found`);
+        else if (unneeded === 'auxiliary') lines.push(`${indent}${name} => (auxiliary, not found: ignored by the loader)`);
+        else if (unneeded === 'dlopen') lines.push(`${indent}${name} => not found (to be loaded at run time by dlopen)`);
         else lines.push(`${indent}${name} => ${c.path} (the program itself)`);
         continue;
       }
-      lines.push(`${indent}${name} => ${target}`);
+      lines.push(`${indent}${name} => ${target}${note}`);
       if (!expanded.has(target)) {
         expanded.add(target);
         walk(target, depth + 1);

@@ -14,6 +14,8 @@ export type Candidate =
   | { kind: 'skip'; reason: string }
   | { kind: 'fatal'; reason: string };
 
+const DF_1_PIE = 0x08000000;
+
 /** What examining a path leaves in a closure's records: a missing path, or a file passed over. */
 export type SearchEvent = { probe: string } | { skip: string; reason: string };
 
@@ -54,6 +56,11 @@ export function examine(x: Examiner, p: string, m: ElfInfo): Candidate {
   if (info.endian !== m.endian) return { kind: 'fatal', reason: `ELF file data encoding not ${m.endian === 'le' ? 'little' : 'big'}-endian` };
   if (info.machine !== m.machine) return { kind: 'skip', reason: `wrong machine (e_machine ${info.machine}, the program has ${m.machine})` };
   if (info.defects.length > 0) return { kind: 'fatal', reason: info.defects.join('; ') };
-  if (info.abiTagOs !== undefined && info.abiTagOs !== 0) return { kind: 'skip', reason: `ABI note for another OS (${info.abiTagOs})` };
+  // _dl_map_object_from_fd refuses a program after open_verify accepted it: the search is
+  // over, and the process fails to start.
+  if (info.type === 'exec') return { kind: 'fatal', reason: 'cannot dynamically load executable' };
+  if ((info.flags1 & DF_1_PIE) !== 0) return { kind: 'fatal', reason: 'cannot dynamically load position-independent executable' };
+  // No NT_GNU_ABI_TAG check: glibc 2.36 dropped it from open_verify with the kernel
+  // version check, and loads a library whose note names another OS.
   return { kind: 'ok', info, id: `${look.st.dev}:${look.st.ino}` };
 }

@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import { fail, jailError, ok, type Result } from '../result.js';
-import { Corrupt, FileReader, notTerminated } from './file-reader.js';
+import { Corrupt, escapeBytes, FileReader, notTerminated, utf8Text } from './file-reader.js';
 
 export interface ElfInfo {
   class: 32 | 64;
@@ -41,12 +41,17 @@ export interface ElfInfo {
   flags1: number;
   /** Has a PT_DYNAMIC segment (false: static, or a plain object file). */
   dynamic: boolean;
-  /** OS field of the NT_GNU_ABI_TAG note when present (0 = Linux). */
+  /** OS field of the NT_GNU_ABI_TAG note when present (0 = Linux); glibc 2.36's loader no longer checks it. */
   abiTagOs?: number;
   /** Header defects that make glibc's open_verify refuse the file outright (fatal for the process). */
   defects: string[];
-  /** Non-fatal oddities (e.g. NEEDED list capped). */
+  /** Non-fatal oddities (e.g. NEEDED list capped, a string that is not UTF-8). */
   warnings: string[];
+  /**
+   * Strings above whose bytes are not UTF-8, as they stand there (U+FFFD for each bad
+   * sequence): no string path can name what they name, so they are never looked up.
+   */
+  undecodable: string[];
 }
 
 /** Bounds that keep a hostile file from costing unbounded time or memory. */
@@ -273,6 +278,7 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
     dynamic: false,
     defects,
     warnings,
+    undecodable: [],
     // Present from the start, in the order they are filled in, so every parse has one
     // shape (code reading them stays monomorphic) and JSON keeps its key order.
     interpreter: undefined,
@@ -286,7 +292,7 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
     const nul = b.indexOf(0);
     // The kernel refuses an interpreter string that is not NUL-terminated.
     if (nul < 0) throw new Corrupt('PT_INTERP is not NUL-terminated');
-    info.interpreter = b.toString('latin1', 0, nul);
+    info.interpreter = text(b.subarray(0, nul), 'PT_INTERP', info);
   }
 
   for (let i = 0; i < notes.length; i++) {
@@ -327,6 +333,24 @@ function abiTagOs(r: FileReader, p: Phdr, le: boolean): number | undefined {
     o += next;
   }
   return undefined;
+}
+
+const UNDECODABLE: Record<string, string> = {
+  DT_RPATH: 'jail cannot search its directories, so a library the loader finds there is reported missing',
+  DT_RUNPATH: 'jail cannot search its directories, so a library the loader finds there is reported missing',
+  DT_SONAME: 'jail cannot match a request to this name',
+  PT_INTERP: 'jail cannot look the interpreter up',
+};
+
+/** A string of the file as text (see utf8Text); bytes that are not UTF-8 are noted, with a warning naming the field. */
+function text(b: Buffer, what: string, info: ElfInfo): string {
+  const s = utf8Text(b);
+  if (s !== undefined) return s;
+  const shown = b.toString('utf8');
+  info.undecodable.push(shown);
+  info.warnings.push(`${what} ${escapeBytes(b)} is not valid UTF-8: ${UNDECODABLE[what] ?? 'jail cannot name such a file, so it is reported missing whatever the loader finds'}; ` +
+    'rebuild the object with a UTF-8 name or path');
+  return shown;
 }
 
 /** loads: the PT_LOAD headers in file order. */
@@ -404,12 +428,12 @@ function readDynamic(r: FileReader, dyn: Phdr, loads: Phdr[], is64: boolean, le:
   const wholeTable = (): Buffer => (table ??= r.large(strOff, Math.min(strsz as number, r.size - strOff), 'DT_STRTAB'));
   const str = (idx: number, what: string): string => {
     if (idx < 0 || strOff + idx >= limit) throw new Corrupt(`${what} string offset ${idx} is outside DT_STRTAB`);
-    if (!whole) return r.cstring(strOff + idx, limit, LIMITS.maxString, what);
+    if (!whole) return text(r.cstring(strOff + idx, limit, LIMITS.maxString, what), what, info);
     // Here strOff + idx < limit <= size, so the table is inside the file and ends at limit.
     const t = wholeTable();
     const nul = t.indexOf(0, idx);
     if (nul < 0 || nul > idx + LIMITS.maxString) throw new Corrupt(notTerminated(what, LIMITS.maxString));
-    return t.toString('latin1', idx, nul);
+    return text(t.subarray(idx, nul), what, info);
   };
   info.needed = neededOffs.map((v) => str(v, 'DT_NEEDED'));
   info.filters = filterOffs.map((v) => str(v, 'DT_FILTER'));

@@ -3,6 +3,7 @@
 // files) the dynamic string table all lie there: one read() instead of one per structure.
 // Anything beyond the head costs exactly one read per region. No read ever leaves [0, size).
 
+import { isUtf8 } from 'node:buffer';
 import * as fs from 'node:fs';
 
 /**
@@ -114,19 +115,43 @@ export class FileReader {
     }
   }
 
-  /** A NUL-terminated string starting at off, at most maxString bytes and never past limit. */
-  cstring(off: number, limit: number, maxString: number, what: string): string {
+  /**
+   * The bytes of a NUL-terminated string starting at off, at most maxString and never past
+   * limit. They may lie in a buffer the next read reuses: decode them before reading again.
+   */
+  cstring(off: number, limit: number, maxString: number, what: string): Buffer {
     const end = Math.min(limit, this.size, off + maxString + 1);
     if (off < 0 || off >= end) throw new Corrupt(`${what} lies outside its string table`);
     let chunk = Math.min(256, end - off);
     for (;;) {
       const b = this.bytes(off, chunk, what);
       const nul = b.indexOf(0);
-      if (nul >= 0) return b.toString('latin1', 0, nul);
+      if (nul >= 0) return b.subarray(0, nul);
       if (off + chunk >= end) throw new Corrupt(notTerminated(what, maxString));
       chunk = Math.min(chunk * 4, end - off);
     }
   }
+}
+
+/**
+ * Bytes as text for the filesystem: Node turns a string path back into bytes as UTF-8, so
+ * only a UTF-8 decoding names the file the loader would open. Undefined for bytes that are
+ * not UTF-8: no JS string turns back into them (the caller reports that rather than look
+ * up a path that cannot be the loader's; Buffer paths would reach such files, but every
+ * path in jail is a string, down to the plan and the jail's own ld.so.cache).
+ */
+export function utf8Text(b: Buffer, start = 0, end = b.length): string | undefined {
+  const s = b.toString('utf8', start, end);
+  // Malformed sequences decode to U+FFFD; only then is the slice checked byte by byte.
+  if (s.includes('\ufffd') && !isUtf8(b.subarray(start, end))) return undefined;
+  return s;
+}
+
+/** Bytes for a message: printable ASCII as is, anything else as \xNN. */
+export function escapeBytes(b: Buffer): string {
+  let out = '';
+  for (const c of b) out += c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+  return out;
 }
 
 /** The message for a string that runs off its table (shared by the buffered and the direct path). */

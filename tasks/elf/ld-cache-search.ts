@@ -6,7 +6,7 @@
 
 import { type Result, ok } from '../result.js';
 import {
-  corrupt, isHwcapEntry, locateCacheTable, lookupLdCacheEntry, MAX_STRING, parseLdCache,
+  cacheEntry, corrupt, isHwcapEntry, locateCacheTable, lookupLdCacheEntry, MAX_STRING, parseLdCache,
   type CacheTable, type LdCache, type LdCacheEntry,
 } from './ld-cache.js';
 
@@ -16,7 +16,7 @@ export interface LdCacheIndex {
   /** True when searched in place; false for an out-of-order cache, parsed whole. */
   readonly inPlace: boolean;
   /** search_cache(): the entry chosen for name, with the rules of lookupLdCacheEntry. */
-  lookup(name: string, flagsOk: (f: number) => boolean, defaultId: number): LdCacheEntry | undefined;
+  lookup(name: string, flagsOk: (f: number) => boolean, defaultId: number, hwcaps?: bigint): LdCacheEntry | undefined;
 }
 
 /**
@@ -44,7 +44,7 @@ export function openLdCache(buf: Buffer, displayPath = '/etc/ld.so.cache'): Resu
 }
 
 function wholeIndex(c: LdCache): LdCacheIndex {
-  return { format: c.format, inPlace: false, lookup: (name, flagsOk, defaultId) => lookupLdCacheEntry(c, name, flagsOk, defaultId) };
+  return { format: c.format, inPlace: false, lookup: (name, flagsOk, defaultId, hwcaps) => lookupLdCacheEntry(c, name, flagsOk, defaultId, hwcaps) };
 }
 
 class SortedCache implements LdCacheIndex {
@@ -56,11 +56,11 @@ class SortedCache implements LdCacheIndex {
     this.format = t.format;
   }
 
-  lookup(name: string, flagsOk: (f: number) => boolean, defaultId: number): LdCacheEntry | undefined {
+  lookup(name: string, flagsOk: (f: number) => boolean, defaultId: number, hwcaps = 0n): LdCacheEntry | undefined {
     const { buf, t } = this;
     // Keys are bytes without NUL: no other name can equal one (nor be cut down to one).
-    if (/[^\x01-\xff]/.test(name)) return undefined;
-    const want = Buffer.from(name, 'latin1');
+    if (name.includes('\0')) return undefined;
+    const want = Buffer.from(name, 'utf8');
     const cmp = (i: number) => compareKeys(buf, 0, 0, keyAt(buf, t, i), this.keyEnds[i] as number, want);
     let left = 0;
     let right = t.count - 1;
@@ -82,13 +82,8 @@ class SortedCache implements LdCacheIndex {
         const hwcap = t.format === 'old' ? 0n : t.le ? buf.readBigUInt64LE(o + 16) : buf.readBigUInt64BE(o + 16);
         const valueEnd = stringAt(buf, t, u32(buf, t, o + 8));
         if (valueEnd < 0) continue; // _dl_cache_verify_ptr rejects just this entry
-        const e: LdCacheEntry = {
-          key: buf.toString('latin1', keyAt(buf, t, i), this.keyEnds[i]),
-          value: buf.toString('latin1', t.strings + u32(buf, t, o + 8), valueEnd),
-          flags,
-          hwcap,
-        };
-        if (isHwcapEntry(e)) continue;
+        const e = cacheEntry(buf.subarray(keyAt(buf, t, i), this.keyEnds[i]), buf.subarray(t.strings + u32(buf, t, o + 8), valueEnd), flags, hwcap);
+        if (isHwcapEntry(e, hwcaps)) continue;
         best = e;
         if (flags === defaultId) break;
       }

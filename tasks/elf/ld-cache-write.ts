@@ -22,12 +22,12 @@ const FLAGS_BE = 3;
 
 /**
  * _dl_cache_libcmp: runs of digits compare as numbers, so libfoo.so.10 sorts after
- * libfoo.so.9. The names as the cache holds them (latin1 bytes), compared by the same
+ * libfoo.so.9. The names as the cache holds them (UTF-8 bytes), compared by the same
  * function the lookup binary-searches with, so what is written is what is found.
  */
 export function libcmp(a: string, b: string): number {
-  const second = Buffer.from(b, 'latin1');
-  return compareKeys(second, 0, 0, 0, second.length, Buffer.from(a, 'latin1'));
+  const second = Buffer.from(b, 'utf8');
+  return compareKeys(second, 0, 0, 0, second.length, Buffer.from(a, 'utf8'));
 }
 
 /**
@@ -48,7 +48,7 @@ export function formatLdCache(records: readonly CacheRecord[], endian: 'le' | 'b
     if (off === undefined) {
       off = stringsAt + strLen;
       offsets.set(s, off);
-      const b = Buffer.from(s + '\0', 'latin1');
+      const b = Buffer.from(s + '\0', 'utf8');
       strings.push(b);
       strLen += b.length;
     }

@@ -1,9 +1,11 @@
 // Parses /etc/ld.so.cache as glibc's dl-cache.c does (the "glibc-ld.so.cache1.1" format,
 // alone or embedded after the old "ld.so-1.7.0" table) and looks names up with the same
-// entry-selection rules, except that glibc-hwcaps and legacy hwcap-subdirectory entries are
-// never chosen: a jail gets the generic library, whatever the build host's CPU supports.
+// entry-selection rules, except that glibc-hwcaps entries, and legacy hwcap entries other
+// than those every CPU of the machine takes (tls/, x86_64/), are never chosen: a jail gets
+// the library the loader takes whatever the build host's CPU supports.
 
 import { fail, jailError, ok, type Result } from '../result.js';
+import { utf8Text } from './file-reader.js';
 
 export interface LdCacheEntry {
   key: string;
@@ -11,6 +13,8 @@ export interface LdCacheEntry {
   flags: number;
   /** 0n for generic entries; bit 62 marks a glibc-hwcaps entry, other bits legacy hwcaps. */
   hwcap: bigint;
+  /** The value's bytes are not UTF-8 (see utf8Text): no string path names the file. */
+  undecodable?: true;
 }
 
 export interface LdCache {
@@ -43,11 +47,19 @@ export function cacheKeyOf(name: string): string {
 /** A digit run that starts with 0 and goes on: the only thing cacheKeyOf changes. */
 const LEADING_ZERO = /(?:^|[^0-9])0[0-9]/;
 
-function cstr(buf: Buffer, off: number): string | undefined {
+function cstr(buf: Buffer, off: number): Buffer | undefined {
   if (off < 0 || off >= buf.length) return undefined;
   const end = buf.indexOf(0, off);
   if (end < 0 || end - off > MAX_STRING) return undefined;
-  return buf.toString('latin1', off, end);
+  return buf.subarray(off, end);
+}
+
+/** An entry with its strings as text: UTF-8, as ldconfig wrote the file names it found. */
+export function cacheEntry(key: Buffer, value: Buffer, flags: number, hwcap: bigint): LdCacheEntry {
+  const v = utf8Text(value);
+  const e: LdCacheEntry = { key: key.toString('utf8'), value: v ?? value.toString('utf8'), flags, hwcap };
+  if (v === undefined) e.undecodable = true;
+  return e;
 }
 
 export function corrupt(path: string, why: string): Result<never> {
@@ -130,7 +142,7 @@ export function parseLdCache(buf: Buffer, displayPath = '/etc/ld.so.cache'): Res
     if (key === undefined) return corrupt(displayPath, `entry ${i} has a bad key offset`);
     if (value === undefined) continue; // _dl_cache_verify_ptr rejects just this entry
     const hwcap = t.format === 'old' ? 0n : le ? buf.readBigUInt64LE(o + 16) : buf.readBigUInt64BE(o + 16);
-    entries.push({ key, value, flags, hwcap });
+    entries.push(cacheEntry(key, value, flags, hwcap));
   }
   return ok(index(t.format, entries));
 }
@@ -146,9 +158,13 @@ function index(format: 'new' | 'old', entries: LdCacheEntry[]): LdCache {
   return { format, entries, byKey };
 }
 
-/** True for entries that only a CPU-specific (hwcaps) search would pick. */
-export function isHwcapEntry(e: LdCacheEntry): boolean {
-  return e.hwcap !== 0n;
+/**
+ * True for entries the loader would not take on every CPU: glibc-hwcaps ones (bit 62 is
+ * never among `taken`), and legacy ones with a bit outside `taken` (search_cache's
+ * hwcap_exclude, with only the bits every CPU has).
+ */
+export function isHwcapEntry(e: LdCacheEntry, taken = 0n): boolean {
+  return (e.hwcap & ~taken) !== 0n;
 }
 
 export function isGlibcHwcapsEntry(e: LdCacheEntry): boolean {
@@ -157,22 +173,23 @@ export function isGlibcHwcapsEntry(e: LdCacheEntry): boolean {
 }
 
 /**
- * search_cache() for one name: walk the entries with this key in file order, skip those
- * the loader's flag check rejects and all hwcap entries; an entry with the loader's default
- * id ends the walk, otherwise the last acceptable one wins.
+ * search_cache() for one name: walk the entries with this key in file order (ldconfig puts
+ * the most specific hwcap entries first), skip those the loader's flag check rejects and
+ * hwcap entries with bits outside `hwcaps`; an entry with the loader's default id ends the
+ * walk, otherwise the last acceptable one wins.
  */
-export function lookupLdCache(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number): string | undefined {
-  return lookupLdCacheEntry(cache, name, flagsOk, defaultId)?.value;
+export function lookupLdCache(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number, hwcaps = 0n): string | undefined {
+  return lookupLdCacheEntry(cache, name, flagsOk, defaultId, hwcaps)?.value;
 }
 
 /** The entry search_cache() would choose, with its flags (a jail's own cache repeats them). */
-export function lookupLdCacheEntry(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number): LdCacheEntry | undefined {
+export function lookupLdCacheEntry(cache: LdCache, name: string, flagsOk: (f: number) => boolean, defaultId: number, hwcaps = 0n): LdCacheEntry | undefined {
   const list = cache.byKey.get(cacheKeyOf(name));
   if (!list) return undefined;
   let best: LdCacheEntry | undefined;
   for (const e of list) {
     if (!flagsOk(e.flags)) continue;
-    if (isHwcapEntry(e)) continue;
+    if (isHwcapEntry(e, hwcaps)) continue;
     best = e;
     if (e.flags === defaultId) break;
   }

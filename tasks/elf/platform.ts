@@ -26,7 +26,28 @@ export interface MachineProfile {
   readonly cacheDefaultId: number;
   /** Interpreter ldd would use for an object without PT_INTERP (a library). */
   readonly interpreter: string | undefined;
+  /**
+   * Legacy hwcap subdirectories the loader tries in each search directory before the
+   * directory itself (''), in its order; only those every CPU of the machine gets.
+   */
+  readonly legacySubdirs: readonly string[];
+  /** Legacy hwcap bits of ld.so.cache entries (ldconfig's marks for those subdirectories) the loader takes on every CPU. */
+  readonly legacyHwcaps: bigint;
 }
+
+/** The directory alone: no legacy hwcap subdirectories (loaders not tabulated here, and glibc 2.37 on). */
+const NO_SUBDIRS: readonly string[] = [''];
+
+/**
+ * glibc 2.36 on x86-64 (elf/dl-hwcaps.c, legacy part; LD_DEBUG=libs prints the list): the
+ * subsets of tls, AT_PLATFORM and the hwcap x86_64 (always set there), tls outermost, in
+ * descending order. Those naming the platform are left out like glibc-hwcaps/: the loader
+ * takes the platform from CPU features (x86_64 on some CPUs, giving x86_64/x86_64/, another
+ * name on some Intel ones), and a jail gets what every CPU loads. The cache bits follow: ldconfig marks tls/
+ * with bit 63 and x86_64/ with HWCAP_X86_64 (bit 1); avx512_1/ (bit 2) needs the CPU.
+ */
+const X86_64_SUBDIRS: readonly string[] = ['tls/x86_64/', 'tls/', 'x86_64/', ''];
+const X86_64_HWCAPS = (1n << 63n) | (1n << 1n);
 
 const FLAG_ELF = 0x0001;
 const FLAG_ELF_LIBC6 = 0x0003;
@@ -42,6 +63,8 @@ function debian(name: string, triplet: string, platform: string | undefined, cac
     cacheFlagsOk: alsoGeneric ? (f) => f === FLAG_ELF || f === cacheId : (f) => f === cacheId,
     cacheDefaultId: cacheId,
     interpreter,
+    legacySubdirs: NO_SUBDIRS,
+    legacyHwcaps: 0n,
   };
 }
 
@@ -50,7 +73,7 @@ export function profileFor(cls: 32 | 64, endian: 'le' | 'be', machine: number, e
   switch (machine) {
     case EM_X86_64:
       return cls === 64
-        ? debian('x86-64', 'x86_64-linux-gnu', 'x86_64', 0x0303, '/lib64/ld-linux-x86-64.so.2')
+        ? { ...debian('x86-64', 'x86_64-linux-gnu', 'x86_64', 0x0303, '/lib64/ld-linux-x86-64.so.2'), legacySubdirs: X86_64_SUBDIRS, legacyHwcaps: X86_64_HWCAPS }
         : debian('x32', 'x86_64-linux-gnux32', 'x86_64', 0x0803, '/libx32/ld-linux-x32.so.2');
     case EM_386:
       return debian('i386', 'i386-linux-gnu', 'i686', FLAG_ELF_LIBC6, '/lib/ld-linux.so.2', true);
@@ -90,5 +113,7 @@ export function genericProfile(): MachineProfile {
     cacheFlagsOk: (f) => f === FLAG_ELF || f === FLAG_ELF_LIBC6,
     cacheDefaultId: FLAG_ELF_LIBC6,
     interpreter: undefined,
+    legacySubdirs: NO_SUBDIRS,
+    legacyHwcaps: 0n,
   };
 }

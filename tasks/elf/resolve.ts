@@ -2,7 +2,8 @@
 // dl-deps.c) would inside a root, without running anything: breadth-first over DT_NEEDED,
 // each name looked up as already-loaded (name, SONAME or same file) before searching
 // DT_RPATH of the loader chain, DT_RUNPATH of the requester, ld.so.cache, then the system
-// directories. LD_LIBRARY_PATH is deliberately ignored: the jail runs with a clean environment.
+// directories (each directory's legacy hwcap subdirectories first). LD_LIBRARY_PATH is
+// deliberately ignored: the jail runs with a clean environment.
 
 import * as path from 'node:path';
 import { fail, jailError, ok, type Result } from '../result.js';
@@ -27,13 +28,15 @@ export interface Closure {
   dlopened: Record<string, string>;
   /** chain = [program, lib, ..., soname]; reason says why (extra). */
   missing: { soname: string; chain: string[]; reason?: string }[];
+  /** Names not found that the loader does without (DT_AUXILIARY), or that only a dlopen at run time asks for (extra). */
+  unneeded: Record<string, 'auxiliary' | 'dlopen'>;
   /** Candidate paths looked at that did not exist (re-resolve when one appears). */
   probes: string[];
   warnings: string[];
   // ---- extras ----
   /** Each loaded object's requested names in DT_NEEDED order (after $ORIGIN etc.), keyed by its path. */
   graph: Record<string, string[]>;
-  /** Existing candidates passed over (wrong ELF class or machine, other OS). */
+  /** Existing candidates passed over (wrong ELF class or machine). */
   skipped: { path: string; reason: string }[];
   /** Loader configuration files consulted (ld.so.cache, ld.so.preload, ld.so.conf...): a change may change the answer. */
   config: string[];
@@ -64,6 +67,8 @@ export function summarize(c: Closure): ClosureSummary {
 export function summaryKey(info: ElfInfo): string | undefined {
   // Strings cut from ELF string tables hold no NUL: joined with NULs behind their counts,
   // the lists cannot run into each other.
+  // A string that is not UTF-8 reads like another that is (U+FFFD): no sharing.
+  if (info.undecodable.length > 0) return undefined;
   let key = `${info.class}\0${info.endian}\0${info.machine}\0${info.flags}\0${info.dynamic}\0${info.flags1}\0` +
     `${info.interpreter === undefined ? '-' : `+${info.interpreter}`}\0${info.soname === undefined ? '-' : `+${info.soname}`}`;
   const lists = [info.needed, info.filters, info.auxiliary, info.dlopens, info.rpath, info.runpath];
@@ -137,6 +142,8 @@ interface DefaultSearch {
   otherClass: boolean;
   /** Probes and skips on the way, in order, for each closure to record. */
   events: SearchEvent[];
+  /** Something each closure should warn about (an ld.so.cache entry jail cannot name). */
+  warning?: string;
 }
 
 /**
@@ -322,6 +329,7 @@ class Run {
   private libraries = table<string>();
   private dlopened = table<string>();
   private missing: Closure['missing'] = [];
+  private unneeded = table<'auxiliary' | 'dlopen'>();
   private probes: string[] = [];
   /** Made on first use, like the other sets below: most closures never need them. */
   private probeSet: Set<string> | undefined;
@@ -380,8 +388,9 @@ class Run {
             const name = this.expandName(obj, raw);
             if (name === undefined) continue;
             names.push(name);
-            const m = this.mapObject(obj, name);
+            const m = this.undecodable(obj, raw, kind) ?? this.mapObject(obj, name);
             if (typeof m === 'string') {
+              if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
               if (kind === 'aux') continue;
               if (kind === 'dlopen') {
                 this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
@@ -428,6 +437,7 @@ class Run {
       libraries: this.libraries,
       dlopened: this.dlopened,
       missing: this.missing,
+      unneeded: this.unneeded,
       probes: this.probes,
       warnings: this.warnings,
       // Made when first read: jail deps --json never reads it.
@@ -532,6 +542,13 @@ class Run {
     return chain;
   }
 
+  /** Why a requested name is not looked up: its bytes are not UTF-8 (the object's warnings say more). */
+  private undecodable(obj: Obj, raw: string, kind: DepKind): string | undefined {
+    if (!raw.includes('\ufffd') || !obj.info.undecodable.includes(raw)) return undefined;
+    const field = kind === 'filter' ? 'DT_FILTER' : kind === 'aux' ? 'DT_AUXILIARY' : 'DT_NEEDED';
+    return `${field} of ${obj.path} is not valid UTF-8, which jail cannot look up (the loader may well find it)`;
+  }
+
   /** DSTs in a NEEDED name; undefined when the loader would silently skip the entry. */
   private expandName(obj: Obj, raw: string): string | undefined {
     if (!raw.includes('$')) return raw;
@@ -577,7 +594,10 @@ class Run {
     if (hit) return hit;
     const dirs: string[] = [];
     if (!(elems.length === 1 && elems[0] === '')) {
+      const bad = obj.info.undecodable.length > 0;
       for (const el of elems) {
+        // Not UTF-8: no string names the directory (the object's warnings say so).
+        if (bad && el.includes('\ufffd')) continue;
         let d = el;
         if (d !== '') {
           d = d.includes('$') ? this.substituteDst(obj, d) : d;
@@ -612,14 +632,17 @@ class Run {
 
     let otherClass = false;
     // open_path over a list of directories: the first loadable file wins, a fatal one stops all.
+    const subdirs = this.profile.legacySubdirs;
     const searchIn = (dirs: string[], bySoname = false): Mapped | undefined => {
       for (const d of dirs) {
-        const at = d + name;
-        const c = this.tryFile(at, true);
-        if (c.kind === 'skip') otherClass = true;
-        // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
-        if (bySoname && c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
-        if (c.kind === 'ok' || c.kind === 'fatal') return this.adopt(c, at, name, loader);
+        for (let s = 0; s < subdirs.length; s++) {
+          const at = d + (subdirs[s] as string) + name;
+          const c = this.tryFile(at, true);
+          if (c.kind === 'skip') otherClass = true;
+          // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
+          if (bySoname && c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
+          if (c.kind === 'ok' || c.kind === 'fatal') return this.adopt(c, at, name, loader);
+        }
       }
       return undefined;
     };
@@ -659,11 +682,13 @@ class Run {
       this.memo?.defaults.set(key, d);
     }
     for (const e of d.events) this.record(e);
+    if (d.warning !== undefined) this.warn(d.warning);
     return d;
   }
 
   private searchDefault(name: string, nodeflib: boolean): DefaultSearch {
     const events: SearchEvent[] = [];
+    const subdirs = this.profile.legacySubdirs;
     let otherClass = false;
     const examine = (at: string): Candidate => {
       const c = this.r.candidate(at, this.main.info, this.memo);
@@ -672,30 +697,41 @@ class Run {
       if (c.kind === 'skip') otherClass = true;
       return c;
     };
+    let warning: string | undefined;
     if (this.cache) {
-      const cached = this.cache.lookup(name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId)?.value;
-      if (cached !== undefined && !(nodeflib && this.systemPrefixes.some((d) => cached.startsWith(d)))) {
+      const entry = this.cache.lookup(name, this.profile.cacheFlagsOk, this.profile.cacheDefaultId, this.profile.legacyHwcaps);
+      const cached = entry?.value;
+      if (entry?.undecodable) {
+        warning = `${this.r.describe('/etc/ld.so.cache')} maps ${name} to a path that is not valid UTF-8 (${cached}), which jail cannot name; ` +
+          'it searched on as if the entry were not there, where the loader opens that file';
+      }
+      if (cached !== undefined && !entry?.undecodable && !(nodeflib && this.systemPrefixes.some((d) => cached.startsWith(d)))) {
         const c = examine(cached);
         // A missing or other-class cache entry sends the loader on to the default path.
-        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at: cached }, otherClass, events };
+        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at: cached }, otherClass, events, warning };
       }
     } else if (this.r.opts.ldconfFallback !== false) {
+      // ldconfig records the legacy subdirectories too, more specific entries first.
       for (const dir of this.ldconfDirs()) {
-        const at = dir + name;
-        const c = examine(at);
-        // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
-        if (c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
-        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events };
+        for (const sub of subdirs) {
+          const at = dir + sub + name;
+          const c = examine(at);
+          // ldconfig keys its cache by SONAME, so a file whose SONAME differs would not be listed.
+          if (c.kind === 'ok' && c.info.soname !== undefined && c.info.soname !== name) continue;
+          if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events, warning };
+        }
       }
     }
     if (!nodeflib) {
       for (const dir of this.systemPrefixes) {
-        const at = dir + name;
-        const c = examine(at);
-        if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events };
+        for (const sub of subdirs) {
+          const at = dir + sub + name;
+          const c = examine(at);
+          if (c.kind === 'ok' || c.kind === 'fatal') return { found: { c, at }, otherClass, events, warning };
+        }
       }
     }
-    return { otherClass, events };
+    return { otherClass, events, warning };
   }
 
   /** Directories ldconfig would put in a cache for this root (ld.so.conf, then SLIBDIR and LIBDIR). */
