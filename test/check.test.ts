@@ -310,4 +310,29 @@ describe('the default Apache jail', () => {
     expect(res.stdout + res.stderr).toMatch(/jail check: clean/);
     expect(res.code).toBe(0);
   });
+
+  it('with SHELL=no still holds the /bin/sh its rc script names, with its libraries, and passes clean', () => {
+    const bare = rig();
+    try {
+      const args = ['-f', bare.repoJailfile('jailfile.ts'), `ROOT=${bare.root}`, 'PORT=18098', 'SHELL=no'];
+      const built = bare.jail('make', ...args);
+      expect(built.code, built.stderr).toBe(0);
+      expect(fs.readFileSync(bare.root + '/etc/rc.d/50apache.sh', 'utf8')).toMatch(/^#!\/bin\/sh\n/);
+      // The shell's real file (dash here), byte for byte, and every library it needs, resolved inside the jail.
+      const real = fs.realpathSync('/bin/sh');
+      expect(fs.readFileSync(bare.root + real).equals(fs.readFileSync(real))).toBe(true);
+      const deps = (root?: string) => JSON.parse(execFileSync(process.execPath, [CLI, 'deps', '--json', ...(root ? ['--root', root] : []), '/bin/sh'], { encoding: 'utf8' }))['/bin/sh'];
+      const inJail = deps(bare.root);
+      expect(inJail.error).toBeUndefined();
+      expect(inJail.missing).toEqual([]);
+      expect(Object.keys(inJail.libraries).sort()).toEqual(Object.keys(deps().libraries).sort());
+      // The shell tools stay out.
+      expect(fs.existsSync(bare.root + '/usr/bin/ls')).toBe(false);
+      const res = bare.jail('check', ...args);
+      expect(res.stdout + res.stderr).toMatch(/jail check: clean/);
+      expect(res.code).toBe(0);
+    } finally {
+      bare.cleanup();
+    }
+  });
 });
