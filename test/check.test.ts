@@ -319,6 +319,28 @@ export default defineJail(({ SH }) => [
     expect(check().code).toBe(2);
   });
 
+  it('--json says what went wrong on stdout too, with the exit status unchanged', () => {
+    const doc = (res: { stdout: string }) => JSON.parse(res.stdout) as { findings: Found[]; errors: { code: string; message: string; path?: string }[] };
+    const missing = check('--json');
+    expect(missing.code).toBe(2);
+    expect(doc(missing)).toEqual({ findings: [], errors: [{ code: 'bad-root', message: expect.stringMatching(/does not exist.*jail make/), path: r.root }] });
+    expect(missing.stderr).toMatch(/jail: error: .*does not exist/);
+    const noRoot = r.jail('check', '--json');
+    expect(noRoot.code).toBe(2);
+    expect(doc(noRoot).errors).toEqual([expect.objectContaining({ code: 'bad-root', message: expect.stringMatching(/ROOT is required/) })]);
+    expect(make().code).toBe(0);
+    const target = check('--json', '/etc');
+    expect(target.code).toBe(2);
+    expect(doc(target).errors).toEqual([{ code: 'bad-target', message: expect.stringMatching(/takes no targets \(got \/etc\)/) }]);
+    r.jailfile('export default 42 +;');
+    const broken = check('--json');
+    expect(broken.code).toBe(2);
+    expect(doc(broken).errors.length).toBeGreaterThan(0);
+    expect(doc(broken).findings).toEqual([]);
+    // -q stays quiet.
+    expect(check('--json', '-q').stdout).toBe('');
+  });
+
   it('jail make prints the cheap findings of what it built, and keeps its exit status', () => {
     r.jailfile(`
 import { defineJail, dir, link, device, text } from 'jail';
