@@ -1,7 +1,8 @@
 // service(name, { start, stop }): an etc/rc.d/NNname.sh script with start, stop and
-// restart, like the article's 50apache.sh, capping runaways with `ulimit -t 300`.
+// restart, like the article's 50apache.sh, capping runaways with `ulimit -t 300`. The
+// script runs under /bin/sh, so the service brings it: a jail without shell() still boots.
 
-import { text, EntryUsageError, type Entries } from '../tasks/entries.js';
+import { elf, text, EntryUsageError, type Entries } from '../tasks/entries.js';
 import { callSite } from '../tasks/call-site.js';
 
 export interface ServiceOptions {
@@ -46,5 +47,6 @@ export function service(name: string, opts: ServiceOptions): Entries {
     'esac',
     '',
   ];
-  return text(`/etc/rc.d/${String(order).padStart(2, '0')}${name}.sh`, lines.join('\n'), { mode: 0o755 });
+  // The same /bin/sh as shell()'s: identical declarations of one path merge.
+  return [elf('/bin/sh'), text(`/etc/rc.d/${String(order).padStart(2, '0')}${name}.sh`, lines.join('\n'), { mode: 0o755 })];
 }

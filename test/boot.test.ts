@@ -215,6 +215,32 @@ describe.skipIf(!isRoot || !hasApache || !hasPids)('jail boot, status and stop: 
   });
 });
 
+describe.skipIf(!isRoot || !hasApache || !hasPids)('jail boot of the default jail built with SHELL=no', () => {
+  let r: Rig;
+  afterAll(() => {
+    r.jail('stop', `ROOT=${r.root}`);
+    for (const p of jailed(r.root)) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+    r.cleanup();
+  });
+
+  it('starts apache: the rc script\'s /bin/sh comes with the service, not with the shell tools', async () => {
+    r = rig();
+    const port = await freePort();
+    const args = ['-f', r.repoJailfile('jailfile.ts'), `ROOT=${r.root}`, `PORT=${port}`, 'SHELL=no'];
+    const built = r.jail('make', ...args);
+    expect(built.code, built.stderr).toBe(0);
+    expect(fs.existsSync(r.root + '/usr/bin/ls')).toBe(false);
+    const boot = r.jail('boot', ...args);
+    expect(boot.code, boot.stderr + boot.stdout).toBe(0);
+    expect(boot.stdout).toMatch(/50apache\.sh start: ok/);
+    expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
+    const stop = r.jail('stop', ...args);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stderr).not.toMatch(/failed/);
+    expect(jailed(r.root)).toEqual([]);
+  });
+});
+
 describe.skipIf(!isRoot || !hasApache || !hasIp || !hasPids)('jail boot with a network of its own', () => {
   let r: Rig;
   let subnet: string;

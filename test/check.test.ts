@@ -240,6 +240,54 @@ describe('jail check', () => {
     expect(found.find((f) => f.kind === 'missing-interpreter' && f.path === '/usr/bin/dash')?.message).toMatch(/ld-linux/);
   });
 
+  it('a #! script whose interpreter the jail lacks is a missing-interpreter finding; with the interpreter it is not', () => {
+    r.jailfile(`
+import { defineJail, elf, text } from 'jail';
+import { layout } from 'jail/recipes';
+export default defineJail(({ SH }) => [
+  layout(),
+  SH === 'yes' && elf('/bin/sh'),
+  text('/etc/rc.d/50app.sh', '#!/bin/sh\\nexec /usr/sbin/app\\n', { mode: 0o755 }),
+  text('/usr/local/bin/tool', '#! /usr/bin/env python3 -u\\nprint(1)\\n', { mode: 0o755 }),
+  text('/etc/notes.sh', '#!/bin/zsh\\n'),
+]);`);
+    const scripts = (found: Found[]) => pairs(found.filter((f) => f.kind === 'missing-interpreter')).sort();
+    expect(make('SH=no').code).toBe(0);
+    const before = fingerprint(r.root);
+    const bare = findings('SH=no');
+    expect(bare.code).toBe(1);
+    // The rc script and the env script; a file without an exec bit is no program.
+    expect(scripts(bare.found)).toEqual(['missing-interpreter /etc/rc.d/50app.sh', 'missing-interpreter /usr/local/bin/tool']);
+    const msg = (found: Found[], p: string) => found.find((f) => f.kind === 'missing-interpreter' && f.path === p)!;
+    expect(msg(bare.found, '/etc/rc.d/50app.sh').message).toMatch(/#! interpreter \/bin\/sh is not in the jail/);
+    expect(msg(bare.found, '/etc/rc.d/50app.sh').fix).toMatch(/elf\('\/bin\/sh'\)/);
+    expect(msg(bare.found, '/usr/local/bin/tool').message).toMatch(/\/usr\/bin\/env is not in the jail/);
+    expect(check('SH=no').stdout).toMatch(/^missing-interpreter \/etc\/rc\.d\/50app\.sh: /m);
+    expect(fingerprint(r.root)).toEqual(before);
+
+    // With /bin/sh (through the jail's /bin -> usr/bin and sh -> dash links) the rc script is fine.
+    expect(make('SH=yes').code).toBe(0);
+    expect(scripts(findings('SH=yes').found)).toEqual(['missing-interpreter /usr/local/bin/tool']);
+
+    // Resolved inside the jail only: an absolute link restarts at ROOT and .. stops there, so a
+    // link to the host's /bin/bash is missing here, while one to the jail's own dash is not.
+    fs.mkdirSync(r.root + '/opt');
+    fs.symlinkSync('/../../../../usr/bin/bash', r.root + '/opt/hostsh');
+    fs.symlinkSync('/usr/bin/dash', r.root + '/opt/jailsh');
+    fs.writeFileSync(r.root + '/opt/a.sh', '#!/opt/hostsh\n', { mode: 0o755 });
+    fs.writeFileSync(r.root + '/opt/b.sh', '#!/opt/jailsh\n', { mode: 0o755 });
+    // An interpreter that is there but cannot be run: no exec bit, a directory.
+    fs.writeFileSync(r.root + '/opt/noexec', 'not a program\n', { mode: 0o644 });
+    fs.writeFileSync(r.root + '/opt/c.sh', '#!/opt/noexec\n', { mode: 0o700 });
+    fs.writeFileSync(r.root + '/opt/d.sh', '#!/opt\n', { mode: 0o755 });
+    const planted = findings('SH=yes').found;
+    expect(scripts(planted)).toEqual([
+      'missing-interpreter /opt/a.sh', 'missing-interpreter /opt/c.sh', 'missing-interpreter /opt/d.sh', 'missing-interpreter /usr/local/bin/tool',
+    ]);
+    expect(msg(planted, '/opt/c.sh').message).toMatch(/\/opt\/noexec .*not an executable file/);
+    expect(msg(planted, '/opt/d.sh').message).toMatch(/\/opt .*not an executable file/);
+  });
+
   it('does not cross into a mount inside ROOT, even one of the same filesystem', () => {
     expect(make().code).toBe(0);
     // A bind mount of a directory beside ROOT (same st_dev) holding a setuid file and a device.
@@ -269,6 +317,28 @@ describe('jail check', () => {
     expect(check('/etc').code).toBe(2);
     r.jailfile('export default 42 +;');
     expect(check().code).toBe(2);
+  });
+
+  it('--json says what went wrong on stdout too, with the exit status unchanged', () => {
+    const doc = (res: { stdout: string }) => JSON.parse(res.stdout) as { findings: Found[]; errors: { code: string; message: string; path?: string }[] };
+    const missing = check('--json');
+    expect(missing.code).toBe(2);
+    expect(doc(missing)).toEqual({ findings: [], errors: [{ code: 'bad-root', message: expect.stringMatching(/does not exist.*jail make/), path: r.root }] });
+    expect(missing.stderr).toMatch(/jail: error: .*does not exist/);
+    const noRoot = r.jail('check', '--json');
+    expect(noRoot.code).toBe(2);
+    expect(doc(noRoot).errors).toEqual([expect.objectContaining({ code: 'bad-root', message: expect.stringMatching(/ROOT is required/) })]);
+    expect(make().code).toBe(0);
+    const target = check('--json', '/etc');
+    expect(target.code).toBe(2);
+    expect(doc(target).errors).toEqual([{ code: 'bad-target', message: expect.stringMatching(/takes no targets \(got \/etc\)/) }]);
+    r.jailfile('export default 42 +;');
+    const broken = check('--json');
+    expect(broken.code).toBe(2);
+    expect(doc(broken).errors.length).toBeGreaterThan(0);
+    expect(doc(broken).findings).toEqual([]);
+    // -q stays quiet.
+    expect(check('--json', '-q').stdout).toBe('');
   });
 
   it('jail make prints the cheap findings of what it built, and keeps its exit status', () => {
@@ -309,5 +379,30 @@ describe('the default Apache jail', () => {
     const res = apache.jail('check', ...args);
     expect(res.stdout + res.stderr).toMatch(/jail check: clean/);
     expect(res.code).toBe(0);
+  });
+
+  it('with SHELL=no still holds the /bin/sh its rc script names, with its libraries, and passes clean', () => {
+    const bare = rig();
+    try {
+      const args = ['-f', bare.repoJailfile('jailfile.ts'), `ROOT=${bare.root}`, 'PORT=18098', 'SHELL=no'];
+      const built = bare.jail('make', ...args);
+      expect(built.code, built.stderr).toBe(0);
+      expect(fs.readFileSync(bare.root + '/etc/rc.d/50apache.sh', 'utf8')).toMatch(/^#!\/bin\/sh\n/);
+      // The shell's real file (dash here), byte for byte, and every library it needs, resolved inside the jail.
+      const real = fs.realpathSync('/bin/sh');
+      expect(fs.readFileSync(bare.root + real).equals(fs.readFileSync(real))).toBe(true);
+      const deps = (root?: string) => JSON.parse(execFileSync(process.execPath, [CLI, 'deps', '--json', ...(root ? ['--root', root] : []), '/bin/sh'], { encoding: 'utf8' }))['/bin/sh'];
+      const inJail = deps(bare.root);
+      expect(inJail.error).toBeUndefined();
+      expect(inJail.missing).toEqual([]);
+      expect(Object.keys(inJail.libraries).sort()).toEqual(Object.keys(deps().libraries).sort());
+      // The shell tools stay out.
+      expect(fs.existsSync(bare.root + '/usr/bin/ls')).toBe(false);
+      const res = bare.jail('check', ...args);
+      expect(res.stdout + res.stderr).toMatch(/jail check: clean/);
+      expect(res.code).toBe(0);
+    } finally {
+      bare.cleanup();
+    }
   });
 });

@@ -55,6 +55,29 @@ describe('pack, then rebuild FROM= elsewhere', () => {
     expect(changes(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`).stdout)).toEqual([]);
   });
 
+  it('-o NAME.tar.gz writes gzip that tar reads, -o NAME.tar plain tar; rebuild FROM= reads either by its bytes, not its name', () => {
+    expect(make().code).toBe(0);
+    const gz = path.join(r.outside, 'jail.tar.gz'), plain = path.join(r.outside, 'jail.tar');
+    for (const out of [gz, plain]) {
+      const res = r.jail('pack', `ROOT=${r.root}`, `SRC=${r.src}`, '-o', out);
+      expect(res.code, res.stderr).toBe(0);
+    }
+    expect([...fs.readFileSync(gz).subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+    expect(execFileSync('tar', ['tzf', gz], { encoding: 'utf8' }).split('\n')).toContain('jail-pack.json');
+    expect(fs.readFileSync(plain).subarray(257, 262).toString()).toBe('ustar');
+    expect(execFileSync('tar', ['tf', plain], { encoding: 'utf8' }).split('\n')).toContain('jail-pack.json');
+    // Renamed packs: gzip under a plain name, plain tar under a .tgz name.
+    const gzAsTar = path.join(r.src, 'gz-named.tar'), tarAsTgz = path.join(r.src, 'plain-named.tgz');
+    fs.copyFileSync(gz, gzAsTar);
+    fs.copyFileSync(plain, tarAsTgz);
+    for (const [i, from] of [gz, plain, gzAsTar, tarAsTgz].entries()) {
+      const to = `${other}-${i}`;
+      const reb = r.jail('make', `ROOT=${to}`, 'rebuild', `FROM=${from}`);
+      expect(reb.code, `${from}: ${reb.stderr}`).toBe(0);
+      expect(tree(to)).toEqual(tree(r.root));
+    }
+  });
+
   it('carries hard links as hard links', () => {
     expect(make().code).toBe(0);
     fs.writeFileSync(r.root + '/var/www/uploads/a.bin', Buffer.alloc(3000, 5));

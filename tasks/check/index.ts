@@ -3,7 +3,9 @@
 //
 // The findings, and the choices behind them:
 // - missing-library / missing-interpreter: every ELF file in ROOT resolved as the jail's
-//   own loader would (the jail's ld.so.cache, else its ld.so.conf and the default dirs).
+//   own loader would (the jail's ld.so.cache, else its ld.so.conf and the default dirs);
+//   and every executable `#!` script whose interpreter is not an executable file of the
+//   jail (looked up through the jail's links; for `#!/usr/bin/env X`, env only).
 // - setuid: a regular file with setuid or setgid, or file capabilities (read with the
 //   host's getcap; skipped with a note when there is none).
 // - world-writable: a group- or world-writable directory or file, except a sticky
@@ -44,6 +46,7 @@ import { checkDrift } from './drift.js';
 import { checkLibraries } from './libraries.js';
 import { RootReader } from './reader.js';
 import { checkDevices, checkHardlinks, checkSetuid, checkSymlinks, checkWritable } from './rules.js';
+import { checkScripts } from './scripts.js';
 import { FINDING_KINDS, type CheckOptions, type CheckResult, type Finding, type Node } from './types.js';
 import { walkRoot } from './walk.js';
 
@@ -145,6 +148,7 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
       if (!truncated) checkHardlinks(ctx);
       checkDrift(ctx, manifest);
       checkLibraries(ctx);
+      checkScripts(ctx);
     }
 
     const allowances: Allowance[] = [];

@@ -64,4 +64,6 @@ export interface Node {
   readonly declared?: boolean;
   /** A regular file that starts with the ELF magic (full check only). */
   readonly elf?: boolean;
+  /** (full check only) An executable file's `#!` interpreter, an absolute path. */
+  readonly interpreter?: string;
 }

@@ -3,10 +3,13 @@
 // the same filesystem), with a bound on how many paths and how deep. Each directory is
 // opened with O_NOFOLLOW|O_DIRECTORY through its parent's descriptor and must be the inode
 // lstat saw, so a directory swapped for a link mid-walk is not listed. Regular files are
-// peeked at for the ELF magic through a verified descriptor; nothing else is opened.
+// peeked at for the ELF magic through a verified descriptor, and those with an exec bit
+// for a `#!` line too (the same one read, of at most what the kernel reads); nothing else
+// is opened.
 
 import fs from 'node:fs';
 import { mountsBeneath } from '../rootfs.js';
+import { hasExecBits } from './paths.js';
 import { openVerified, procPath, readHead, type RootReader } from './reader.js';
 import type { Node } from './types.js';
 import { lstatOf, type Stat } from '../stat.js';
@@ -24,6 +27,19 @@ export interface Walk {
 }
 
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+/** What the kernel reads of a file to find its `#!` line (BINPRM_BUF_SIZE). */
+const SHEBANG_BYTES = 256;
+
+/** The interpreter path of a `#!` line; undefined for none, a relative one, or one longer than the kernel reads. */
+export function shebangOf(head: Buffer): string | undefined {
+  if (head.length < 3 || head[0] !== 0x23 || head[1] !== 0x21) return undefined;
+  const end = head.indexOf(0x0a);
+  const line = head.subarray(2, end < 0 ? head.length : end).toString('latin1');
+  const m = /^[ \t]*([^ \t\0]+)([ \t\0]|$)/.exec(line);
+  // Cut off by the read: not the path the kernel would see, so not judged.
+  if (!m || (end < 0 && m[2] === '' && head.length >= SHEBANG_BYTES)) return undefined;
+  return m[1]!.startsWith('/') ? m[1] : undefined;
+}
 
 export function walkRoot(reader: RootReader, opts: { maxEntries?: number } = {}): Walk {
   const maxEntries = opts.maxEntries ?? WALK_LIMITS.maxEntries;
@@ -65,13 +81,19 @@ export function walkRoot(reader: RootReader, opts: { maxEntries?: number } = {})
       }
       if (st.isFile()) {
         let elf = false;
-        if (st.size >= 52) {
+        let interpreter: string | undefined;
+        const exec = hasExecBits(st);
+        if (st.size >= 52 || (exec && st.size >= 3)) {
           const ffd = openVerified(host, st);
           if (ffd !== undefined) {
-            try { elf = readHead(ffd, 4).equals(ELF_MAGIC); } catch { elf = false; } finally { fs.closeSync(ffd); }
+            try {
+              const head = readHead(ffd, exec ? SHEBANG_BYTES : 4);
+              elf = st.size >= 52 && head.subarray(0, 4).equals(ELF_MAGIC);
+              if (exec && !elf) interpreter = shebangOf(head);
+            } catch { elf = false; } finally { fs.closeSync(ffd); }
           }
         }
-        w.nodes.push({ path: p, st, elf });
+        w.nodes.push(interpreter ? { path: p, st, elf, interpreter } : { path: p, st, elf });
         continue;
       }
       w.nodes.push({ path: p, st });

@@ -1,29 +1,29 @@
 // `jail check ROOT=... [-f FILE] [--json] [-q]`: audit a jail without running anything in
 // it. One line per finding (`KIND PATH: message; fix`) and a summary, or one JSON
 // document `{ "findings": [{ "kind", "path", "message", "fix" }] }`. Exit status: 0
-// clean, 1 findings, 2 error (a bad ROOT, a jailfile that does not load).
+// clean, 1 findings, 2 error (a bad ROOT, a jailfile that does not load); with --json an
+// error is also `{ "findings": [], "errors": [{ "code", "message" }] }`, as make's report has them.
 
 import type { Parsed } from '../args.js';
 import { analyze } from '../make.js';
 import type { Output } from '../progress.js';
+import { jailError, type JailError } from '../result.js';
 import { check, findingLine } from '../check/index.js';
 
 export async function run(p: Parsed, io: Output): Promise<number> {
   const quiet = Boolean(p.make.question);
-  if (p.make.targets.length > 0) {
-    io.err(`jail check: it takes no targets (got ${p.make.targets.join(' ')}); it audits all of ROOT`);
+  const failed = (errors: readonly JailError[]): number => {
+    for (const e of errors) io.err(`jail: error: ${e.message}`);
+    if (p.json && !quiet) io.out(JSON.stringify({ findings: [], errors }, null, 2));
     return 2;
+  };
+  if (p.make.targets.length > 0) {
+    return failed([jailError('bad-target', `jail check takes no targets (got ${p.make.targets.join(' ')}); it audits all of ROOT.`)]);
   }
   const a = await analyze(p.make);
-  if (!a.ok) {
-    for (const e of a.errors) io.err(`jail: error: ${e.message}`);
-    return 2;
-  }
+  if (!a.ok) return failed(a.errors);
   const r = check(a);
-  if (!r.ok) {
-    io.err(`jail: error: ${r.error.message}`);
-    return 2;
-  }
+  if (!r.ok) return failed([r.error]);
   const { findings, allowed, notes } = r.value;
   if (!quiet) {
     for (const n of notes) io.err(`jail check: note: ${n}`);

@@ -82,7 +82,8 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
   try {
     const entries = a.targets.map(entryOf);
     for (const e of a.entries) if (e.kind === 'data') walkData(reader, e.path, entries, warnings);
-    w = new TarWriter(tmp);
+    // Compressed by the pack's name, not the temporary file's (which ends in .tmp).
+    w = new TarWriter(tmp, { gzip: /\.(tgz|gz)$/.test(out) });
     for (const e of entries) {
       if (e.kind !== 'file' || e.linkTo) continue;
       const body = readJailFile(reader, e.path);

@@ -17,6 +17,19 @@ export interface ReadPack {
   staged: Map<string, string>;
 }
 
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+
+function isCompressed(file: string): boolean {
+  const head = Buffer.alloc(4);
+  let n = 0;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try { n = fs.readSync(fd, head, 0, 4, 0); } finally { fs.closeSync(fd); }
+  } catch { return false; } // the read below reports it
+  return head.subarray(0, 2).equals(GZIP_MAGIC) || (n === 4 && head.equals(ZSTD_MAGIC));
+}
+
 export async function readPack(file: string, staging: string): Promise<{ pack?: ReadPack; errors: JailError[] }> {
   const errors: JailError[] = [];
   const refuse = (entry: string, why: string) =>
@@ -32,7 +45,8 @@ export async function readPack(file: string, staging: string): Promise<{ pack?: 
   let indexText = '';
   let count = 0;
   let total = 0;
-  const gz = /\.(t?gz)$/.test(file);
+  // Compressed or not by its first bytes, as node-tar's Parser decides (gzip or zstd), not by its name.
+  const compressed = isCompressed(file);
 
   await new Promise<void>((resolve) => {
     const parser = new Parser({
@@ -69,7 +83,7 @@ export async function readPack(file: string, staging: string): Promise<{ pack?: 
         entry.on('data', (d: Buffer) => {
           n += d.length;
           total += d.length;
-          if (total > LIMITS.totalBytes || (gz && total > size * LIMITS.ratio + 64 * 1024 * 1024)) return;
+          if (total > LIMITS.totalBytes || (compressed && total > size * LIMITS.ratio + 64 * 1024 * 1024)) return;
           hash.update(d);
           fs.writeSync(fd, d);
         });
@@ -88,7 +102,7 @@ export async function readPack(file: string, staging: string): Promise<{ pack?: 
     input.pipe(parser as unknown as NodeJS.WritableStream);
   });
 
-  if (total > LIMITS.totalBytes || (gz && total > size * LIMITS.ratio + 64 * 1024 * 1024)) {
+  if (total > LIMITS.totalBytes || (compressed && total > size * LIMITS.ratio + 64 * 1024 * 1024)) {
     refuse('(archive)', `expands to more than ${LIMITS.ratio} times its size (a decompression bomb?)`);
   }
   if (errors.length) return { errors };

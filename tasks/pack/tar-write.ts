@@ -1,5 +1,6 @@
 // A streaming tar writer for jail packs: ustar headers (pax for long names) encoded by
-// node-tar's Header and Pax, file bodies streamed in 512-byte-padded blocks, optional gzip.
+// node-tar's Header and Pax, file bodies streamed in 512-byte-padded blocks, optional gzip
+// (asked for by the caller: the file written is a temporary name, not the pack's).
 // We write headers ourselves because a pack's entries come from several places (an
 // in-memory index, files read safely from ROOT), not from one directory tree.
 
@@ -11,10 +12,10 @@ export class TarWriter {
   readonly #out: NodeJS.WritableStream;
   readonly #done: Promise<void>;
 
-  constructor(file: string) {
+  constructor(file: string, opts: { gzip?: boolean } = {}) {
     const sink = fs.createWriteStream(file, { mode: 0o600 });
     this.#done = new Promise((resolve, reject) => { sink.on('close', resolve); sink.on('error', reject); });
-    if (/\.(tgz|gz)$/.test(file)) {
+    if (opts.gzip) {
       const gz = zlib.createGzip();
       gz.pipe(sink);
       this.#out = gz;
