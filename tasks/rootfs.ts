@@ -26,12 +26,14 @@ import fsp from 'node:fs/promises';
 import { run } from './shell.js';
 import { baseName, octal, parentOf } from './targets.js';
 import { jailError, type JailError } from './result.js';
-import { fstatOf, lstatOf, type Stat } from './stat.js';
+import { devNumbers, fstatOf, lstatOf, type Stat } from './stat.js';
 import { copySmall, finishFd, type CopyDone, type CopyJob } from './rootfs-copy.js';
 import { CopyThreads } from './rootfs-copy-threads.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+/** Linux's O_PATH (x86_64, aarch64): names an inode without opening it, so no device driver runs. */
+const O_PATH = 0o10000000;
 
 /**
  * Files up to this size are copied synchronously. Handing a copy to the thread pool costs
@@ -300,22 +302,61 @@ export class RootFs {
     return this.#lstat(pfd, baseName(p));
   }
 
+  /**
+   * Owner and mode of a node just made under the temporary name `tmp`, set through an
+   * O_PATH descriptor and never by name: something in the jail may have renamed a hard
+   * link of a file outside ROOT over `tmp` meanwhile. The descriptor must hold what was
+   * made (`made`) with one name; /proc/self/fd/<fd> then lands on exactly that inode (for
+   * a symlink, on the link itself, as glibc's lchmod relies on).
+   */
+  #stampNode(pfd: number, tmp: string, p: string, made: (st: fs.Stats) => boolean, uid: number, gid: number, mode?: number): void {
+    let fd: number | undefined;
+    let st: fs.Stats | undefined;
+    try {
+      fd = fs.openSync(this.#proc(pfd, tmp), O_PATH | O_NOFOLLOW);
+      st = fs.fstatSync(fd);
+    } catch { /* gone: swapped */ }
+    try {
+      if (!st || st.nlink !== 1 || !made(st)) {
+        try { fs.unlinkSync(this.#proc(pfd, tmp)); } catch { /* nothing to clean */ }
+        return refuse('unsafe-path', swapped(p), p);
+      }
+      const at = `/proc/self/fd/${fd}`;
+      // Root made it: most nodes already have the right owner.
+      const chown = st.uid !== uid || st.gid !== gid;
+      if (chown) fs.chownSync(at, uid, gid); // before chmod: chown clears setuid bits
+      if (mode !== undefined && (chown || (st.mode & 0o7777) !== mode)) fs.chmodSync(at, mode);
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+
   symlink(p: string, target: string, uid: number, gid: number): Stat | undefined {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     fs.symlinkSync(target, this.#proc(pfd, tmp));
-    fs.lchownSync(this.#proc(pfd, tmp), uid, gid);
+    // A symlink's size is its target's length: enough to tell ours from one planted over it.
+    const size = Buffer.byteLength(target);
+    this.#stampNode(pfd, tmp, p, (st) => st.isSymbolicLink() && st.size === size, uid, gid);
     this.#install(pfd, tmp, baseName(p), p);
     return this.#lstat(pfd, baseName(p));
   }
 
-  /** Node cannot mknod, so the host's mknod makes the node under a temporary name, by descriptor path. */
+  /**
+   * Node cannot mknod, so the host's mknod makes the node under a temporary name, by
+   * descriptor path, with umask 077 (root's alone until stamped) and without -m, which
+   * would chmod by name.
+   */
   async mknod(p: string, type: 'c' | 'b', major: number, minor: number, mode: number, uid: number, gid: number): Promise<Stat | undefined> {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
-    const r = await run(['mknod', '-m', octal(mode), '--', `/proc/${process.pid}/fd/${pfd}/${tmp}`, type, String(major), String(minor)]);
+    const r = await run(['sh', '-c', 'umask 077 && exec mknod -- "$@"', 'mknod', `/proc/${process.pid}/fd/${pfd}/${tmp}`, type, String(major), String(minor)]);
     if (!r.ok) refuse('mknod-failed', `Could not create device ${p} (${type} ${major}:${minor}): ${r.error}. Device nodes need root and a filesystem mounted without nodev.`, p);
-    fs.lchownSync(this.#proc(pfd, tmp), uid, gid);
+    const ours = (st: fs.Stats) => {
+      const n = devNumbers(st.rdev);
+      return (type === 'c' ? st.isCharacterDevice() : st.isBlockDevice()) && n.major === major && n.minor === minor;
+    };
+    this.#stampNode(pfd, tmp, p, ours, uid, gid, mode);
     this.#install(pfd, tmp, baseName(p), p);
     return this.#lstat(pfd, baseName(p));
   }
