@@ -63,6 +63,21 @@ const refuse = (code: string, message: string, p: string): never => {
   throw new RootFsError(jailError(code, message, { path: p }));
 };
 
+/** Descriptors a tree removal holds open at most, however deep the tree. */
+const REMOVE_FDS = 64;
+
+/**
+ * The mount a descriptor is on, from /proc/self/fdinfo (Node has no statx): a bind mount
+ * of ROOT's own filesystem has ROOT's st_dev but not its mount. Undefined before Linux 3.15.
+ */
+function mountIdOf(fd: number): string | undefined {
+  try {
+    return /^mnt_id:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
 /** Mount points strictly beneath ROOT, as jail paths, from /proc/self/mountinfo. */
 export function mountsBeneath(root: string): string[] {
   let text = '';
@@ -82,6 +97,7 @@ export class RootFs {
   readonly #dev: bigint;
   readonly #dirs = new Map<string, number>();
   readonly #mounts: string[];
+  readonly #mountId: string | undefined;
   readonly #threads: CopyThreads | undefined;
   #counter = 0;
 
@@ -89,7 +105,11 @@ export class RootFs {
     this.#root = root;
     this.#dev = dev;
     this.#dirs.set('/', rootFd);
-    this.#mounts = mountsBeneath(root);
+    // mountinfo has real paths: a symlink in ROOT's path would hide every mount beneath it.
+    let real = root;
+    try { real = fs.readlinkSync(`/proc/self/fd/${rootFd}`); } catch { /* as given */ }
+    this.#mounts = real === root ? mountsBeneath(root) : [...new Set([...mountsBeneath(real), ...mountsBeneath(root)])];
+    this.#mountId = mountIdOf(rootFd);
     this.#threads = CopyThreads.start(copyThreads);
   }
 
@@ -174,21 +194,81 @@ export class RootFs {
     }
   }
 
+  /**
+   * Empties and removes the directory `name` in `pfd`, depth first with a stack of its own
+   * (a planted tree may be deeper than any call stack). Only the REMOVE_FDS deepest levels
+   * keep a descriptor; a shallower one is reopened through its child's `..` on the way up
+   * and must be the directory it was. Every level must be on ROOT's mount.
+   */
   #removeTree(pfd: number, name: string, p: string): void {
-    const fd = fs.openSync(this.#proc(pfd, name), DIR_FLAGS);
-    try {
-      if (fs.fstatSync(fd, { bigint: true }).dev !== this.#dev) {
-        refuse('mount-point', `${p} in ROOT is on another filesystem; jail never deletes across filesystems. Unmount it and run make again.`, p);
+    interface Level { name: string; fd: number; dev: bigint; ino: bigint; names: string[]; next: number }
+    const stack: Level[] = [];
+    // Paths only for messages: built on demand, as a 25,000-deep tree's would be quadratic.
+    const where = (n = stack.length) => [p, ...stack.slice(1, n).map((l) => l.name)].join('/');
+    const enter = (parentFd: number, child: string): void => {
+      const fd = fs.openSync(this.#proc(parentFd, child), DIR_FLAGS);
+      try {
+        const st = fs.fstatSync(fd, { bigint: true });
+        this.#sameMount(fd, st.dev, () => (stack.length ? `${where()}/${child}` : p));
+        stack.push({ name: child, fd, dev: st.dev, ino: st.ino, names: fs.readdirSync(this.#proc(fd, '.')), next: 0 });
+      } catch (err) {
+        fs.closeSync(fd);
+        throw err;
       }
-      for (const child of fs.readdirSync(this.#proc(fd, '.'))) {
-        const st = this.#lstat(fd, child);
-        if (st?.isDirectory()) this.#removeTree(fd, child, `${p}/${child}`);
-        else if (st) fs.unlinkSync(this.#proc(fd, child));
+      // The open levels are the deepest ones, at most REMOVE_FDS of them.
+      const far = stack[stack.length - 1 - REMOVE_FDS];
+      if (far && far.fd !== -1) {
+        fs.closeSync(far.fd);
+        far.fd = -1;
+      }
+    };
+    try {
+      enter(pfd, name);
+      while (stack.length) {
+        const top = stack[stack.length - 1]!;
+        if (top.next < top.names.length) {
+          const child = top.names[top.next++]!;
+          const st = this.#lstat(top.fd, child);
+          if (st?.isDirectory()) enter(top.fd, child);
+          else if (st) fs.unlinkSync(this.#proc(top.fd, child));
+          continue;
+        }
+        const parent = stack[stack.length - 2];
+        try {
+          if (parent && parent.fd === -1) parent.fd = this.#reopenParent(top.fd, parent, () => where(stack.length - 1));
+        } finally {
+          stack.pop();
+          fs.closeSync(top.fd);
+        }
+        fs.rmdirSync(this.#proc(parent ? parent.fd : pfd, top.name));
       }
     } finally {
-      fs.closeSync(fd);
+      for (const l of stack) if (l.fd !== -1) fs.closeSync(l.fd);
     }
-    fs.rmdirSync(this.#proc(pfd, name));
+  }
+
+  /** Refuses a directory on another filesystem, or on another mount of ROOT's (a bind mount). */
+  #sameMount(fd: number, dev: bigint, path: () => string): void {
+    if (dev !== this.#dev) {
+      const p = path();
+      refuse('mount-point', `${p} in ROOT is on another filesystem; jail never deletes across filesystems. Unmount it and run make again.`, p);
+    }
+    if (this.#mountId !== undefined && mountIdOf(fd) !== this.#mountId) {
+      const p = path();
+      refuse('mount-point', `${p} in ROOT is a mount point (a bind mount); jail never deletes across it. Unmount ${this.#root}${p} and run make again.`, p);
+    }
+  }
+
+  /** A directory whose descriptor was closed, reopened as its child's `..`: it must still be the same directory. */
+  #reopenParent(childFd: number, parent: { dev: bigint; ino: bigint }, path: () => string): number {
+    const fd = fs.openSync(this.#proc(childFd, '..'), DIR_FLAGS);
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (st.dev !== parent.dev || st.ino !== parent.ino) {
+      fs.closeSync(fd);
+      const p = path();
+      refuse('unsafe-path', `${p} in ROOT was moved while jail was removing it (something in the jail is racing the build). Stop the jail's services and run make again.`, p);
+    }
+    return fd;
   }
 
   /** Renames the temporary `tmp` over `name`, clearing a directory that stands in the way. */

@@ -222,6 +222,57 @@ describe('crashes and concurrency', () => {
 });
 
 describe('mounts inside ROOT', () => {
+  it('a directory planted where a file is declared, 25,000 levels deep, is removed and the file restored', () => {
+    make();
+    fs.unlinkSync(r.root + '/etc/motd');
+    fs.mkdirSync(r.root + '/etc/motd');
+    fs.writeFileSync(r.root + '/etc/motd/top', 'x');
+    let fd = fs.openSync(r.root + '/etc/motd', 'r');
+    for (let i = 0; i < 25_000; i++) {
+      fs.mkdirSync(`/proc/self/fd/${fd}/d`);
+      if (i % 5000 === 0) fs.writeFileSync(`/proc/self/fd/${fd}/f`, 'x');
+      const next = fs.openSync(`/proc/self/fd/${fd}/d`, 'r');
+      fs.closeSync(fd);
+      fd = next;
+    }
+    fs.closeSync(fd);
+    // A branch deeper than the descriptors removal keeps open, off the long one.
+    fs.mkdirSync(r.root + '/etc/motd' + '/d'.repeat(100) + '/e'.repeat(100), { recursive: true });
+    fs.symlinkSync(r.outside, r.root + '/etc/motd' + '/d'.repeat(100) + '/e'.repeat(100) + '/out');
+    const outside = treeBytes(r.outside);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual(['update /etc/motd (text): output is a directory, declared a regular file']);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
+    expect(treeBytes(r.outside)).toEqual(outside);
+    expect(make('-q').code).toBe(0);
+  }, 180_000);
+
+  it('never deletes through a bind mount beneath a ROOT whose path goes through a symlink', () => {
+    const base = path.dirname(r.root);
+    fs.mkdirSync(path.join(base, 'real', 'jail'), { recursive: true });
+    fs.symlinkSync('real', path.join(base, 'lnk'));
+    const root = path.join(base, 'lnk', 'jail');
+    const mnt = path.join(base, 'real', 'jail', 'etc', 'motd', 'x');
+    expect(r.jail('make', `ROOT=${root}`, `SRC=${r.src}`).code).toBe(0);
+    fs.unlinkSync(path.join(root, 'etc', 'motd'));
+    fs.mkdirSync(mnt, { recursive: true });
+    expect(spawnSync('mount', ['--bind', r.outside, mnt]).status).toBe(0);
+    try {
+      const outside = treeBytes(r.outside);
+      const res = r.jail('make', `ROOT=${root}`, `SRC=${r.src}`);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/\/etc\/motd\/x in ROOT is a mount point .* Unmount/);
+      expect(treeBytes(r.outside)).toEqual(outside);
+      expect(fs.existsSync(path.join(r.outside, 'victim'))).toBe(true);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+    const res = r.jail('make', `ROOT=${root}`, `SRC=${r.src}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(root, 'etc', 'motd'), 'utf8')).toBe('welcome\n');
+  });
+
   it('clean and pruning never delete inside a filesystem mounted in ROOT', () => {
     r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log', '/mnt/data']),"));
     make();
