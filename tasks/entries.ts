@@ -149,7 +149,8 @@ function jailPath(label: string, p: unknown, at: string, notRoot = false): strin
     usage(label, `needs an absolute jail path such as '/etc/motd', got ${show(p)}`, at);
   if (p.includes('\0') || p.split('/').some((c) => c === '..' || c === '.'))
     usage(label, `has a path with '.', '..' or a NUL byte (${show(p)}); write the plain absolute path`, at);
-  const clean = p.length > 1 ? p.replace(/\/+/g, '/').replace(/\/$/, '') : p;
+  // Slashes alone are '/' (not the empty path, which would name ROOT by another name).
+  const clean = p.length > 1 ? p.replace(/\/+/g, '/').replace(/\/$/, '') || '/' : p;
   if (notRoot && clean === '/') usage(label, "names '/', the jail's root directory; give the path of the file inside it, such as '/etc/motd'", at);
   return clean;
 }

@@ -8,7 +8,7 @@
 // only when a stamp moved (a touched source, an output someone opened for writing).
 
 import fs from 'node:fs';
-import type { Manifest, Rec } from './manifest.js';
+import { isRecordPath, type Manifest, type Rec } from './manifest.js';
 import { comparePaths, octal, parentOf, type Target, type TargetKind } from './targets.js';
 import { sameBytes, sameBytesAs } from './compare.js';
 import { devNumbers, lstatOf, type Stat } from './stat.js';
@@ -234,7 +234,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     for (const p of recorded) {
       if (declared.has(p)) continue;
       const rec = manifest.records[p]!;
-      const st = lstatOf(root + p);
+      const st = isRecordPath(p) ? lstatOf(root + p) : undefined;
       if (!st) { forget.push(p); continue; }
       removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'] });
     }

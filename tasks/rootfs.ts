@@ -26,12 +26,14 @@ import fsp from 'node:fs/promises';
 import { run } from './shell.js';
 import { baseName, octal, parentOf } from './targets.js';
 import { jailError, type JailError } from './result.js';
-import { fstatOf, lstatOf, type Stat } from './stat.js';
+import { devNumbers, fstatOf, lstatOf, type Stat } from './stat.js';
 import { copySmall, finishFd, type CopyDone, type CopyJob } from './rootfs-copy.js';
 import { CopyThreads } from './rootfs-copy-threads.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+/** Linux's O_PATH (x86_64, aarch64): names an inode without opening it, so no device driver runs. */
+const O_PATH = 0o10000000;
 
 /**
  * Files up to this size are copied synchronously. Handing a copy to the thread pool costs
@@ -61,6 +63,21 @@ const refuse = (code: string, message: string, p: string): never => {
   throw new RootFsError(jailError(code, message, { path: p }));
 };
 
+/** Descriptors a tree removal holds open at most, however deep the tree. */
+const REMOVE_FDS = 64;
+
+/**
+ * The mount a descriptor is on, from /proc/self/fdinfo (Node has no statx): a bind mount
+ * of ROOT's own filesystem has ROOT's st_dev but not its mount. Undefined before Linux 3.15.
+ */
+function mountIdOf(fd: number): string | undefined {
+  try {
+    return /^mnt_id:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
 /** Mount points strictly beneath ROOT, as jail paths, from /proc/self/mountinfo. */
 export function mountsBeneath(root: string): string[] {
   let text = '';
@@ -80,6 +97,7 @@ export class RootFs {
   readonly #dev: bigint;
   readonly #dirs = new Map<string, number>();
   readonly #mounts: string[];
+  readonly #mountId: string | undefined;
   readonly #threads: CopyThreads | undefined;
   #counter = 0;
 
@@ -87,7 +105,11 @@ export class RootFs {
     this.#root = root;
     this.#dev = dev;
     this.#dirs.set('/', rootFd);
-    this.#mounts = mountsBeneath(root);
+    // mountinfo has real paths: a symlink in ROOT's path would hide every mount beneath it.
+    let real = root;
+    try { real = fs.readlinkSync(`/proc/self/fd/${rootFd}`); } catch { /* as given */ }
+    this.#mounts = real === root ? mountsBeneath(root) : [...new Set([...mountsBeneath(real), ...mountsBeneath(root)])];
+    this.#mountId = mountIdOf(rootFd);
     this.#threads = CopyThreads.start(copyThreads);
   }
 
@@ -172,21 +194,81 @@ export class RootFs {
     }
   }
 
+  /**
+   * Empties and removes the directory `name` in `pfd`, depth first with a stack of its own
+   * (a planted tree may be deeper than any call stack). Only the REMOVE_FDS deepest levels
+   * keep a descriptor; a shallower one is reopened through its child's `..` on the way up
+   * and must be the directory it was. Every level must be on ROOT's mount.
+   */
   #removeTree(pfd: number, name: string, p: string): void {
-    const fd = fs.openSync(this.#proc(pfd, name), DIR_FLAGS);
-    try {
-      if (fs.fstatSync(fd, { bigint: true }).dev !== this.#dev) {
-        refuse('mount-point', `${p} in ROOT is on another filesystem; jail never deletes across filesystems. Unmount it and run make again.`, p);
+    interface Level { name: string; fd: number; dev: bigint; ino: bigint; names: string[]; next: number }
+    const stack: Level[] = [];
+    // Paths only for messages: built on demand, as a 25,000-deep tree's would be quadratic.
+    const where = (n = stack.length) => [p, ...stack.slice(1, n).map((l) => l.name)].join('/');
+    const enter = (parentFd: number, child: string): void => {
+      const fd = fs.openSync(this.#proc(parentFd, child), DIR_FLAGS);
+      try {
+        const st = fs.fstatSync(fd, { bigint: true });
+        this.#sameMount(fd, st.dev, () => (stack.length ? `${where()}/${child}` : p));
+        stack.push({ name: child, fd, dev: st.dev, ino: st.ino, names: fs.readdirSync(this.#proc(fd, '.')), next: 0 });
+      } catch (err) {
+        fs.closeSync(fd);
+        throw err;
       }
-      for (const child of fs.readdirSync(this.#proc(fd, '.'))) {
-        const st = this.#lstat(fd, child);
-        if (st?.isDirectory()) this.#removeTree(fd, child, `${p}/${child}`);
-        else if (st) fs.unlinkSync(this.#proc(fd, child));
+      // The open levels are the deepest ones, at most REMOVE_FDS of them.
+      const far = stack[stack.length - 1 - REMOVE_FDS];
+      if (far && far.fd !== -1) {
+        fs.closeSync(far.fd);
+        far.fd = -1;
+      }
+    };
+    try {
+      enter(pfd, name);
+      while (stack.length) {
+        const top = stack[stack.length - 1]!;
+        if (top.next < top.names.length) {
+          const child = top.names[top.next++]!;
+          const st = this.#lstat(top.fd, child);
+          if (st?.isDirectory()) enter(top.fd, child);
+          else if (st) fs.unlinkSync(this.#proc(top.fd, child));
+          continue;
+        }
+        const parent = stack[stack.length - 2];
+        try {
+          if (parent && parent.fd === -1) parent.fd = this.#reopenParent(top.fd, parent, () => where(stack.length - 1));
+        } finally {
+          stack.pop();
+          fs.closeSync(top.fd);
+        }
+        fs.rmdirSync(this.#proc(parent ? parent.fd : pfd, top.name));
       }
     } finally {
-      fs.closeSync(fd);
+      for (const l of stack) if (l.fd !== -1) fs.closeSync(l.fd);
     }
-    fs.rmdirSync(this.#proc(pfd, name));
+  }
+
+  /** Refuses a directory on another filesystem, or on another mount of ROOT's (a bind mount). */
+  #sameMount(fd: number, dev: bigint, path: () => string): void {
+    if (dev !== this.#dev) {
+      const p = path();
+      refuse('mount-point', `${p} in ROOT is on another filesystem; jail never deletes across filesystems. Unmount it and run make again.`, p);
+    }
+    if (this.#mountId !== undefined && mountIdOf(fd) !== this.#mountId) {
+      const p = path();
+      refuse('mount-point', `${p} in ROOT is a mount point (a bind mount); jail never deletes across it. Unmount ${this.#root}${p} and run make again.`, p);
+    }
+  }
+
+  /** A directory whose descriptor was closed, reopened as its child's `..`: it must still be the same directory. */
+  #reopenParent(childFd: number, parent: { dev: bigint; ino: bigint }, path: () => string): number {
+    const fd = fs.openSync(this.#proc(childFd, '..'), DIR_FLAGS);
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (st.dev !== parent.dev || st.ino !== parent.ino) {
+      fs.closeSync(fd);
+      const p = path();
+      refuse('unsafe-path', `${p} in ROOT was moved while jail was removing it (something in the jail is racing the build). Stop the jail's services and run make again.`, p);
+    }
+    return fd;
   }
 
   /** Renames the temporary `tmp` over `name`, clearing a directory that stands in the way. */
@@ -300,22 +382,61 @@ export class RootFs {
     return this.#lstat(pfd, baseName(p));
   }
 
+  /**
+   * Owner and mode of a node just made under the temporary name `tmp`, set through an
+   * O_PATH descriptor and never by name: something in the jail may have renamed a hard
+   * link of a file outside ROOT over `tmp` meanwhile. The descriptor must hold what was
+   * made (`made`) with one name; /proc/self/fd/<fd> then lands on exactly that inode (for
+   * a symlink, on the link itself, as glibc's lchmod relies on).
+   */
+  #stampNode(pfd: number, tmp: string, p: string, made: (st: fs.Stats) => boolean, uid: number, gid: number, mode?: number): void {
+    let fd: number | undefined;
+    let st: fs.Stats | undefined;
+    try {
+      fd = fs.openSync(this.#proc(pfd, tmp), O_PATH | O_NOFOLLOW);
+      st = fs.fstatSync(fd);
+    } catch { /* gone: swapped */ }
+    try {
+      if (!st || st.nlink !== 1 || !made(st)) {
+        try { fs.unlinkSync(this.#proc(pfd, tmp)); } catch { /* nothing to clean */ }
+        return refuse('unsafe-path', swapped(p), p);
+      }
+      const at = `/proc/self/fd/${fd}`;
+      // Root made it: most nodes already have the right owner.
+      const chown = st.uid !== uid || st.gid !== gid;
+      if (chown) fs.chownSync(at, uid, gid); // before chmod: chown clears setuid bits
+      if (mode !== undefined && (chown || (st.mode & 0o7777) !== mode)) fs.chmodSync(at, mode);
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+
   symlink(p: string, target: string, uid: number, gid: number): Stat | undefined {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     fs.symlinkSync(target, this.#proc(pfd, tmp));
-    fs.lchownSync(this.#proc(pfd, tmp), uid, gid);
+    // A symlink's size is its target's length: enough to tell ours from one planted over it.
+    const size = Buffer.byteLength(target);
+    this.#stampNode(pfd, tmp, p, (st) => st.isSymbolicLink() && st.size === size, uid, gid);
     this.#install(pfd, tmp, baseName(p), p);
     return this.#lstat(pfd, baseName(p));
   }
 
-  /** Node cannot mknod, so the host's mknod makes the node under a temporary name, by descriptor path. */
+  /**
+   * Node cannot mknod, so the host's mknod makes the node under a temporary name, by
+   * descriptor path, with umask 077 (root's alone until stamped) and without -m, which
+   * would chmod by name.
+   */
   async mknod(p: string, type: 'c' | 'b', major: number, minor: number, mode: number, uid: number, gid: number): Promise<Stat | undefined> {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
-    const r = await run(['mknod', '-m', octal(mode), '--', `/proc/${process.pid}/fd/${pfd}/${tmp}`, type, String(major), String(minor)]);
+    const r = await run(['sh', '-c', 'umask 077 && exec mknod -- "$@"', 'mknod', `/proc/${process.pid}/fd/${pfd}/${tmp}`, type, String(major), String(minor)]);
     if (!r.ok) refuse('mknod-failed', `Could not create device ${p} (${type} ${major}:${minor}): ${r.error}. Device nodes need root and a filesystem mounted without nodev.`, p);
-    fs.lchownSync(this.#proc(pfd, tmp), uid, gid);
+    const ours = (st: fs.Stats) => {
+      const n = devNumbers(st.rdev);
+      return (type === 'c' ? st.isCharacterDevice() : st.isBlockDevice()) && n.major === major && n.minor === minor;
+    };
+    this.#stampNode(pfd, tmp, p, ours, uid, gid, mode);
     this.#install(pfd, tmp, baseName(p), p);
     return this.#lstat(pfd, baseName(p));
   }

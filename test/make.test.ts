@@ -582,6 +582,44 @@ describe('exit status and errors', () => {
   });
 });
 
+describe('the path of an entry, and of a record', () => {
+  it("takes a path of slashes alone as '/', the jail's root, which dir() leaves as it is", () => {
+    const rootDir = () => { const st = fs.statSync(r.root); return `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`; };
+    r.jailfile(JAILFILE(`dir('//', { mode: 0o777, owner: 1234 }), dir('/etc//'),`));
+    let res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(rootDir()).toBe('755 0:0');
+    expect(res.stdout).not.toMatch(/^\w+  \(dir\)/m);
+    r.jailfile(JAILFILE());
+    res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([]);
+    res = make('clean');
+    expect(res.code, res.stderr).toBe(0);
+  });
+
+  it('drops records of paths that are not clean jail paths, which an older build may have left', () => {
+    fs.writeFileSync(path.join(r.outside, 'victim'), 'keep\n');
+    make();
+    const dir = path.join(r.dir, '.jail');
+    const file = path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith('.json'))!);
+    const m = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const before = fingerprint(r.root);
+    const rec = { k: 'dir', m: 0o755, u: 0, g: 0 };
+    for (const bad of ['', '/', 'etc', '/etc/', '/etc//motd', '/etc/./motd', '/../outside/victim', '/etc/a\0b']) m.records[bad] = { ...rec, k: bad === '/../outside/victim' ? 'text' : 'dir' };
+    fs.writeFileSync(file, JSON.stringify(m));
+    let res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([]);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    expect(fs.readFileSync(path.join(r.outside, 'victim'), 'utf8')).toBe('keep\n');
+    expect(Object.keys(JSON.parse(fs.readFileSync(file, 'utf8')).records).filter((k) => !k.startsWith('/') || k === '/' || /\/\/|\/$|\/\.\.?(\/|$)|\0/.test(k))).toEqual([]);
+    res = make('clean');
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(r.outside, 'victim'), 'utf8')).toBe('keep\n');
+  });
+});
+
 describe('make() from code', () => {
   it('returns the same report as --json', async () => {
     const { make: makeApi } = await import('../dist/tasks/index.js');

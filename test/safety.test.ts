@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { changes, fingerprint, rig, treeBytes, type Rig } from './helpers.js';
 
@@ -222,6 +222,57 @@ describe('crashes and concurrency', () => {
 });
 
 describe('mounts inside ROOT', () => {
+  it('a directory planted where a file is declared, 25,000 levels deep, is removed and the file restored', () => {
+    make();
+    fs.unlinkSync(r.root + '/etc/motd');
+    fs.mkdirSync(r.root + '/etc/motd');
+    fs.writeFileSync(r.root + '/etc/motd/top', 'x');
+    let fd = fs.openSync(r.root + '/etc/motd', 'r');
+    for (let i = 0; i < 25_000; i++) {
+      fs.mkdirSync(`/proc/self/fd/${fd}/d`);
+      if (i % 5000 === 0) fs.writeFileSync(`/proc/self/fd/${fd}/f`, 'x');
+      const next = fs.openSync(`/proc/self/fd/${fd}/d`, 'r');
+      fs.closeSync(fd);
+      fd = next;
+    }
+    fs.closeSync(fd);
+    // A branch deeper than the descriptors removal keeps open, off the long one.
+    fs.mkdirSync(r.root + '/etc/motd' + '/d'.repeat(100) + '/e'.repeat(100), { recursive: true });
+    fs.symlinkSync(r.outside, r.root + '/etc/motd' + '/d'.repeat(100) + '/e'.repeat(100) + '/out');
+    const outside = treeBytes(r.outside);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual(['update /etc/motd (text): output is a directory, declared a regular file']);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
+    expect(treeBytes(r.outside)).toEqual(outside);
+    expect(make('-q').code).toBe(0);
+  }, 180_000);
+
+  it('never deletes through a bind mount beneath a ROOT whose path goes through a symlink', () => {
+    const base = path.dirname(r.root);
+    fs.mkdirSync(path.join(base, 'real', 'jail'), { recursive: true });
+    fs.symlinkSync('real', path.join(base, 'lnk'));
+    const root = path.join(base, 'lnk', 'jail');
+    const mnt = path.join(base, 'real', 'jail', 'etc', 'motd', 'x');
+    expect(r.jail('make', `ROOT=${root}`, `SRC=${r.src}`).code).toBe(0);
+    fs.unlinkSync(path.join(root, 'etc', 'motd'));
+    fs.mkdirSync(mnt, { recursive: true });
+    expect(spawnSync('mount', ['--bind', r.outside, mnt]).status).toBe(0);
+    try {
+      const outside = treeBytes(r.outside);
+      const res = r.jail('make', `ROOT=${root}`, `SRC=${r.src}`);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/\/etc\/motd\/x in ROOT is a mount point .* Unmount/);
+      expect(treeBytes(r.outside)).toEqual(outside);
+      expect(fs.existsSync(path.join(r.outside, 'victim'))).toBe(true);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+    const res = r.jail('make', `ROOT=${root}`, `SRC=${r.src}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(root, 'etc', 'motd'), 'utf8')).toBe('welcome\n');
+  });
+
   it('clean and pruning never delete inside a filesystem mounted in ROOT', () => {
     r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log', '/mnt/data']),"));
     make();
@@ -254,6 +305,112 @@ describe('mounts inside ROOT', () => {
       expect(fs.readFileSync(r.root + '/mnt/data/precious', 'utf8')).toBe('keep me');
     } finally {
       spawnSync('umount', [r.root + '/mnt/data']);
+    }
+  });
+});
+
+describe('a process in the jail racing the build', () => {
+  // The attacker: on each new temporary name in DIR, renames a planted hard link of a file
+  // outside ROOT over it, hoping the build sets owner or mode by that name. Says "swap" per hit.
+  const RACER = `
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+int main(int c, char **v) {
+  int n = 0, fd = inotify_init();
+  inotify_add_watch(fd, v[1], IN_CREATE);
+  printf("ready\\n"); fflush(stdout);
+  char buf[65536];
+  for (;;) {
+    int len = read(fd, buf, sizeof buf);
+    if (len <= 0) return 0;
+    for (char *p = buf; p < buf + len;) {
+      struct inotify_event *e = (void *)p; p += sizeof(*e) + e->len;
+      if (!e->len || strncmp(e->name, ".jail-tmp.", 10)) continue;
+      char a[4096], b[4096];
+      snprintf(a, sizeof a, "%s/hl%d", v[2], n); snprintf(b, sizeof b, "%s/%s", v[1], e->name);
+      if (rename(a, b) == 0) { n++; printf("swap\\n"); fflush(stdout); }
+    }
+  }
+}`;
+
+  const racer = (watch: string, links: string) => {
+    const bin = path.join(r.dir, 'racer');
+    if (!fs.existsSync(bin)) {
+      fs.writeFileSync(bin + '.c', RACER);
+      expect(spawnSync('gcc', ['-O2', '-o', bin, bin + '.c'], { encoding: 'utf8' }).status).toBe(0);
+    }
+    const child = spawn(bin, [watch, links], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const ready = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    return { ready, swaps: () => out.split('\n').filter((l) => l === 'swap').length, stop: () => child.kill() };
+  };
+
+  const outsideState = (f: string) => { const st = fs.statSync(f); return `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${fs.readFileSync(f, 'utf8')}`; };
+
+  // Builds until the racer has swapped a few temporary names (bounded), asserting after each that the outside file is untouched.
+  const race = async (watch: string, remake: () => void) => {
+    const secret = path.join(r.outside, 'secret');
+    fs.writeFileSync(secret, 'secret\n');
+    fs.chownSync(secret, 1234, 1234);
+    fs.chmodSync(secret, 0o600);
+    const before = outsideState(secret);
+    const links = path.join(r.root, 'hls');
+    fs.mkdirSync(links);
+    const rc = racer(watch, links);
+    try {
+      await rc.ready;
+      for (let build = 0; build < 30 && rc.swaps() < 3; build++) {
+        for (let i = 0; i < 400; i++) if (!fs.existsSync(`${links}/hl${i}`)) fs.linkSync(secret, `${links}/hl${i}`);
+        remake();
+        const res = make();
+        await new Promise((resolve) => setTimeout(resolve, 20)); // the racer's output
+        expect(outsideState(secret)).toBe(before);
+        if (res.code !== 0) expect(res.stderr).toMatch(/was swapped while jail was writing it/);
+      }
+      expect(rc.swaps()).toBeGreaterThanOrEqual(3);
+    } finally {
+      rc.stop();
+    }
+    expect(outsideState(secret)).toBe(before);
+    fs.rmSync(links, { recursive: true });
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    return res;
+  };
+
+  it('a hard link to a file outside renamed over a new device node is never chowned or chmodded', async () => {
+    r.jailfile(`
+import { defineJail, dir, device } from 'jail';
+export default defineJail(() => [
+  dir('/dev'),
+  device('/dev/null', { type: 'c', major: 1, minor: 3, mode: 0o666, owner: '33:33' }),
+  device('/dev/zero', { type: 'c', major: 1, minor: 5, mode: 0o640, owner: '33:0' }),
+]);
+`);
+    expect(make().code).toBe(0);
+    await race(r.root + '/dev', () => { fs.rmSync(r.root + '/dev/null', { force: true }); fs.rmSync(r.root + '/dev/zero', { force: true }); });
+    const st = fs.lstatSync(r.root + '/dev/null');
+    expect([st.isCharacterDevice(), st.rdev, st.nlink, st.uid, st.gid, st.mode & 0o7777]).toEqual([true, 259, 1, 33, 33, 0o666]);
+    const z = fs.lstatSync(r.root + '/dev/zero');
+    expect([z.isCharacterDevice(), z.rdev, z.uid, z.gid, z.mode & 0o7777]).toEqual([true, 261, 33, 0, 0o640]);
+  });
+
+  it('a hard link to a file outside renamed over a new symlink is never chowned', async () => {
+    const names = Array.from({ length: 200 }, (_, i) => `l${i}`);
+    r.jailfile(`
+import { defineJail, dir, link } from 'jail';
+export default defineJail(() => [
+  dir('/links'),
+  ...${JSON.stringify(names)}.map((n) => link('/links/' + n, '../target', { owner: '33:33' })),
+]);
+`);
+    expect(make().code).toBe(0);
+    await race(r.root + '/links', () => { for (const n of names) fs.rmSync(`${r.root}/links/${n}`, { force: true }); });
+    for (const n of names) {
+      const st = fs.lstatSync(`${r.root}/links/${n}`);
+      expect([st.isSymbolicLink(), fs.readlinkSync(`${r.root}/links/${n}`), st.nlink, st.uid, st.gid]).toEqual([true, '../target', 1, 33, 33]);
     }
   });
 });

@@ -5,7 +5,7 @@
 // library directory that no target declares.
 
 import { createHash } from 'node:crypto';
-import type { Manifest, Rec } from '../manifest.js';
+import { isRecordPath, type Manifest, type Rec } from '../manifest.js';
 import { plan } from '../plan.js';
 import { comparePaths, octal, parentOf, type Target } from '../targets.js';
 import type { Context } from './context.js';
@@ -52,6 +52,7 @@ export function checkDrift(ctx: Context, manifest: Manifest | undefined): void {
 function checkRecorded(ctx: Context, manifest: Manifest): void {
   const targets = new Map<string, Target>();
   for (const [p, rec] of Object.entries(manifest.records)) {
+    if (!isRecordPath(p)) continue; // no path in ROOT: the next make forgets it
     const t = recordedTarget(ctx, p, rec);
     if (t) targets.set(p, t);
   }
