@@ -425,7 +425,9 @@ export class RootFs {
   /**
    * Node cannot mknod, so the host's mknod makes the node under a temporary name, by
    * descriptor path, with umask 077 (root's alone until stamped) and without -m, which
-   * would chmod by name.
+   * would chmod by name. Node cannot set a child's umask, hence the one shell jail runs: sh
+   * with a clean environment and no start-up file (non-interactive dash reads none, and
+   * bash run as sh skips the ~/.bashrc it reads for sshd), and the arguments as "$@".
    */
   async mknod(p: string, type: 'c' | 'b', major: number, minor: number, mode: number, uid: number, gid: number): Promise<Stat | undefined> {
     const pfd = this.#dirFd(parentOf(p));
