@@ -295,6 +295,30 @@ export function canonicalPath(p: string, links: ReadonlyMap<string, string>): st
   return null;
 }
 
+/**
+ * A jail path as the jail resolves it through the declared links, its last component
+ * too: every link passed on the way, then the real path. Null when the links loop.
+ */
+export function throughLinks(p: string, links: ReadonlyMap<string, string>): string[] | null {
+  const via: string[] = [];
+  for (let hops = 0; hops <= MAX_LINK_HOPS; hops++) {
+    let next: string | undefined;
+    for (let i = p.indexOf('/', 1); ; i = p.indexOf('/', i + 1)) {
+      const prefix = i === -1 ? p : p.slice(0, i);
+      const to = links.get(prefix);
+      if (to !== undefined) {
+        via.push(prefix);
+        next = path.posix.resolve(to.startsWith('/') ? '/' : parentOf(prefix), to, i === -1 ? '' : p.slice(i + 1));
+        break;
+      }
+      if (i === -1) break;
+    }
+    if (next === undefined) return [...via, p];
+    p = next;
+  }
+  return null;
+}
+
 /** Adds an implicit directory for every parent nobody declared, and sorts parents first. */
 export function withParents(targets: Target[], errors: JailError[], known?: Map<string, Target>): Target[] {
   /** `known`: the targets by path already, each path once (the caller's map, taken over). */

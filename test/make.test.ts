@@ -400,6 +400,35 @@ describe('flags and targets', () => {
     expect(make('/not/declared').stderr).toMatch(/No target \/not\/declared/);
   });
 
+  it('builds a path named as the jail sees it, through declared symlinks, at its real place', () => {
+    // /lib -> usr/lib is declared: the jail sees /usr/lib/app/a.conf at /lib/app/a.conf too.
+    r.jailfile(JAILFILE(`copy(SRC + '/a.conf', { to: '/lib/app/a.conf' }), link('/bin/app.conf', '/lib/app/a.conf'),`));
+    let res = make('/lib/app/a.conf', '-n');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([
+      'would create /lib (symlink): output missing',
+      'would create /usr (dir): output missing',
+      'would create /usr/lib (dir): output missing',
+      'would create /usr/lib/app (dir): output missing',
+      'would create /usr/lib/app/a.conf (file): output missing',
+    ]);
+    // A symlink named itself brings what it leads to, through every link on the way.
+    res = make('/bin/app.conf');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([
+      'create /bin (dir): output missing',
+      'create /bin/app.conf (symlink): output missing',
+      'create /lib (symlink): output missing',
+      'create /usr (dir): output missing',
+      'create /usr/lib (dir): output missing',
+      'create /usr/lib/app (dir): output missing',
+      'create /usr/lib/app/a.conf (file): output missing',
+    ]);
+    expect(fs.readlinkSync(r.root + '/bin/app.conf')).toBe('/lib/app/a.conf');
+    expect(fs.readFileSync(r.root + '/usr/lib/app/a.conf', 'utf8')).toBe('alpha\n');
+    expect(make('/lib/nothing').stderr).toMatch(/No target \/lib\/nothing \(\/usr\/lib\/nothing in the jail's declared links\)/);
+  });
+
   it('clean removes everything jail created and nothing else', () => {
     make();
     fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n');
