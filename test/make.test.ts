@@ -577,6 +577,17 @@ describe('exit status and errors', () => {
     expect(res.stderr).toMatch(/\/etc\/a\.conf is declared twice, differently: as a copy of .*a\.conf .* at jailfile\.ts:\d+, and as a generated file .* at jailfile\.ts:\d+/);
   });
 
+  it('a usage error is one paragraph that points at --help', () => {
+    for (const bad of [['--bogus'], ['-j', '0'], ['--json=1']]) {
+      const res = make(...bad);
+      expect(res.code, bad.join(' ')).toBe(2);
+      expect(res.stderr.trim().split('\n'), bad.join(' ')).toHaveLength(1);
+      expect(res.stderr).toMatch(/^jail: error: .*; see `jail make --help`\.\n$/);
+    }
+    expect(make('--bogus').stderr).toMatch(/unknown option --bogus/);
+    expect(fs.existsSync(r.root)).toBe(false);
+  });
+
   it('names every path put beneath a file, not only the first of a directory', () => {
     // Parents are climbed once per directory: a climb that ends in a conflict must not let the next entry pass.
     r.jailfile(JAILFILE(`text('/etc/motd/a', 'x'), text('/etc/motd/b', 'y'), text('/etc/motd/sub/c', 'z'),`));
