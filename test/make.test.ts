@@ -588,6 +588,23 @@ describe('exit status and errors', () => {
     expect(fs.existsSync(r.root)).toBe(false);
   });
 
+  it('names the jailfile line and what jail exports when an import names nothing', () => {
+    r.jailfile(`import { defineJail, dir } from 'jail';\nimport { nosuch } from 'jail';\nexport default defineJail(() => [dir('/etc'), nosuch()]);\n`);
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`${r.dir}/jailfile.ts:2: 'jail' has no export named 'nosuch'; it exports `);
+    const exported = /it exports ([^.]*)\./.exec(res.stderr)![1]!.split(', ');
+    for (const name of ['defineJail', 'dir', 'link', 'copy', 'text', 'elf', 'users']) expect(exported).toContain(name);
+    expect(res.stderr).not.toMatch(/module_job|file:\/\//);
+    // A package that is not there: named as imported from the jailfile, not from its cached module.
+    r.jailfile(`import { defineJail, dir } from 'jail';\nimport { x } from 'nosuchpkg';\nexport default defineJail(() => [dir('/etc'), x]);\n`);
+    const missing = make();
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`jail: error: The jailfile did not load: ${r.dir}/jailfile.ts: Cannot find package 'nosuchpkg' imported from ${r.dir}/jailfile.ts.`);
+    expect(missing.stderr).not.toMatch(/\.jail\/cache|\/modules\/esm/);
+    expect(fs.existsSync(r.root)).toBe(false);
+  });
+
   it('names every path put beneath a file, not only the first of a directory', () => {
     // Parents are climbed once per directory: a climb that ends in a conflict must not let the next entry pass.
     r.jailfile(JAILFILE(`text('/etc/motd/a', 'x'), text('/etc/motd/b', 'y'), text('/etc/motd/sub/c', 'z'),`));
