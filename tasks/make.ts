@@ -243,6 +243,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     let result;
     try {
       result = await apply(plan, applier, {
+        root,
         // With copy threads, enough copies are asked for at once to keep every thread busy.
         jobs: threads ? Math.max(jobs, threads * COPIES_PER_THREAD) : jobs,
         keepGoing: Boolean(opts.keepGoing),

@@ -605,6 +605,22 @@ describe('exit status and errors', () => {
     expect(fs.existsSync(r.root)).toBe(false);
   });
 
+  it('says what a failed write means and what to do, with the jail path and no internal path', () => {
+    expect(make().code).toBe(0);
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'changed\n');
+    execFileSync('chattr', ['+i', r.root + '/etc']);
+    try {
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain(`jail: error: Could not update /etc/a.conf (copy("${r.src}/a.conf") at jailfile.ts:8): operation not permitted (EPERM) writing in ${r.root}/etc; check the directory's attributes (lsattr), permissions and mount options, then run make again.`);
+      expect(res.stderr).not.toMatch(/\/proc\/self\/fd|EPERM: EPERM/);
+    } finally {
+      execFileSync('chattr', ['-i', r.root + '/etc']);
+    }
+    expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
+    expect(changes(make().stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
+  });
+
   it('names every path put beneath a file, not only the first of a directory', () => {
     // Parents are climbed once per directory: a climb that ends in a conflict must not let the next entry pass.
     r.jailfile(JAILFILE(`text('/etc/motd/a', 'x'), text('/etc/motd/b', 'y'), text('/etc/motd/sub/c', 'z'),`));
