@@ -577,6 +577,17 @@ describe('exit status and errors', () => {
     expect(res.stderr).toMatch(/\/etc\/a\.conf is declared twice, differently: as a copy of .*a\.conf .* at jailfile\.ts:\d+, and as a generated file .* at jailfile\.ts:\d+/);
   });
 
+  it('says what differs between two declarations of one generated file', () => {
+    r.jailfile(JAILFILE(`text('/etc/motd', 'a'),`));
+    let res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/\/etc\/motd is declared twice, differently: .* They differ in content: \d+ bytes \(sha256 [0-9a-f]{8}\) vs 1 byte \(sha256 ca978112\)\./);
+    r.jailfile(JAILFILE(`text('/etc/issue', 'a'), text('/etc/issue', 'a', { mode: 0o600, owner: 'www' }),`));
+    res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/\/etc\/issue is declared twice, differently: .* They differ in mode: 0644 vs 0600; owner: 0:0 vs 80:80\./);
+  });
+
   it('a usage error is one paragraph that points at --help', () => {
     for (const bad of [['--bogus'], ['-j', '0'], ['--json=1']]) {
       const res = make(...bad);
