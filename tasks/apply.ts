@@ -9,7 +9,7 @@ import { RootFs, RootFsError } from './rootfs.js';
 import type { Action, Plan } from './plan.js';
 import { recordOf } from './plan.js';
 import type { Rec } from './manifest.js';
-import { stampSize, type Target } from './targets.js';
+import { parentOf, stampSize, type Target } from './targets.js';
 import type { Stat } from './stat.js';
 import { jailError, unreachable, type JailError } from './result.js';
 
@@ -65,6 +65,8 @@ export function recordingApplier(): Applier & { readonly ops: string[] } {
 
 export interface ApplyOptions {
   jobs: number;
+  /** ROOT as the host names it, for errors (the jail's paths are shown beneath it). */
+  root: string;
   keepGoing: boolean;
   /** Called once per action as it finishes (error set when it failed). */
   onAction?: (a: Action, error?: JailError) => void;
@@ -82,11 +84,37 @@ export interface ApplyResult {
   readonly errors: JailError[];
 }
 
-function asError(a: Action, err: unknown): JailError {
+/** What to do about a write the kernel refused, by errno. */
+const ERRNO_HINTS: Record<string, string> = {
+  EPERM: "check the directory's attributes (lsattr), permissions and mount options",
+  EACCES: "check the directory's attributes (lsattr), permissions and mount options",
+  ENOSPC: 'its filesystem is full: free some space (df)',
+  EDQUOT: 'a disk quota is used up: free some space or raise the quota',
+  EROFS: 'its filesystem is mounted read-only: remount it read-write',
+  EMFILE: 'too many files are open: raise the limit (ulimit -n) or give a lower -j',
+  ENFILE: 'too many files are open on the host: give a lower -j',
+};
+
+/**
+ * A failed write in words for people: the jail path, the entry, what the kernel said and
+ * where, and what to do. Node's own message names the file by the descriptor path the
+ * write went through (/proc/self/fd/N/.jail-tmp.*), which means nothing to anyone.
+ */
+function asError(a: Action, err: unknown, root: string): JailError {
   if (err instanceof RootFsError) return err.error;
   const e = err as NodeJS.ErrnoException;
   const where = a.target ? ` (${a.target.label} at ${a.target.at})` : '';
-  return jailError('write-failed', `Could not ${a.op} ${a.path}${where}: ${e.code ? `${e.code}: ` : ''}${e.message}`, { path: a.path, entry: a.target?.at });
+  const msg = String(e.message ?? e);
+  let what: string;
+  if (e.code && /^E[A-Z0-9]+$/.test(e.code)) {
+    // `EPERM: operation not permitted, open '...'`: the words between the code and the call.
+    const said = new RegExp(`^${e.code}: ([^,]+)`).exec(msg)?.[1] ?? 'failed';
+    const dir = `${root}${a.op === 'remove' ? a.path : parentOf(a.path)}`;
+    what = `${said} (${e.code}) ${a.op === 'remove' ? 'removing' : 'writing in'} ${dir}; ${ERRNO_HINTS[e.code] ?? 'check that directory and its filesystem'}, then run make again.`;
+  } else {
+    what = msg.replace(/'?\/proc\/self\/fd\/\d+(?:\/[^\s',]*)?'?/g, a.path);
+  }
+  return jailError('write-failed', `Could not ${a.op} ${a.path}${where}: ${what}`, { path: a.path, entry: a.target?.at });
 }
 
 async function make(applier: Applier, t: Target): Promise<Made> {
@@ -115,7 +143,7 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
   const errors: JailError[] = [];
   let stopped = false;
   const failed = (a: Action, err: unknown) => {
-    const e = asError(a, err);
+    const e = asError(a, err, opts.root);
     errors.push(e);
     opts.onAction?.(a, e);
     if (!opts.keepGoing) stopped = true;

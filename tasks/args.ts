@@ -57,6 +57,8 @@ export function parseArgs(command: string, argv: string[]): Parsed {
         else if (c === 'k') p.make.keepGoing = true;
       }
     } else if (a.startsWith('-')) {
+      const flag = a.split('=')[0]!;
+      if (a.includes('=') && (flag === '--json' || flag === '--explain' || SWITCHES.has(flag))) throw new UsageError(`${flag} takes no value (got ${a})`);
       throw new UsageError(`unknown option ${a}`);
     } else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(a)) {
       const i = a.indexOf('=');

@@ -48,6 +48,16 @@ export function originalLine(file: string, line: number, column: number): { file
   return { file: t.source, line: orig };
 }
 
+/** The .ts file a cached module was made from; undefined when it cannot tell. */
+export function originalSource(file: string): string | undefined {
+  let t = tables.get(file);
+  if (t === undefined) {
+    t = readTable(file);
+    tables.set(file, t);
+  }
+  return t?.source;
+}
+
 /** Where the line table of a cached module is kept. */
 export function linesFile(module: string): string {
   return module.replace(/\.mjs$/, '.lines.json');

@@ -14,7 +14,9 @@ const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const OWN_DIST = path.join(PACKAGE_DIR, 'dist') + path.sep;
 const OWN_SOURCES = [path.join(PACKAGE_DIR, 'tasks') + path.sep, path.join(PACKAGE_DIR, 'recipes') + path.sep];
 
-const FRAME = /\(?((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?$/;
+// Anchored after `at ` or `(`: Node's own frames (`node:internal/modules/...:213:21`)
+// hold a `/` too, and must not pass for a person's file.
+const FRAME = /(?:^at (?:async )?|\()((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?$/;
 /** A frame's file as FRAME accepts it: an absolute path or file: URL without `(`, `)` or `:`. */
 const FRAME_FILE = /^(?:file:\/\/)?\/[^():]+$/;
 

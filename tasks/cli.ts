@@ -69,10 +69,12 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
   }
   const named = first !== undefined && (first in COMMANDS || first === 'help' || first === 'version');
   let p: Parsed;
+  const command = named ? first : 'make';
   try {
-    p = parseArgs(named ? first : 'make', named ? argv.slice(1) : argv);
+    p = parseArgs(command, named ? argv.slice(1) : argv);
   } catch (err) {
-    if (err instanceof UsageError) { io.err(`jail: ${err.message}\n${USAGE}`); return 2; }
+    // One paragraph: the whole usage text after it buried what was wrong.
+    if (err instanceof UsageError) { io.err(`jail: error: ${err.message}; see \`jail ${command} --help\`.`); return 2; }
     throw err;
   }
   if (p.command === 'help') { io.out(USAGE); return 0; }

@@ -33,19 +33,22 @@ export class ElfContext {
 
 const MAX_SCRIPT_DEPTH = 4;
 
-/** The interpreter a `#!` script names, if the file is one. */
-function shebang(file: string): string | undefined {
+/**
+ * Whether a file is a `#!` script, and the interpreter it names (when absolute); null
+ * when it is no script (or cannot be read).
+ */
+function shebang(file: string): { interp?: string } | null {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, 'r');
     const buf = Buffer.alloc(256);
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
     const head = buf.subarray(0, n).toString('latin1');
-    if (!head.startsWith('#!')) return undefined;
+    if (!head.startsWith('#!')) return null;
     const word = head.slice(2).split('\n')[0]!.trim().split(/\s+/)[0];
-    return word && word.startsWith('/') ? word : undefined;
+    return word && word.startsWith('/') ? { interp: word } : {};
   } catch {
-    return undefined;
+    return null;
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
@@ -73,7 +76,7 @@ export class HostPlacer {
    * One host path into the jail as it is: its symlink chain, then what it ends at (a file,
    * or with `dirs` a directory). Returns the real path of a regular file.
    */
-  place(p: string, opts: { dirs?: boolean; dangling?: boolean; library?: boolean } = {}): string | undefined {
+  place(p: string, opts: { dirs?: boolean; dangling?: boolean; library?: boolean; program?: boolean } = {}): string | undefined {
     const library = opts.library === true;
     // The resolver's own path walk: the same lstats its closures made, each done once per build.
     const chain = this.ctx.resolver.fsr.trace(p);
@@ -93,18 +96,28 @@ export class HostPlacer {
       return undefined;
     }
     if (!st.isFile()) { this.err(`${real} is not a regular file, so it cannot be a program or library.`, p); return undefined; }
+    // Refused before it becomes a target: with -k the build goes on past expand errors,
+    // and a data file (an account file, a key) must not ride in as a "program".
+    if (opts.program) {
+      const facts = this.ctx.cache.getWithStat(real, st);
+      if (!facts.ok) { this.err(facts.error.message, p); return undefined; }
+      if (facts.value === null && shebang(real) === null) {
+        this.err(`${real} is neither an ELF program or library nor a #! script, so elf() will not copy it. Copy data files with copy(), or fix the path.`, p);
+        return undefined;
+      }
+    }
     const mode = this.e.setuid ? perm : perm & ~0o6000;
     this.add({ kind: 'file', path: real, source: real, sourceStamp: sourceStampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label, ...(library ? { library } : {}) });
     return real;
   }
 
   /** A program or library with its interpreter and closure; a script with its #! interpreter's. */
-  program(p: string, depth = 0, real = this.place(p)): void {
+  program(p: string, depth = 0, real = this.place(p, { program: true })): void {
     if (real === undefined) return;
     const facts = this.ctx.cache.get(real);
     if (!facts.ok) { this.err(facts.error.message, p); return; }
     if (facts.value === null) {
-      const interp = shebang(real);
+      const interp = shebang(real)?.interp;
       if (interp && depth < MAX_SCRIPT_DEPTH) this.program(interp, depth + 1);
       return;
     }

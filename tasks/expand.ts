@@ -74,7 +74,7 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
       ? ` This host has ${link.path} -> ${link.target} (merged /usr), and the jail mirrors it so the loader's paths work: drop ${link.path} from the dir() entry; the link is made for you.`
       : ' Remove one of the two entries, or make them agree.';
     errors.push(jailError('conflict',
-      `${t.path} is declared twice, differently: as a ${describe(prev)} by ${prev.label} at ${prev.at}, and as a ${describe(t)} by ${t.label} at ${t.at}.${hint}`,
+      `${t.path} is declared twice, differently: as a ${describe(prev)} by ${prev.label} at ${prev.at}, and as a ${describe(t)} by ${t.label} at ${t.at}.${differences(prev, t)}${hint}`,
       { path: t.path, entry: t.at }));
   };
 
@@ -156,6 +156,20 @@ function describe(t: Target): string {
     case 'file': return `copy of ${t.source} (${octal(t.mode)})`;
     case 'text': return `generated file (${octal(t.mode)})`;
   }
+}
+
+/** What two declarations of one path of the same kind disagree on, as a sentence ('' for different kinds: describe() says). */
+function differences(a: Target, b: Target): string {
+  if (a.kind !== b.kind) return '';
+  const out: string[] = [];
+  const size = (n: number) => `${n} byte${n === 1 ? '' : 's'}`;
+  if (a.kind === 'text' && b.kind === 'text' && a.contentHash !== b.contentHash) {
+    out.push(`content: ${size(a.content.length)} (sha256 ${a.contentHash.slice(0, 8)}) vs ${size(b.content.length)} (sha256 ${b.contentHash.slice(0, 8)})`);
+  }
+  if (a.kind === 'file' && b.kind === 'file' && a.source !== b.source) out.push(`source: ${a.source} vs ${b.source}`);
+  if (a.mode !== b.mode) out.push(`mode: ${octal(a.mode)} vs ${octal(b.mode)}`);
+  if (a.uid !== b.uid || a.gid !== b.gid) out.push(`owner: ${a.uid}:${a.gid} vs ${b.uid}:${b.gid}`);
+  return out.length ? ` They differ in ${out.join('; ')}.` : '';
 }
 
 /** Two declarations of one path that agree are one target (a library shared by two programs). */
@@ -295,6 +309,30 @@ export function canonicalPath(p: string, links: ReadonlyMap<string, string>): st
   return null;
 }
 
+/**
+ * A jail path as the jail resolves it through the declared links, its last component
+ * too: every link passed on the way, then the real path. Null when the links loop.
+ */
+export function throughLinks(p: string, links: ReadonlyMap<string, string>): string[] | null {
+  const via: string[] = [];
+  for (let hops = 0; hops <= MAX_LINK_HOPS; hops++) {
+    let next: string | undefined;
+    for (let i = p.indexOf('/', 1); ; i = p.indexOf('/', i + 1)) {
+      const prefix = i === -1 ? p : p.slice(0, i);
+      const to = links.get(prefix);
+      if (to !== undefined) {
+        via.push(prefix);
+        next = path.posix.resolve(to.startsWith('/') ? '/' : parentOf(prefix), to, i === -1 ? '' : p.slice(i + 1));
+        break;
+      }
+      if (i === -1) break;
+    }
+    if (next === undefined) return [...via, p];
+    p = next;
+  }
+  return null;
+}
+
 /** Adds an implicit directory for every parent nobody declared, and sorts parents first. */
 export function withParents(targets: Target[], errors: JailError[], known?: Map<string, Target>): Target[] {
   /** `known`: the targets by path already, each path once (the caller's map, taken over). */
@@ -302,7 +340,7 @@ export function withParents(targets: Target[], errors: JailError[], known?: Map<
   if (!known) for (const t of targets) {
     const prev = byPath.get(t.path);
     if (prev && !(prev.kind === 'dir' && t.kind === 'dir') && !sameDeclaration(prev, t)) {
-      errors.push(jailError('conflict', `${t.path} is declared twice, differently: by ${prev.label} at ${prev.at} and by ${t.label} at ${t.at} (one of them through a declared symlink). Remove one of the two entries.`, { path: t.path, entry: t.at }));
+      errors.push(jailError('conflict', `${t.path} is declared twice, differently: by ${prev.label} at ${prev.at} and by ${t.label} at ${t.at} (one of them through a declared symlink).${differences(prev, t)} Remove one of the two entries.`, { path: t.path, entry: t.at }));
       continue;
     }
     if (!prev || (prev.kind === 'dir' && prev.implicit)) byPath.set(t.path, t);

@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EntryUsageError, entriesProblem, type Entries, type JailDefinition, type JailVars } from './entries.js';
 import { stateDir } from './manifest.js';
 import { personFrame } from './call-site.js';
-import { INLINE_MAP, lineTableJson, linesFile } from './cached-source.js';
+import { INLINE_MAP, isCachedModule, lineTableJson, linesFile, originalLine, originalSource } from './cached-source.js';
 import { fail, jailError, ok, type JailError, type Result } from './result.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -28,6 +28,8 @@ const TS = /\.(m?ts)$/;
 /** Import specifiers in transpiled ES module code: `from '...'`, `import '...'`, `import('...')`. */
 const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])([^'"\n]+)\2/g;
 const MAX_MODULES = 200;
+/** A cached module's path or URL, in an error message. */
+const CACHED_MODULE = /(?:file:\/\/)?\/[^\s'"]*\/\.jail\/cache\/[0-9a-f]+\.mjs/g;
 /** In the cache key: modules made by an earlier transpiler, or before line tables were kept beside them, are made again, once. */
 const CACHE_FORMAT = 'esbuild\0';
 
@@ -151,8 +153,35 @@ class ModuleCache {
 function locate(err: unknown): string | undefined {
   if (err instanceof EntryUsageError) return err.at;
   if (err instanceof LoadError) return err.location;
-  const f = personFrame((err as { stack?: string }).stack ?? '');
+  const stack = (err as { stack?: string }).stack ?? '';
+  const f = linkedAt(stack) ?? personFrame(stack);
   return f && `${f.file}:${f.line}`;
+}
+
+/**
+ * A module that fails to link (an import of a name nothing exports) has no frame of its
+ * own: Node heads the stack with the module's URL and line, and a caret under the name.
+ */
+function linkedAt(stack: string): { file: string; line: number } | undefined {
+  const [head, , caret] = stack.split('\n');
+  const m = /^(file:\/\/\S+):(\d+)$/.exec(head ?? '');
+  if (!m) return undefined;
+  const file = fileURLToPath(m[1]!);
+  if (!isCachedModule(file)) return { file, line: Number(m[2]) };
+  return originalLine(file, Number(m[2]), (caret?.indexOf('^') ?? 0) + 1);
+}
+
+/** Node's "does not provide an export named" in a person's words, with what the module does export. */
+async function missingExport(msg: string): Promise<string | undefined> {
+  const m = /^The requested module '([^']+)' does not provide an export named '([^']+)'$/.exec(msg);
+  if (!m) return undefined;
+  const [, url, name] = m as unknown as [string, string, string];
+  const alias = Object.keys(ALIASES).find((k) => ALIASES[k] === url);
+  const file = url.startsWith('file://') ? fileURLToPath(url) : url;
+  const shown = alias ? `'${alias}'` : isCachedModule(file) ? originalSource(file) ?? file : file;
+  let names: string[] = [];
+  try { names = Object.keys((await import(url)) as object).filter((k) => k !== 'default'); } catch { /* it said why when imported */ }
+  return `${shown} has no export named '${name}'${names.length ? `; it exports ${names.join(', ')}` : ''}`;
 }
 
 export interface Loaded {
@@ -182,7 +211,9 @@ export async function loadJailfile(file: string, vars: JailVars): Promise<Result
     return ok({ entries, modules: cache.modules });
   } catch (err) {
     const where = locate(err) ?? abs;
-    const msg = err instanceof Error ? err.message : String(err);
+    const msg = ((err instanceof SyntaxError && await missingExport(err.message)) || (err instanceof Error ? err.message : String(err)))
+      // A cached module is named by the .ts file it was made from (`imported from .../.jail/cache/<hash>.mjs`).
+      .replace(CACHED_MODULE, (m) => originalSource(m.startsWith('file:') ? fileURLToPath(m) : m) ?? m);
     const shown = msg.startsWith(where.replace(/:\d+$/, '')) ? msg : `${where}: ${msg}`;
     return fail(jailError('bad-jailfile', `The jailfile did not load: ${shown}. Fix it and run again; ROOT was not touched.`, { path: abs, entry: where }));
   }

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadJailfile } from './load.js';
-import { expand, flatten } from './expand.js';
+import { canonicalPath, expand, flatten, throughLinks } from './expand.js';
 import { prepareGlobs } from './glob.js';
 import { ElfContext } from './expand-elf.js';
 import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
@@ -90,15 +90,27 @@ function selection(words: string[], targets: readonly Target[]): Selection | Jai
     return { clean: true };
   }
   const preds: ((t: Target) => boolean)[] = [];
+  let links: Map<string, string> | undefined;
   for (const w of words) {
     if (w === 'all') { preds.push(() => true); continue; }
     if ((GROUPS as readonly string[]).includes(w)) { preds.push((t) => inGroup(t, w as GroupName)); continue; }
     if (w.startsWith('/')) {
       const p = w.length > 1 ? w.replace(/\/+$/, '') : w;
-      if (!targets.some((t) => t.path === p || t.path.startsWith(p + '/'))) {
-        return jailError('bad-target', `No target ${p}: the jailfile declares nothing at or beneath that jail path. Check the path (jail paths are as seen inside the jail, e.g. /etc/passwd).`, { path: p });
+      // The path as the jail sees it: through the declared links (/lib -> usr/lib) to where
+      // the files are built, each link on the way a target too.
+      links ??= new Map(targets.flatMap((t) => (t.kind === 'symlink' ? [[t.path, t.target] as const] : [])));
+      const chain = throughLinks(p, links) ?? [p];
+      const real = chain[chain.length - 1]!;
+      const via = new Set(chain.slice(0, -1));
+      const within = (t: Target) => t.path === real || t.path.startsWith(real + '/');
+      const match = (t: Target) => via.has(t.path) || within(t);
+      // The links on the way do not count on their own: /lib/nothing names nothing.
+      const named = canonicalPath(p, links);
+      if (!targets.some((t) => t.path === named || within(t))) {
+        const seen = real === p ? '' : ` (${real} in the jail's declared links)`;
+        return jailError('bad-target', `No target ${p}${seen}: the jailfile declares nothing at or beneath that jail path. Check the path (jail paths are as seen inside the jail, e.g. /etc/passwd).`, { path: p });
       }
-      preds.push((t) => t.path === p || t.path.startsWith(p + '/'));
+      preds.push(match);
       continue;
     }
     return jailError('bad-target', `No target '${w}'. Targets are all, clean, rebuild, ${GROUPS.join(', ')}, or a jail path such as /etc/passwd.`);
@@ -231,6 +243,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     let result;
     try {
       result = await apply(plan, applier, {
+        root,
         // With copy threads, enough copies are asked for at once to keep every thread busy.
         jobs: threads ? Math.max(jobs, threads * COPIES_PER_THREAD) : jobs,
         keepGoing: Boolean(opts.keepGoing),

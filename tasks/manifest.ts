@@ -130,14 +130,64 @@ function alive(pid: number): boolean {
 }
 
 /**
- * One build per ROOT at a time. A second build waits for the first (saying so once), and
- * takes over a lock whose owner has died.
+ * Where builds of any install directory meet: a lock per ROOT, whichever jailfile builds
+ * it. Under /run (cleared at boot, as the locks' owners are), one directory per user,
+ * made 0700 and refused if someone else made it first (/run/lock is world-writable).
+ */
+function hostLockDir(): string | undefined {
+  const uid = process.getuid?.() ?? 0;
+  const base = ['/run/lock', '/run'].find((d) => fs.statSync(d, { throwIfNoEntry: false })?.isDirectory());
+  return base && path.join(base, uid === 0 ? 'jail' : `jail-${uid}`);
+}
+
+/** ROOT with every symlink among its parents resolved, as far as it exists: the same jail, however it is named. */
+function realRoot(root: string): string {
+  try { return fs.realpathSync.native(root); } catch {
+    const parent = path.dirname(root);
+    return parent === root ? root : path.join(realRoot(parent), path.basename(root));
+  }
+}
+
+/** The host-wide lock file of ROOT, its directory made safe; undefined where there is none to share. */
+function hostLockFile(root: string): string | JailError | undefined {
+  const dir = hostLockDir();
+  if (!dir) return undefined;
+  const real = realRoot(root);
+  // Never inside ROOT: whatever is there may have been planted.
+  if (dir === real || dir.startsWith(real + '/')) return undefined;
+  try { fs.mkdirSync(dir, { mode: 0o700 }); } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST') return code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? undefined : jailError('locked', `Cannot make the lock directory ${dir} (${code}).`, { path: dir });
+  }
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o022) !== 0) {
+    return jailError('locked', `The lock directory ${dir}, where builds of one ROOT from different jailfile directories wait for each other, is not a directory that only you can write (someone else made it?). Remove it, then run make again.`, { path: dir });
+  }
+  return path.join(dir, `${rootKey(real)}.lock`);
+}
+
+/**
+ * One build per ROOT at a time: the install directory's lock (one record per ROOT), then
+ * the host-wide one (builds of one ROOT from different jailfile directories), always in
+ * that order. A second build waits for the first (saying so once), and takes over a lock
+ * whose owner has died.
  */
 export async function acquireLock(installDir: string, root: string, opts: { waitMs: number; onWait: (pid: number) => void }): Promise<Lock | JailError> {
-  const file = path.join(stateDir(installDir), `${rootKey(root)}.lock`);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
   const deadline = Date.now() + opts.waitMs;
   let told = false;
+  const onWait = (pid: number) => { if (!told) opts.onWait(pid); told = true; };
+  const file = path.join(stateDir(installDir), `${rootKey(root)}.lock`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const own = await lockFile(file, root, deadline, onWait);
+  if ('code' in own) return own;
+  const hostFile = hostLockFile(root);
+  if (hostFile === undefined) return own;
+  const host = typeof hostFile === 'string' ? await lockFile(hostFile, root, deadline, onWait) : hostFile;
+  if ('code' in host) { own.release(); return host; }
+  return { release: () => { host.release(); own.release(); } };
+}
+
+async function lockFile(file: string, root: string, deadline: number, onWait: (pid: number) => void): Promise<Lock | JailError> {
   for (;;) {
     try {
       const fd = fs.openSync(file, 'wx');
@@ -147,15 +197,20 @@ export async function acquireLock(installDir: string, root: string, opts: { wait
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const pid = Number(fs.readFileSync(file, 'utf8') || NaN);
-    if (!Number.isInteger(pid) || !alive(pid) || pid === process.pid) {
+    let held: string;
+    try { held = fs.readFileSync(file, 'utf8'); } catch { continue; /* released between the two calls */ }
+    const pid = Number(held || NaN);
+    // Empty: its owner has made it and not yet written its pid, unless it died doing so.
+    const young = held === '' && Date.now() - (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) < 2000;
+    if (!young && (!Number.isInteger(pid) || !alive(pid) || pid === process.pid)) {
       try { fs.unlinkSync(file); } catch { /* someone else took it over */ }
       continue;
     }
+    if (young) { await new Promise((r) => setTimeout(r, 10)); continue; }
     if (Date.now() > deadline) {
       return jailError('locked', `Another jail build (pid ${pid}) is working on ${root}; it holds ${file}. Wait for it to finish, or stop it, then run make again.`, { path: root });
     }
-    if (!told) { opts.onWait(pid); told = true; }
+    onWait(pid);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

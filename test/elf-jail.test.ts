@@ -94,6 +94,33 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/sub/climb') ]);`);
     expect(fs.existsSync(r.root)).toBe(false);
   });
 
+  it('refuses a file that is neither ELF nor a #! script, naming the entry, and writes nothing', () => {
+    fs.writeFileSync(path.join(r.src, 'accounts'), 'root:x:0:0:root:/root:/bin/bash\n', { mode: 0o644 });
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf('/bin/sh', SRC + '/accounts') ]);`);
+    for (const args of [[], ['-n'], ['-k']]) {
+      const res = make(...args);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr).toContain(`jail: error: jailfile.ts:3: elf("/bin/sh", "${r.src}/accounts"): ${r.src}/accounts is neither an ELF program or library nor a #! script, so elf() will not copy it. Copy data files with copy(), or fix the path.`);
+      expect(changes(res.stdout).some((l) => l.includes('accounts'))).toBe(false);
+    }
+    expect(fs.existsSync(r.root + r.src + '/accounts')).toBe(false);
+  });
+
+  it('builds a program named by the path the jailfile wrote, through the host\'s merged-/usr links', () => {
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(() => [ elf('/bin/sh') ]);`);
+    const res = make('/bin/sh');
+    expect(res.code, res.stderr).toBe(0);
+    // The real paths are built: the links on the way and the program they end at.
+    const real = fs.realpathSync('/bin/sh');
+    expect(changes(res.stdout)).toContain(`create ${real} (file): output missing`);
+    expect(changes(res.stdout)).toContain('create /bin (symlink): output missing');
+    expect(fs.realpathSync(r.root + '/bin/sh')).toBe(r.root + real);
+  });
+
   it('brings the #! interpreter of a script', () => {
     fs.writeFileSync(path.join(r.src, 'hello.sh'), '#!/bin/sh\necho hello from the jail\n', { mode: 0o755 });
     r.jailfile(`

@@ -424,6 +424,35 @@ describe('flags and targets', () => {
     expect(make('/not/declared').stderr).toMatch(/No target \/not\/declared/);
   });
 
+  it('builds a path named as the jail sees it, through declared symlinks, at its real place', () => {
+    // /lib -> usr/lib is declared: the jail sees /usr/lib/app/a.conf at /lib/app/a.conf too.
+    r.jailfile(JAILFILE(`copy(SRC + '/a.conf', { to: '/lib/app/a.conf' }), link('/bin/app.conf', '/lib/app/a.conf'),`));
+    let res = make('/lib/app/a.conf', '-n');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([
+      'would create /lib (symlink): output missing',
+      'would create /usr (dir): output missing',
+      'would create /usr/lib (dir): output missing',
+      'would create /usr/lib/app (dir): output missing',
+      'would create /usr/lib/app/a.conf (file): output missing',
+    ]);
+    // A symlink named itself brings what it leads to, through every link on the way.
+    res = make('/bin/app.conf');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([
+      'create /bin (dir): output missing',
+      'create /bin/app.conf (symlink): output missing',
+      'create /lib (symlink): output missing',
+      'create /usr (dir): output missing',
+      'create /usr/lib (dir): output missing',
+      'create /usr/lib/app (dir): output missing',
+      'create /usr/lib/app/a.conf (file): output missing',
+    ]);
+    expect(fs.readlinkSync(r.root + '/bin/app.conf')).toBe('/lib/app/a.conf');
+    expect(fs.readFileSync(r.root + '/usr/lib/app/a.conf', 'utf8')).toBe('alpha\n');
+    expect(make('/lib/nothing').stderr).toMatch(/No target \/lib\/nothing \(\/usr\/lib\/nothing in the jail's declared links\)/);
+  });
+
   it('clean removes everything jail created and nothing else', () => {
     make();
     fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n');
@@ -570,6 +599,61 @@ describe('exit status and errors', () => {
     const res = make();
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/\/etc\/a\.conf is declared twice, differently: as a copy of .*a\.conf .* at jailfile\.ts:\d+, and as a generated file .* at jailfile\.ts:\d+/);
+  });
+
+  it('says what differs between two declarations of one generated file', () => {
+    r.jailfile(JAILFILE(`text('/etc/motd', 'a'),`));
+    let res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/\/etc\/motd is declared twice, differently: .* They differ in content: \d+ bytes \(sha256 [0-9a-f]{8}\) vs 1 byte \(sha256 ca978112\)\./);
+    r.jailfile(JAILFILE(`text('/etc/issue', 'a'), text('/etc/issue', 'a', { mode: 0o600, owner: 'www' }),`));
+    res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/\/etc\/issue is declared twice, differently: .* They differ in mode: 0644 vs 0600; owner: 0:0 vs 80:80\./);
+  });
+
+  it('a usage error is one paragraph that points at --help', () => {
+    for (const bad of [['--bogus'], ['-j', '0'], ['--json=1']]) {
+      const res = make(...bad);
+      expect(res.code, bad.join(' ')).toBe(2);
+      expect(res.stderr.trim().split('\n'), bad.join(' ')).toHaveLength(1);
+      expect(res.stderr).toMatch(/^jail: error: .*; see `jail make --help`\.\n$/);
+    }
+    expect(make('--bogus').stderr).toMatch(/unknown option --bogus/);
+    expect(fs.existsSync(r.root)).toBe(false);
+  });
+
+  it('names the jailfile line and what jail exports when an import names nothing', () => {
+    r.jailfile(`import { defineJail, dir } from 'jail';\nimport { nosuch } from 'jail';\nexport default defineJail(() => [dir('/etc'), nosuch()]);\n`);
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`${r.dir}/jailfile.ts:2: 'jail' has no export named 'nosuch'; it exports `);
+    const exported = /it exports ([^.]*)\./.exec(res.stderr)![1]!.split(', ');
+    for (const name of ['defineJail', 'dir', 'link', 'copy', 'text', 'elf', 'users']) expect(exported).toContain(name);
+    expect(res.stderr).not.toMatch(/module_job|file:\/\//);
+    // A package that is not there: named as imported from the jailfile, not from its cached module.
+    r.jailfile(`import { defineJail, dir } from 'jail';\nimport { x } from 'nosuchpkg';\nexport default defineJail(() => [dir('/etc'), x]);\n`);
+    const missing = make();
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`jail: error: The jailfile did not load: ${r.dir}/jailfile.ts: Cannot find package 'nosuchpkg' imported from ${r.dir}/jailfile.ts.`);
+    expect(missing.stderr).not.toMatch(/\.jail\/cache|\/modules\/esm/);
+    expect(fs.existsSync(r.root)).toBe(false);
+  });
+
+  it('says what a failed write means and what to do, with the jail path and no internal path', () => {
+    expect(make().code).toBe(0);
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'changed\n');
+    execFileSync('chattr', ['+i', r.root + '/etc']);
+    try {
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain(`jail: error: Could not update /etc/a.conf (copy("${r.src}/a.conf") at jailfile.ts:8): operation not permitted (EPERM) writing in ${r.root}/etc; check the directory's attributes (lsattr), permissions and mount options, then run make again.`);
+      expect(res.stderr).not.toMatch(/\/proc\/self\/fd|EPERM: EPERM/);
+    } finally {
+      execFileSync('chattr', ['-i', r.root + '/etc']);
+    }
+    expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
+    expect(changes(make().stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
   });
 
   it('names every path put beneath a file, not only the first of a directory', () => {

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changes, fingerprint, rig, treeBytes, type Rig } from './helpers.js';
+import { CLI, changes, fingerprint, rig, treeBytes, type Rig } from './helpers.js';
+import { rootKey } from '../tasks/manifest.js';
 
 let r: Rig;
 
@@ -218,6 +219,44 @@ describe('crashes and concurrency', () => {
     const createdTwice = changes(a.out).filter((l) => l.startsWith('create')).length + changes(b.out).filter((l) => l.startsWith('create')).length;
     expect(createdTwice).toBe(1500 + 7); // one build created everything (1500 files, 6 declared paths, /data), the other found it done
     expect(make('-q').code).toBe(0);
+  });
+});
+
+describe('one ROOT, two install directories', () => {
+  it('a build of the same ROOT from another jailfile directory waits for the first, and both end with the whole tree', async () => {
+    const many = path.join(r.src, 'many');
+    fs.mkdirSync(many);
+    for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, `f${i}`), `file ${i}\n`);
+    const jailfile = JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), copy(SRC + '/many', { to: '/data' }),");
+    r.jailfile(jailfile);
+    const second = path.join(path.dirname(r.dir), 'install2');
+    fs.mkdirSync(second);
+    fs.writeFileSync(path.join(second, 'jailfile.ts'), jailfile);
+    const run = (cwd: string) => {
+      const c = spawn(process.execPath, [CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`, '-j', '1'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '', err = '';
+      c.stdout!.on('data', (d) => (out += d));
+      c.stderr!.on('data', (d) => (err += d));
+      return new Promise<{ code: number | null; out: string; err: string }>((resolve) => c.on('exit', (code) => resolve({ code, out, err })));
+    };
+    const first = run(r.dir);
+    // The second starts once the first is writing into ROOT.
+    const t0 = Date.now();
+    while (!fs.existsSync(path.join(r.root, 'data')) && Date.now() - t0 < 20_000) await new Promise((res) => setTimeout(res, 5));
+    expect(fs.existsSync(path.join(r.root, 'data'))).toBe(true);
+    const [a, b] = await Promise.all([first, run(second)]);
+    expect(a.code, a.err).toBe(0);
+    expect(b.code, b.err).toBe(0);
+    expect(b.err).toMatch(/waiting for another build of this ROOT \(pid \d+\) to finish/);
+    expect(changes(a.out).filter((l) => l.startsWith('create')).length).toBe(3000 + 7);
+    const names = fs.readdirSync(path.join(r.root, 'data'));
+    expect(names.length).toBe(3000);
+    for (const n of names) expect(fs.readFileSync(path.join(r.root, 'data', n), 'utf8')).toBe(`file ${n.slice(1)}\n`);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
+    for (const cwd of [r.dir, second]) expect(spawnSync(process.execPath, [CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`, '-q'], { cwd }).status).toBe(0);
+    // The host-wide lock is gone with the builds, and was never put in ROOT.
+    expect(fs.readdirSync('/run/lock/jail').filter((f) => f.includes(rootKey(r.root)))).toEqual([]);
+    expect(fs.readdirSync(r.root).sort()).toEqual(['data', 'etc', 'var']);
   });
 });
 
