@@ -111,6 +111,14 @@ export class HostPlacer {
     return real;
   }
 
+  /** A regular file that is readable and neither ELF nor a `#!` script (anything else is place()'s to judge). */
+  isData(p: string): boolean {
+    const st = fs.statSync(p, { bigint: true, throwIfNoEntry: false });
+    if (!st?.isFile()) return false;
+    const facts = this.ctx.cache.getWithStat(p, st);
+    return facts.ok && facts.value === null && shebang(p) === null;
+  }
+
   /** A program or library with its interpreter and closure; a script with its #! interpreter's. */
   program(p: string, depth = 0, real = this.place(p, { program: true })): void {
     if (real === undefined) return;
@@ -168,7 +176,12 @@ export function expandElf(e: ElfEntry, ctx: ElfContext, add: (t: Target) => void
     if (isGlob(pattern)) {
       const matches = globSync(pattern, ELF_GLOB);
       if (matches.length === 0) { placer.err('the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove it.', pattern); continue; }
-      for (const m of matches.sort()) placer.program(m);
+      for (const m of matches.sort()) {
+        // A pattern's match that is no program (a linker script named libc.so, a README
+        // among modules) is left out; a path named on its own is refused in place().
+        if (placer.isData(m)) { warnings.push(`${e.at}: ${e.label}: ${m} matches the pattern but is neither ELF nor a #! script; left out`); continue; }
+        placer.program(m);
+      }
     } else {
       placer.program(pattern);
     }

@@ -106,6 +106,18 @@ export default defineJail(({ SRC }) => [ elf('/bin/sh', SRC + '/accounts') ]);`)
       expect(changes(res.stdout).some((l) => l.includes('accounts'))).toBe(false);
     }
     expect(fs.existsSync(r.root + r.src + '/accounts')).toBe(false);
+    // A pattern's match that is no program is left out with a warning: modules beside a README.
+    fs.mkdirSync(path.join(r.src, 'mods'));
+    fs.copyFileSync(fs.realpathSync('/bin/sh'), path.join(r.src, 'mods', 'a.so'));
+    fs.writeFileSync(path.join(r.src, 'mods', 'README.so'), 'not a module\n');
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/mods/*.so') ]);`);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain(`${r.src}/mods/README.so matches the pattern but is neither ELF nor a #! script; left out`);
+    expect(fs.existsSync(r.root + r.src + '/mods/a.so')).toBe(true);
+    expect(fs.existsSync(r.root + r.src + '/mods/README.so')).toBe(false);
   });
 
   it('builds a program named by the path the jailfile wrote, through the host\'s merged-/usr links', () => {
