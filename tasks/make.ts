@@ -208,7 +208,8 @@ export async function make(opts: MakeOptions): Promise<Report> {
     const mfile = manifestPath(installDir, root);
     const { manifest, error } = loadManifest(mfile, root);
     if (error) { report.errors.push(error); return done(); }
-    const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, verify: sel.verify, only: sel.only });
+    // Past an entry that failed to expand (-k), the targets are not the whole jailfile: nothing is pruned.
+    const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, verify: sel.verify, only: sel.only, partial: !jail.ok });
     report.upToDate = plan.upToDate;
     report.observed = plan.observed;
     emit({ type: 'start', total: plan.actions.length });

@@ -50,6 +50,13 @@ export interface PlanOptions {
   only?: (t: Target) => boolean;
   /** `clean`: remove everything recorded, build nothing. */
   clean?: boolean;
+  /**
+   * The targets are not the whole jailfile (an entry failed to expand, and -k builds the
+   * rest): nothing is pruned or forgotten. A record does not say which entry made it, so
+   * what the failed entry built cannot be told from what was dropped from the jailfile;
+   * both wait for a build that expands every entry.
+   */
+  partial?: boolean;
 }
 
 export function recordOf(t: Target, outStamp?: string): Rec {
@@ -228,7 +235,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
 
   const removes: Action[] = [];
   const forget: string[] = [];
-  const recorded = opts.only ? [] : Object.keys(manifest.records);
+  const recorded = opts.only || opts.partial ? [] : Object.keys(manifest.records);
   if (matched < recorded.length) {
     const declared = new Set(selected.map((t) => t.path));
     for (const p of recorded) {

@@ -255,6 +255,7 @@ describe('pruning', () => {
     expect(res.stderr).toMatch(/warning: kept \/var\/spool: no longer declared, but it holds files jail did not create/);
     expect(fs.readFileSync(r.root + '/var/spool/mail', 'utf8')).toBe('m');
   });
+
 });
 
 describe('on a terminal', () => {
@@ -373,6 +374,70 @@ describe('flags and targets', () => {
     const k = make('-k');
     expect(k.code).toBe(2);
     expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
+  });
+
+  it('-k keeps what an entry that failed to expand built before, and prunes it only once the entry is gone', () => {
+    fs.writeFileSync(path.join(r.src, 'app.conf'), 'app\n');
+    fs.mkdirSync(path.join(r.src, 'tree', 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(r.src, 'tree', 'sub', 'f'), 'f\n');
+    r.jailfile(JAILFILE(`copy(SRC + '/app.conf', { to: '/etc/app.conf' }), copy(SRC + '/tree', { to: '/srv/tree' }),`));
+    expect(make().code).toBe(0);
+    // Both sources go missing on the host, and another source changes.
+    fs.renameSync(path.join(r.src, 'app.conf'), path.join(r.outside, 'app.conf'));
+    fs.renameSync(path.join(r.src, 'tree'), path.join(r.outside, 'tree'));
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'alpha 2\n');
+    const before = fingerprint(r.root);
+    const n = make('-k', '-n');
+    expect(n.code).toBe(2);
+    expect(changes(n.stdout)).toEqual(['would update /etc/a.conf (file): source changed: content']);
+    const k = make('-k');
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(/app\.conf does not exist on this host/);
+    expect(k.stderr).toMatch(/tree does not exist on this host/);
+    expect(changes(k.stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/a.conf']);
+    // The sources are back: what they built is still what the record says, and nothing is written.
+    fs.renameSync(path.join(r.outside, 'app.conf'), path.join(r.src, 'app.conf'));
+    fs.renameSync(path.join(r.outside, 'tree'), path.join(r.src, 'tree'));
+    const back = fingerprint(r.root);
+    expect(make('-q').code).toBe(0);
+    const ok = make();
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(changes(ok.stdout)).toEqual([]);
+    expect(touched(back, fingerprint(r.root))).toEqual([]);
+    // The entries removed from the jailfile, their outputs go.
+    r.jailfile(JAILFILE());
+    expect(changes(make().stdout)).toEqual([
+      'remove /etc/app.conf (file): no longer declared',
+      'remove /srv (dir): no longer declared',
+      'remove /srv/tree (dir): no longer declared',
+      'remove /srv/tree/sub (dir): no longer declared',
+      'remove /srv/tree/sub/f (file): no longer declared',
+    ]);
+  });
+
+  it('-k keeps the files of an elf() whose library went missing, and its message stays true', () => {
+    const app = path.join(r.src, 'app');
+    fs.mkdirSync(path.join(app, 'lib'), { recursive: true });
+    fs.mkdirSync(path.join(app, 'bin'));
+    fs.writeFileSync(path.join(r.src, 'foo.c'), 'int foo(void) { return 42; }\n');
+    execFileSync('gcc', ['-shared', '-fPIC', '-Wl,-soname,libfoo.so.1', '-o', path.join(app, 'lib', 'libfoo.so.1'), path.join(r.src, 'foo.c')]);
+    fs.writeFileSync(path.join(r.src, 'prog.c'), 'int foo(void);\nint main(void) { return foo() == 42 ? 0 : 1; }\n');
+    execFileSync('gcc', ['-o', path.join(app, 'bin', 'prog'), path.join(r.src, 'prog.c'), path.join(app, 'lib', 'libfoo.so.1'), `-Wl,-rpath,${path.join(app, 'lib')}`]);
+    r.jailfile(JAILFILE(`elf(SRC + '/app/bin/prog'),`).replace('copy, text, users }', 'copy, text, users, elf }'));
+    expect(make().code).toBe(0);
+    const built = [...fingerprint(r.root).keys()];
+    fs.renameSync(path.join(app, 'lib', 'libfoo.so.1'), path.join(r.outside, 'libfoo.so.1'));
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'alpha 2\n');
+    const before = fingerprint(r.root);
+    const k = make('-k');
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(/libfoo\.so\.1: not found/);
+    expect(k.stderr).not.toMatch(/the jail was left as it was/);
+    expect(changes(k.stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/a.conf']);
+    expect([...fingerprint(r.root).keys()]).toEqual(built);
+    expect(spawnSync('chroot', [r.root, path.join(app, 'bin', 'prog')]).status).toBe(0);
   });
 
   it('-C changes directory first', () => {
