@@ -213,6 +213,8 @@ export async function make(opts: MakeOptions): Promise<Report> {
     report.upToDate = plan.upToDate;
     report.observed = plan.observed;
     emit({ type: 'start', total: plan.actions.length });
+    const keptWarning = (p: string) => warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    plan.kept.forEach(keptWarning);
 
     const pending = opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];
     if (opts.question) {
@@ -250,7 +252,8 @@ export async function make(opts: MakeOptions): Promise<Report> {
       for (const [p, st] of result.made) observed.set(p, st);
       report.observed = observed;
     }
-    for (const p of result.kept) warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    // The plan saw the directories it keeps; one filled since (a service racing the build) is kept all the same.
+    result.kept.forEach(keptWarning);
 
     if (!dryRun && writes) {
       const dataPaths = new Set(exp.targets.filter((t) => t.data).map((t) => t.path));

@@ -12,6 +12,7 @@ import type { Manifest, Rec } from './manifest.js';
 import { comparePaths, octal, parentOf, type Target, type TargetKind } from './targets.js';
 import { sameBytes, sameBytesAs } from './compare.js';
 import { devNumbers, lstatOf, type Stat } from './stat.js';
+import { mountsBeneath } from './rootfs.js';
 
 export { devNumbers } from './stat.js';
 
@@ -35,6 +36,13 @@ export interface Plan {
   readonly refresh: Map<string, Rec>;
   /** Records to forget without writing into ROOT (a pruned output that is already gone). */
   readonly forget: string[];
+  /**
+   * No-longer-declared directories left in place, deepest first: they hold what this plan
+   * does not remove (a service's files), and rmdir would refuse them. A warning, not a
+   * change. Their records stay: jail made them, so the first build that finds one empty
+   * removes it; forgotten, they would stay in the jail for good with nothing to say so.
+   */
+  readonly kept: string[];
   /** What lstat said of each target's path that was looked at and is not being changed (the cheap checks reuse it). */
   readonly observed: Map<string, Stat>;
   /** The last build was interrupted: the directories to sweep of its temporary files. */
@@ -233,20 +241,48 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     observed.delete(t.path);
   }
 
-  const removes: Action[] = [];
+  let removes: Action[] = [];
   const forget: string[] = [];
+  const kept: string[] = [];
   const recorded = opts.only || opts.partial ? [] : Object.keys(manifest.records);
   if (matched < recorded.length) {
     const declared = new Set(selected.map((t) => t.path));
+    const dirs = new Set<string>();
     for (const p of recorded) {
       if (declared.has(p)) continue;
       const rec = manifest.records[p]!;
       const st = lstatOf(root + p);
       if (!st) { forget.push(p); continue; }
+      if (st.isDirectory()) dirs.add(p);
       removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'] });
     }
     removes.sort((a, b) => comparePaths(b.path, a.path));
+    if (dirs.size) removes = keepFilled(root, removes, dirs, kept);
   }
 
-  return { root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)] };
+  return {
+    root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, kept,
+    sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)],
+  };
+}
+
+/**
+ * `removes` (deepest first) less each directory that holds a name this plan does not
+ * remove, which the executor's rmdir would keep: so -n, -q and --json say what the build
+ * does. One readdir per directory to remove, and none on a build that prunes none. A
+ * directory with a mount point at or beneath it stays a removal: the executor refuses it
+ * and says to unmount.
+ */
+function keepFilled(root: string, removes: Action[], dirs: Set<string>, kept: string[]): Action[] {
+  const going = new Set(removes.map((a) => a.path));
+  const mounts = mountsBeneath(root);
+  return removes.filter(({ path: p }) => {
+    if (!dirs.has(p) || mounts.some((m) => m === p || m.startsWith(p + '/'))) return true;
+    let names: string[];
+    try { names = fs.readdirSync(root + p); } catch { return true; } // not a directory now: the executor judges it
+    if (names.every((n) => going.has(`${p}/${n}`))) return true;
+    going.delete(p); // its parent holds it now
+    kept.push(p);
+    return false;
+  });
 }

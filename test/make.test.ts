@@ -256,6 +256,52 @@ describe('pruning', () => {
     expect(fs.readFileSync(r.root + '/var/spool/mail', 'utf8')).toBe('m');
   });
 
+  it('plans a kept directory as kept in -n, -q and --json, as the build keeps it, and removes it once it is empty', () => {
+    fs.mkdirSync(path.join(r.src, 'tree', 'newdir'), { recursive: true });
+    fs.writeFileSync(path.join(r.src, 'tree', 'newdir', 'seed'), 's\n');
+    fs.writeFileSync(path.join(r.src, 'tree', 'top'), 't\n');
+    r.jailfile(JAILFILE(`copy(SRC + '/tree', { to: '/srv/tree' }), data('/srv/data'),`).replace('copy, text, users }', 'copy, text, users, data }'));
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/srv/tree/newdir/data.db', 'svc\n'); // the service's own
+    fs.writeFileSync(r.root + '/srv/data/rows', 'r\n');
+    r.jailfile(JAILFILE());
+    const kept = ['/srv/tree/newdir', '/srv/tree', '/srv/data', '/srv']
+      .map((p) => `jail: warning: kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    const goes = ['remove /srv/tree/newdir/seed (file): no longer declared', 'remove /srv/tree/top (file): no longer declared'];
+    const before = fingerprint(r.root);
+    const n = make('-n');
+    expect(n.code).toBe(0);
+    expect(changes(n.stdout)).toEqual(goes.map((l) => `would ${l}`));
+    expect(n.stderr.trim().split('\n').sort()).toEqual([...kept].sort());
+    expect(n.stdout).toMatch(/jail: 0 would be created, 0 would be updated, 2 would be removed/);
+    const json = JSON.parse(make('-n', '--json').stdout);
+    expect(json.removed.map((a: { path: string }) => a.path)).toEqual(['/srv/tree/top', '/srv/tree/newdir/seed']);
+    expect(json.warnings).toHaveLength(4);
+    expect(make('-q').code).toBe(1); // two files to remove
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+
+    const res = make();
+    expect(res.code).toBe(0);
+    expect(changes(res.stdout)).toEqual(goes);
+    expect(res.stderr.trim().split('\n').sort()).toEqual([...kept].sort());
+    expect(res.stdout).toMatch(/jail: 0 created, 0 updated, 2 removed/);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/srv/tree/newdir/seed', '/srv/tree/top']);
+    // Kept is not a change: every later run agrees, and says so.
+    expect(make('-q').code).toBe(0);
+    expect(changes(make('-n').stdout)).toEqual([]);
+    const again = make();
+    expect(changes(again.stdout)).toEqual([]);
+    expect(again.stderr).toContain(kept[0]);
+    expect(fs.readFileSync(r.root + '/srv/tree/newdir/data.db', 'utf8')).toBe('svc\n');
+    expect(fs.readFileSync(r.root + '/srv/data/rows', 'utf8')).toBe('r\n');
+    // The service's file gone, the directories jail made go with the next build; /srv/data still holds its rows.
+    fs.unlinkSync(r.root + '/srv/tree/newdir/data.db');
+    const empty = make();
+    expect(changes(empty.stdout)).toEqual(['remove /srv/tree (dir): no longer declared', 'remove /srv/tree/newdir (dir): no longer declared']);
+    expect(empty.stderr.trim().split('\n').sort()).toEqual([kept[2], kept[3]].sort());
+    expect(fs.existsSync(r.root + '/srv/tree')).toBe(false);
+    expect(make('-q').code).toBe(0);
+  });
 });
 
 describe('on a terminal', () => {
@@ -468,7 +514,11 @@ describe('flags and targets', () => {
   it('clean removes everything jail created and nothing else', () => {
     make();
     fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n');
+    const planned = make('clean', '-n');
+    expect(changes(planned.stdout).filter((l) => /^would remove \/var(\/log)? /.test(l))).toEqual([]); // kept, as clean keeps them
+    expect(planned.stderr).toMatch(/kept \/var\/log/);
     const res = make('clean');
+    expect(changes(res.stdout)).toEqual(changes(planned.stdout).map((l) => l.replace(/^would /, '')));
     expect(res.code).toBe(0);
     expect(fingerprint(r.root).size).toBe(3); // /var, /var/log, /var/log/access.log
     expect(fs.readFileSync(r.root + '/var/log/access.log', 'utf8')).toBe('GET /\n');
