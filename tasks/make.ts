@@ -52,7 +52,8 @@ export type MakeEvent =
   | { type: 'waiting'; pid: number }
   | { type: 'install'; name: string; status: 'running' | 'ran' | 'pending'; captured?: number };
 
-export interface ActionReport { path: string; kind: string; reason: string; reasons: string[]; entry?: string }
+/** `at`: the jailfile line of the entry behind the action (`jailfile.ts:12`); `entry` adds how the entry reads. */
+export interface ActionReport { path: string; kind: string; reason: string; reasons: string[]; entry?: string; at?: string }
 
 export interface Report {
   root?: string;
@@ -74,7 +75,7 @@ export interface Report {
 }
 
 function toReport(a: Action): ActionReport {
-  return { path: a.path, kind: a.kind, reason: a.reasons.join('; '), reasons: a.reasons, entry: a.target ? `${a.target.at} ${a.target.label}` : undefined };
+  return { path: a.path, kind: a.kind, reason: a.reasons.join('; '), reasons: a.reasons, entry: a.target ? `${a.target.at} ${a.target.label}` : undefined, at: a.target?.at };
 }
 
 type Selection = { clean: boolean; verify?: boolean; only?: (t: Target) => boolean };

@@ -94,11 +94,15 @@ export function typeName(st: Stat): string {
   return 'special file';
 }
 
-function attrReasons(t: Target, st: Stat, out: string[]): void {
+function attrReasons(t: Target, st: Stat, out: string[]): string[] {
   const mode = st.mode & 0o7777;
   if (t.kind !== 'symlink' && mode !== t.mode) out.push(`mode ${octal(mode)} != declared ${octal(t.mode)}`);
   if (st.uid !== t.uid || st.gid !== t.gid) out.push(`owner ${st.uid}:${st.gid} != declared ${t.uid}:${t.gid}`);
+  return out;
 }
+
+/** No mode or owner reasons, shared: a file's are judged apart from its bytes, without an array per file on a no-op build. */
+const NO_REASONS: readonly string[] = Object.freeze([]);
 
 /** Does the record say what recordOf(t) would, for a kind judged by stat alone? Compared without building the record. */
 function recordedAs(rec: Rec, t: Target & { kind: 'dir' | 'symlink' | 'device' }): boolean {
@@ -151,25 +155,41 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
         if (!other || other.ino !== st.ino || other.dev !== st.dev) reasons.push(`not a hard link of ${t.linkTo}`);
         return { reasons, refresh: reasons.length || rec?.l === t.linkTo ? undefined : recordOf(t) };
       }
-      attrReasons(t, st, reasons);
-      if (reasons.length) return { reasons };
+      // Every reason is given (--explain): the bytes are judged even when the mode or owner is already wrong.
+      const attrs = (st.mode & 0o7777) !== t.mode || st.uid !== t.uid || st.gid !== t.gid ? attrReasons(t, st, []) : NO_REASONS;
       const outStamp = st.stamp;
       if (!rec || rec.k !== t.kind) {
         // Something is there that no build recorded (an interrupted build, a hand-made tree): keep it if it is right.
-        return matches(root, t, st) ? { reasons, refresh: recordOf(t, outStamp) } : { reasons: ['replaces a file jail did not write'] };
+        if (!matches(root, t, st)) reasons.push('replaces a file jail did not write');
+        else if (!reasons.length && !attrs.length) return { reasons, refresh: recordOf(t, outStamp) };
+        reasons.push(...attrs);
+        return { reasons };
       }
       // A stamp recorded as racy (tasks/stat.ts) is never taken as proof: the bytes decide.
       const declChanged = t.kind === 'text' ? rec.h !== t.contentHash : rec.src !== t.source || rec.ss !== t.sourceStamp || rec.ss.endsWith(':racy');
-      if (rec.o === outStamp && !declChanged && !verify) return FRESH;
+      const held = rec.o === outStamp;
+      if (held && !declChanged && !verify) {
+        if (attrs.length) reasons.push(...attrs);
+        return reasons.length ? { reasons } : FRESH;
+      }
       // A stamp moved: the bytes decide. The output is the old source as long as its own stamp held.
-      if (matches(root, t, st)) return rec.o === outStamp && !declChanged ? { reasons } : { reasons, refresh: recordOf(t, outStamp) };
-      if (rec.o !== outStamp) reasons.push('output edited since the last build');
-      else if (!declChanged) reasons.push('output content differs from what was built (found by verifying)');
-      else if (t.kind === 'text') reasons.push('content changed');
-      else reasons.push(rec.src !== t.source ? `source is now ${t.source} (was ${rec.src})` : 'source changed: content');
-      return { reasons };
+      if (!matches(root, t, st)) {
+        if (!declChanged) reasons.push(held ? 'output content differs from what was built (found by verifying)' : 'output edited since the last build');
+        else {
+          reasons.push(t.kind === 'text' ? 'content changed' : rec.src !== t.source ? `source is now ${t.source} (was ${rec.src})` : 'source changed: content');
+          if (!held && bytesMoved(rec.o, outStamp)) reasons.push('output edited since the last build');
+        }
+      }
+      reasons.push(...attrs);
+      if (reasons.length) return { reasons };
+      return held && !declChanged ? { reasons } : { reasons, refresh: recordOf(t, outStamp) };
     }
   }
+}
+
+/** Did the output's bytes (inode, size or mtime) move, not only its ctime? A stamp ends with the ctime (stampOf). */
+function bytesMoved(recorded: string | undefined, now: string): boolean {
+  return recorded === undefined || recorded.slice(0, recorded.lastIndexOf(':')) !== now.slice(0, now.lastIndexOf(':'));
 }
 
 /** Does the file in ROOT hold the declared bytes? */

@@ -343,6 +343,33 @@ describe('-n, --explain, --json', () => {
     expect(res.stdout).toMatch(/update \/etc\/motd \(text\): mode 0600 != declared 0644; owner 5:5 != declared 0:0 \[jailfile\.ts:\d+ text\("\/etc\/motd"\)\]/);
   });
 
+  it('--explain gives every reason when several things changed, and --json --explain names the entry', () => {
+    make();
+    // Source bytes and the output's mode; the output's bytes, mode and owner; declared content and the output's mode.
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'alpha 2\n');
+    fs.chmodSync(r.root + '/etc/a.conf', 0o600);
+    fs.appendFileSync(r.root + '/etc/b.conf', 'evil\n');
+    fs.chmodSync(r.root + '/etc/b.conf', 0o644);
+    fs.chownSync(r.root + '/etc/b.conf', 5, 5);
+    fs.chmodSync(r.root + '/etc/motd', 0o600);
+    const json = JSON.parse(make('-n', '--json', '--explain', 'GREETING=hi').stdout);
+    expect(json.updated).toEqual([
+      { path: '/etc/a.conf', kind: 'file', reason: 'source changed: content; mode 0600 != declared 0644', at: expect.stringMatching(/^jailfile\.ts:\d+$/) },
+      { path: '/etc/b.conf', kind: 'file', reason: 'output edited since the last build; mode 0644 != declared 0600; owner 5:5 != declared 0:0', at: expect.stringMatching(/^jailfile\.ts:\d+$/) },
+      { path: '/etc/motd', kind: 'text', reason: 'content changed; mode 0600 != declared 0644', at: expect.stringMatching(/^jailfile\.ts:\d+$/) },
+    ]);
+    const lineOf = (needle: string) => `jailfile.ts:${JAILFILE().split('\n').findIndex((l) => l.includes(needle)) + 1}`;
+    expect(json.updated.map((a: { at: string }) => a.at)).toEqual([lineOf("'/a.conf'"), lineOf("'/b.conf'"), lineOf("text('/etc/motd'")]);
+    const res = make('--explain', 'GREETING=hi');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([
+      expect.stringMatching(/^update \/etc\/a\.conf \(file\): source changed: content; mode 0600 != declared 0644 \[jailfile\.ts:\d+ copy\(/),
+      expect.stringMatching(/^update \/etc\/b\.conf \(file\): output edited since the last build; mode 0644 != declared 0600; owner 5:5 != declared 0:0 \[/),
+      expect.stringMatching(/^update \/etc\/motd \(text\): content changed; mode 0600 != declared 0644 \[/),
+    ]);
+    expect(make('-q', 'GREETING=hi').code).toBe(0);
+  });
+
   it('--json prints one report object', () => {
     make();
     fs.writeFileSync(path.join(r.src, 'b.conf'), 'bravo 2\n');
