@@ -263,6 +263,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
       for (const p of result.removed) delete records[p];
       for (const [p, r] of plan.refresh) records[p] = r;
       for (const [p, r] of result.written) if (!dataPaths.has(p)) records[p] = r;
+      for (const [p, o] of result.restamped) { const r = records[p]; if (r?.o !== undefined) records[p] = { ...r, o }; }
       // A failed write may leave a temporary file behind: the next build sweeps for it.
       saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, records });
     }

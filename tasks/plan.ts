@@ -43,6 +43,12 @@ export interface Plan {
    * removes it; forgotten, they would stay in the jail for good with nothing to say so.
    */
   readonly kept: string[];
+  /**
+   * Files whose ctime this plan's own link(2) and unlink(2) move (the file a hard link
+   * names): their stamps are taken again once the links are made, or the next build would
+   * take the build's own work for tampering.
+   */
+  readonly restamp: string[];
   /** What lstat said of each target's path that was looked at and is not being changed (the cheap checks reuse it). */
   readonly observed: Map<string, Stat>;
   /** The last build was interrupted: the directories to sweep of its temporary files. */
@@ -179,10 +185,16 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
           reasons.push(t.kind === 'text' ? 'content changed' : rec.src !== t.source ? `source is now ${t.source} (was ${rec.src})` : 'source changed: content');
           if (!held && bytesMoved(rec.o, outStamp)) reasons.push('output edited since the last build');
         }
+      } else if (!held && !reasons.length && !attrs.length) {
+        // The right bytes, but the inode was touched after the build wrote and stamped it:
+        // its ctime moved, and nothing a build can read says why (a file capability or
+        // another xattr, a mode or owner changed and put back). A fresh copy has none of it.
+        reasons.push('output metadata changed since the last build (its ctime moved: a capability or other xattr, a mode or owner put back, a link)');
       }
       reasons.push(...attrs);
       if (reasons.length) return { reasons };
-      return held && !declChanged ? { reasons } : { reasons, refresh: recordOf(t, outStamp) };
+      // Here the output's stamp held: the declaration moved without its bytes (a touched source), or `rebuild` found them right.
+      return declChanged ? { reasons, refresh: recordOf(t, outStamp) } : { reasons };
     }
   }
 }
@@ -280,8 +292,16 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     if (dirs.size) removes = keepFilled(root, removes, dirs, kept);
   }
 
+  const restamp = new Set<string>();
+  for (const a of creates) if (a.target?.kind === 'file' && a.target.linkTo) restamp.add(a.target.linkTo);
+  const unlinked = removes.filter((a) => manifest.records[a.path]!.l !== undefined);
+  if (unlinked.length) {
+    const removing = new Set(removes.map((a) => a.path));
+    for (const a of unlinked) if (!removing.has(manifest.records[a.path]!.l!)) restamp.add(manifest.records[a.path]!.l!);
+  }
+
   return {
-    root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, kept,
+    root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, kept, restamp: [...restamp],
     sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)],
   };
 }

@@ -205,6 +205,42 @@ describe('tampering in ROOT', () => {
   }
 });
 
+describe('a jail file\'s inode touched in ROOT', () => {
+  it('is rewritten when only its ctime moved (a chmod put back), and the build\'s own writes stay a no-op', () => {
+    expect(make().code).toBe(0);
+    const built = fingerprint(r.root);
+    // A no-op after a build writes nothing: every output's stamp was taken after its last change.
+    expect(changes(make().stdout)).toEqual([]);
+    expect(touched(built, fingerprint(r.root))).toEqual([]);
+    // Mode, bytes and times are as built; only the inode's ctime says it was touched.
+    fs.chmodSync(r.root + '/etc/a.conf', 0o4755);
+    fs.chmodSync(r.root + '/etc/a.conf', 0o644);
+    expect(make('-q').code).toBe(1);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual(['update /etc/a.conf (file): output metadata changed since the last build (its ctime moved: a capability or other xattr, a mode or owner put back, a link)']);
+    expect(touched(built, fingerprint(r.root))).toEqual(['/etc/a.conf']);
+    expect(make('-q').code).toBe(0);
+  });
+
+  // setcap is in libcap2-bin; a host without it skips this case (the chmod case above tests the same rule).
+  const setcap = ['/usr/sbin/setcap', '/sbin/setcap'].find((p) => fs.existsSync(p));
+  it.skipIf(!setcap)('loses a file capability set on a built program by hand: the next make rewrites exactly that file', () => {
+    r.jailfile(JAILFILE(`elf('/usr/bin/cat'),`).replace('copy, text, users }', 'copy, text, users, elf }'));
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    expect(spawnSync(setcap!, ['cap_net_raw+ep', r.root + '/usr/bin/cat']).status).toBe(0);
+    expect(execFileSync(setcap!.replace(/setcap$/, 'getcap'), [r.root + '/usr/bin/cat'], { encoding: 'utf8' })).toMatch(/cap_net_raw/);
+    expect(make('-q').code).toBe(1);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([expect.stringMatching(/^update \/usr\/bin\/cat \(file\): output metadata changed since the last build/)]);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/usr/bin/cat']);
+    expect(execFileSync(setcap!.replace(/setcap$/, 'getcap'), [r.root + '/usr/bin/cat'], { encoding: 'utf8' }).trim()).toBe('');
+    expect(make('-q').code).toBe(0);
+  });
+});
+
 describe('globs', () => {
   it('copies what a copy() glob matches and places the programs an elf() glob matches', () => {
     fs.mkdirSync(path.join(r.src, 'globbed'));
