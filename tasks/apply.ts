@@ -26,6 +26,8 @@ export interface Applier {
   writeText(t: Target & { kind: 'text' }): Made;
   symlink(t: Target & { kind: 'symlink' }): Made;
   mknod(t: Target & { kind: 'device' }): Promise<Made>;
+  /** What is at a jail path now, looked up without following links (undefined for -n). */
+  stat(path: string): Made;
   sweep(dir: string): void;
   close(): void;
 }
@@ -41,6 +43,7 @@ export function rootApplier(root: string, copyThreads = 0): Applier {
     writeText: (t) => fs.writeText(t.path, t.content, t.mode, t.uid, t.gid),
     symlink: (t) => fs.symlink(t.path, t.target, t.uid, t.gid),
     mknod: (t) => fs.mknod(t.path, t.type, t.major, t.minor, t.mode, t.uid, t.gid),
+    stat: (p) => fs.stat(p),
     sweep: (d) => { fs.sweepTemp(d); },
     close: () => fs.close(),
   };
@@ -58,6 +61,7 @@ export function recordingApplier(): Applier & { readonly ops: string[] } {
     writeText: (t) => { ops.push(`text ${t.path}`); return undefined; },
     symlink: (t) => { ops.push(`symlink ${t.path}`); return undefined; },
     mknod: async (t) => { ops.push(`mknod ${t.path}`); return undefined; },
+    stat: () => undefined,
     sweep: (d) => { ops.push(`sweep ${d}`); },
     close: () => {},
   };
@@ -81,6 +85,8 @@ export interface ApplyResult {
   readonly removed: string[];
   /** Paths that were to be pruned but were kept, with why. */
   readonly kept: string[];
+  /** New output stamps of files this build's links and unlinks touched (Plan.restamp), for their records. */
+  readonly restamped: Map<string, string>;
   readonly errors: JailError[];
 }
 
@@ -179,5 +185,15 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, batch.length)) }, worker));
   }
-  return { written, made, removed, kept, errors };
+
+  // Only a file known right is restamped: written by this build, or found fresh by the plan.
+  const restamped = new Map<string, string>();
+  for (const p of plan.restamp) {
+    if (!written.has(p) && !plan.observed.has(p)) continue;
+    const st = applier.stat(p);
+    if (!st?.isFile()) continue;
+    restamped.set(p, st.stamp);
+    made.set(p, st);
+  }
+  return { written, made, removed, kept, restamped, errors };
 }

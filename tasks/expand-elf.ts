@@ -135,7 +135,7 @@ export class HostPlacer {
     for (const w of c.warnings) this.warnings.push(`${this.e.at}: ${this.e.label}: ${w}`);
     for (const m of c.missing) {
       this.err(`${m.chain.join(' -> ')}: not found${m.reason ? ` (${m.reason})` : ''}. Install the package that provides ${m.soname}, ` +
-        'or remove the program from the entry; the jail was left as it was.', p);
+        'or remove the program from the entry; nothing the entry put in the jail is removed until then.', p);
     }
     if (c.interpreter) this.place(c.interpreter, { library: true });
     for (const lib of new Set([...Object.values(c.libraries), ...Object.values(c.dlopened)])) this.place(lib, { library: true });

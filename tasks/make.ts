@@ -52,7 +52,8 @@ export type MakeEvent =
   | { type: 'waiting'; pid: number }
   | { type: 'install'; name: string; status: 'running' | 'ran' | 'pending'; captured?: number };
 
-export interface ActionReport { path: string; kind: string; reason: string; reasons: string[]; entry?: string }
+/** `at`: the jailfile line of the entry behind the action (`jailfile.ts:12`); `entry` adds how the entry reads. */
+export interface ActionReport { path: string; kind: string; reason: string; reasons: string[]; entry?: string; at?: string }
 
 export interface Report {
   root?: string;
@@ -74,7 +75,7 @@ export interface Report {
 }
 
 function toReport(a: Action): ActionReport {
-  return { path: a.path, kind: a.kind, reason: a.reasons.join('; '), reasons: a.reasons, entry: a.target ? `${a.target.at} ${a.target.label}` : undefined };
+  return { path: a.path, kind: a.kind, reason: a.reasons.join('; '), reasons: a.reasons, entry: a.target ? `${a.target.at} ${a.target.label}` : undefined, at: a.target?.at };
 }
 
 type Selection = { clean: boolean; verify?: boolean; only?: (t: Target) => boolean };
@@ -220,10 +221,13 @@ export async function make(opts: MakeOptions): Promise<Report> {
     const mfile = manifestPath(installDir, root);
     const { manifest, error } = loadManifest(mfile, root);
     if (error) { report.errors.push(error); return done(); }
-    const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, verify: sel.verify, only: sel.only });
+    // Past an entry that failed to expand (-k), the targets are not the whole jailfile: nothing is pruned.
+    const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, verify: sel.verify, only: sel.only, partial: !jail.ok });
     report.upToDate = plan.upToDate;
     report.observed = plan.observed;
     emit({ type: 'start', total: plan.actions.length });
+    const keptWarning = (p: string) => warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    plan.kept.forEach(keptWarning);
 
     const pending = opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];
     if (opts.question) {
@@ -262,7 +266,8 @@ export async function make(opts: MakeOptions): Promise<Report> {
       for (const [p, st] of result.made) observed.set(p, st);
       report.observed = observed;
     }
-    for (const p of result.kept) warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    // The plan saw the directories it keeps; one filled since (a service racing the build) is kept all the same.
+    result.kept.forEach(keptWarning);
 
     if (!dryRun && writes) {
       const dataPaths = new Set(exp.targets.filter((t) => t.data).map((t) => t.path));
@@ -271,6 +276,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
       for (const p of result.removed) delete records[p];
       for (const [p, r] of plan.refresh) records[p] = r;
       for (const [p, r] of result.written) if (!dataPaths.has(p)) records[p] = r;
+      for (const [p, o] of result.restamped) { const r = records[p]; if (r?.o !== undefined) records[p] = { ...r, o }; }
       // A failed write may leave a temporary file behind: the next build sweeps for it.
       saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, records });
     }

@@ -12,6 +12,7 @@ import { isRecordPath, type Manifest, type Rec } from './manifest.js';
 import { comparePaths, octal, parentOf, type Target, type TargetKind } from './targets.js';
 import { sameBytes, sameBytesAs } from './compare.js';
 import { devNumbers, lstatOf, type Stat } from './stat.js';
+import { mountsBeneath } from './rootfs.js';
 
 export { devNumbers } from './stat.js';
 
@@ -35,6 +36,19 @@ export interface Plan {
   readonly refresh: Map<string, Rec>;
   /** Records to forget without writing into ROOT (a pruned output that is already gone). */
   readonly forget: string[];
+  /**
+   * No-longer-declared directories left in place, deepest first: they hold what this plan
+   * does not remove (a service's files), and rmdir would refuse them. A warning, not a
+   * change. Their records stay: jail made them, so the first build that finds one empty
+   * removes it; forgotten, they would stay in the jail for good with nothing to say so.
+   */
+  readonly kept: string[];
+  /**
+   * Files whose ctime this plan's own link(2) and unlink(2) move (the file a hard link
+   * names): their stamps are taken again once the links are made, or the next build would
+   * take the build's own work for tampering.
+   */
+  readonly restamp: string[];
   /** What lstat said of each target's path that was looked at and is not being changed (the cheap checks reuse it). */
   readonly observed: Map<string, Stat>;
   /** The last build was interrupted: the directories to sweep of its temporary files. */
@@ -50,6 +64,13 @@ export interface PlanOptions {
   only?: (t: Target) => boolean;
   /** `clean`: remove everything recorded, build nothing. */
   clean?: boolean;
+  /**
+   * The targets are not the whole jailfile (an entry failed to expand, and -k builds the
+   * rest): nothing is pruned or forgotten. A record does not say which entry made it, so
+   * what the failed entry built cannot be told from what was dropped from the jailfile;
+   * both wait for a build that expands every entry.
+   */
+  partial?: boolean;
 }
 
 export function recordOf(t: Target, outStamp?: string): Rec {
@@ -79,11 +100,15 @@ export function typeName(st: Stat): string {
   return 'special file';
 }
 
-function attrReasons(t: Target, st: Stat, out: string[]): void {
+function attrReasons(t: Target, st: Stat, out: string[]): string[] {
   const mode = st.mode & 0o7777;
   if (t.kind !== 'symlink' && mode !== t.mode) out.push(`mode ${octal(mode)} != declared ${octal(t.mode)}`);
   if (st.uid !== t.uid || st.gid !== t.gid) out.push(`owner ${st.uid}:${st.gid} != declared ${t.uid}:${t.gid}`);
+  return out;
 }
+
+/** No mode or owner reasons, shared: a file's are judged apart from its bytes, without an array per file on a no-op build. */
+const NO_REASONS: readonly string[] = Object.freeze([]);
 
 /** Does the record say what recordOf(t) would, for a kind judged by stat alone? Compared without building the record. */
 function recordedAs(rec: Rec, t: Target & { kind: 'dir' | 'symlink' | 'device' }): boolean {
@@ -136,25 +161,47 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
         if (!other || other.ino !== st.ino || other.dev !== st.dev) reasons.push(`not a hard link of ${t.linkTo}`);
         return { reasons, refresh: reasons.length || rec?.l === t.linkTo ? undefined : recordOf(t) };
       }
-      attrReasons(t, st, reasons);
-      if (reasons.length) return { reasons };
+      // Every reason is given (--explain): the bytes are judged even when the mode or owner is already wrong.
+      const attrs = (st.mode & 0o7777) !== t.mode || st.uid !== t.uid || st.gid !== t.gid ? attrReasons(t, st, []) : NO_REASONS;
       const outStamp = st.stamp;
       if (!rec || rec.k !== t.kind) {
         // Something is there that no build recorded (an interrupted build, a hand-made tree): keep it if it is right.
-        return matches(root, t, st) ? { reasons, refresh: recordOf(t, outStamp) } : { reasons: ['replaces a file jail did not write'] };
+        if (!matches(root, t, st)) reasons.push('replaces a file jail did not write');
+        else if (!reasons.length && !attrs.length) return { reasons, refresh: recordOf(t, outStamp) };
+        reasons.push(...attrs);
+        return { reasons };
       }
       // A stamp recorded as racy (tasks/stat.ts) is never taken as proof: the bytes decide.
       const declChanged = t.kind === 'text' ? rec.h !== t.contentHash : rec.src !== t.source || rec.ss !== t.sourceStamp || rec.ss.endsWith(':racy');
-      if (rec.o === outStamp && !declChanged && !verify) return FRESH;
+      const held = rec.o === outStamp;
+      if (held && !declChanged && !verify) {
+        if (attrs.length) reasons.push(...attrs);
+        return reasons.length ? { reasons } : FRESH;
+      }
       // A stamp moved: the bytes decide. The output is the old source as long as its own stamp held.
-      if (matches(root, t, st)) return rec.o === outStamp && !declChanged ? { reasons } : { reasons, refresh: recordOf(t, outStamp) };
-      if (rec.o !== outStamp) reasons.push('output edited since the last build');
-      else if (!declChanged) reasons.push('output content differs from what was built (found by verifying)');
-      else if (t.kind === 'text') reasons.push('content changed');
-      else reasons.push(rec.src !== t.source ? `source is now ${t.source} (was ${rec.src})` : 'source changed: content');
-      return { reasons };
+      if (!matches(root, t, st)) {
+        if (!declChanged) reasons.push(held ? 'output content differs from what was built (found by verifying)' : 'output edited since the last build');
+        else {
+          reasons.push(t.kind === 'text' ? 'content changed' : rec.src !== t.source ? `source is now ${t.source} (was ${rec.src})` : 'source changed: content');
+          if (!held && bytesMoved(rec.o, outStamp)) reasons.push('output edited since the last build');
+        }
+      } else if (!held && !reasons.length && !attrs.length) {
+        // The right bytes, but the inode was touched after the build wrote and stamped it:
+        // its ctime moved, and nothing a build can read says why (a file capability or
+        // another xattr, a mode or owner changed and put back). A fresh copy has none of it.
+        reasons.push('output metadata changed since the last build (its ctime moved: a capability or other xattr, a mode or owner put back, a link)');
+      }
+      reasons.push(...attrs);
+      if (reasons.length) return { reasons };
+      // Here the output's stamp held: the declaration moved without its bytes (a touched source), or `rebuild` found them right.
+      return declChanged ? { reasons, refresh: recordOf(t, outStamp) } : { reasons };
     }
   }
+}
+
+/** Did the output's bytes (inode, size or mtime) move, not only its ctime? A stamp ends with the ctime (stampOf). */
+function bytesMoved(recorded: string | undefined, now: string): boolean {
+  return recorded === undefined || recorded.slice(0, recorded.lastIndexOf(':')) !== now.slice(0, now.lastIndexOf(':'));
 }
 
 /** Does the file in ROOT hold the declared bytes? */
@@ -226,20 +273,56 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     observed.delete(t.path);
   }
 
-  const removes: Action[] = [];
+  let removes: Action[] = [];
   const forget: string[] = [];
-  const recorded = opts.only ? [] : Object.keys(manifest.records);
+  const kept: string[] = [];
+  const recorded = opts.only || opts.partial ? [] : Object.keys(manifest.records);
   if (matched < recorded.length) {
     const declared = new Set(selected.map((t) => t.path));
+    const dirs = new Set<string>();
     for (const p of recorded) {
       if (declared.has(p)) continue;
       const rec = manifest.records[p]!;
       const st = isRecordPath(p) ? lstatOf(root + p) : undefined;
       if (!st) { forget.push(p); continue; }
+      if (st.isDirectory()) dirs.add(p);
       removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'] });
     }
     removes.sort((a, b) => comparePaths(b.path, a.path));
+    if (dirs.size) removes = keepFilled(root, removes, dirs, kept);
   }
 
-  return { root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)] };
+  const restamp = new Set<string>();
+  for (const a of creates) if (a.target?.kind === 'file' && a.target.linkTo) restamp.add(a.target.linkTo);
+  const unlinked = removes.filter((a) => manifest.records[a.path]!.l !== undefined);
+  if (unlinked.length) {
+    const removing = new Set(removes.map((a) => a.path));
+    for (const a of unlinked) if (!removing.has(manifest.records[a.path]!.l!)) restamp.add(manifest.records[a.path]!.l!);
+  }
+
+  return {
+    root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, kept, restamp: [...restamp],
+    sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)],
+  };
+}
+
+/**
+ * `removes` (deepest first) less each directory that holds a name this plan does not
+ * remove, which the executor's rmdir would keep: so -n, -q and --json say what the build
+ * does. One readdir per directory to remove, and none on a build that prunes none. A
+ * directory with a mount point at or beneath it stays a removal: the executor refuses it
+ * and says to unmount.
+ */
+function keepFilled(root: string, removes: Action[], dirs: Set<string>, kept: string[]): Action[] {
+  const going = new Set(removes.map((a) => a.path));
+  const mounts = mountsBeneath(root);
+  return removes.filter(({ path: p }) => {
+    if (!dirs.has(p) || mounts.some((m) => m === p || m.startsWith(p + '/'))) return true;
+    let names: string[];
+    try { names = fs.readdirSync(root + p); } catch { return true; } // not a directory now: the executor judges it
+    if (names.every((n) => going.has(`${p}/${n}`))) return true;
+    going.delete(p); // its parent holds it now
+    kept.push(p);
+    return false;
+  });
 }

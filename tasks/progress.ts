@@ -76,8 +76,10 @@ export class HumanLog {
   }
 }
 
-export function jsonReport(r: Report): string {
-  const strip = ({ path, kind, reason }: { path: string; kind: string; reason: string }) => ({ path, kind, reason });
+/** With `explain`, each action also names its entry's jailfile line (`at`), as --explain's lines do. */
+export function jsonReport(r: Report, opts: { explain?: boolean } = {}): string {
+  const strip = ({ path, kind, reason, at }: { path: string; kind: string; reason: string; at?: string }) =>
+    (opts.explain && at !== undefined ? { path, kind, reason, at } : { path, kind, reason });
   return JSON.stringify({
     created: r.created.map(strip), updated: r.updated.map(strip), removed: r.removed.map(strip),
     upToDate: r.upToDate, installs: r.installs, errors: r.errors, warnings: r.warnings, dryRun: r.dryRun, seconds: r.seconds,

@@ -468,6 +468,13 @@ export class RootFs {
     return true;
   }
 
+  /** lstat of `p`, reached through directory descriptors; undefined when nothing is there or its directory is not a real one. */
+  stat(p: string): Stat | undefined {
+    let pfd: number;
+    try { pfd = this.#dirFd(parentOf(p)); } catch { return undefined; }
+    return this.#lstat(pfd, baseName(p));
+  }
+
   /** Deletes temporary files a killed build left in the directory `p`. */
   sweepTemp(p: string): number {
     let pfd: number;

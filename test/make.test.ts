@@ -229,6 +229,42 @@ describe('tampering in ROOT', () => {
   }
 });
 
+describe('a jail file\'s inode touched in ROOT', () => {
+  it('is rewritten when only its ctime moved (a chmod put back), and the build\'s own writes stay a no-op', () => {
+    expect(make().code).toBe(0);
+    const built = fingerprint(r.root);
+    // A no-op after a build writes nothing: every output's stamp was taken after its last change.
+    expect(changes(make().stdout)).toEqual([]);
+    expect(touched(built, fingerprint(r.root))).toEqual([]);
+    // Mode, bytes and times are as built; only the inode's ctime says it was touched.
+    fs.chmodSync(r.root + '/etc/a.conf', 0o4755);
+    fs.chmodSync(r.root + '/etc/a.conf', 0o644);
+    expect(make('-q').code).toBe(1);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual(['update /etc/a.conf (file): output metadata changed since the last build (its ctime moved: a capability or other xattr, a mode or owner put back, a link)']);
+    expect(touched(built, fingerprint(r.root))).toEqual(['/etc/a.conf']);
+    expect(make('-q').code).toBe(0);
+  });
+
+  // setcap is in libcap2-bin; a host without it skips this case (the chmod case above tests the same rule).
+  const setcap = ['/usr/sbin/setcap', '/sbin/setcap'].find((p) => fs.existsSync(p));
+  it.skipIf(!setcap)('loses a file capability set on a built program by hand: the next make rewrites exactly that file', () => {
+    r.jailfile(JAILFILE(`elf('/usr/bin/cat'),`).replace('copy, text, users }', 'copy, text, users, elf }'));
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    expect(spawnSync(setcap!, ['cap_net_raw+ep', r.root + '/usr/bin/cat']).status).toBe(0);
+    expect(execFileSync(setcap!.replace(/setcap$/, 'getcap'), [r.root + '/usr/bin/cat'], { encoding: 'utf8' })).toMatch(/cap_net_raw/);
+    expect(make('-q').code).toBe(1);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([expect.stringMatching(/^update \/usr\/bin\/cat \(file\): output metadata changed since the last build/)]);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/usr/bin/cat']);
+    expect(execFileSync(setcap!.replace(/setcap$/, 'getcap'), [r.root + '/usr/bin/cat'], { encoding: 'utf8' }).trim()).toBe('');
+    expect(make('-q').code).toBe(0);
+  });
+});
+
 describe('globs', () => {
   it('copies what a copy() glob matches and places the programs an elf() glob matches', () => {
     fs.mkdirSync(path.join(r.src, 'globbed'));
@@ -279,6 +315,53 @@ describe('pruning', () => {
     expect(res.stderr).toMatch(/warning: kept \/var\/spool: no longer declared, but it holds files jail did not create/);
     expect(fs.readFileSync(r.root + '/var/spool/mail', 'utf8')).toBe('m');
   });
+
+  it('plans a kept directory as kept in -n, -q and --json, as the build keeps it, and removes it once it is empty', () => {
+    fs.mkdirSync(path.join(r.src, 'tree', 'newdir'), { recursive: true });
+    fs.writeFileSync(path.join(r.src, 'tree', 'newdir', 'seed'), 's\n');
+    fs.writeFileSync(path.join(r.src, 'tree', 'top'), 't\n');
+    r.jailfile(JAILFILE(`copy(SRC + '/tree', { to: '/srv/tree' }), data('/srv/data'),`).replace('copy, text, users }', 'copy, text, users, data }'));
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/srv/tree/newdir/data.db', 'svc\n'); // the service's own
+    fs.writeFileSync(r.root + '/srv/data/rows', 'r\n');
+    r.jailfile(JAILFILE());
+    const kept = ['/srv/tree/newdir', '/srv/tree', '/srv/data', '/srv']
+      .map((p) => `jail: warning: kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    const goes = ['remove /srv/tree/newdir/seed (file): no longer declared', 'remove /srv/tree/top (file): no longer declared'];
+    const before = fingerprint(r.root);
+    const n = make('-n');
+    expect(n.code).toBe(0);
+    expect(changes(n.stdout)).toEqual(goes.map((l) => `would ${l}`));
+    expect(n.stderr.trim().split('\n').sort()).toEqual([...kept].sort());
+    expect(n.stdout).toMatch(/jail: 0 would be created, 0 would be updated, 2 would be removed/);
+    const json = JSON.parse(make('-n', '--json').stdout);
+    expect(json.removed.map((a: { path: string }) => a.path)).toEqual(['/srv/tree/top', '/srv/tree/newdir/seed']);
+    expect(json.warnings).toHaveLength(4);
+    expect(make('-q').code).toBe(1); // two files to remove
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+
+    const res = make();
+    expect(res.code).toBe(0);
+    expect(changes(res.stdout)).toEqual(goes);
+    expect(res.stderr.trim().split('\n').sort()).toEqual([...kept].sort());
+    expect(res.stdout).toMatch(/jail: 0 created, 0 updated, 2 removed/);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/srv/tree/newdir/seed', '/srv/tree/top']);
+    // Kept is not a change: every later run agrees, and says so.
+    expect(make('-q').code).toBe(0);
+    expect(changes(make('-n').stdout)).toEqual([]);
+    const again = make();
+    expect(changes(again.stdout)).toEqual([]);
+    expect(again.stderr).toContain(kept[0]);
+    expect(fs.readFileSync(r.root + '/srv/tree/newdir/data.db', 'utf8')).toBe('svc\n');
+    expect(fs.readFileSync(r.root + '/srv/data/rows', 'utf8')).toBe('r\n');
+    // The service's file gone, the directories jail made go with the next build; /srv/data still holds its rows.
+    fs.unlinkSync(r.root + '/srv/tree/newdir/data.db');
+    const empty = make();
+    expect(changes(empty.stdout)).toEqual(['remove /srv/tree (dir): no longer declared', 'remove /srv/tree/newdir (dir): no longer declared']);
+    expect(empty.stderr.trim().split('\n').sort()).toEqual([kept[2], kept[3]].sort());
+    expect(fs.existsSync(r.root + '/srv/tree')).toBe(false);
+    expect(make('-q').code).toBe(0);
+  });
 });
 
 describe('on a terminal', () => {
@@ -318,6 +401,33 @@ describe('-n, --explain, --json', () => {
     fs.chownSync(r.root + '/etc/motd', 5, 5);
     const res = make('--explain');
     expect(res.stdout).toMatch(/update \/etc\/motd \(text\): mode 0600 != declared 0644; owner 5:5 != declared 0:0 \[jailfile\.ts:\d+ text\("\/etc\/motd"\)\]/);
+  });
+
+  it('--explain gives every reason when several things changed, and --json --explain names the entry', () => {
+    make();
+    // Source bytes and the output's mode; the output's bytes, mode and owner; declared content and the output's mode.
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'alpha 2\n');
+    fs.chmodSync(r.root + '/etc/a.conf', 0o600);
+    fs.appendFileSync(r.root + '/etc/b.conf', 'evil\n');
+    fs.chmodSync(r.root + '/etc/b.conf', 0o644);
+    fs.chownSync(r.root + '/etc/b.conf', 5, 5);
+    fs.chmodSync(r.root + '/etc/motd', 0o600);
+    const json = JSON.parse(make('-n', '--json', '--explain', 'GREETING=hi').stdout);
+    expect(json.updated).toEqual([
+      { path: '/etc/a.conf', kind: 'file', reason: 'source changed: content; mode 0600 != declared 0644', at: expect.stringMatching(/^jailfile\.ts:\d+$/) },
+      { path: '/etc/b.conf', kind: 'file', reason: 'output edited since the last build; mode 0644 != declared 0600; owner 5:5 != declared 0:0', at: expect.stringMatching(/^jailfile\.ts:\d+$/) },
+      { path: '/etc/motd', kind: 'text', reason: 'content changed; mode 0600 != declared 0644', at: expect.stringMatching(/^jailfile\.ts:\d+$/) },
+    ]);
+    const lineOf = (needle: string) => `jailfile.ts:${JAILFILE().split('\n').findIndex((l) => l.includes(needle)) + 1}`;
+    expect(json.updated.map((a: { at: string }) => a.at)).toEqual([lineOf("'/a.conf'"), lineOf("'/b.conf'"), lineOf("text('/etc/motd'")]);
+    const res = make('--explain', 'GREETING=hi');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([
+      expect.stringMatching(/^update \/etc\/a\.conf \(file\): source changed: content; mode 0600 != declared 0644 \[jailfile\.ts:\d+ copy\(/),
+      expect.stringMatching(/^update \/etc\/b\.conf \(file\): output edited since the last build; mode 0644 != declared 0600; owner 5:5 != declared 0:0 \[/),
+      expect.stringMatching(/^update \/etc\/motd \(text\): content changed; mode 0600 != declared 0644 \[/),
+    ]);
+    expect(make('-q', 'GREETING=hi').code).toBe(0);
   });
 
   it('--json prints one report object', () => {
@@ -399,6 +509,70 @@ describe('flags and targets', () => {
     expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
   });
 
+  it('-k keeps what an entry that failed to expand built before, and prunes it only once the entry is gone', () => {
+    fs.writeFileSync(path.join(r.src, 'app.conf'), 'app\n');
+    fs.mkdirSync(path.join(r.src, 'tree', 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(r.src, 'tree', 'sub', 'f'), 'f\n');
+    r.jailfile(JAILFILE(`copy(SRC + '/app.conf', { to: '/etc/app.conf' }), copy(SRC + '/tree', { to: '/srv/tree' }),`));
+    expect(make().code).toBe(0);
+    // Both sources go missing on the host, and another source changes.
+    fs.renameSync(path.join(r.src, 'app.conf'), path.join(r.outside, 'app.conf'));
+    fs.renameSync(path.join(r.src, 'tree'), path.join(r.outside, 'tree'));
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'alpha 2\n');
+    const before = fingerprint(r.root);
+    const n = make('-k', '-n');
+    expect(n.code).toBe(2);
+    expect(changes(n.stdout)).toEqual(['would update /etc/a.conf (file): source changed: content']);
+    const k = make('-k');
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(/app\.conf does not exist on this host/);
+    expect(k.stderr).toMatch(/tree does not exist on this host/);
+    expect(changes(k.stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/a.conf']);
+    // The sources are back: what they built is still what the record says, and nothing is written.
+    fs.renameSync(path.join(r.outside, 'app.conf'), path.join(r.src, 'app.conf'));
+    fs.renameSync(path.join(r.outside, 'tree'), path.join(r.src, 'tree'));
+    const back = fingerprint(r.root);
+    expect(make('-q').code).toBe(0);
+    const ok = make();
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(changes(ok.stdout)).toEqual([]);
+    expect(touched(back, fingerprint(r.root))).toEqual([]);
+    // The entries removed from the jailfile, their outputs go.
+    r.jailfile(JAILFILE());
+    expect(changes(make().stdout)).toEqual([
+      'remove /etc/app.conf (file): no longer declared',
+      'remove /srv (dir): no longer declared',
+      'remove /srv/tree (dir): no longer declared',
+      'remove /srv/tree/sub (dir): no longer declared',
+      'remove /srv/tree/sub/f (file): no longer declared',
+    ]);
+  });
+
+  it('-k keeps the files of an elf() whose library went missing, and its message stays true', () => {
+    const app = path.join(r.src, 'app');
+    fs.mkdirSync(path.join(app, 'lib'), { recursive: true });
+    fs.mkdirSync(path.join(app, 'bin'));
+    fs.writeFileSync(path.join(r.src, 'foo.c'), 'int foo(void) { return 42; }\n');
+    execFileSync('gcc', ['-shared', '-fPIC', '-Wl,-soname,libfoo.so.1', '-o', path.join(app, 'lib', 'libfoo.so.1'), path.join(r.src, 'foo.c')]);
+    fs.writeFileSync(path.join(r.src, 'prog.c'), 'int foo(void);\nint main(void) { return foo() == 42 ? 0 : 1; }\n');
+    execFileSync('gcc', ['-o', path.join(app, 'bin', 'prog'), path.join(r.src, 'prog.c'), path.join(app, 'lib', 'libfoo.so.1'), `-Wl,-rpath,${path.join(app, 'lib')}`]);
+    r.jailfile(JAILFILE(`elf(SRC + '/app/bin/prog'),`).replace('copy, text, users }', 'copy, text, users, elf }'));
+    expect(make().code).toBe(0);
+    const built = [...fingerprint(r.root).keys()];
+    fs.renameSync(path.join(app, 'lib', 'libfoo.so.1'), path.join(r.outside, 'libfoo.so.1'));
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'alpha 2\n');
+    const before = fingerprint(r.root);
+    const k = make('-k');
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(/libfoo\.so\.1: not found/);
+    expect(k.stderr).not.toMatch(/the jail was left as it was/);
+    expect(changes(k.stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/a.conf']);
+    expect([...fingerprint(r.root).keys()]).toEqual(built);
+    expect(spawnSync('chroot', [r.root, path.join(app, 'bin', 'prog')]).status).toBe(0);
+  });
+
   it('-C changes directory first', () => {
     const res = r.jail('-C', r.dir, `ROOT=${r.root}`, `SRC=${r.src}`);
     expect(res.code, res.stderr).toBe(0);
@@ -456,7 +630,11 @@ describe('flags and targets', () => {
   it('clean removes everything jail created and nothing else', () => {
     make();
     fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n');
+    const planned = make('clean', '-n');
+    expect(changes(planned.stdout).filter((l) => /^would remove \/var(\/log)? /.test(l))).toEqual([]); // kept, as clean keeps them
+    expect(planned.stderr).toMatch(/kept \/var\/log/);
     const res = make('clean');
+    expect(changes(res.stdout)).toEqual(changes(planned.stdout).map((l) => l.replace(/^would /, '')));
     expect(res.code).toBe(0);
     expect(fingerprint(r.root).size).toBe(3); // /var, /var/log, /var/log/access.log
     expect(fs.readFileSync(r.root + '/var/log/access.log', 'utf8')).toBe('GET /\n');

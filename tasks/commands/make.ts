@@ -20,7 +20,7 @@ export async function run(p: Parsed, io: Output): Promise<number> {
       log.event(e);
     },
   });
-  if (p.json) io.out(jsonReport(report));
+  if (p.json) io.out(jsonReport(report, { explain: p.explain }));
   else log.summary(report, shown);
   if (report.errors.length) return 2;
   // `clean` leaves nothing to check; a pack rebuild is checked like any build.
