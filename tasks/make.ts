@@ -228,6 +228,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     emit({ type: 'start', total: plan.actions.length });
     const keptWarning = (p: string) => warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
     plan.kept.forEach(keptWarning);
+    for (const l of plan.left) warn(`left ${l.path}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
 
     const pending = opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];
     if (opts.question) {

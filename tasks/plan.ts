@@ -44,6 +44,12 @@ export interface Plan {
    */
   readonly kept: string[];
   /**
+   * No-longer-declared paths where something jail did not write stands now (a service
+   * replaced the file, a directory became a file): left alone with a warning, as `clean`
+   * and pruning remove only what jail put there. Their records are forgotten (in `forget`).
+   */
+  readonly left: { path: string; why: string }[];
+  /**
    * Files whose ctime this plan's own link(2) and unlink(2) move (the file a hard link
    * names): their stamps are taken again once the links are made, or the next build would
    * take the build's own work for tampering.
@@ -137,8 +143,10 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
       return reasons.length ? { reasons } : FRESH;
     case 'symlink': {
       if (!st.isSymbolicLink()) return wrongType(reasons, st, `a symlink to ${t.target}`);
-      const now = fs.readlinkSync(root + t.path);
-      if (now !== t.target) reasons.push(`link points to ${now}, declared ${t.target}`);
+      const now = linkTarget(root + t.path);
+      // Gone or swapped since the lstat (something in the jail racing the build): rewritten.
+      if (now === undefined) reasons.push('output changed while it was being examined');
+      else if (now !== t.target) reasons.push(`link points to ${now}, declared ${t.target}`);
       attrReasons(t, st, reasons);
       return reasons.length ? { reasons } : FRESH;
     }
@@ -196,6 +204,36 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
       // Here the output's stamp held: the declaration moved without its bytes (a touched source), or `rebuild` found them right.
       return declChanged ? { reasons, refresh: recordOf(t, outStamp) } : { reasons };
     }
+  }
+}
+
+function linkTarget(p: string): string | undefined {
+  try { return fs.readlinkSync(p); } catch { return undefined; }
+}
+
+/**
+ * Why what stands at a recorded path that is no longer declared is not what jail made
+ * there, or undefined when it is: the same kind, and for a file the same inode with the
+ * bytes it wrote (a mode or owner changed since does not disown it).
+ */
+function notOurs(root: string, p: string, rec: Rec, st: Stat): string | undefined {
+  const was = (what: string) => `it is a ${typeName(st)} now, where jail made ${what}`;
+  switch (rec.k) {
+    case 'dir': return st.isDirectory() ? undefined : was('a directory');
+    case 'symlink': {
+      if (!st.isSymbolicLink()) return was('a symlink');
+      const now = linkTarget(root + p);
+      return now === rec.t ? undefined : `it points to ${now ?? '(unreadable)'}, where jail made a link to ${rec.t}`;
+    }
+    case 'device': {
+      if (!st.isCharacterDevice() && !st.isBlockDevice()) return was('a device');
+      const { major, minor } = devNumbers(st.rdev);
+      return rec.d === `${st.isCharacterDevice() ? 'c' : 'b'}:${major}:${minor}` ? undefined : `it is device ${major}:${minor} now, where jail made ${rec.d}`;
+    }
+    case 'file':
+    case 'text':
+      if (!st.isFile()) return was('a regular file');
+      return rec.o !== undefined && bytesMoved(rec.o, st.stamp) ? 'it was replaced or edited since jail wrote it' : undefined;
   }
 }
 
@@ -276,6 +314,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
   let removes: Action[] = [];
   const forget: string[] = [];
   const kept: string[] = [];
+  const left: { path: string; why: string }[] = [];
   const recorded = opts.only || opts.partial ? [] : Object.keys(manifest.records);
   if (matched < recorded.length) {
     const declared = new Set(selected.map((t) => t.path));
@@ -285,6 +324,8 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       const rec = manifest.records[p]!;
       const st = isRecordPath(p) ? lstatOf(root + p) : undefined;
       if (!st) { forget.push(p); continue; }
+      const why = notOurs(root, p, rec, st);
+      if (why !== undefined) { forget.push(p); left.push({ path: p, why }); continue; }
       if (st.isDirectory()) dirs.add(p);
       removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'] });
     }
@@ -301,7 +342,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
   }
 
   return {
-    root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, kept, restamp: [...restamp],
+    root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, kept, left, restamp: [...restamp],
     sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)],
   };
 }

@@ -316,6 +316,39 @@ describe('pruning', () => {
     expect(fs.readFileSync(r.root + '/var/spool/mail', 'utf8')).toBe('m');
   });
 
+  it('leaves what a service put where jail\'s files were, in a prune and in clean, and says so', () => {
+    r.jailfile(JAILFILE(`dir('/var/spool'), text('/etc/issue', 'jail\\n'), link('/etc/mtab', '/proc/mounts'),`));
+    expect(make().code).toBe(0);
+    // The service replaced jail's files: a file where the directory was, new bytes by rename, another link.
+    fs.rmdirSync(r.root + '/var/spool');
+    fs.writeFileSync(r.root + '/var/spool', 'important log\n');
+    fs.writeFileSync(r.root + '/etc/issue.new', 'the service\'s own\n');
+    fs.renameSync(r.root + '/etc/issue.new', r.root + '/etc/issue');
+    fs.unlinkSync(r.root + '/etc/mtab');
+    fs.symlinkSync('/proc/self/mounts', r.root + '/etc/mtab');
+    r.jailfile(JAILFILE());
+    for (const args of [['-n'], []]) {
+      const res = make(...args);
+      expect(res.code, res.stderr).toBe(0);
+      expect(changes(res.stdout)).toEqual([]);
+      expect(res.stderr).toContain('left /var/spool: no longer declared, but it is a regular file now, where jail made a directory');
+      expect(res.stderr).toContain('left /etc/issue: no longer declared, but it was replaced or edited since jail wrote it');
+      expect(res.stderr).toContain('left /etc/mtab: no longer declared, but it points to /proc/self/mounts, where jail made a link to /proc/mounts');
+    }
+    expect(fs.readFileSync(r.root + '/var/spool', 'utf8')).toBe('important log\n');
+    expect(fs.readFileSync(r.root + '/etc/issue', 'utf8')).toBe('the service\'s own\n');
+    expect(make('-q').code).toBe(0);
+    // clean removes what jail put there and leaves the same kind of thing alone.
+    fs.writeFileSync(r.root + '/etc/motd.new', 'edited by hand\n');
+    fs.renameSync(r.root + '/etc/motd.new', r.root + '/etc/motd');
+    const res = make('clean');
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('left /etc/motd: clean removes it, but it was replaced or edited since jail wrote it');
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('edited by hand\n');
+    expect(fs.readFileSync(r.root + '/var/spool', 'utf8')).toBe('important log\n');
+    expect(fs.existsSync(r.root + '/etc/a.conf')).toBe(false);
+  });
+
   it('plans a kept directory as kept in -n, -q and --json, as the build keeps it, and removes it once it is empty', () => {
     fs.mkdirSync(path.join(r.src, 'tree', 'newdir'), { recursive: true });
     fs.writeFileSync(path.join(r.src, 'tree', 'newdir', 'seed'), 's\n');
