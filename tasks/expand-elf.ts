@@ -3,6 +3,7 @@
 // host path and every symlink on the way reproduced, so the loader's paths
 // (/lib64/ld-linux-x86-64.so.2, /lib/x86_64-linux-gnu/libc.so.6) work inside the jail.
 
+import { SHEBANG_BYTES, isScript, shebangOf } from './elf/shebang.js';
 import fs from 'node:fs';
 import { ELF_GLOB, globSync, isGlob } from './glob.js';
 import type { ElfEntry } from './entries.js';
@@ -41,12 +42,11 @@ function shebang(file: string): { interp?: string } | null {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, 'r');
-    const buf = Buffer.alloc(256);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    const head = buf.subarray(0, n).toString('latin1');
-    if (!head.startsWith('#!')) return null;
-    const word = head.slice(2).split('\n')[0]!.trim().split(/\s+/)[0];
-    return word && word.startsWith('/') ? { interp: word } : {};
+    const buf = Buffer.alloc(SHEBANG_BYTES);
+    const head = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
+    if (!isScript(head)) return null;
+    const interp = shebangOf(head);
+    return interp === undefined ? {} : { interp };
   } catch {
     return null;
   } finally {

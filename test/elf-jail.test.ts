@@ -141,6 +141,21 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/hello.sh') ]);`);
     expect(make().code).toBe(0);
     expect(execFileSync('chroot', [r.root, path.join(r.src, 'hello.sh')], { encoding: 'utf8' })).toBe('hello from the jail\n');
   });
+
+  it('brings a #! interpreter whose path is UTF-8, and jail check finds it there', () => {
+    const dir = path.join(r.src, 'outils-dé');
+    fs.mkdirSync(dir);
+    fs.copyFileSync(fs.realpathSync('/bin/sh'), path.join(dir, 'sh'));
+    fs.chmodSync(path.join(dir, 'sh'), 0o755);
+    fs.writeFileSync(path.join(r.src, 'hé.sh'), `#!${dir}/sh\necho été\n`, { mode: 0o755 });
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/hé.sh') ]);`);
+    expect(make().code).toBe(0);
+    expect(execFileSync('chroot', [r.root, path.join(r.src, 'hé.sh')], { encoding: 'utf8' })).toBe('été\n');
+    const check = r.jail('check', `ROOT=${r.root}`, `SRC=${r.src}`, '--json');
+    expect(JSON.parse(check.stdout).findings.filter((f: { kind: string }) => f.kind === 'missing-interpreter')).toEqual([]);
+  });
 });
 
 describe('library upgrades on the host', () => {

@@ -7,6 +7,7 @@
 // for a `#!` line too (the same one read, of at most what the kernel reads); nothing else
 // is opened.
 
+import { SHEBANG_BYTES, shebangOf } from '../elf/shebang.js';
 import fs from 'node:fs';
 import { mountsBeneath } from '../rootfs.js';
 import { hasExecBits } from './paths.js';
@@ -27,20 +28,6 @@ export interface Walk {
 }
 
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
-/** What the kernel reads of a file to find its `#!` line (BINPRM_BUF_SIZE). */
-const SHEBANG_BYTES = 256;
-
-/** The interpreter path of a `#!` line; undefined for none, a relative one, or one longer than the kernel reads. */
-export function shebangOf(head: Buffer): string | undefined {
-  if (head.length < 3 || head[0] !== 0x23 || head[1] !== 0x21) return undefined;
-  const end = head.indexOf(0x0a);
-  const line = head.subarray(2, end < 0 ? head.length : end).toString('latin1');
-  const m = /^[ \t]*([^ \t\0]+)([ \t\0]|$)/.exec(line);
-  // Cut off by the read: not the path the kernel would see, so not judged.
-  if (!m || (end < 0 && m[2] === '' && head.length >= SHEBANG_BYTES)) return undefined;
-  return m[1]!.startsWith('/') ? m[1] : undefined;
-}
-
 export function walkRoot(reader: RootReader, opts: { maxEntries?: number } = {}): Walk {
   const maxEntries = opts.maxEntries ?? WALK_LIMITS.maxEntries;
   const rootDev = reader.rootStat.dev;
