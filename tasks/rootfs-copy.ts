@@ -27,7 +27,7 @@ export interface CopyJob {
 export type CopyDone =
   | { ok: true; st: Stat }
   /** Something stands at the name (a directory, say): the finished temporary file waits for rootfs.ts to clear the way. */
-  | { ok: false; blocked: true }
+  | { ok: false; blocked: true; made: { dev: bigint; ino: bigint } }
   /** The temporary file is not the one made here any more; it was removed. */
   | { ok: false; refused: true }
   | { ok: false; error: { code?: string; message: string } };
@@ -94,7 +94,9 @@ export function copySmall(job: CopyJob): CopyDone {
     } catch (err) {
       if (!BLOCKED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
       keepTmp = true;
-      return { ok: false, blocked: true };
+      // Which inode was made: rootfs.ts reopens the name to finish, and must find this one.
+      const st = fs.fstatSync(fd, { bigint: true });
+      return { ok: false, blocked: true, made: { dev: st.dev, ino: st.ino } };
     }
     return { ok: true, st: new Stat(fs.fstatSync(fd, { bigint: true })) };
   } catch (err) {

@@ -325,30 +325,57 @@ export class RootFs {
       const job: CopyJob = { source, size, dirFd: pfd, tmp, name: baseName(p), mode, uid, gid };
       return this.#settle(this.#threads ? await this.#threads.copy(job) : copySmall(job), job, p);
     }
-    if (size <= SYNC_COPY_MAX) fs.copyFileSync(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
-    else await fsp.copyFile(source, this.#proc(pfd, tmp), fs.constants.COPYFILE_EXCL);
-    return this.#installTemp(pfd, tmp, p, mode, uid, gid);
+    // The temporary file is made here and held: the copy writes into it through its
+    // descriptor's /proc path, which lands on this inode whatever is renamed over the name
+    // meanwhile, and owner and mode are set through the descriptor. Copying by name let
+    // something in the jail swap its own file in, which the build then made root's. One
+    // renamed over the name in the instant before the final rename lands in place instead,
+    // as its owner made it (never root's): its stamp is not the one recorded, so the next
+    // make replaces it.
+    const fd = fs.openSync(this.#proc(pfd, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    let installed = false;
+    try {
+      const into = `/proc/self/fd/${fd}`;
+      if (size <= SYNC_COPY_MAX) fs.copyFileSync(source, into);
+      else await fsp.copyFile(source, into);
+      const st = this.#finishTemp(fd, pfd, tmp, p, mode, uid, gid);
+      installed = true;
+      return st;
+    } finally {
+      fs.closeSync(fd);
+      if (!installed) try { fs.unlinkSync(this.#proc(pfd, tmp)); } catch { /* gone already */ }
+    }
   }
 
   /** What a small file's copy (here or on a copy thread) came to, as the stat of the file in place. */
   #settle(done: CopyDone, job: CopyJob, p: string): Stat {
     if (done.ok) return done.st;
     // Stamped through a descriptor held across the rename, as every other copy is.
-    if ('blocked' in done) return this.#installTemp(job.dirFd, job.tmp, p, job.mode, job.uid, job.gid);
+    if ('blocked' in done) return this.#installTemp(job.dirFd, job.tmp, p, job.mode, job.uid, job.gid, done.made);
     if ('refused' in done) return refuse('unsafe-path', swapped(p), p);
     throw Object.assign(new Error(done.error.message), { code: done.error.code });
   }
 
-  /** A finished temporary file checked, renamed over `p` (clearing the way) and stamped through its descriptor. */
-  #installTemp(pfd: number, tmp: string, p: string, mode: number, uid: number, gid: number): Stat {
+  /**
+   * A finished temporary file, reopened by name: it must still be the inode that was made
+   * (`made`), or something in the jail swapped its own file in. Then as #finishTemp.
+   */
+  #installTemp(pfd: number, tmp: string, p: string, mode: number, uid: number, gid: number, made: { dev: bigint; ino: bigint }): Stat {
     const fd = fs.openSync(this.#proc(pfd, tmp), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
-      this.#finish(fd, p, mode, uid, gid);
-      this.#install(pfd, tmp, baseName(p), p);
-      return fstatOf(fd);
+      const st = fs.fstatSync(fd, { bigint: true });
+      if (st.dev !== made.dev || st.ino !== made.ino) refuse('unsafe-path', swapped(p), p);
+      return this.#finishTemp(fd, pfd, tmp, p, mode, uid, gid);
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /** The temporary file held by `fd` checked, owned and moded through it, renamed over `p` (clearing the way) and stamped through it. */
+  #finishTemp(fd: number, pfd: number, tmp: string, p: string, mode: number, uid: number, gid: number): Stat {
+    this.#finish(fd, p, mode, uid, gid);
+    this.#install(pfd, tmp, baseName(p), p);
+    return fstatOf(fd);
   }
 
   /** Writes `content` to `p`. Returns the written file's stat. */
