@@ -131,13 +131,15 @@ function alive(pid: number): boolean {
 
 /**
  * Where builds of any install directory meet: a lock per ROOT, whichever jailfile builds
- * it. Under /run (cleared at boot, as the locks' owners are), one directory per user,
- * made 0700 and refused if someone else made it first (/run/lock is world-writable).
+ * it. Under /run (cleared at boot, as the locks' owners are; only root may write there),
+ * one directory per user, made 0700 and refused if someone else made it. Not /run/lock:
+ * it is world-writable, so any local user could make the directory first after a reboot
+ * and stop every build until an administrator removed it.
  */
 function hostLockDir(): string | undefined {
   const uid = process.getuid?.() ?? 0;
-  const base = ['/run/lock', '/run'].find((d) => fs.statSync(d, { throwIfNoEntry: false })?.isDirectory());
-  return base && path.join(base, uid === 0 ? 'jail' : `jail-${uid}`);
+  if (!fs.statSync('/run', { throwIfNoEntry: false })?.isDirectory()) return undefined;
+  return path.join('/run', uid === 0 ? 'jail-build' : `jail-build-${uid}`);
 }
 
 /** ROOT with every symlink among its parents resolved, as far as it exists: the same jail, however it is named. */

@@ -255,7 +255,7 @@ describe('one ROOT, two install directories', () => {
     expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
     for (const cwd of [r.dir, second]) expect(spawnSync(process.execPath, [CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`, '-q'], { cwd }).status).toBe(0);
     // The host-wide lock is gone with the builds, and was never put in ROOT.
-    expect(fs.readdirSync('/run/lock/jail').filter((f) => f.includes(rootKey(r.root)))).toEqual([]);
+    expect(fs.readdirSync('/run/jail-build').filter((f) => f.includes(rootKey(r.root)))).toEqual([]);
     expect(fs.readdirSync(r.root).sort()).toEqual(['data', 'etc', 'var']);
   });
 });
