@@ -260,10 +260,22 @@ export default defineJail(({ SH }) => [
     expect(scripts(bare.found)).toEqual(['missing-interpreter /etc/rc.d/50app.sh', 'missing-interpreter /usr/local/bin/tool']);
     const msg = (found: Found[], p: string) => found.find((f) => f.kind === 'missing-interpreter' && f.path === p)!;
     expect(msg(bare.found, '/etc/rc.d/50app.sh').message).toMatch(/#! interpreter \/bin\/sh is not in the jail/);
-    expect(msg(bare.found, '/etc/rc.d/50app.sh').fix).toMatch(/elf\('\/bin\/sh'\)/);
+    expect(msg(bare.found, '/etc/rc.d/50app.sh').fix).toMatch(/elf\("\/bin\/sh"\)/);
     expect(msg(bare.found, '/usr/local/bin/tool').message).toMatch(/\/usr\/bin\/env is not in the jail/);
     expect(check('SH=no').stdout).toMatch(/^missing-interpreter \/etc\/rc\.d\/50app\.sh: /m);
     expect(fingerprint(r.root)).toEqual(before);
+
+    // The jail writes the #! lines and the names: its advice is quoted as code, and its
+    // control characters never reach the terminal nor start a forged line of their own.
+    fs.writeFileSync(r.root + "/usr/local/bin/x", "#!/x'),copy('/etc/shadow'),elf('/y\n", { mode: 0o755 });
+    fs.writeFileSync(r.root + '/usr/local/bin/evil\nsetuid forged: finding \x1b[31m', '#!/bin/\x1b[2J\n', { mode: 0o755 });
+    const hostile = check('SH=no');
+    expect(hostile.stdout).toContain(`add the interpreter with elf("/x'),copy('/etc/shadow'),elf('/y")`);
+    expect(hostile.stdout).not.toMatch(/\x1b/);
+    expect(hostile.stdout.split('\n').filter((l) => l.startsWith('setuid forged'))).toEqual([]);
+    expect(hostile.stdout).toContain('evil\\x0asetuid forged: finding \\x1b[31m');
+    fs.rmSync(r.root + '/usr/local/bin/x');
+    fs.rmSync(r.root + '/usr/local/bin/evil\nsetuid forged: finding \x1b[31m');
 
     // With /bin/sh (through the jail's /bin -> usr/bin and sh -> dash links) the rc script is fine.
     expect(make('SH=yes').code).toBe(0);

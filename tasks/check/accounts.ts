@@ -72,7 +72,7 @@ export function checkAccounts(ctx: Context): void {
     const look = fsr.lookup(shell);
     if (look.kind !== 'found' || !look.st.isFile()) {
       ctx.add('accounts', '/etc/passwd', `${who} has the login shell ${shell}${a.shell === '' ? ' (an empty field means /bin/sh)' : ''}, which is not in the jail: logins, su and programs that run $SHELL fail`,
-        `add the shell with elf('${shell}'), or set the account's shell to /usr/sbin/nologin`);
+        `add the shell with elf(${JSON.stringify(shell)}), or set the account's shell to /usr/sbin/nologin`);
     }
   }
 

@@ -168,7 +168,16 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
   }
 }
 
-/** `KIND PATH: message; fix`, the human line of a finding. */
+/**
+ * `KIND PATH: message; fix`, the human line of a finding. Paths and #! lines come from the
+ * jail, so control characters are shown escaped: a file named with a newline must not
+ * print a forged finding of its own, nor escape sequences reach the administrator's terminal.
+ */
 export function findingLine(f: Finding): string {
-  return `${f.kind} ${f.path}: ${f.message}; ${f.fix}`;
+  return printable(`${f.kind} ${f.path}: ${f.message}; ${f.fix}`);
+}
+
+/** Control characters (C0, DEL, C1) as `\xNN`. */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -29,7 +29,7 @@ export function checkLibraries(ctx: Context, cache = new ElfFactsCache()): void 
       seen.add(m.soname);
       if (m.soname === c.interpreter && m.chain.length === 2) {
         ctx.add('missing-interpreter', n.path, `its program interpreter ${m.soname} is not in the jail${m.reason ? ` (${m.reason})` : ''}: the kernel cannot start it ("No such file or directory")`,
-          `add the program with elf('${n.path}'), which brings its interpreter, or remove the program`);
+          `add the program with elf(${JSON.stringify(n.path)}), which brings its interpreter, or remove the program`);
         continue;
       }
       const chain = m.chain.join(' -> ');

@@ -27,6 +27,6 @@ export function checkScripts(ctx: Context): void {
     const why = verdict(n.interpreter);
     if (why === undefined) continue;
     ctx.add('missing-interpreter', n.path, `its #! interpreter ${n.interpreter} ${why}`,
-      `add the interpreter with elf('${n.interpreter}'), which brings its libraries, or remove the script`);
+      `add the interpreter with elf(${JSON.stringify(n.interpreter)}), which brings its libraries, or remove the script`);
   }
 }
