@@ -182,6 +182,23 @@ int main(void) {
     expect(res.status, res.stderr).toBe(0);
   });
 
+  it('never suggests a host file that not everyone may read, whatever the program asks for', () => {
+    // A program in a jail may have been broken into: what it asks for must not pull host secrets in.
+    const secret = path.join(r.outside, 'key.pem');
+    const open = path.join(r.outside, 'motd');
+    fs.writeFileSync(secret, 'PRIVATE\n', { mode: 0o600 });
+    fs.writeFileSync(open, 'hello\n', { mode: 0o644 });
+    const res = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--write', 'traced-secret.ts', '--', '/bin/sh', '-c', `(: < ${secret}); (: < ${open}); (: < /etc/gshadow); true`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout.trim().split('\n'), res.stderr).toEqual([`copy('${open}'),`]);
+    const mod = fs.readFileSync(path.join(r.dir, 'traced-secret.ts'), 'utf8');
+    expect(mod).toContain(`copy('${open}')`);
+    // The command is named in the module's header comment; no entry names the secrets.
+    expect(mod.split('\n').filter((l) => !l.startsWith('//') && (l.includes(secret) || l.includes('gshadow')))).toEqual([]);
+    expect(res.stderr).toContain(`not suggested: '${secret}', which the program looked for, is not readable by everyone on the host`);
+    expect(res.stderr).toContain("not suggested: '/etc/gshadow'");
+  });
+
   it('refuses to overwrite a module it did not write, and needs a command', () => {
     fs.writeFileSync(path.join(r.dir, 'mine.ts'), "export default ['something of mine'];\n");
     r.jailfile(JAILFILE());

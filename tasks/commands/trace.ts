@@ -148,7 +148,7 @@ export function jsString(s: string): string {
  * (or declares) and paths the host lacks too; one entry per host file however many
  * names the program tried for it.
  */
-export function suggest(misses: readonly Miss[], root: string, declared: ReadonlySet<string>): { suggestions: Suggestion[]; declaredMissing: string[] } {
+export function suggest(misses: readonly Miss[], root: string, declared: ReadonlySet<string>): { suggestions: Suggestion[]; declaredMissing: string[]; withheld: string[] } {
   const jail = new RootPaths(root);
   const byReal = new Map<string, { names: string[]; exec: boolean }>();
   const declaredMissing = new Set<string>();
@@ -164,6 +164,7 @@ export function suggest(misses: readonly Miss[], root: string, declared: Readonl
     byReal.set(realPath, have);
   }
   const suggestions: Suggestion[] = [];
+  const withheld: string[] = [];
   for (const [realPath, { names, exec }] of byReal) {
     const name = names.includes(realPath) ? realPath : names[0]!;
     const st = fs.statSync(realPath, { throwIfNoEntry: false });
@@ -171,6 +172,10 @@ export function suggest(misses: readonly Miss[], root: string, declared: Readonl
     let kind: Suggestion['kind'];
     if (st.isDirectory()) kind = 'dir';
     else if (!st.isFile()) continue;
+    // What the program asks for is its own choice, and a program in a jail may have been
+    // broken into: a host file that not everyone may read (shadow, a private key) is never
+    // offered, least of all to --write, which a jailfile imports unread.
+    else if ((st.mode & 0o004) === 0) { withheld.push(name); continue; }
     else {
       const elf = readElf(realPath);
       kind = (elf.ok && elf.value !== null) || (exec && (st.mode & 0o111) !== 0) ? 'elf' : 'copy';
@@ -180,7 +185,7 @@ export function suggest(misses: readonly Miss[], root: string, declared: Readonl
     suggestions.push({ entry, kind, path: name });
   }
   suggestions.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { suggestions, declaredMissing: [...declaredMissing].sort() };
+  return { suggestions, declaredMissing: [...declaredMissing].sort(), withheld: withheld.sort() };
 }
 
 const MARK = 'Written by `jail trace`';
@@ -282,8 +287,9 @@ async function traceInJail(p: Parsed, io: Output): Promise<number> {
       io.err(`jail: ${command[0]} ${why}${said ? `; its last words:\n${said.split('\n').slice(-10).map((l) => `  ${l}`).join('\n')}` : ''}`);
     }
     const declared = new Set(a.targets.map((x) => x.path));
-    const { suggestions, declaredMissing } = suggest(parseTrace(text, path.resolve(a.root)), a.root, declared);
+    const { suggestions, declaredMissing, withheld } = suggest(parseTrace(text, path.resolve(a.root)), a.root, declared);
     for (const d of declaredMissing) io.err(`jail: ${d} is declared but missing from ROOT: run jail make ROOT=${a.root}`);
+    for (const w of withheld) io.err(`jail: not suggested: ${jsString(w)}, which the program looked for, is not readable by everyone on the host (a secret?); copy it by hand if the service truly needs it`);
     if (suggestions.length === 0) {
       io.err('jail: the program found everything it looked for that the host has');
       return 0;
