@@ -5,6 +5,7 @@
 
 import { copy, dir, elf, text, users, EntryUsageError, type Entries } from '../tasks/entries.js';
 import { callSite } from '../tasks/call-site.js';
+import { hostName } from './hostname.js';
 
 export interface ApacheOptions {
   /** Address and port to listen on: `127.0.0.1:8080`. */
@@ -68,7 +69,7 @@ export function apache(opts: ApacheOptions): Entries {
   const modules = opts.modules ?? DEFAULT_MODULES;
   for (const m of modules) if (!/^[a-z0-9_]+$/.test(m)) throw new EntryUsageError(`apache(): module name ${JSON.stringify(m)} is not like 'mime' or 'mpm_event'`, at);
   if (!modules.some((m) => m.startsWith('mpm_'))) throw new EntryUsageError(`apache(): modules must include one MPM (mpm_event, mpm_worker or mpm_prefork)`, at);
-  const serverName = opts.serverName ?? 'localhost';
+  const serverName = opts.serverName === undefined ? 'localhost' : hostName('apache({ serverName })', opts.serverName, at);
   const index = opts.index ?? `<!doctype html>\n<title>${serverName}</title>\n<h1>It works, from inside the jail.</h1>\n`;
   return [
     users({ 'www-data': { uid: 33, gid: 33, home: '/var/www', shell: '/usr/sbin/nologin' } }),

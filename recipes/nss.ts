@@ -2,9 +2,11 @@
 // naming sss, systemd or resolve makes lookups fail inside a jail that lacks them.
 
 import { text, type Entries } from '../tasks/entries.js';
+import { callSite } from '../tasks/call-site.js';
+import { hostName } from './hostname.js';
 
 export function nss(opts: { hostname?: string } = {}): Entries {
-  const host = opts.hostname ? ` ${opts.hostname}` : '';
+  const host = opts.hostname ? ` ${hostName('nss({ hostname })', opts.hostname, callSite())}` : '';
   return [
     text('/etc/nsswitch.conf', [
       'passwd:   files', 'group:    files', 'shadow:   files', 'hosts:    files dns',

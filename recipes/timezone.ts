@@ -21,6 +21,10 @@ export function timezone(zone?: string): Entries {
   const at = callSite();
   const z = zone ?? hostZone();
   if (!/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/.test(z)) throw new EntryUsageError(`timezone(${JSON.stringify(z)}): not a zone name such as Europe/Paris or UTC`, at);
+  // A region (Europe) is a directory of zones: /etc/localtime would name a directory.
+  if (fs.statSync(ZONEINFO + z, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new EntryUsageError(`timezone(${JSON.stringify(z)}): ${ZONEINFO}${z} is a directory of zones, not a zone; name one of them, such as ${z}/${fs.readdirSync(ZONEINFO + z).sort()[0] ?? 'Paris'}`, at);
+  }
   return [
     copy(ZONEINFO + z, { follow: true, mode: 0o644 }),
     link('/etc/localtime', ZONEINFO + z),

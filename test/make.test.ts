@@ -787,6 +787,23 @@ describe('exit status and errors', () => {
     expect(fs.readdirSync(r.root)).toEqual([]);
   });
 
+  it('refuses a host name that is not one, and a time zone region, with the entry', () => {
+    const bad = [
+      [`nss({ hostname: 'a b\\n1.2.3.4 evil' })`, /jailfile\.ts:4: nss\(\{ hostname \}\): "a b\\n1\.2\.3\.4 evil" is not a host name/],
+      [`apache({ listen: '8080', serverName: 'x\\nLoadModule evil' })`, /jailfile\.ts:4: apache\(\{ serverName \}\): .* is not a host name/],
+      [`timezone('Europe')`, /jailfile\.ts:4: timezone\("Europe"\): \/usr\/share\/zoneinfo\/Europe is a directory of zones, not a zone; name one of them, such as Europe\//],
+    ] as const;
+    for (const [entry, msg] of bad) {
+      r.jailfile(`import { defineJail } from 'jail';\nimport { nss, apache, timezone } from 'jail/recipes';\nexport default defineJail(() => [\n  ${entry},\n]);\n`);
+      const res = make();
+      expect(res.code, entry).toBe(2);
+      expect(res.stderr).toMatch(msg);
+    }
+    r.jailfile(`import { defineJail } from 'jail';\nimport { nss, timezone } from 'jail/recipes';\nexport default defineJail(() => [\n  nss({ hostname: 'www.jail.test' }), timezone('Europe/Paris'),\n]);\n`);
+    expect(make().code).toBe(0);
+    expect(fs.readFileSync(r.root + '/etc/hosts', 'utf8')).toContain('127.0.0.1\tlocalhost www.jail.test\n');
+  });
+
   it('refuses bad accounts with the entry', () => {
     const bad = [
       [`users({ 'a:b': { uid: 5, gid: 5 } })`, /user name "a:b" holds ':'/],
