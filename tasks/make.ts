@@ -31,7 +31,7 @@ export interface MakeOptions {
   targets?: string[];
   /** -n: plan and report, write nothing. */
   dryRun?: boolean;
-  /** -q: only say whether the jail is up to date (no writes; see Report.upToDateOnly). */
+  /** -q: only say whether the jail is up to date: nothing is written, and the report lists what make would change (none: up to date). */
   question?: boolean;
   /** -B: rebuild every target. */
   always?: boolean;
