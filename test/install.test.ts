@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { changes, rig, tree, type Rig } from './helpers.js';
+import { rootedAt } from '../tasks/run/procs.js';
 
 let r: Rig;
 
@@ -107,7 +108,7 @@ describe('install steps', () => {
     r.jailfile(JAILFILE(`['/bin/sh', '-c', 'mkdir -p /usr/local/junk && echo half > /usr/local/junk/f && echo broken >&2 && exit 3']`));
     const res = make();
     expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/jailfile\.ts:\d+: install\("app"\): the step failed: chroot failed \(exit status 3\): broken/);
+    expect(res.stderr).toMatch(/jailfile\.ts:\d+: install\("app"\): the step exited with status 3: broken\n/);
     expect(fs.existsSync(r.root + '/usr/local/junk')).toBe(false);
     expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
   });
@@ -121,5 +122,64 @@ describe('install steps', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(execFileSync('chroot', [other, '/usr/local/bin/hello'], { encoding: 'utf8' })).toBe('hello from the app\n');
     expect(tree(other)).toEqual(tree(r.root));
+  });
+
+  it('a step is root in the jail but cannot chroot its way out, and still installs root-owned and chowned files', () => {
+    // QA's probe: the classic escape (mkdir, chroot into it, chdir("..") past the old root,
+    // chroot(".")), then a file written on the host if it got out.
+    const marker = path.join(r.outside, 'ESCAPED');
+    fs.writeFileSync(path.join(r.src, 'probe.c'), `
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/prctl.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+int main(void) {
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 }; struct __user_cap_data_struct d[2];
+  syscall(SYS_capget, &h, d);
+  printf("caps eff=%08x%08x uid=%d nnp=%d chroot-in-bounding=%d pid=%d\\n", d[1].effective, d[0].effective, getuid(),
+         prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), prctl(PR_CAPBSET_READ, CAP_SYS_CHROOT, 0, 0, 0), getpid());
+  for (int fd = 3; fd < 1024; fd++) if (fcntl(fd, F_GETFD) >= 0) printf("open fd %d\\n", fd);
+  mkdir("/esc", 0755);
+  if (chroot("/esc") == 0) {
+    for (int i = 0; i < 30; i++) chdir("..");
+    if (chroot(".") == 0) { FILE *f = fopen("${marker}", "w"); if (f) { fputs("escaped\\n", f); fclose(f); } }
+  } else perror("chroot");
+  return 0;
+}
+`);
+    execFileSync('gcc', ['-static', '-O', '-o', path.join(r.src, 'app', 'probe'), path.join(r.src, 'probe.c')]);
+    r.jailfile(JAILFILE(`['/bin/sh', '-c', '/src/app/probe > /probe.out 2>&1; mkdir -p /opt/app && echo r > /opt/app/mine && echo w > /opt/app/www && chown 33:33 /opt/app/www && chmod 640 /opt/app/www']`));
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.existsSync(marker)).toBe(false);
+    const out = fs.readFileSync(r.root + '/probe.out', 'utf8');
+    expect(out).toMatch(/^chroot: Operation not permitted$/m);
+    // CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID and nothing else; no_new_privs; PID 1 is the namespace's init.
+    expect(out).toMatch(/^caps eff=000000000000001b uid=0 nnp=1 chroot-in-bounding=0 pid=([2-9]|\d\d)$/m);
+    expect(out).not.toMatch(/open fd/);
+    const st = (p: string) => { const s_ = fs.lstatSync(r.root + p); return [s_.uid, s_.gid, (s_.mode & 0o7777).toString(8)]; };
+    expect(st('/opt/app')).toEqual([0, 0, '755']);
+    expect(st('/opt/app/mine')).toEqual([0, 0, '644']);
+    expect(st('/opt/app/www')).toEqual([33, 33, '640']);
+  });
+
+  it('a timeout ends the step and everything it started, and says so', () => {
+    r.jailfile(JAILFILE(`['/bin/sh', '-c', 'sleep 30 & sleep 30; echo done'], timeout: 2`));
+    const t0 = Date.now();
+    const res = make();
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/install\("app"\): the step timed out after 2 s; it and every process it started were killed\b/);
+    expect(rootedAt(r.root)).toEqual([]);
+  });
+
+  it('a program named without its path is an error in the jailfile', () => {
+    r.jailfile(JAILFILE(`['make', 'install']`));
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/install\("app"\) needs run to start with the program's absolute path in the jail \(no PATH search\), e\.g\. '\/bin\/sh' or '\/usr\/bin\/make', got "make"/);
   });
 });
