@@ -182,4 +182,59 @@ int main(void) {
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/install\("app"\) needs run to start with the program's absolute path in the jail \(no PATH search\), e\.g\. '\/bin\/sh' or '\/usr\/bin\/make', got "make"/);
   });
+
+  it('a refused or failed step leaves every declared file as it was, and -n says the step alone would run', () => {
+    r.jailfile(`
+import { defineJail, install, text } from 'jail';
+import { layout, shell } from 'jail/recipes';
+export default defineJail(({ S = 'true' }) => [
+  layout(), shell(), text('/etc/motd', 'declared\\n'),
+  install('s', { inputs: [], run: ['/bin/sh', '-c', S] }),
+]);
+`);
+    const built = make();
+    expect(built.code, built.stderr).toBe(0);
+    const good = tree(r.root);
+    // Refused: it wrote over files the jailfile declares (one from shell()). Failed: the same, then exit 3.
+    for (const [S, why] of [
+      ['echo bad > /etc/motd; cp /bin/sh /usr/bin/cat; mkdir -p /opt/junk', /the step changed \/(etc\/motd|usr\/bin\/cat), which the jailfile declares/],
+      ['echo bad > /etc/motd; rm /usr/bin/cat; mkdir -p /opt/junk; exit 3', /the step exited with status 3/],
+    ] as const) {
+      const res = make(`S=${S}`);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(why);
+      expect(res.stderr).toMatch(/Its new files were removed and the files the jailfile declares were put back/);
+      expect(tree(r.root)).toEqual(good);
+      expect(make('-q', `S=${S}`).code).toBe(1);
+      const n = make('-n', `S=${S}`);
+      expect(n.stdout).toMatch(/^install s: would run \(no layer for its inputs yet\)$/m);
+      expect(changes(n.stdout)).toEqual([]);
+    }
+  });
+
+  it('the report counts each path once: the build\'s own, and what the step captured', () => {
+    const json = (...a: string[]) => {
+      const res = make('--json', ...a);
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout) as { created: { path: string }[]; updated: { path: string }[]; removed: { path: string }[]; upToDate: number; installs: { name: string; status: string; captured?: number }[] };
+    };
+    const first = json();
+    expect(first.installs).toEqual([{ name: 'app', status: 'ran', captured: 8 }]);
+    expect(first.updated).toEqual([]);
+    expect(first.removed).toEqual([]);
+    expect(first.upToDate).toBe(0);
+    expect(first.created.some((a) => a.path.startsWith('/usr/local/'))).toBe(false);
+    const total = json().upToDate;
+    expect(total).toBe(first.created.length + 8);
+
+    // A changed input: the copy is updated, the step runs again and makes its 8 paths anew; nothing was removed.
+    fs.writeFileSync(path.join(r.src, 'app', 'greeting.txt'), 'hello, version 2\n');
+    const again = json();
+    expect(again.installs).toEqual([{ name: 'app', status: 'ran', captured: 8 }]);
+    expect(again.created).toEqual([]);
+    expect(again.updated.map((a) => a.path)).toEqual(['/src/app/greeting.txt']);
+    expect(again.removed).toEqual([]);
+    expect(again.upToDate).toBe(total - 1 - 8);
+    expect(make().stdout).toMatch(/^jail: 0 created, 0 updated, 0 removed, \d+ up to date in/m);
+  });
 });

@@ -83,11 +83,13 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
   const r = await runStep(e, root, installDir);
   const after = snapshot(root);
   const added = [...after.keys()].filter((p) => !before.has(p)).sort();
-  if (r.failure) {
+  // A failed or refused step: its new files go; make then puts back the declared files it changed.
+  const undo = (msg: string): StepResult => {
     const fs_ = RootFs.open(root);
     try { for (const p of [...added].reverse()) fs_.prune(p); } finally { fs_.close(); }
-    return fail(`${r.failure}${r.output.trim() ? `: ${r.output.trim()}` : ''}\nIts new files were removed; fix the step or its inputs and run make again.`);
-  }
+    return fail(`${msg}\nIts new files were removed and the files the jailfile declares were put back; fix the step or its inputs and run make again.`);
+  };
+  if (r.failure) return undo(`${r.failure}${r.output.trim() ? `: ${r.output.trim()}` : ''}`);
   const changed: string[] = [];
   for (const [p, s] of after) {
     const b = before.get(p);
@@ -95,7 +97,7 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
     if (b.sig === s.sig) continue;
     if (declared.has(p)) {
       if (s.kind === 'dir') continue; // a declared directory's own attributes are the build's to repair
-      return fail(`the step changed ${p}, which the jailfile declares; an install step may only add files the jailfile does not make (the next make would undo its change).`);
+      return undo(`the step changed ${p}, which the jailfile declares; an install step may only add files the jailfile does not make.`);
     }
     changed.push(p);
   }
@@ -132,7 +134,7 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
     } else {
       await w.close().catch(() => {});
       fs.rmSync(tmp, { force: true });
-      return fail(`the step made ${p}, a device, FIFO or socket; install steps may not (declare device nodes with device()).`);
+      return undo(`the step made ${p}, a device, FIFO or socket; install steps may not (declare device nodes with device()).`);
     }
   }
   const index: PackIndex = { format: PACK_FORMAT, created: new Date().toISOString(), root, vars: {}, entries };
