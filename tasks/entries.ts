@@ -364,6 +364,7 @@ export function install(name: string, opts: { inputs: string[]; run: string[]; t
   if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) usage(label, 'needs a name of letters, digits, ., _ and -', at);
   const o = attrsOf(label, opts, ['inputs', 'run', 'timeout', 'env'], at);
   if (!Array.isArray(o.run) || o.run.length === 0 || o.run.some((w) => typeof w !== 'string')) usage(label, "needs run: the command as a list of words, e.g. ['/bin/sh', '-c', 'cd /src/app && make install']", at);
+  if (!(o.run as string[])[0]!.startsWith('/')) usage(label, `needs run to start with the program's absolute path in the jail (no PATH search), e.g. '/bin/sh' or '/usr/bin/make', got ${show((o.run as string[])[0])}`, at);
   if (!Array.isArray(o.inputs) || o.inputs.some((p) => typeof p !== 'string' || !p.startsWith('/'))) usage(label, 'needs inputs: absolute host paths or globs whose contents the step depends on', at);
   const timeout = o.timeout === undefined ? 600 : o.timeout;
   if (typeof timeout !== 'number' || !(timeout > 0)) usage(label, 'has a bad timeout; give seconds', at);

@@ -189,6 +189,32 @@ async function analyzePack(a: Analysis, file: string): Promise<Analysis> {
 }
 
 export async function make(opts: MakeOptions): Promise<Report> {
+  return build(opts, true);
+}
+
+/** One report for a build and the build after its install steps: each path counted once, for what happened to it. */
+function merged(first: Report, again: Report, captured: ReadonlySet<string>, seconds: number): Report {
+  const acted = new Set([...again.created, ...again.updated, ...again.removed].map((a) => a.path));
+  // The second build finds up to date what the first one made and what the steps captured: made now, not found so.
+  const madeNow = new Set([...first.created, ...first.updated].map((a) => a.path).concat([...captured]));
+  let already = again.upToDate;
+  for (const p of madeNow) if (!acted.has(p)) already--;
+  return {
+    ...again,
+    installs: [...first.installs, ...again.installs],
+    created: [...first.created, ...again.created],
+    updated: [...first.updated, ...again.updated],
+    // A step's old file, removed as no longer declared before the step ran again and made it anew, was replaced by the step.
+    removed: [...first.removed.filter((a) => !captured.has(a.path)), ...again.removed],
+    upToDate: Math.max(0, already),
+    errors: [...first.errors, ...again.errors],
+    warnings: [...first.warnings, ...again.warnings],
+    seconds,
+  };
+}
+
+/** `make`; without `steps`, pending install steps are left pending (the repair after a failed one). */
+async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
   const t0 = process.hrtime.bigint();
   const emit = opts.onEvent ?? (() => {});
   const dryRun = Boolean(opts.dryRun || opts.question);
@@ -230,7 +256,7 @@ export async function make(opts: MakeOptions): Promise<Report> {
     plan.kept.forEach(keptWarning);
     for (const l of plan.left) warn(`left ${l.path}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
 
-    const pending = opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];
+    const pending = steps && opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];
     if (opts.question) {
       for (const a of plan.actions) (a.op === 'create' ? report.created : a.op === 'update' ? report.updated : report.removed).push(toReport(a));
       for (const l of pending) report.installs.push({ name: l.entry.name, status: 'pending' });
@@ -287,21 +313,25 @@ export async function make(opts: MakeOptions): Promise<Report> {
     } else if (pending.length) {
       const declared = new Set(exp.targets.map((t) => t.path));
       const { runInstallStep } = await import('./install/capture.js');
+      const captured = new Set<string>();
       for (const l of pending) {
         emit({ type: 'install', name: l.entry.name, status: 'running' });
         const r = await runInstallStep(l, root, installDir, declared);
         r.warnings.forEach(warn);
         report.errors.push(...r.errors);
         if (r.errors.length) break;
+        for (const x of l.pack?.index.entries ?? []) captured.add(x.path);
         report.installs.push({ name: l.entry.name, status: 'ran', captured: r.captured });
         emit({ type: 'install', name: l.entry.name, status: 'ran', captured: r.captured });
       }
-      if (!report.errors.length) {
-        // Build again: the captured layers are targets now, and the files the steps left are adopted as built.
-        lock?.release();
-        const again = await make({ ...opts, onEvent: opts.onEvent });
-        return { ...again, installs: [...report.installs, ...again.installs], created: [...report.created, ...again.created], updated: [...report.updated, ...again.updated], removed: [...report.removed, ...again.removed], warnings: [...report.warnings, ...again.warnings], seconds: done().seconds };
-      }
+      // Build again. After the steps, their captured layers are targets and the files they
+      // left are adopted as built. After a failed or refused step (its new files already
+      // removed), errors leave ROOT as it was: a declared file the step wrote over or removed
+      // is an edit to the plan, which writes it back as the jailfile says — the same repair
+      // any edit gets, and far cheaper than running every step on a copy of ROOT.
+      lock?.release();
+      const again = await build(opts, !report.errors.length);
+      return merged(report, again, captured, done().seconds);
     }
     return done();
   } finally {

@@ -71,7 +71,10 @@ export class HumanLog {
     if (this.opts.quiet) return;
     const secs = r.seconds < 10 ? r.seconds.toFixed(2) : r.seconds.toFixed(1);
     const would = r.dryRun ? 'would be ' : '';
-    this.io.out(`jail: ${r.created.length} ${would}created, ${r.updated.length} ${would}updated, ${r.removed.length} ${would}removed, ${r.upToDate} up to date in ${secs}s` +
+    // A step's files are its own count: made by the step, not created, updated or found up to date by the build.
+    const captured = r.installs.reduce((n, i) => n + (i.captured ?? 0), 0);
+    this.io.out(`jail: ${r.created.length} ${would}created, ${r.updated.length} ${would}updated, ${r.removed.length} ${would}removed, ${r.upToDate} up to date` +
+      `${captured ? `, ${captured} captured by install steps` : ''} in ${secs}s` +
       (r.errors.length ? `, ${r.errors.length} error${r.errors.length > 1 ? 's' : ''}` : ''));
   }
 }

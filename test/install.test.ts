@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { changes, rig, tree, type Rig } from './helpers.js';
+import { rootedAt } from '../tasks/run/procs.js';
 
 let r: Rig;
 
@@ -107,7 +108,7 @@ describe('install steps', () => {
     r.jailfile(JAILFILE(`['/bin/sh', '-c', 'mkdir -p /usr/local/junk && echo half > /usr/local/junk/f && echo broken >&2 && exit 3']`));
     const res = make();
     expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/jailfile\.ts:\d+: install\("app"\): the step failed: chroot failed \(exit status 3\): broken/);
+    expect(res.stderr).toMatch(/jailfile\.ts:\d+: install\("app"\): the step exited with status 3: broken\n/);
     expect(fs.existsSync(r.root + '/usr/local/junk')).toBe(false);
     expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
   });
@@ -121,5 +122,119 @@ describe('install steps', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(execFileSync('chroot', [other, '/usr/local/bin/hello'], { encoding: 'utf8' })).toBe('hello from the app\n');
     expect(tree(other)).toEqual(tree(r.root));
+  });
+
+  it('a step is root in the jail but cannot chroot its way out, and still installs root-owned and chowned files', () => {
+    // QA's probe: the classic escape (mkdir, chroot into it, chdir("..") past the old root,
+    // chroot(".")), then a file written on the host if it got out.
+    const marker = path.join(r.outside, 'ESCAPED');
+    fs.writeFileSync(path.join(r.src, 'probe.c'), `
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/prctl.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+int main(void) {
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 }; struct __user_cap_data_struct d[2];
+  syscall(SYS_capget, &h, d);
+  printf("caps eff=%08x%08x uid=%d nnp=%d chroot-in-bounding=%d pid=%d\\n", d[1].effective, d[0].effective, getuid(),
+         prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), prctl(PR_CAPBSET_READ, CAP_SYS_CHROOT, 0, 0, 0), getpid());
+  for (int fd = 3; fd < 1024; fd++) if (fcntl(fd, F_GETFD) >= 0) printf("open fd %d\\n", fd);
+  mkdir("/esc", 0755);
+  if (chroot("/esc") == 0) {
+    for (int i = 0; i < 30; i++) chdir("..");
+    if (chroot(".") == 0) { FILE *f = fopen("${marker}", "w"); if (f) { fputs("escaped\\n", f); fclose(f); } }
+  } else perror("chroot");
+  return 0;
+}
+`);
+    execFileSync('gcc', ['-static', '-O', '-o', path.join(r.src, 'app', 'probe'), path.join(r.src, 'probe.c')]);
+    r.jailfile(JAILFILE(`['/bin/sh', '-c', '/src/app/probe > /probe.out 2>&1; mkdir -p /opt/app && echo r > /opt/app/mine && echo w > /opt/app/www && chown 33:33 /opt/app/www && chmod 640 /opt/app/www']`));
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.existsSync(marker)).toBe(false);
+    const out = fs.readFileSync(r.root + '/probe.out', 'utf8');
+    expect(out).toMatch(/^chroot: Operation not permitted$/m);
+    // CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID and nothing else; no_new_privs; PID 1 is the namespace's init.
+    expect(out).toMatch(/^caps eff=000000000000001b uid=0 nnp=1 chroot-in-bounding=0 pid=([2-9]|\d\d)$/m);
+    expect(out).not.toMatch(/open fd/);
+    const st = (p: string) => { const s_ = fs.lstatSync(r.root + p); return [s_.uid, s_.gid, (s_.mode & 0o7777).toString(8)]; };
+    expect(st('/opt/app')).toEqual([0, 0, '755']);
+    expect(st('/opt/app/mine')).toEqual([0, 0, '644']);
+    expect(st('/opt/app/www')).toEqual([33, 33, '640']);
+  });
+
+  it('a timeout ends the step and everything it started, and says so', () => {
+    r.jailfile(JAILFILE(`['/bin/sh', '-c', 'sleep 30 & sleep 30; echo done'], timeout: 2`));
+    const t0 = Date.now();
+    const res = make();
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/install\("app"\): the step timed out after 2 s; it and every process it started were killed\b/);
+    expect(rootedAt(r.root)).toEqual([]);
+  });
+
+  it('a program named without its path is an error in the jailfile', () => {
+    r.jailfile(JAILFILE(`['make', 'install']`));
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/install\("app"\) needs run to start with the program's absolute path in the jail \(no PATH search\), e\.g\. '\/bin\/sh' or '\/usr\/bin\/make', got "make"/);
+  });
+
+  it('a refused or failed step leaves every declared file as it was, and -n says the step alone would run', () => {
+    r.jailfile(`
+import { defineJail, install, text } from 'jail';
+import { layout, shell } from 'jail/recipes';
+export default defineJail(({ S = 'true' }) => [
+  layout(), shell(), text('/etc/motd', 'declared\\n'),
+  install('s', { inputs: [], run: ['/bin/sh', '-c', S] }),
+]);
+`);
+    const built = make();
+    expect(built.code, built.stderr).toBe(0);
+    const good = tree(r.root);
+    // Refused: it wrote over files the jailfile declares (one from shell()). Failed: the same, then exit 3.
+    for (const [S, why] of [
+      ['echo bad > /etc/motd; cp /bin/sh /usr/bin/cat; mkdir -p /opt/junk', /the step changed \/(etc\/motd|usr\/bin\/cat), which the jailfile declares/],
+      ['echo bad > /etc/motd; rm /usr/bin/cat; mkdir -p /opt/junk; exit 3', /the step exited with status 3/],
+    ] as const) {
+      const res = make(`S=${S}`);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(why);
+      expect(res.stderr).toMatch(/Its new files were removed and the files the jailfile declares were put back/);
+      expect(tree(r.root)).toEqual(good);
+      expect(make('-q', `S=${S}`).code).toBe(1);
+      const n = make('-n', `S=${S}`);
+      expect(n.stdout).toMatch(/^install s: would run \(no layer for its inputs yet\)$/m);
+      expect(changes(n.stdout)).toEqual([]);
+    }
+  });
+
+  it('the report counts each path once: the build\'s own, and what the step captured', () => {
+    const json = (...a: string[]) => {
+      const res = make('--json', ...a);
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout) as { created: { path: string }[]; updated: { path: string }[]; removed: { path: string }[]; upToDate: number; installs: { name: string; status: string; captured?: number }[] };
+    };
+    const first = json();
+    expect(first.installs).toEqual([{ name: 'app', status: 'ran', captured: 8 }]);
+    expect(first.updated).toEqual([]);
+    expect(first.removed).toEqual([]);
+    expect(first.upToDate).toBe(0);
+    expect(first.created.some((a) => a.path.startsWith('/usr/local/'))).toBe(false);
+    const total = json().upToDate;
+    expect(total).toBe(first.created.length + 8);
+
+    // A changed input: the copy is updated, the step runs again and makes its 8 paths anew; nothing was removed.
+    fs.writeFileSync(path.join(r.src, 'app', 'greeting.txt'), 'hello, version 2\n');
+    const again = json();
+    expect(again.installs).toEqual([{ name: 'app', status: 'ran', captured: 8 }]);
+    expect(again.created).toEqual([]);
+    expect(again.updated.map((a) => a.path)).toEqual(['/src/app/greeting.txt']);
+    expect(again.removed).toEqual([]);
+    expect(again.upToDate).toBe(total - 1 - 8);
+    expect(make().stdout).toMatch(/^jail: 0 created, 0 updated, 0 removed, \d+ up to date in/m);
   });
 });

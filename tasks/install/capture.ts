@@ -1,5 +1,7 @@
-// Running an install step and capturing what it did. The step runs chrooted in the jail
-// (as the article ran `make install`), with a clean environment and a timeout. ROOT is
+// Running an install step and capturing what it did. The step runs in the jail (as the
+// article ran `make install`) confined as `jail run` confines a command — namespaces of its
+// own, no_new_privs, a new session, fds 0-2 only — as root with only the capabilities
+// installing files needs (run/chain.ts), a clean environment and a timeout. ROOT is
 // walked with lstat before and after; whatever the step added or changed becomes a layer
 // (pack format, so it is checked like any pack when read back) and the layer's files
 // become ordinary targets. A failed step's new files are removed again.
@@ -8,7 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { RootFs } from '../rootfs.js';
-import { run } from '../shell.js';
+import { rootKey } from '../manifest.js';
+import { runOnce } from '../run/once.js';
+import { closeInheritedFds } from '../run/fds.js';
+import { hostTools } from '../run/tools.js';
+import type { Jail } from '../run/instance.js';
 import { jailError, type JailError } from '../result.js';
 import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from '../pack/format.js';
 import { TarWriter } from '../pack/tar-write.js';
@@ -43,20 +49,47 @@ export function snapshot(root: string): Map<string, Sig> {
 
 export interface StepResult { errors: JailError[]; warnings: string[]; captured: number; output: string }
 
+/** Runs the step to its end (or its timeout, which ends it and everything it started); its output, stdout and stderr together. */
+async function runStep(e: Layer['entry'], root: string, installDir: string): Promise<{ failure?: string; output: string }> {
+  // A descriptor this process inherited (a directory of the host) would reach the jail's root process: only fds 0-2 go in.
+  closeInheritedFds();
+  const j: Jail = {
+    root, key: rootKey(root), tools: hostTools({ network: false, installStep: true }),
+    config: { proc: false, namespaces: true }, user: { name: 'root', uid: 0, gid: 0, home: '/' },
+  };
+  const log = path.join(layersDir(installDir), `${e.name}.log`);
+  fs.mkdirSync(path.dirname(log), { recursive: true, mode: 0o700 });
+  const fd = fs.openSync(log, 'w', 0o600);
+  let st;
+  try {
+    st = await runOnce(j, { cmd: e.run, stdio: ['ignore', fd, fd], env: e.env, timeoutMs: e.timeoutMs, installStep: true });
+  } finally {
+    fs.closeSync(fd);
+  }
+  let output = '';
+  try { output = fs.readFileSync(log).subarray(0, 64 * 1024).toString('utf8'); } catch { /* gone */ }
+  fs.rmSync(log, { force: true });
+  if (st.interrupted) return { failure: `the step was interrupted (${st.interrupted})`, output };
+  if (st.timedOut) return { failure: `the step timed out after ${e.timeoutMs / 1000} s; it and every process it started were killed`, output };
+  if (st.code !== 0) return { failure: `the step exited with status ${st.code}`, output };
+  return { output };
+}
+
 export async function runInstallStep(layer: Layer, root: string, installDir: string, declared: ReadonlySet<string>): Promise<StepResult> {
   const e = layer.entry;
   const warnings: string[] = [];
   const fail = (msg: string): StepResult => ({ errors: [jailError('install-failed', `${e.at}: ${e.label}: ${msg}`, { entry: e.at })], warnings, captured: 0, output: '' });
   const before = snapshot(root);
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/', LANG: 'C', ...e.env };
-  const r = await run(['chroot', root, ...e.run], { timeoutMs: e.timeoutMs, env });
+  const r = await runStep(e, root, installDir);
   const after = snapshot(root);
   const added = [...after.keys()].filter((p) => !before.has(p)).sort();
-  if (!r.ok) {
+  // A failed or refused step: its new files go; make then puts back the declared files it changed.
+  const undo = (msg: string): StepResult => {
     const fs_ = RootFs.open(root);
     try { for (const p of [...added].reverse()) fs_.prune(p); } finally { fs_.close(); }
-    return fail(`the step failed: ${r.error}${r.stdout.trim() ? `\n${r.stdout.trim()}` : ''}\nIts new files were removed; fix the step or its inputs and run make again.`);
-  }
+    return fail(`${msg}\nIts new files were removed and the files the jailfile declares were put back; fix the step or its inputs and run make again.`);
+  };
+  if (r.failure) return undo(`${r.failure}${r.output.trim() ? `: ${r.output.trim()}` : ''}`);
   const changed: string[] = [];
   for (const [p, s] of after) {
     const b = before.get(p);
@@ -64,7 +97,7 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
     if (b.sig === s.sig) continue;
     if (declared.has(p)) {
       if (s.kind === 'dir') continue; // a declared directory's own attributes are the build's to repair
-      return fail(`the step changed ${p}, which the jailfile declares; an install step may only add files the jailfile does not make (the next make would undo its change).`);
+      return undo(`the step changed ${p}, which the jailfile declares; an install step may only add files the jailfile does not make.`);
     }
     changed.push(p);
   }
@@ -101,7 +134,7 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
     } else {
       await w.close().catch(() => {});
       fs.rmSync(tmp, { force: true });
-      return fail(`the step made ${p}, a device, FIFO or socket; install steps may not (declare device nodes with device()).`);
+      return undo(`the step made ${p}, a device, FIFO or socket; install steps may not (declare device nodes with device()).`);
     }
   }
   const index: PackIndex = { format: PACK_FORMAT, created: new Date().toISOString(), root, vars: {}, entries };
@@ -116,5 +149,5 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
     }
   }
   layer.pack = { index, staged: new Map(staged) };
-  return { errors: [], warnings, captured: entries.length, output: r.stdout };
+  return { errors: [], warnings, captured: entries.length, output: r.output };
 }

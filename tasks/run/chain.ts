@@ -28,6 +28,23 @@
 // setuid does not clear it; the exec of CMD then leaves exactly that one capability.
 // (On a jail network of its own no capability is needed: see netns.ts.)
 //
+// An install step (install() in the jailfile) is the one chain that runs a program of the
+// jail as uid 0: `make install` must create root-owned files, chown and chmod them. Its
+// tail differs:
+//
+//   setpriv --nnp --inh-caps=-all --ambient-caps=-all --bounding-set=-all,+sys_chroot,+setpcap,+INSTALL
+//   capsh --chroot=ROOT --drop=cap_sys_chroot,cap_setpcap --shell=CMD0 -- ARGS...
+//                                   chroot(ROOT), chdir("/"), then CAP_SYS_CHROOT and
+//                                   CAP_SETPCAP leave the bounding set; execve(CMD0)
+//
+// As uid 0, exec hands a program the whole bounding set, so whichever program does the
+// chroot and then execs the step would hand CAP_SYS_CHROOT on (and with it the chroot()
+// escape: mkdir, chroot into it, chdir("..") past the old root). setpriv has no chroot,
+// unshare no way to drop a capability after its chroot: capsh (libcap2-bin) chroots and
+// then shrinks the bounding set before its execve, so the step gets INSTALL_CAPS alone.
+// It is the host's capsh, loaded before the root changes, and CMD0 must be an absolute
+// path (capsh does not search PATH).
+
 // The init of a jail's namespaces (PID 1, which reaps orphans and whose death ends every
 // process of the namespace):
 //
@@ -65,11 +82,27 @@ export interface CommandChain {
   bindLowPorts?: boolean;
   /** Die (SIGKILL) when the process that spawned the chain dies. */
   dieWithParent?: boolean;
+  /** An install step: uid 0 in the jail with INSTALL_CAPS only (uid and gid are ignored). */
+  installStep?: boolean;
 }
 
 const BOUNDING = '-all,+sys_chroot,+setuid,+setgid';
 
+/**
+ * What an install step may do as root in the jail: what `make install`, `install -o`,
+ * `chown` and `chmod` need. CAP_CHOWN to give files their owners; CAP_DAC_OVERRIDE and
+ * CAP_FOWNER so root's files and directories (0755 dirs, 0444 files, utime, chmod) behave
+ * as root's; CAP_FSETID so a chown or write keeps the setgid bit it was given. Not
+ * CAP_SETUID or CAP_SETGID: the namespace's init is the host's /bin/sh, outside the chroot,
+ * as an unused uid with no capabilities, and a step able to become that uid could ptrace
+ * it and act on the host through it. Nothing that reaches past ROOT or the kernel either:
+ * no CAP_SYS_CHROOT (the chroot escape), CAP_SYS_ADMIN (mounts), CAP_MKNOD, CAP_SYS_PTRACE,
+ * CAP_DAC_READ_SEARCH (open_by_handle_at), CAP_SYS_MODULE, CAP_NET_ADMIN, CAP_SYS_RAWIO.
+ */
+export const INSTALL_CAPS = ['chown', 'dac_override', 'fowner', 'fsetid'] as const;
+
 export function commandChain(c: CommandChain): string[] {
+  if (c.installStep) return installChain(c);
   if (!Number.isInteger(c.uid) || c.uid <= 0 || !Number.isInteger(c.gid) || c.gid <= 0) throw new Error(`refusing to run a jailed command as uid ${c.uid} gid ${c.gid}`);
   if (!c.cmd.length) throw new Error('no command');
   const t = c.tools;
@@ -87,6 +120,22 @@ export function commandChain(c: CommandChain): string[] {
   }
   argv.push('--');
   argv.push(t.unshare, `--root=${c.root}`, '--wd=/', `--setgid=${c.gid}`, `--setuid=${c.uid}`, '--', ...c.cmd);
+  return argv;
+}
+
+function installChain(c: CommandChain): string[] {
+  const t = c.tools;
+  if (!t.capsh) throw new Error('an install step needs capsh');
+  if (c.init === undefined) throw new Error('an install step runs in namespaces of its own');
+  if (!c.cmd.length || !c.cmd[0]!.startsWith('/')) throw new Error('an install step\'s program must be an absolute path');
+  const argv: string[] = [];
+  if (c.dieWithParent) argv.push(t.setpriv, '--pdeathsig=KILL', '--');
+  argv.push(t.sh, '-c', JOIN_SCRIPT, 'jail-cgroup', ...c.cgroupProcs, '--');
+  argv.push(t.prlimit, '--core=0:0', ...(c.cpu !== undefined ? [`--cpu=${c.cpu}:${c.cpu}`] : []), '--');
+  argv.push(t.nsenter, `--target=${c.init}`, '--pid', '--mount', '--uts', '--ipc', ...(c.net === true ? ['--net'] : []), '--');
+  const caps = INSTALL_CAPS.map((x) => `+${x}`).join(',');
+  argv.push(t.setpriv, '--nnp', '--inh-caps=-all', '--ambient-caps=-all', `--bounding-set=-all,+sys_chroot,+setpcap,${caps}`, '--');
+  argv.push(t.capsh, `--chroot=${c.root}`, '--drop=cap_sys_chroot,cap_setpcap', `--shell=${c.cmd[0]}`, '--', ...c.cmd.slice(1));
   return argv;
 }
 

@@ -131,6 +131,8 @@ export interface Launch {
   env?: Record<string, string | undefined>;
   /** Host programs (absolute paths) that run the chain, e.g. `strace ... --`: they get the jail's environment too. */
   wrap?: readonly string[];
+  /** An install step: root in the jail with the install capabilities only (chain.ts). */
+  installStep?: boolean;
 }
 
 /** Starts a command in the jail (see chain.ts for exactly how), in a new session. */
@@ -143,6 +145,7 @@ export async function launch(j: Jail, l: Launch): Promise<ChildProcess> {
     net: l.init !== undefined ? Boolean(j.net) : j.net?.file,
     bindLowPorts: l.bindLowPorts,
     dieWithParent: l.dieWithParent,
+    installStep: l.installStep,
   });
   return spawnHost([...(l.wrap ?? []), ...argv], { stdio: l.stdio, detached: true, env: jailEnv(j.user, l.env) });
 }

@@ -26,6 +26,11 @@ export interface Once {
   wrap?: readonly string[];
   /** End the command and all it started after this long. */
   timeoutMs?: number;
+  /**
+   * An install step (chain.ts): root in the jail, so never in a booted jail's cgroup or
+   * network, only in namespaces of its own.
+   */
+  installStep?: boolean;
 }
 
 export interface OnceResult {
@@ -74,7 +79,7 @@ export async function runOnce(j: Jail, o: Once): Promise<OnceResult> {
     const lk = await lock(j.root);
     try {
       const booted = loadState(j.root);
-      if (booted && isUp(booted)) {
+      if (booted && isUp(booted) && !o.installStep) {
         // Share the booted jail's limits (as they were set at boot) and network.
         j.cgroup = booted.cgroup ?? j.cgroup;
         j.net = booted.net;
@@ -90,7 +95,7 @@ export async function runOnce(j: Jail, o: Once): Promise<OnceResult> {
       lk.release();
     }
     if (interrupted) return { code: interruptedCode(), interrupted };
-    child = await launch(j, { cmd: o.cmd, group, init: inst?.init.pid, stdio: o.stdio, dieWithParent: true, env: o.env, wrap: o.wrap });
+    child = await launch(j, { cmd: o.cmd, group, init: inst?.init.pid, stdio: o.stdio, dieWithParent: true, env: o.env, wrap: o.wrap, installStep: o.installStep });
     if (o.timeoutMs !== undefined) timer = setTimeout(() => { timedOut = true; end(); }, o.timeoutMs);
     const st = await exitStatus(child);
     if (interrupted) return { code: interruptedCode(), interrupted };

@@ -16,6 +16,8 @@ export interface Tools {
   hostname: string;
   ip?: string;
   sysctl?: string;
+  /** For install steps only (see chain.ts). */
+  capsh?: string;
 }
 
 const SEARCH = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
@@ -23,7 +25,7 @@ const SEARCH = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 /** Debian packages that provide each tool, for the error message. */
 const PACKAGE: Record<string, string> = {
   sh: 'dash', sleep: 'coreutils', unshare: 'util-linux', nsenter: 'util-linux', setpriv: 'util-linux', prlimit: 'util-linux',
-  hostname: 'hostname', ip: 'iproute2', sysctl: 'procps',
+  hostname: 'hostname', ip: 'iproute2', sysctl: 'procps', capsh: 'libcap2-bin',
 };
 
 function find(name: string): string | undefined {
@@ -38,8 +40,8 @@ function find(name: string): string | undefined {
 }
 
 /** The tools, or a JailFailure naming every missing one and its package. */
-export function hostTools(opts: { network: boolean }): Tools {
-  const names = ['sh', 'sleep', 'unshare', 'nsenter', 'setpriv', 'prlimit', 'hostname', ...(opts.network ? ['ip', 'sysctl'] : [])];
+export function hostTools(opts: { network: boolean; installStep?: boolean }): Tools {
+  const names = ['sh', 'sleep', 'unshare', 'nsenter', 'setpriv', 'prlimit', 'hostname', ...(opts.network ? ['ip', 'sysctl'] : []), ...(opts.installStep ? ['capsh'] : [])];
   const found: Record<string, string | undefined> = {};
   const missing: string[] = [];
   for (const n of names) {
