@@ -20,30 +20,46 @@ import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } f
 import { TarWriter } from '../pack/tar-write.js';
 import { layersDir, type Layer } from './layers.js';
 import { comparePaths } from '../targets.js';
+import { RootReader, procPath } from '../check/reader.js';
+import type { Stat } from '../stat.js';
 
-const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+type Sig = { kind: 'dir' | 'file' | 'symlink' | 'other'; sig: string; st: Stat };
 
-type Sig = { kind: 'dir' | 'file' | 'symlink' | 'other'; sig: string; st: fs.Stats };
-
-/** Every path in ROOT with what identifies its state; scratch (sticky) directories and other filesystems are skipped. */
+/**
+ * Every path in ROOT with what identifies its state; scratch (sticky) directories and other
+ * filesystems are skipped. Walked through directory descriptors (RootReader): the step, or
+ * anything else in the jail, may swap a directory for a link to the host meanwhile, and a
+ * walk by path would follow it and capture host files.
+ */
 export function snapshot(root: string): Map<string, Sig> {
   const out = new Map<string, Sig>();
-  const dev = fs.lstatSync(root).dev;
-  const walk = (p: string) => {
-    for (const name of fs.readdirSync(root + p)) {
-      const q = p === '/' ? `/${name}` : `${p}/${name}`;
-      const st = fs.lstatSync(root + q);
-      if (st.dev !== dev) continue;
-      const own = `${st.mode & 0o7777}:${st.uid}:${st.gid}`;
-      if (st.isDirectory()) {
-        out.set(q, { kind: 'dir', sig: own, st });
-        if (!(st.mode & 0o1000)) walk(q);
-      } else if (st.isSymbolicLink()) out.set(q, { kind: 'symlink', sig: `${fs.readlinkSync(root + q)}:${own}`, st });
-      else if (st.isFile()) out.set(q, { kind: 'file', sig: `${own}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`, st });
-      else out.set(q, { kind: 'other', sig: `${st.mode}:${st.rdev}`, st });
-    }
-  };
-  walk('/');
+  const opened = RootReader.open(root);
+  if (!(opened instanceof RootReader)) return out;
+  const reader = opened;
+  try {
+    const dev = reader.rootStat.dev;
+    const walk = (p: string) => {
+      const fd = reader.dirFd(p);
+      if (fd === undefined) return; // no longer a directory: seen as such by its parent's next walk
+      let names: string[];
+      try { names = fs.readdirSync(procPath(fd, '.')); } catch { return; }
+      for (const name of names) {
+        const q = p === '/' ? `/${name}` : `${p}/${name}`;
+        const st = reader.lstat(q);
+        if (!st || st.dev !== dev) continue;
+        const own = `${st.mode & 0o7777}:${st.uid}:${st.gid}`;
+        if (st.isDirectory()) {
+          out.set(q, { kind: 'dir', sig: own, st });
+          if (!(st.mode & 0o1000)) walk(q);
+        } else if (st.isSymbolicLink()) out.set(q, { kind: 'symlink', sig: `${reader.readlink(q)}:${own}`, st });
+        else if (st.isFile()) out.set(q, { kind: 'file', sig: `${own}:${st.stamp}`, st });
+        else out.set(q, { kind: 'other', sig: `${st.mode}:${st.rdev}`, st });
+      }
+    };
+    walk('/');
+  } finally {
+    reader.close();
+  }
   return out;
 }
 
@@ -111,20 +127,28 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
   const firstName = new Map<string, string>();
   const tmp = `${layer.tar}.${process.pid}.tmp`;
   const w = new TarWriter(tmp);
+  const opened = RootReader.open(root);
+  if (!(opened instanceof RootReader)) return undo(`ROOT could not be opened after the step (${opened.code})`);
+  const reader = opened;
+  try {
   for (const p of changed.sort(comparePaths)) {
     const { kind, st } = after.get(p)!;
     let mode = st.mode & 0o7777;
     if (kind === 'file' && (mode & 0o6000)) { warnings.push(`${e.at}: ${e.label}: ${p} was installed setuid/setgid; the bits were dropped`); mode &= ~0o6000; }
     const base = { path: p, mode, uid: st.uid, gid: st.gid };
     if (kind === 'dir') entries.push({ ...base, kind: 'dir' });
-    else if (kind === 'symlink') entries.push({ ...base, kind: 'symlink', target: fs.readlinkSync(root + p) });
+    else if (kind === 'symlink') {
+      const target = reader.readlink(p);
+      if (target === undefined) return undo(`${p} changed while the step's work was captured; run make again`);
+      entries.push({ ...base, kind: 'symlink', target });
+    }
     else if (kind === 'file' && st.nlink > 1 && firstName.has(`${st.dev}:${st.ino}`)) {
       entries.push({ ...base, kind: 'file', linkTo: firstName.get(`${st.dev}:${st.ino}`)! });
     } else if (kind === 'file') {
       if (st.nlink > 1) firstName.set(`${st.dev}:${st.ino}`, p);
-      const fd = fs.openSync(root + p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-      let body: Buffer;
-      try { body = fs.readFileSync(fd); } finally { fs.closeSync(fd); }
+      // The inode the walk saw, reached through directory descriptors, or nothing.
+      const body = reader.readFile(p, Number.MAX_SAFE_INTEGER);
+      if (body === undefined || reader.lstat(p)?.ino !== st.ino) return undo(`${p} changed while the step's work was captured; run make again`);
       const sha256 = createHash('sha256').update(body).digest('hex');
       const stagedFile = path.join(files, String(staged.length));
       fs.writeFileSync(stagedFile, body, { mode: 0o600 });
@@ -136,6 +160,9 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
       fs.rmSync(tmp, { force: true });
       return undo(`the step made ${p}, a device, FIFO or socket; install steps may not (declare device nodes with device()).`);
     }
+  }
+  } finally {
+    reader.close();
   }
   const index: PackIndex = { format: PACK_FORMAT, created: new Date().toISOString(), root, vars: {}, entries };
   await w.file(INDEX_NAME, Buffer.from(JSON.stringify(index)));
