@@ -137,13 +137,13 @@ export interface Analysis {
   warnings: string[];
 }
 
-/** Load and expand a jailfile for a ROOT: what make, check, watch and boot all start from. */
-export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>): Promise<Analysis> {
+/** Load and expand a jailfile for a ROOT: what make, check, watch and boot all start from (`command` names the one run, for messages). */
+export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, command = 'make'): Promise<Analysis> {
   const cwd = path.resolve(opts.cwd ?? '.');
   const file = path.resolve(cwd, opts.file ?? 'jailfile.ts');
   const installDir = path.dirname(file);
   const a: Analysis = { ok: false, stage: 'root', file, installDir, root: '', entries: [], targets: [], modules: [], pendingInstalls: [], errors: [], warnings: [] };
-  const rootCheck = checkRoot(opts.vars.ROOT, installDir);
+  const rootCheck = checkRoot(opts.vars.ROOT, installDir, command);
   if (!rootCheck.ok) { a.errors.push(rootCheck.error); return a; }
   a.root = rootCheck.value;
   if (opts.vars.FROM !== undefined) return analyzePack(a, path.resolve(cwd, opts.vars.FROM));

@@ -8,8 +8,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, rig, type Rig } from './helpers.js';
+import { REPO, fingerprint, rig, type Rig } from './helpers.js';
 import { detect } from '../tasks/run/cgroup.js';
+import { rootKey } from '../tasks/manifest.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasApache = fs.existsSync('/usr/sbin/apache2');
@@ -303,5 +304,53 @@ export default defineJail(async (vars) => [
     expect(fs.existsSync(`/proc/${st.init}/mountinfo`) && fs.readFileSync(`/proc/${st.init}/mountinfo`, 'utf8').includes(`${r.root}/proc`)).toBe(false);
     expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`jail-${st.network.hostInterface.slice(3)}`);
     expect(jailed(r.root)).toEqual([]);
+  });
+});
+
+// A jail of a few files: one service (a sleep left running by its rc script), no apache.
+function smallJail(r: Rig, opts: { runtime?: string; limits?: string } = {}): void {
+  r.jailfile(`import { defineJail, dir, elf, users, runtime } from 'jail';
+import { devices, service } from 'jail/recipes';
+export default defineJail(() => [
+  dir(['/etc', '/usr/bin']),
+  devices('null'),
+  dir('/tmp', { mode: 0o1777 }),
+  users({ svc: { uid: 4242, gid: 4242, home: '/tmp' } }),
+  elf('/usr/bin/sleep'),
+  service('sleeper', { start: ['/bin/sh', '-c', 'sleep 1000 &'], stop: ['/bin/sh', '-c', 'kill -TERM -1; exit 0'], ${opts.limits ? `limits: ${opts.limits}` : ''} }),
+  ${opts.runtime ? `runtime(${opts.runtime}),` : ''}
+]);
+`);
+  const res = r.jail('make', `ROOT=${r.root}`);
+  expect(res.code, res.stderr).toBe(0);
+}
+
+/** RLIMIT_CPU (soft, hard) of a live process, as /proc shows it. */
+function cpuLimit(pid: number): [string, string] {
+  const m = /^Max cpu time\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'))!;
+  return [m[1]!, m[2]!];
+}
+
+const routesFor = (subnet: string) => execFileSync('ip', ['-4', '-o', 'route', 'show', 'table', 'main'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(subnet + ' '));
+
+describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
+  const rigs: Rig[] = [];
+  const fresh = () => { const r = rig(); rigs.push(r); return r; };
+  afterAll(() => {
+    for (const r of rigs) {
+      r.jail('stop', `ROOT=${r.root}`);
+      for (const p of jailed(r.root)) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+      r.cleanup();
+    }
+  });
+
+  it('without ROOT each command names itself in the example', () => {
+    const r = fresh();
+    smallJail(r);
+    for (const c of ['boot', 'status', 'stop', 'check', 'make']) {
+      const res = r.jail(c);
+      expect(res.code, c).toBe(2);
+      expect(res.stderr, c).toContain(`ROOT is required: name the jail directory as a make variable, e.g. \`jail ${c} ROOT=/var/virtual/apache\``);
+    }
   });
 });
