@@ -344,6 +344,17 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     }
   });
 
+  it('boot of a ROOT that does not exist leaves nothing behind in /run/jail', () => {
+    const r = fresh();
+    smallJail(r);
+    const missing = path.join(path.dirname(r.root), 'nonexistent');
+    const boot = r.jail('boot', `ROOT=${missing}`);
+    expect(boot.code).toBe(2);
+    expect(boot.stderr).toMatch(/does not exist/);
+    expect(fs.existsSync(`/run/jail/${rootKey(missing)}`)).toBe(false);
+    expect(fs.existsSync(missing)).toBe(false);
+  });
+
   it('without ROOT each command names itself in the example', () => {
     const r = fresh();
     smallJail(r);

@@ -86,20 +86,35 @@ function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
-/** One boot, stop or run setup per ROOT at a time; a dead holder's lock is taken over. */
-export async function lock(root: string, waitMs = 60_000): Promise<Lock> {
-  const dir = jailDir(root);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+/**
+ * One boot, stop or run setup per ROOT at a time; a dead holder's lock is taken over.
+ * Releasing it removes the run directory too when nothing else is in it (no record, no
+ * log): a boot that was refused leaves nothing behind in /run/jail.
+ */
+export function lock(root: string, waitMs = 60_000): Promise<Lock> {
+  return lockIn(jailDir(root), `starting or stopping ${root}`, root, waitMs);
+}
+
+async function lockIn(dir: string, doing: string, root: string | undefined, waitMs: number): Promise<Lock> {
   const file = path.join(dir, 'lock');
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const fd = fs.openSync(file, 'wx', 0o600);
       fs.writeSync(fd, String(process.pid));
       fs.closeSync(fd);
-      return { release: () => { try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file); } catch { /* gone */ } } };
+      return {
+        release: () => {
+          try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file); } catch { /* gone */ }
+          try { fs.rmdirSync(dir); } catch { /* holds a record, logs or another's lock */ }
+        },
+      };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // ENOENT: the directory went with the previous holder's release; make it again.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue;
+      if (code !== 'EEXIST') throw err;
     }
     let pid = NaN;
     try { pid = Number(fs.readFileSync(file, 'utf8') || NaN); } catch { continue; }
@@ -107,7 +122,7 @@ export async function lock(root: string, waitMs = 60_000): Promise<Lock> {
       try { fs.unlinkSync(file); } catch { /* taken over by someone else */ }
       continue;
     }
-    if (Date.now() > deadline) throw new JailFailure([jailError('locked', `Another jail command (pid ${pid}) is starting or stopping ${root}; it holds ${file}. Wait for it, then try again.`, { path: root })]);
+    if (Date.now() > deadline) throw new JailFailure([jailError('locked', `Another jail command (pid ${pid}) is ${doing}; it holds ${file}. Wait for it, then try again.`, { path: root })]);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
