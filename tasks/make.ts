@@ -214,6 +214,15 @@ export async function make(opts: MakeOptions): Promise<Report> {
     report.errors.push(jailError('bad-target', 'FROM= names a pack to rebuild from; it goes with the rebuild target: `jail make ROOT=... rebuild FROM=jail.tar`.'));
     return done();
   }
+  if (sel.clean) {
+    // A running jail's services use what clean would remove; make and rebuild stay allowed
+    // (rebuild is how a running jail is repaired after `rm -fr /` inside it).
+    const pid = await (await import('./run/instance.js')).runningPid(root);
+    if (pid !== undefined) {
+      report.errors.push(jailError('running', `Refusing \`clean\`: the jail at ${root} is running (pid ${pid}); stop it with \`jail stop ROOT=${root}\` first. clean removes everything jail built in ROOT, which its services use; \`jail make\` and \`rebuild\` are allowed while it runs. Nothing was touched.`, { path: root }));
+      return done();
+    }
+  }
 
   const lock = dryRun ? undefined : await acquireLock(installDir, root, { waitMs: opts.lockWaitMs ?? 600_000, onWait: (pid) => emit({ type: 'waiting', pid }) });
   if (lock && 'code' in lock) { report.errors.push(lock); return done(); }

@@ -355,6 +355,28 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(fs.existsSync(missing)).toBe(false);
   });
 
+  it('make clean is refused while the jail runs; make and rebuild are not; clean works once it is stopped', () => {
+    const r = fresh();
+    smallJail(r);
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const init = (JSON.parse(r.jail('status', `ROOT=${r.root}`, '--json').stdout) as { init: number }).init;
+    const before = fingerprint(r.root);
+    for (const extra of [[], ['-n']]) {
+      const clean = r.jail('make', `ROOT=${r.root}`, 'clean', ...extra);
+      expect(clean.code, clean.stdout).toBe(2);
+      expect(clean.stderr).toContain(`the jail at ${r.root} is running (pid ${init}); stop it with \`jail stop ROOT=${r.root}\` first`);
+    }
+    expect(fingerprint(r.root)).toEqual(before);
+    expect(r.jail('status', `ROOT=${r.root}`).code).toBe(0);
+    expect(r.jail('make', `ROOT=${r.root}`).code).toBe(0);
+    expect(r.jail('make', `ROOT=${r.root}`, 'rebuild').code).toBe(0);
+    expect(jailed(r.root).some((p) => p.comm === 'sleep')).toBe(true);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+    const clean = r.jail('make', `ROOT=${r.root}`, 'clean');
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(fs.existsSync(path.join(r.root, 'etc/rc.d/50sleeper.sh'))).toBe(false);
+  });
+
   it('without ROOT each command names itself in the example', () => {
     const r = fresh();
     smallJail(r);

@@ -14,7 +14,7 @@ import { alive, childrenOf, inPidNs, info, kill, nsOf, procId, rootedAt, waitFor
 import { isJailDir, jailHostname, jailUser, type JailUser } from './jaildata.js';
 import { hostTools, type Tools } from './tools.js';
 import type { RunConfig } from './config.js';
-import { dropState, type JailState } from './state.js';
+import { dropState, loadState, type JailState } from './state.js';
 
 export interface Jail {
   root: string;
@@ -204,6 +204,13 @@ export async function killRooted(root: string, ms = 3000): Promise<number[]> {
 export function isUp(s: JailState): boolean {
   if (s.limits.namespaces) return alive(s.init) && alive(s.supervisor);
   return !!s.cgroup && cgroup.procs(s.cgroup).length > 0;
+}
+
+/** The pid of a booted jail's init (or, without namespaces, of a process of it) when it runs, as `jail status` sees it; else undefined. */
+export function runningPid(root: string): number | undefined {
+  const s = loadState(root);
+  if (!s || !isUp(s)) return undefined;
+  return s.init?.pid ?? (s.cgroup ? cgroup.procs(s.cgroup)[0] : undefined);
 }
 
 /** Clears what a jail that died on its own left behind: processes in its cgroups, its network. */
