@@ -344,6 +344,39 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     }
   });
 
+  it('a service\'s own CPU limit above runtime\'s holds: the service runs under it, other commands under runtime\'s', async () => {
+    const r = fresh();
+    smallJail(r, { limits: '{ cpu: 600 }' });
+    const boot = r.jail('boot', `ROOT=${r.root}`);
+    expect(boot.code, boot.stderr).toBe(0);
+    const sleeper = jailed(r.root).find((p) => p.comm === 'sleep')!;
+    expect(cpuLimit(sleeper.pid)).toEqual(['600', '600']);
+    expect(fs.readFileSync(path.join(`/run/jail/${rootKey(r.root)}`, 'log', '50sleeper.log'), 'utf8')).not.toMatch(/ulimit/);
+    // A command run in the jail gets runtime's 300 s (the default) as its limit.
+    const run = r.jail('run', `ROOT=${r.root}`, '--', '/bin/sh', '-c', 'ulimit -S -t');
+    expect(run.stdout).toBe('300\n');
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+
+    smallJail(r, { limits: "{ cpu: 'unlimited' }", runtime: '{ cpu: 60 }' });
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    expect(cpuLimit(jailed(r.root).find((p) => p.comm === 'sleep')!.pid)).toEqual(['unlimited', 'unlimited']);
+    expect(r.jail('run', `ROOT=${r.root}`, '--', '/bin/sh', '-c', 'ulimit -S -t').stdout).toBe('60\n');
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+  });
+
+  it('a service limit that cannot be set fails its start, with the shell\'s complaint; boot does not say ok', () => {
+    const r = fresh();
+    // More open files than the kernel allows any process (fs.nr_open): ulimit -n must fail.
+    const nrOpen = Number(fs.readFileSync('/proc/sys/fs/nr_open', 'utf8'));
+    smallJail(r, { limits: `{ files: ${nrOpen + 1} }` });
+    const boot = r.jail('boot', `ROOT=${r.root}`);
+    expect(boot.code, boot.stdout).toBe(1);
+    expect(boot.stdout).not.toMatch(/50sleeper\.sh start: ok/);
+    expect(boot.stderr).toMatch(/50sleeper\.sh start failed \(exit status \d+\); its output:\n {2}\| .*ulimit/);
+    expect(jailed(r.root).filter((p) => p.comm === 'sleep')).toEqual([]);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+  });
+
   it('boot of a ROOT that does not exist leaves nothing behind in /run/jail', () => {
     const r = fresh();
     smallJail(r);

@@ -68,7 +68,7 @@ async function boot(p: Parsed, io: Output): Promise<number> {
       await setUpNetwork(j);
       state = {
         version: 1, root, key: j.key, bootedAt: new Date().toISOString(), user: j.user, cgroup: j.cgroup, net: j.net,
-        limits: { cpu: config.cpu, pids: config.pids, memory: config.memory, proc: config.proc, namespaces: config.namespaces },
+        limits: { cpu: config.cpu, cpuHard: config.cpuHard, pids: config.pids, memory: config.memory, proc: config.proc, namespaces: config.namespaces },
         services: [],
       };
       if (config.namespaces) {

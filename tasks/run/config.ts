@@ -13,8 +13,10 @@ export interface Network {
 
 export interface RunConfig {
   user?: string;
-  /** RLIMIT_CPU seconds (soft and hard), or undefined for no limit. */
+  /** RLIMIT_CPU seconds (soft, and hard unless cpuHard says more), or undefined for no limit. */
   cpu?: number;
+  /** The hard RLIMIT_CPU when a service's own limit is above runtime's (see runConfig). */
+  cpuHard?: number | 'unlimited';
   /** pids.max of the jail's cgroup, or undefined for no limit. */
   pids?: number;
   /** memory limit in bytes, or undefined. */
@@ -95,6 +97,17 @@ export function runConfig(entries: readonly Entry[]): RunConfig {
   else if (spec.cpu !== 'unlimited') {
     if (!Number.isInteger(spec.cpu) || spec.cpu < 1) bad(`cpu must be a whole number of seconds or 'unlimited', got ${JSON.stringify(spec.cpu)}`, at);
     c.cpu = spec.cpu;
+  }
+  // A service's rc script sets its own CPU limit as the jail user, who cannot raise the
+  // hard limit: so the jail's hard limit is the largest of runtime's and its services',
+  // and runtime's stays the soft limit of everything else (RLIMIT_CPU caps runaways; it
+  // is no boundary, a process's children start from 0 s).
+  if (c.cpu !== undefined) {
+    for (const e of entries) {
+      if (e.kind !== 'runtime' || e.serviceCpu === undefined) continue;
+      const hard = c.cpuHard ?? c.cpu;
+      if (e.serviceCpu === 'unlimited' || (hard !== 'unlimited' && e.serviceCpu > hard)) c.cpuHard = e.serviceCpu;
+    }
   }
   if (spec.pids === undefined) c.pids = DEFAULTS.pids;
   else if (spec.pids !== false) {

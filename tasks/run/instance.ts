@@ -139,6 +139,7 @@ export async function launch(j: Jail, l: Launch): Promise<ChildProcess> {
     tools: j.tools, root: j.root, uid: j.user.uid, gid: j.user.gid, cmd: l.cmd,
     cgroupProcs: j.cgroup ? cgroup.child(j.cgroup, l.group) : [],
     cpu: j.config.cpu,
+    cpuHard: j.config.cpuHard,
     init: l.init,
     net: l.init !== undefined ? Boolean(j.net) : j.net?.file,
     bindLowPorts: l.bindLowPorts,

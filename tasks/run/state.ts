@@ -42,7 +42,7 @@ export interface JailState {
   user: { name: string; uid: number; gid: number; home: string };
   cgroup?: CgroupLayout;
   net?: NetState;
-  limits: { cpu?: number; pids?: number; memory?: number; proc: boolean; namespaces: boolean };
+  limits: { cpu?: number; cpuHard?: number | 'unlimited'; pids?: number; memory?: number; proc: boolean; namespaces: boolean };
   services: ServiceRecord[];
 }
 
