@@ -344,6 +344,48 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     }
   });
 
+  it.skipIf(!hasIp)('refuses a network address or subnet another running jail has, naming that jail, and boots once it is stopped', () => {
+    const a = fresh(), b = fresh(), c = fresh();
+    smallJail(a, { runtime: "{ network: { address: '10.200.120.2/24' } }" });
+    smallJail(b, { runtime: "{ network: { address: '10.200.120.2/24' } }" });
+    smallJail(c, { runtime: "{ network: { address: '10.200.120.77/24', hostAddress: '10.200.120.70/24' } }" });
+    const bootA = a.jail('boot', `ROOT=${a.root}`);
+    expect(bootA.code, bootA.stderr).toBe(0);
+    expect(routesFor('10.200.120.0/24')).toHaveLength(1);
+    for (const [r, what] of [[b, 'the address 10.200.120.2/24'], [c, 'the subnet 10.200.120.0/24']] as const) {
+      const boot = r.jail('boot', `ROOT=${r.root}`);
+      expect(boot.code, boot.stderr + boot.stdout).toBe(2);
+      expect(boot.stderr).toContain(`${what} is already used by the jail at ${a.root}`);
+      expect(boot.stderr).toMatch(/runtime\(\{ network \}\)/);
+      expect(boot.stdout).toBe('');
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+      expect(jailed(r.root)).toEqual([]);
+    }
+    // Nothing of the refused jails reached the host: still one route, on the first jail's interface.
+    expect(routesFor('10.200.120.0/24')).toHaveLength(1);
+    expect(a.jail('stop', `ROOT=${a.root}`).code).toBe(0);
+    const bootB = b.jail('boot', `ROOT=${b.root}`);
+    expect(bootB.code, bootB.stderr).toBe(0);
+    expect(b.jail('stop', `ROOT=${b.root}`).code).toBe(0);
+    expect(routesFor('10.200.120.0/24')).toEqual([]);
+  });
+
+  it.skipIf(!hasIp)('refuses a subnet the host already has on an interface of its own', () => {
+    const r = fresh();
+    smallJail(r, { runtime: "{ network: { address: '10.200.121.2/24' } }" });
+    execFileSync('ip', ['link', 'add', 'jtboot121', 'type', 'veth', 'peer', 'name', 'jtboot121p']);
+    try {
+      execFileSync('ip', ['addr', 'add', '10.200.121.200/24', 'dev', 'jtboot121']);
+      const boot = r.jail('boot', `ROOT=${r.root}`);
+      expect(boot.code, boot.stderr + boot.stdout).toBe(2);
+      expect(boot.stderr).toContain('the subnet 10.200.121.0/24 is already used by the host (10.200.121.200/24 on jtboot121)');
+      expect(routesFor('10.200.121.0/24').filter((l) => l.includes(' vjh'))).toEqual([]);
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+    } finally {
+      execFileSync('ip', ['link', 'delete', 'jtboot121']);
+    }
+  });
+
   it('a service\'s own CPU limit above runtime\'s holds: the service runs under it, other commands under runtime\'s', async () => {
     const r = fresh();
     smallJail(r, { limits: '{ cpu: 600 }' });

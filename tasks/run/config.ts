@@ -23,6 +23,8 @@ export interface RunConfig {
   memory?: number;
   proc: boolean;
   network?: Network;
+  /** The runtime() entry that gave the network (`jailfile.ts:12`), for messages. */
+  networkAt?: string;
   namespaces: boolean;
 }
 
@@ -54,6 +56,17 @@ function ipv4(s: string): number | undefined {
 }
 const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
+/** `a.b.c.d/nn` (or a bare address, /32) as the subnet it is in: `{ ip, net, prefix }`, and `subnet` as text. */
+export function cidr(s: string): { ip: number; net: number; prefix: number; subnet: string } | undefined {
+  const m = /^([\d.]+)(?:\/(\d{1,2}))?$/.exec(s);
+  const ip = m ? ipv4(m[1]!) : undefined;
+  const prefix = m?.[2] !== undefined ? Number(m[2]) : 32;
+  if (ip === undefined || prefix > 32) return undefined;
+  const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+  const net = (ip & mask) >>> 0;
+  return { ip, net, prefix, subnet: `${dotted(net)}/${prefix}` };
+}
+
 /** Checks `a.b.c.d/nn` and derives the host's end when not given (the subnet's first address, or its second if the jail has the first). */
 export function parseNetwork(spec: { address: string; hostAddress?: string }, at?: string): Network {
   const parse = (what: string, s: unknown) => {
@@ -82,10 +95,11 @@ export function parseNetwork(spec: { address: string; hostAddress?: string }, at
 /** Folds the jailfile's runtime() entries over the defaults. */
 export function runConfig(entries: readonly Entry[]): RunConfig {
   const spec: RuntimeSpec = {};
-  let at: string | undefined;
+  let at: string | undefined, netAt: string | undefined;
   for (const e of entries) {
     if (e.kind !== 'runtime') continue;
     at = e.at;
+    if (e.spec.network !== undefined) netAt = e.at;
     for (const [k, v] of Object.entries(e.spec)) if (v !== undefined) (spec as Record<string, unknown>)[k] = v;
   }
   const c: RunConfig = { proc: false, namespaces: true };
@@ -117,7 +131,10 @@ export function runConfig(entries: readonly Entry[]): RunConfig {
   if (spec.memory !== undefined) c.memory = parseBytes(spec.memory, at);
   if (spec.proc !== undefined) c.proc = Boolean(spec.proc);
   if (spec.namespaces !== undefined) c.namespaces = Boolean(spec.namespaces);
-  if (spec.network) c.network = parseNetwork(spec.network, at);
+  if (spec.network) {
+    c.network = parseNetwork(spec.network, at);
+    c.networkAt = netAt;
+  }
   if (!c.namespaces && c.proc) bad('proc: true needs the jail\'s own PID and mount namespaces; drop namespaces: false or proc: true', at);
   return c;
 }

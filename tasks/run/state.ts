@@ -71,6 +71,20 @@ export function saveState(s: JailState): void {
   fs.renameSync(tmp, file);
 }
 
+/** The records of every jail booted on this host (some may be stale: see isUp). */
+export function allStates(): JailState[] {
+  let names: string[] = [];
+  try { names = fs.readdirSync(RUN_DIR); } catch { return []; }
+  const out: JailState[] = [];
+  for (const n of names) {
+    try {
+      const s = JSON.parse(fs.readFileSync(path.join(RUN_DIR, n, 'state.json'), 'utf8')) as JailState;
+      if (s.version === 1 && typeof s.root === 'string') out.push(s);
+    } catch { /* no record */ }
+  }
+  return out;
+}
+
 export function dropState(root: string): void {
   try { fs.unlinkSync(statePath(root)); } catch { /* gone */ }
 }
@@ -93,6 +107,11 @@ function pidAlive(pid: number): boolean {
  */
 export function lock(root: string, waitMs = 60_000): Promise<Lock> {
   return lockIn(jailDir(root), `starting or stopping ${root}`, root, waitMs);
+}
+
+/** Host-wide, around checking that a jail's subnet is free and taking it: two boots at once cannot both find it free. */
+export function lockNetwork(waitMs = 60_000): Promise<Lock> {
+  return lockIn(path.join(RUN_DIR, 'network'), 'setting up a jail network', undefined, waitMs);
 }
 
 async function lockIn(dir: string, doing: string, root: string | undefined, waitMs: number): Promise<Lock> {
