@@ -1,8 +1,13 @@
 // service(name, { start, stop }): an etc/rc.d/NNname.sh script with start, stop and
 // restart, like the article's 50apache.sh, capping runaways with `ulimit -t 300`. The
 // script runs under /bin/sh, so the service brings it: a jail without shell() still boots.
+//
+// Its limits are set by the script, inside the jail, as the jail user, who can lower a
+// hard limit but never raise one: so the service also tells runtime() its CPU limit, and
+// boot sets the jail's hard limit to the largest asked (see run/config.ts). A limit the
+// script still cannot set fails its start, and boot reports that instead of ok.
 
-import { elf, text, EntryUsageError, type Entries } from '../tasks/entries.js';
+import { elf, text, EntryUsageError, type Entries, type RuntimeEntry } from '../tasks/entries.js';
 import { callSite } from '../tasks/call-site.js';
 
 export interface ServiceOptions {
@@ -32,13 +37,21 @@ export function service(name: string, opts: ServiceOptions): Entries {
   const order = opts.order ?? 50;
   if (!Number.isInteger(order) || order < 0 || order > 99) throw new EntryUsageError(`service(${JSON.stringify(name)}): order must be 0 to 99`, at);
   const cpu = opts.limits?.cpu ?? 300;
+  const whole = (k: 'cpu' | 'files' | 'core', v: unknown, min: number) => {
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= min) && !(k === 'cpu' && v === 'unlimited')) {
+      throw new EntryUsageError(`service(${JSON.stringify(name)}): limits.${k} must be a whole number${min ? ', at least 1' : ''}${k === 'cpu' ? ", or 'unlimited'" : ''}, got ${JSON.stringify(v)}`, at);
+    }
+  };
+  whole('cpu', opts.limits?.cpu, 1);
+  whole('files', opts.limits?.files, 1);
+  whole('core', opts.limits?.core, 0);
   const lines = [
     '#!/bin/sh',
     `# ${name}: started at boot by jail, inside the jail. Generated from the jailfile; edits are overwritten.`,
-    `# prevent runaways`,
-    `ulimit -t ${cpu}`,
-    `ulimit -c ${opts.limits?.core ?? 0}`,
-    ...(opts.limits?.files ? [`ulimit -n ${opts.limits.files}`] : []),
+    `# prevent runaways; a limit that cannot be set is a failed start, not a silent one`,
+    `ulimit -t ${cpu} || exit 1`,
+    `ulimit -c ${opts.limits?.core ?? 0} || exit 1`,
+    ...(opts.limits?.files ? [`ulimit -n ${opts.limits.files} || exit 1`] : []),
     'case "${1:-start}" in',
     `  start) echo "Starting ${name}"; exec ${opts.start.map(shQuote).join(' ')} ;;`,
     `  stop) echo "Stopping ${name}"; exec ${opts.stop.map(shQuote).join(' ')} ;;`,
@@ -48,5 +61,6 @@ export function service(name: string, opts: ServiceOptions): Entries {
     '',
   ];
   // The same /bin/sh as shell()'s: identical declarations of one path merge.
-  return [elf('/bin/sh'), text(`/etc/rc.d/${String(order).padStart(2, '0')}${name}.sh`, lines.join('\n'), { mode: 0o755 })];
+  const limit: RuntimeEntry = { kind: 'runtime', at, label: `service(${JSON.stringify(name)})`, spec: {}, serviceCpu: cpu };
+  return [elf('/bin/sh'), text(`/etc/rc.d/${String(order).padStart(2, '0')}${name}.sh`, lines.join('\n'), { mode: 0o755 }), limit];
 }

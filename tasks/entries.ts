@@ -64,7 +64,12 @@ export interface RuntimeSpec {
   /** Own PID, mount, IPC and UTS namespaces (default true). */
   namespaces?: boolean;
 }
-export interface RuntimeEntry extends EntryBase { kind: 'runtime'; spec: RuntimeSpec }
+export interface RuntimeEntry extends EntryBase {
+  kind: 'runtime';
+  spec: RuntimeSpec;
+  /** From service(): the CPU seconds its rc script sets with ulimit, which the jail's hard limit must allow. */
+  serviceCpu?: number | 'unlimited';
+}
 
 export interface DataEntry extends EntryBase { kind: 'data'; path: string; mode?: number; owner?: OwnerSpec }
 

@@ -137,13 +137,13 @@ export interface Analysis {
   warnings: string[];
 }
 
-/** Load and expand a jailfile for a ROOT: what make, check, watch and boot all start from. */
-export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>): Promise<Analysis> {
+/** Load and expand a jailfile for a ROOT: what make, check, watch and boot all start from (`command` names the one run, for messages). */
+export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, command = 'make'): Promise<Analysis> {
   const cwd = path.resolve(opts.cwd ?? '.');
   const file = path.resolve(cwd, opts.file ?? 'jailfile.ts');
   const installDir = path.dirname(file);
   const a: Analysis = { ok: false, stage: 'root', file, installDir, root: '', entries: [], targets: [], modules: [], pendingInstalls: [], errors: [], warnings: [] };
-  const rootCheck = checkRoot(opts.vars.ROOT, installDir);
+  const rootCheck = checkRoot(opts.vars.ROOT, installDir, command);
   if (!rootCheck.ok) { a.errors.push(rootCheck.error); return a; }
   a.root = rootCheck.value;
   if (opts.vars.FROM !== undefined) return analyzePack(a, path.resolve(cwd, opts.vars.FROM));
@@ -239,6 +239,15 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
   if (opts.vars.FROM !== undefined && !sel.verify) {
     report.errors.push(jailError('bad-target', 'FROM= names a pack to rebuild from; it goes with the rebuild target: `jail make ROOT=... rebuild FROM=jail.tar`.'));
     return done();
+  }
+  if (sel.clean) {
+    // A running jail's services use what clean would remove; make and rebuild stay allowed
+    // (rebuild is how a running jail is repaired after `rm -fr /` inside it).
+    const pid = await (await import('./run/instance.js')).runningPid(root);
+    if (pid !== undefined) {
+      report.errors.push(jailError('running', `Refusing \`clean\`: the jail at ${root} is running (pid ${pid}); stop it with \`jail stop ROOT=${root}\` first. clean removes everything jail built in ROOT, which its services use; \`jail make\` and \`rebuild\` are allowed while it runs. Nothing was touched.`, { path: root }));
+      return done();
+    }
   }
 
   const lock = dryRun ? undefined : await acquireLock(installDir, root, { waitMs: opts.lockWaitMs ?? 600_000, onWait: (pid) => emit({ type: 'waiting', pid }) });

@@ -10,9 +10,10 @@ const HOST_DIRS = new Set(['/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/l
   '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib', '/var/log', '/var/tmp', '/var/run', '/usr/local']);
 const HOST_TREES = ['/usr/', '/etc/', '/proc/', '/sys/', '/dev/', '/boot/'];
 
-export function checkRoot(root: string | undefined, installDir: string): Result<string, JailError> {
+/** `command`: the jail command that was run, for the example in the message. */
+export function checkRoot(root: string | undefined, installDir: string, command = 'make'): Result<string, JailError> {
   const bad = (why: string) => fail(jailError('bad-root', `ROOT=${root ?? ''} ${why} Nothing was touched.`, { path: root }));
-  if (root === undefined || root === '') return fail(jailError('bad-root', 'ROOT is required: name the jail directory as a make variable, e.g. `jail make ROOT=/var/virtual/apache`. Nothing was touched.'));
+  if (root === undefined || root === '') return fail(jailError('bad-root', `ROOT is required: name the jail directory as a make variable, e.g. \`jail ${command} ROOT=/var/virtual/apache\`. Nothing was touched.`));
   if (!root.startsWith('/')) return bad(`is not an absolute path; write it in full, e.g. ROOT=${path.resolve(root)}.`);
   const norm = path.posix.normalize(root).replace(/(.)\/+$/, '$1');
   if (norm === '/') return bad('is the host\'s own root; a jail must be a directory of its own, e.g. ROOT=/var/virtual/apache.');

@@ -8,8 +8,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, rig, type Rig } from './helpers.js';
+import { REPO, fingerprint, rig, type Rig } from './helpers.js';
 import { detect } from '../tasks/run/cgroup.js';
+import { rootKey } from '../tasks/manifest.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasApache = fs.existsSync('/usr/sbin/apache2');
@@ -303,5 +304,161 @@ export default defineJail(async (vars) => [
     expect(fs.existsSync(`/proc/${st.init}/mountinfo`) && fs.readFileSync(`/proc/${st.init}/mountinfo`, 'utf8').includes(`${r.root}/proc`)).toBe(false);
     expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`jail-${st.network.hostInterface.slice(3)}`);
     expect(jailed(r.root)).toEqual([]);
+  });
+});
+
+// A jail of a few files: one service (a sleep left running by its rc script), no apache.
+function smallJail(r: Rig, opts: { runtime?: string; limits?: string } = {}): void {
+  r.jailfile(`import { defineJail, dir, elf, users, runtime } from 'jail';
+import { devices, service } from 'jail/recipes';
+export default defineJail(() => [
+  dir(['/etc', '/usr/bin']),
+  devices('null'),
+  dir('/tmp', { mode: 0o1777 }),
+  users({ svc: { uid: 4242, gid: 4242, home: '/tmp' } }),
+  elf('/usr/bin/sleep'),
+  service('sleeper', { start: ['/bin/sh', '-c', 'sleep 1000 &'], stop: ['/bin/sh', '-c', 'kill -TERM -1; exit 0'], ${opts.limits ? `limits: ${opts.limits}` : ''} }),
+  ${opts.runtime ? `runtime(${opts.runtime}),` : ''}
+]);
+`);
+  const res = r.jail('make', `ROOT=${r.root}`);
+  expect(res.code, res.stderr).toBe(0);
+}
+
+/** RLIMIT_CPU (soft, hard) of a live process, as /proc shows it. */
+function cpuLimit(pid: number): [string, string] {
+  const m = /^Max cpu time\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'))!;
+  return [m[1]!, m[2]!];
+}
+
+const routesFor = (subnet: string) => execFileSync('ip', ['-4', '-o', 'route', 'show', 'table', 'main'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(subnet + ' '));
+
+describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
+  const rigs: Rig[] = [];
+  const fresh = () => { const r = rig(); rigs.push(r); return r; };
+  afterAll(() => {
+    for (const r of rigs) {
+      r.jail('stop', `ROOT=${r.root}`);
+      for (const p of jailed(r.root)) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+      r.cleanup();
+    }
+  });
+
+  it.skipIf(!hasIp)('refuses a network address or subnet another running jail has, naming that jail, and boots once it is stopped', () => {
+    const a = fresh(), b = fresh(), c = fresh();
+    smallJail(a, { runtime: "{ network: { address: '10.200.120.2/24' } }" });
+    smallJail(b, { runtime: "{ network: { address: '10.200.120.2/24' } }" });
+    smallJail(c, { runtime: "{ network: { address: '10.200.120.77/24', hostAddress: '10.200.120.70/24' } }" });
+    const bootA = a.jail('boot', `ROOT=${a.root}`);
+    expect(bootA.code, bootA.stderr).toBe(0);
+    expect(routesFor('10.200.120.0/24')).toHaveLength(1);
+    for (const [r, what] of [[b, 'the address 10.200.120.2/24'], [c, 'the subnet 10.200.120.0/24']] as const) {
+      const boot = r.jail('boot', `ROOT=${r.root}`);
+      expect(boot.code, boot.stderr + boot.stdout).toBe(2);
+      expect(boot.stderr).toContain(`${what} is already used by the jail at ${a.root}`);
+      expect(boot.stderr).toMatch(/runtime\(\{ network \}\)/);
+      expect(boot.stdout).toBe('');
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+      expect(jailed(r.root)).toEqual([]);
+    }
+    // Nothing of the refused jails reached the host: still one route, on the first jail's interface.
+    expect(routesFor('10.200.120.0/24')).toHaveLength(1);
+    expect(a.jail('stop', `ROOT=${a.root}`).code).toBe(0);
+    const bootB = b.jail('boot', `ROOT=${b.root}`);
+    expect(bootB.code, bootB.stderr).toBe(0);
+    expect(b.jail('stop', `ROOT=${b.root}`).code).toBe(0);
+    expect(routesFor('10.200.120.0/24')).toEqual([]);
+  });
+
+  it.skipIf(!hasIp)('refuses a subnet the host already has on an interface of its own', () => {
+    const r = fresh();
+    smallJail(r, { runtime: "{ network: { address: '10.200.121.2/24' } }" });
+    execFileSync('ip', ['link', 'add', 'jtboot121', 'type', 'veth', 'peer', 'name', 'jtboot121p']);
+    try {
+      execFileSync('ip', ['addr', 'add', '10.200.121.200/24', 'dev', 'jtboot121']);
+      const boot = r.jail('boot', `ROOT=${r.root}`);
+      expect(boot.code, boot.stderr + boot.stdout).toBe(2);
+      expect(boot.stderr).toContain('the subnet 10.200.121.0/24 is already used by the host (10.200.121.200/24 on jtboot121)');
+      expect(routesFor('10.200.121.0/24').filter((l) => l.includes(' vjh'))).toEqual([]);
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+    } finally {
+      execFileSync('ip', ['link', 'delete', 'jtboot121']);
+    }
+  });
+
+  it('a service\'s own CPU limit above runtime\'s holds: the service runs under it, other commands under runtime\'s', async () => {
+    const r = fresh();
+    smallJail(r, { limits: '{ cpu: 600 }' });
+    const boot = r.jail('boot', `ROOT=${r.root}`);
+    expect(boot.code, boot.stderr).toBe(0);
+    const sleeper = jailed(r.root).find((p) => p.comm === 'sleep')!;
+    expect(cpuLimit(sleeper.pid)).toEqual(['600', '600']);
+    expect(fs.readFileSync(path.join(`/run/jail/${rootKey(r.root)}`, 'log', '50sleeper.log'), 'utf8')).not.toMatch(/ulimit/);
+    // A command run in the jail gets runtime's 300 s (the default) as its limit.
+    const run = r.jail('run', `ROOT=${r.root}`, '--', '/bin/sh', '-c', 'ulimit -S -t');
+    expect(run.stdout).toBe('300\n');
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+
+    smallJail(r, { limits: "{ cpu: 'unlimited' }", runtime: '{ cpu: 60 }' });
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    expect(cpuLimit(jailed(r.root).find((p) => p.comm === 'sleep')!.pid)).toEqual(['unlimited', 'unlimited']);
+    expect(r.jail('run', `ROOT=${r.root}`, '--', '/bin/sh', '-c', 'ulimit -S -t').stdout).toBe('60\n');
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+  });
+
+  it('a service limit that cannot be set fails its start, with the shell\'s complaint; boot does not say ok', () => {
+    const r = fresh();
+    // More open files than the kernel allows any process (fs.nr_open): ulimit -n must fail.
+    const nrOpen = Number(fs.readFileSync('/proc/sys/fs/nr_open', 'utf8'));
+    smallJail(r, { limits: `{ files: ${nrOpen + 1} }` });
+    const boot = r.jail('boot', `ROOT=${r.root}`);
+    expect(boot.code, boot.stdout).toBe(1);
+    expect(boot.stdout).not.toMatch(/50sleeper\.sh start: ok/);
+    expect(boot.stderr).toMatch(/50sleeper\.sh start failed \(exit status \d+\); its output:\n {2}\| .*ulimit/);
+    expect(jailed(r.root).filter((p) => p.comm === 'sleep')).toEqual([]);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+  });
+
+  it('boot of a ROOT that does not exist leaves nothing behind in /run/jail', () => {
+    const r = fresh();
+    smallJail(r);
+    const missing = path.join(path.dirname(r.root), 'nonexistent');
+    const boot = r.jail('boot', `ROOT=${missing}`);
+    expect(boot.code).toBe(2);
+    expect(boot.stderr).toMatch(/does not exist/);
+    expect(fs.existsSync(`/run/jail/${rootKey(missing)}`)).toBe(false);
+    expect(fs.existsSync(missing)).toBe(false);
+  });
+
+  it('make clean is refused while the jail runs; make and rebuild are not; clean works once it is stopped', () => {
+    const r = fresh();
+    smallJail(r);
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const init = (JSON.parse(r.jail('status', `ROOT=${r.root}`, '--json').stdout) as { init: number }).init;
+    const before = fingerprint(r.root);
+    for (const extra of [[], ['-n']]) {
+      const clean = r.jail('make', `ROOT=${r.root}`, 'clean', ...extra);
+      expect(clean.code, clean.stdout).toBe(2);
+      expect(clean.stderr).toContain(`the jail at ${r.root} is running (pid ${init}); stop it with \`jail stop ROOT=${r.root}\` first`);
+    }
+    expect(fingerprint(r.root)).toEqual(before);
+    expect(r.jail('status', `ROOT=${r.root}`).code).toBe(0);
+    expect(r.jail('make', `ROOT=${r.root}`).code).toBe(0);
+    expect(r.jail('make', `ROOT=${r.root}`, 'rebuild').code).toBe(0);
+    expect(jailed(r.root).some((p) => p.comm === 'sleep')).toBe(true);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+    const clean = r.jail('make', `ROOT=${r.root}`, 'clean');
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(fs.existsSync(path.join(r.root, 'etc/rc.d/50sleeper.sh'))).toBe(false);
+  });
+
+  it('without ROOT each command names itself in the example', () => {
+    const r = fresh();
+    smallJail(r);
+    for (const c of ['boot', 'status', 'stop', 'check', 'make']) {
+      const res = r.jail(c);
+      expect(res.code, c).toBe(2);
+      expect(res.stderr, c).toContain(`ROOT is required: name the jail directory as a make variable, e.g. \`jail ${c} ROOT=/var/virtual/apache\``);
+    }
   });
 });

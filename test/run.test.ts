@@ -14,6 +14,8 @@ import { commandChain, initChain, initUidFor } from '../tasks/run/chain.js';
 import { JOIN_SCRIPT, detect } from '../tasks/run/cgroup.js';
 import type { Entry } from '../tasks/entries.js';
 import { runtime } from '../tasks/entries.js';
+import { conflict } from '../tasks/run/netns.js';
+import { service } from '../recipes/service.js';
 
 const TOOLS = { sh: '/bin/sh', sleep: '/bin/sleep', unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', prlimit: '/usr/bin/prlimit', hostname: '/bin/hostname' };
 
@@ -29,6 +31,27 @@ describe('confinement settings and chains (pure)', () => {
     expect(() => runConfig([runtime({ cpu: 0 }) as Entry])).toThrow(/cpu must be a whole number/);
     expect(() => runConfig([runtime({ pids: 2 }) as Entry])).toThrow(/pids must be/);
     expect(() => runConfig([runtime({ namespaces: false, proc: true }) as Entry])).toThrow(/needs the jail's own PID and mount namespaces/);
+  });
+
+  it('a service\'s own CPU limit above runtime\'s raises the jail\'s hard limit only; runtime\'s stays the soft one', () => {
+    const svc = (cpu: number | 'unlimited') => service('x', { start: ['/x'], stop: ['/x'], limits: { cpu } }) as Entry[];
+    expect(runConfig([...svc(600)])).toMatchObject({ cpu: 300, cpuHard: 600 });
+    expect(runConfig([...svc(100)]).cpuHard).toBeUndefined();
+    expect(runConfig([...svc(600), ...svc('unlimited'), runtime({ cpu: 60 }) as Entry])).toMatchObject({ cpu: 60, cpuHard: 'unlimited' });
+    expect(runConfig([...svc(600), runtime({ cpu: 'unlimited' }) as Entry]).cpuHard).toBeUndefined();
+    expect(commandChain({ tools: TOOLS, root: '/srv/j', uid: 33, gid: 33, cmd: ['/x'], cgroupProcs: [], cpu: 300, cpuHard: 'unlimited' })).toContain('--cpu=300:unlimited');
+    expect(() => service('x', { start: ['/x'], stop: ['/x'], limits: { cpu: '1; rm -rf /' as never } })).toThrow(/limits.cpu must be a whole number/);
+  });
+
+  it('a jail network is refused on an address or subnet in use, and allowed beside it', () => {
+    const net = parseNetwork({ address: '10.213.7.2/24' });
+    const jail = (cidr: string) => ({ cidr, who: 'the jail at /srv/other', root: '/srv/other' });
+    expect(conflict(net, [jail('10.213.7.2/24')])?.what).toBe('the address 10.213.7.2/24 is already used by the jail at /srv/other');
+    expect(conflict(net, [jail('10.213.7.1/24')])?.what).toBe('the address 10.213.7.1/24 is already used by the jail at /srv/other');
+    expect(conflict(net, [jail('10.213.7.9/24')])?.what).toBe('the subnet 10.213.7.0/24 is already used by the jail at /srv/other');
+    expect(conflict(net, [{ cidr: '10.0.0.0/8', route: true, who: 'the host' }])?.what).toBe('the subnet 10.213.7.0/24 is already used by the host');
+    expect(conflict(net, [{ cidr: '10.213.7.128/25', route: true, who: 'the host' }])?.use.cidr).toBe('10.213.7.128/25');
+    expect(conflict(net, [jail('10.213.8.2/24'), { cidr: '10.213.6.0/24', route: true, who: 'the host' }, { cidr: '192.0.2.2/24', who: 'the host' }])).toBeUndefined();
   });
 
   it('parses sizes and the jail network, deriving the host end of the veth pair', () => {

@@ -18,6 +18,7 @@
 // Exit status: 0 every service runs, 1 the jail is up but some rc script failed, 2 the
 // jail could not be booted.
 
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Parsed } from '../args.js';
 import type { Output } from '../progress.js';
@@ -37,7 +38,7 @@ export function run(p: Parsed, io: Output): Promise<number> {
 
 async function boot(p: Parsed, io: Output): Promise<number> {
   closeInheritedFds();
-  const a = await analyze(p.make);
+  const a = await analyze(p.make, p.command);
   for (const w of a.warnings) io.err(`jail: warning: ${w}`);
   if (!a.ok) {
     for (const e of a.errors) io.err(`jail: error: ${e.message}`);
@@ -63,23 +64,26 @@ async function boot(p: Parsed, io: Output): Promise<number> {
       j.user = state.user;
       io.out(`jail: ${root} has been running since ${state.bootedAt}; starting only what is not running`);
     } else {
-      setUpCgroup(j);
-      if (j.cgroup) await cgroup.sweepRuns(j.cgroup);
-      await setUpNetwork(j);
       state = {
-        version: 1, root, key: j.key, bootedAt: new Date().toISOString(), user: j.user, cgroup: j.cgroup, net: j.net,
-        limits: { cpu: config.cpu, pids: config.pids, memory: config.memory, proc: config.proc, namespaces: config.namespaces },
+        version: 1, root, key: j.key, bootedAt: new Date().toISOString(), user: j.user, cgroup: j.cgroup,
+        limits: { cpu: config.cpu, cpuHard: config.cpuHard, pids: config.pids, memory: config.memory, proc: config.proc, namespaces: config.namespaces },
         services: [],
       };
-      if (config.namespaces) {
-        try {
+      try {
+        setUpCgroup(j);
+        if (j.cgroup) await cgroup.sweepRuns(j.cgroup);
+        await setUpNetwork(j);
+        state.net = j.net;
+        if (config.namespaces) {
           const { instance } = await startInit(j, { group: 'init', log: path.join(jailDir(root), 'init.log'), dieWithParent: false });
           Object.assign(state, { supervisor: instance.supervisor, init: instance.init, initUid: instance.initUid, pidns: instance.pidns, hostname: instance.hostname });
-        } catch (err) {
-          if (j.cgroup) await cgroup.remove(j.cgroup);
-          if (j.net && j.netCreated) await netns.tearDown(j.net, j.tools);
-          throw err;
         }
+      } catch (err) {
+        // Nothing of a boot that failed stays: its cgroups, its network, its init's log.
+        if (j.cgroup) await cgroup.remove(j.cgroup);
+        if (j.net && j.netCreated) await netns.tearDown(j.net, j.tools);
+        fs.rmSync(path.join(jailDir(root), 'init.log'), { force: true });
+        throw err;
       }
       saveState(state);
     }

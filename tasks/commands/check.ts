@@ -20,7 +20,7 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   if (p.make.targets.length > 0) {
     return failed([jailError('bad-target', `jail check takes no targets (got ${p.make.targets.join(' ')}); it audits all of ROOT.`)]);
   }
-  const a = await analyze(p.make);
+  const a = await analyze(p.make, p.command);
   if (!a.ok) return failed(a.errors);
   const r = check(a);
   if (!r.ok) return failed([r.error]);

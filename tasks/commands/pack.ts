@@ -11,7 +11,7 @@ import type { Output } from '../progress.js';
 export async function run(p: Parsed, io: Output): Promise<number> {
   const out = p.options.get('-o');
   if (typeof out !== 'string') { io.err('jail pack: name the archive to write with -o FILE (.tar, or .tar.gz to compress)'); return 2; }
-  const a = await analyze(p.make);
+  const a = await analyze(p.make, p.command);
   for (const w of a.warnings) io.err(`jail: warning: ${w}`);
   if (!a.ok) { for (const e of a.errors) io.err(`jail: error: ${e.message}`); return 2; }
   const { manifest, error } = loadManifest(manifestPath(a.installDir, a.root), a.root);

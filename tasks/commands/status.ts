@@ -64,7 +64,7 @@ function status(p: Parsed, io: Output): number {
     io.out(`jail: ${root} ${up ? 'is running' : 'was booted, but its init is gone (run jail stop to clear what is left)'} since ${state.bootedAt}`);
     io.out(`  user ${state.user.name}:${groups.get(state.user.gid) ?? state.user.gid} (${state.user.uid}:${state.user.gid})` + (state.hostname ? `, hostname ${state.hostname}` : '') + (state.pidns ? `, ${state.pidns}, init pid ${state.init?.pid}` : ', no namespaces'));
     const cur = state.cgroup ? cgroup.current(state.cgroup) : undefined;
-    io.out(`  limits: cpu ${l.cpu ?? 'unlimited'}${l.cpu ? ' s' : ''}, pids ${cur !== undefined ? `${cur}/` : ''}${l.pids ?? 'unlimited'}, memory ${l.memory ?? 'unlimited'}, /proc ${l.proc ? 'mounted' : 'not mounted'}`);
+    io.out(`  limits: cpu ${l.cpu ?? 'unlimited'}${l.cpu ? ' s' : ''}${l.cpuHard !== undefined ? ` (hard ${l.cpuHard}${l.cpuHard === 'unlimited' ? '' : ' s'}, for a service's own limit)` : ''}, pids ${cur !== undefined ? `${cur}/` : ''}${l.pids ?? 'unlimited'}, memory ${l.memory ?? 'unlimited'}, /proc ${l.proc ? 'mounted' : 'not mounted'}`);
     io.out(`  network: ${state.net ? `${state.net.address} (host ${state.net.hostAddress} on ${state.net.hostIf})` : 'the host\'s'}`);
     io.out('services:');
     if (!services.length) io.out('  (none)');

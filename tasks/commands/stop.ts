@@ -60,7 +60,7 @@ async function stop(p: Parsed, io: Output): Promise<number> {
     const tools = hostTools({ network: Boolean(state.net) });
     const j: Jail = {
       root, key: rootKey(root), tools, user: state.user, cgroup: state.cgroup, net: state.net,
-      config: { cpu: state.limits.cpu, pids: state.limits.pids, memory: state.limits.memory, proc: state.limits.proc, namespaces: state.limits.namespaces },
+      config: { cpu: state.limits.cpu, cpuHard: state.limits.cpuHard, pids: state.limits.pids, memory: state.limits.memory, proc: state.limits.proc, namespaces: state.limits.namespaces },
     };
     const up = state.limits.namespaces ? alive(state.init) : true;
 

@@ -5,7 +5,8 @@
 //
 //   [setpriv --pdeathsig KILL]      (jail run: dies with the jail run that started it)
 //   sh -c JOIN_SCRIPT files -- ...  the host's /bin/sh writes its pid into the jail's cgroups
-//   prlimit --core=0:0 --cpu=N:N    rlimits, inherited by everything below
+//   prlimit --core=0:0 --cpu=N:H    rlimits, inherited by everything below (H > N when a
+//                                   service sets a higher CPU limit of its own)
 //   nsenter --target INIT --pid --mount --uts --ipc [--net]
 //                                   into the jail's namespaces (forks: the child is in the PID ns)
 //   setpriv --nnp --inh-caps=-all --bounding-set=-all,+sys_chroot,+setuid,+setgid
@@ -74,6 +75,8 @@ export interface CommandChain {
   cgroupProcs: readonly string[];
   /** RLIMIT_CPU seconds (soft and hard), or none. */
   cpu?: number;
+  /** A higher hard RLIMIT_CPU than cpu (for a service that sets its own). */
+  cpuHard?: number | 'unlimited';
   /** PID (host's view) of the jail's init, whose namespaces the command enters. */
   init?: number;
   /** With an init: enter its network namespace too. Without one: the namespace file to enter. */
@@ -109,7 +112,7 @@ export function commandChain(c: CommandChain): string[] {
   const argv: string[] = [];
   if (c.dieWithParent) argv.push(t.setpriv, '--pdeathsig=KILL', '--');
   argv.push(t.sh, '-c', JOIN_SCRIPT, 'jail-cgroup', ...c.cgroupProcs, '--');
-  argv.push(t.prlimit, '--core=0:0', ...(c.cpu !== undefined ? [`--cpu=${c.cpu}:${c.cpu}`] : []), '--');
+  argv.push(t.prlimit, '--core=0:0', ...(c.cpu !== undefined ? [`--cpu=${c.cpu}:${c.cpuHard ?? c.cpu}`] : []), '--');
   if (c.init !== undefined) argv.push(t.nsenter, `--target=${c.init}`, '--pid', '--mount', '--uts', '--ipc', ...(c.net === true ? ['--net'] : []), '--');
   else if (typeof c.net === 'string') argv.push(t.nsenter, `--net=${c.net}`, '--');
   argv.push(t.setpriv, '--nnp');

@@ -23,7 +23,7 @@ export async function guarded(io: Output, body: () => Promise<number>): Promise<
 export function rootOnly(p: Parsed): string {
   const cwd = path.resolve(p.make.cwd ?? '.');
   const installDir = path.dirname(path.resolve(cwd, p.make.file ?? 'jailfile.ts'));
-  const r = checkRoot(p.make.vars.ROOT, installDir);
+  const r = checkRoot(p.make.vars.ROOT, installDir, p.command);
   if (!r.ok) throw new JailFailure([r.error]);
   return r.value;
 }

@@ -13,14 +13,18 @@ export interface Network {
 
 export interface RunConfig {
   user?: string;
-  /** RLIMIT_CPU seconds (soft and hard), or undefined for no limit. */
+  /** RLIMIT_CPU seconds (soft, and hard unless cpuHard says more), or undefined for no limit. */
   cpu?: number;
+  /** The hard RLIMIT_CPU when a service's own limit is above runtime's (see runConfig). */
+  cpuHard?: number | 'unlimited';
   /** pids.max of the jail's cgroup, or undefined for no limit. */
   pids?: number;
   /** memory limit in bytes, or undefined. */
   memory?: number;
   proc: boolean;
   network?: Network;
+  /** The runtime() entry that gave the network (`jailfile.ts:12`), for messages. */
+  networkAt?: string;
   namespaces: boolean;
 }
 
@@ -52,6 +56,17 @@ function ipv4(s: string): number | undefined {
 }
 const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
+/** `a.b.c.d/nn` (or a bare address, /32) as the subnet it is in: `{ ip, net, prefix }`, and `subnet` as text. */
+export function cidr(s: string): { ip: number; net: number; prefix: number; subnet: string } | undefined {
+  const m = /^([\d.]+)(?:\/(\d{1,2}))?$/.exec(s);
+  const ip = m ? ipv4(m[1]!) : undefined;
+  const prefix = m?.[2] !== undefined ? Number(m[2]) : 32;
+  if (ip === undefined || prefix > 32) return undefined;
+  const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+  const net = (ip & mask) >>> 0;
+  return { ip, net, prefix, subnet: `${dotted(net)}/${prefix}` };
+}
+
 /** Checks `a.b.c.d/nn` and derives the host's end when not given (the subnet's first address, or its second if the jail has the first). */
 export function parseNetwork(spec: { address: string; hostAddress?: string }, at?: string): Network {
   const parse = (what: string, s: unknown) => {
@@ -80,10 +95,11 @@ export function parseNetwork(spec: { address: string; hostAddress?: string }, at
 /** Folds the jailfile's runtime() entries over the defaults. */
 export function runConfig(entries: readonly Entry[]): RunConfig {
   const spec: RuntimeSpec = {};
-  let at: string | undefined;
+  let at: string | undefined, netAt: string | undefined;
   for (const e of entries) {
     if (e.kind !== 'runtime') continue;
     at = e.at;
+    if (e.spec.network !== undefined) netAt = e.at;
     for (const [k, v] of Object.entries(e.spec)) if (v !== undefined) (spec as Record<string, unknown>)[k] = v;
   }
   const c: RunConfig = { proc: false, namespaces: true };
@@ -96,6 +112,17 @@ export function runConfig(entries: readonly Entry[]): RunConfig {
     if (!Number.isInteger(spec.cpu) || spec.cpu < 1) bad(`cpu must be a whole number of seconds or 'unlimited', got ${JSON.stringify(spec.cpu)}`, at);
     c.cpu = spec.cpu;
   }
+  // A service's rc script sets its own CPU limit as the jail user, who cannot raise the
+  // hard limit: so the jail's hard limit is the largest of runtime's and its services',
+  // and runtime's stays the soft limit of everything else (RLIMIT_CPU caps runaways; it
+  // is no boundary, a process's children start from 0 s).
+  if (c.cpu !== undefined) {
+    for (const e of entries) {
+      if (e.kind !== 'runtime' || e.serviceCpu === undefined) continue;
+      const hard = c.cpuHard ?? c.cpu;
+      if (e.serviceCpu === 'unlimited' || (hard !== 'unlimited' && e.serviceCpu > hard)) c.cpuHard = e.serviceCpu;
+    }
+  }
   if (spec.pids === undefined) c.pids = DEFAULTS.pids;
   else if (spec.pids !== false) {
     if (!Number.isInteger(spec.pids) || spec.pids < 4) bad(`pids must be a whole number, at least 4, or false, got ${JSON.stringify(spec.pids)}`, at);
@@ -104,7 +131,10 @@ export function runConfig(entries: readonly Entry[]): RunConfig {
   if (spec.memory !== undefined) c.memory = parseBytes(spec.memory, at);
   if (spec.proc !== undefined) c.proc = Boolean(spec.proc);
   if (spec.namespaces !== undefined) c.namespaces = Boolean(spec.namespaces);
-  if (spec.network) c.network = parseNetwork(spec.network, at);
+  if (spec.network) {
+    c.network = parseNetwork(spec.network, at);
+    c.networkAt = netAt;
+  }
   if (!c.namespaces && c.proc) bad('proc: true needs the jail\'s own PID and mount namespaces; drop namespaces: false or proc: true', at);
   return c;
 }

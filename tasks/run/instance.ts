@@ -14,7 +14,7 @@ import { alive, childrenOf, inPidNs, info, kill, nsOf, procId, rootedAt, waitFor
 import { isJailDir, jailHostname, jailUser, type JailUser } from './jaildata.js';
 import { hostTools, type Tools } from './tools.js';
 import type { RunConfig } from './config.js';
-import { dropState, type JailState } from './state.js';
+import { allStates, dropState, loadState, lockNetwork, type JailState } from './state.js';
 
 export interface Jail {
   root: string;
@@ -56,11 +56,37 @@ export function setUpCgroup(j: Jail): void {
   if (j.cgroup) cgroup.create(j.cgroup, { pids: j.config.pids, memory: j.config.memory });
 }
 
+/**
+ * Gives the jail its network, unless another running jail or the host already has its
+ * address or subnet: then a JailFailure saying whose, and nothing is set up.
+ */
 export async function setUpNetwork(j: Jail): Promise<void> {
-  if (!j.config.network) return;
-  const { state, created } = await netns.setUp(j.key, j.config.network, j.tools);
-  j.net = state;
-  j.netCreated = created;
+  const net = j.config.network;
+  if (!net) return;
+  const lk = await lockNetwork();
+  try {
+    const { name, hostIf } = netns.netNames(j.key);
+    // Up already (a `jail run` of this ROOT holds it): it was checked when it was made.
+    if (!netns.exists({ name, file: `/run/netns/${name}`, hostIf, address: net.address, hostAddress: net.hostAddress })) {
+      const jails = allStates().filter((s) => s.root !== j.root && s.net && isUp(s)).flatMap((s): netns.NetUse[] => {
+        const who = `the jail at ${s.root} (booted ${s.bootedAt}; ${s.net!.address}, host end ${s.net!.hostAddress} on ${s.net!.hostIf})`;
+        return [{ cidr: s.net!.address, who, root: s.root }, { cidr: s.net!.hostAddress, who, root: s.root }];
+      });
+      const c = netns.conflict(net, [...jails, ...await netns.hostUses(j.tools, hostIf)]);
+      if (c) {
+        const todo = c.use.root
+          ? `Give this jail a subnet of its own in runtime({ network: { address } }), or stop the other jail first: \`jail stop ROOT=${c.use.root}\`.`
+          : 'Give this jail a subnet the host does not use in runtime({ network: { address } }).';
+        fail('network-in-use', `Cannot give the jail at ${j.root} its network: runtime({ network }) ${j.config.networkAt ? `at ${j.config.networkAt} ` : ''}gives it ${net.address} (host end ${net.hostAddress}), but ${c.what}. ` +
+          `Two jails, or a jail and the host, on one subnet give the host two routes to it, and one of them cannot be reached. ${todo} Nothing was set up.`);
+      }
+    }
+    const { state, created } = await netns.setUp(j.key, net, j.tools);
+    j.net = state;
+    j.netCreated = created;
+  } finally {
+    lk.release();
+  }
 }
 
 /**
@@ -141,6 +167,7 @@ export async function launch(j: Jail, l: Launch): Promise<ChildProcess> {
     tools: j.tools, root: j.root, uid: j.user.uid, gid: j.user.gid, cmd: l.cmd,
     cgroupProcs: j.cgroup ? cgroup.child(j.cgroup, l.group) : [],
     cpu: j.config.cpu,
+    cpuHard: j.config.cpuHard,
     init: l.init,
     net: l.init !== undefined ? Boolean(j.net) : j.net?.file,
     bindLowPorts: l.bindLowPorts,
@@ -207,6 +234,13 @@ export async function killRooted(root: string, ms = 3000): Promise<number[]> {
 export function isUp(s: JailState): boolean {
   if (s.limits.namespaces) return alive(s.init) && alive(s.supervisor);
   return !!s.cgroup && cgroup.procs(s.cgroup).length > 0;
+}
+
+/** The pid of a booted jail's init (or, without namespaces, of a process of it) when it runs, as `jail status` sees it; else undefined. */
+export function runningPid(root: string): number | undefined {
+  const s = loadState(root);
+  if (!s || !isUp(s)) return undefined;
+  return s.init?.pid ?? (s.cgroup ? cgroup.procs(s.cgroup)[0] : undefined);
 }
 
 /** Clears what a jail that died on its own left behind: processes in its cgroups, its network. */

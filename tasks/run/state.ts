@@ -42,7 +42,7 @@ export interface JailState {
   user: { name: string; uid: number; gid: number; home: string };
   cgroup?: CgroupLayout;
   net?: NetState;
-  limits: { cpu?: number; pids?: number; memory?: number; proc: boolean; namespaces: boolean };
+  limits: { cpu?: number; cpuHard?: number | 'unlimited'; pids?: number; memory?: number; proc: boolean; namespaces: boolean };
   services: ServiceRecord[];
 }
 
@@ -71,6 +71,20 @@ export function saveState(s: JailState): void {
   fs.renameSync(tmp, file);
 }
 
+/** The records of every jail booted on this host (some may be stale: see isUp). */
+export function allStates(): JailState[] {
+  let names: string[] = [];
+  try { names = fs.readdirSync(RUN_DIR); } catch { return []; }
+  const out: JailState[] = [];
+  for (const n of names) {
+    try {
+      const s = JSON.parse(fs.readFileSync(path.join(RUN_DIR, n, 'state.json'), 'utf8')) as JailState;
+      if (s.version === 1 && typeof s.root === 'string') out.push(s);
+    } catch { /* no record */ }
+  }
+  return out;
+}
+
 export function dropState(root: string): void {
   try { fs.unlinkSync(statePath(root)); } catch { /* gone */ }
 }
@@ -86,20 +100,40 @@ function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
-/** One boot, stop or run setup per ROOT at a time; a dead holder's lock is taken over. */
-export async function lock(root: string, waitMs = 60_000): Promise<Lock> {
-  const dir = jailDir(root);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+/**
+ * One boot, stop or run setup per ROOT at a time; a dead holder's lock is taken over.
+ * Releasing it removes the run directory too when nothing else is in it (no record, no
+ * log): a boot that was refused leaves nothing behind in /run/jail.
+ */
+export function lock(root: string, waitMs = 60_000): Promise<Lock> {
+  return lockIn(jailDir(root), `starting or stopping ${root}`, root, waitMs);
+}
+
+/** Host-wide, around checking that a jail's subnet is free and taking it: two boots at once cannot both find it free. */
+export function lockNetwork(waitMs = 60_000): Promise<Lock> {
+  return lockIn(path.join(RUN_DIR, 'network'), 'setting up a jail network', undefined, waitMs);
+}
+
+async function lockIn(dir: string, doing: string, root: string | undefined, waitMs: number): Promise<Lock> {
   const file = path.join(dir, 'lock');
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const fd = fs.openSync(file, 'wx', 0o600);
       fs.writeSync(fd, String(process.pid));
       fs.closeSync(fd);
-      return { release: () => { try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file); } catch { /* gone */ } } };
+      return {
+        release: () => {
+          try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file); } catch { /* gone */ }
+          try { fs.rmdirSync(dir); } catch { /* holds a record, logs or another's lock */ }
+        },
+      };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // ENOENT: the directory went with the previous holder's release; make it again.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue;
+      if (code !== 'EEXIST') throw err;
     }
     let pid = NaN;
     try { pid = Number(fs.readFileSync(file, 'utf8') || NaN); } catch { continue; }
@@ -107,7 +141,7 @@ export async function lock(root: string, waitMs = 60_000): Promise<Lock> {
       try { fs.unlinkSync(file); } catch { /* taken over by someone else */ }
       continue;
     }
-    if (Date.now() > deadline) throw new JailFailure([jailError('locked', `Another jail command (pid ${pid}) is starting or stopping ${root}; it holds ${file}. Wait for it, then try again.`, { path: root })]);
+    if (Date.now() > deadline) throw new JailFailure([jailError('locked', `Another jail command (pid ${pid}) is ${doing}; it holds ${file}. Wait for it, then try again.`, { path: root })]);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
