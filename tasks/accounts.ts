@@ -77,6 +77,12 @@ export function collectAccounts(entries: readonly (UsersEntry | GroupsEntry)[]):
       else if (!g.g.members.includes(a.name)) g.g.members.push(a.name);
     }
   }
+  // A member no users() entry declares would be a name in etc/group that no account has.
+  for (const { g, at } of groups.values()) {
+    for (const m of g.members) {
+      if (!users.has(m)) errors.push(jailError('bad-account', `${at}: group ${g.name} lists member ${m}, which no users() entry declares; declare the user or drop the member`, { entry: at }));
+    }
+  }
   const gids = new Map<number, string>();
   for (const { g, at } of groups.values()) {
     const other = gids.get(g.gid);

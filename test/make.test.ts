@@ -820,6 +820,11 @@ describe('exit status and errors', () => {
       expect(res.stderr).toMatch(/jailfile\.ts:3: users/);
     }
     expect(fs.existsSync(r.root)).toBe(false);
+    r.jailfile(`import { defineJail, users, groups } from 'jail';\nexport default defineJail(() => [\n  groups({ staff: { gid: 50, members: ['www', 'ghost'] } }),\n  users({ www: { uid: 80, gid: 80 } }),\n]);\n`);
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('jailfile.ts:3: group staff lists member ghost, which no users() entry declares');
+    expect(res.stderr).not.toContain('member www');
   });
 
   it('names both entries of a conflicting declaration', () => {
