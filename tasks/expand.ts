@@ -44,16 +44,18 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
 
   const accountEntries = entries.filter((e): e is UsersEntry | GroupsEntry => e.kind === 'users' || e.kind === 'groups');
   let accounts = EMPTY_ACCOUNTS;
+  let accountsOk = true;
   if (accountEntries.length) {
     const r = collectAccounts(accountEntries);
     if (r.ok) accounts = r.value;
-    else errors.push(...r.error);
+    else { errors.push(...r.error); accountsOk = false; }
   }
 
   const owner = (e: Entry, spec: unknown): { uid: number; gid: number } => {
     const r = resolveOwner(spec, accounts);
     if (r.ok) return r.value;
-    errors.push(jailError('bad-owner', `${e.at}: ${e.label}: ${r.error}.`, { entry: e.at }));
+    // With the accounts refused, a name is unknown because of that error, already said.
+    if (accountsOk || typeof spec === 'number') errors.push(jailError('bad-owner', `${e.at}: ${e.label}: ${r.error}.`, { entry: e.at }));
     return { uid: 0, gid: 0 };
   };
 

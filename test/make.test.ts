@@ -825,6 +825,12 @@ describe('exit status and errors', () => {
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('jailfile.ts:3: group staff lists member ghost, which no users() entry declares');
     expect(res.stderr).not.toContain('member www');
+    // One mistake, one error: an owner naming the user declared twice is not reported as unknown.
+    r.jailfile(`import { defineJail, users, text } from 'jail';\nexport default defineJail(() => [\n  users({ 'www-data': { uid: 33, gid: 33 } }),\n  users({ 'www-data': { uid: 34, gid: 33 } }),\n  text('/etc/x', 'x', { owner: 'www-data' }),\n]);\n`);
+    const twice = make();
+    expect(twice.code).toBe(2);
+    expect(twice.stderr.match(/jail: error: /g)).toHaveLength(1);
+    expect(twice.stderr).toContain('jailfile.ts:4: users({ www-data }): user www-data is declared twice, differently (also at jailfile.ts:3)');
   });
 
   it('names both entries of a conflicting declaration', () => {
