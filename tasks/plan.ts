@@ -7,6 +7,7 @@
 // still holds the inode, size and times recorded right after writing. Bytes are compared
 // only when a stamp moved (a touched source, an output someone opened for writing).
 
+import { printable } from './printable.js';
 import fs from 'node:fs';
 import { isRecordPath, type Manifest, type Rec } from './manifest.js';
 import { comparePaths, octal, parentOf, type Target, type TargetKind } from './targets.js';
@@ -146,7 +147,7 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
       const now = linkTarget(root + t.path);
       // Gone or swapped since the lstat (something in the jail racing the build): rewritten.
       if (now === undefined) reasons.push('output changed while it was being examined');
-      else if (now !== t.target) reasons.push(`link points to ${now}, declared ${t.target}`);
+      else if (now !== t.target) reasons.push(`link points to ${printable(now)}, declared ${t.target}`);
       attrReasons(t, st, reasons);
       return reasons.length ? { reasons } : FRESH;
     }
@@ -223,7 +224,7 @@ function notOurs(root: string, p: string, rec: Rec, st: Stat): string | undefine
     case 'symlink': {
       if (!st.isSymbolicLink()) return was('a symlink');
       const now = linkTarget(root + p);
-      return now === rec.t ? undefined : `it points to ${now ?? '(unreadable)'}, where jail made a link to ${rec.t}`;
+      return now === rec.t ? undefined : `it points to ${now === undefined ? '(unreadable)' : printable(now)}, where jail made a link to ${rec.t}`;
     }
     case 'device': {
       if (!st.isCharacterDevice() && !st.isBlockDevice()) return was('a device');

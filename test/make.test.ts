@@ -209,6 +209,8 @@ describe('tampering in ROOT', () => {
     ['replaced by a directory', () => { fs.unlinkSync(r.root + '/etc/a.conf'); fs.mkdirSync(r.root + '/etc/a.conf/sub', { recursive: true }); fs.writeFileSync(r.root + '/etc/a.conf/sub/f', 'x'); }, /update \/etc\/a\.conf \(file\): output is a directory, declared a regular file/],
     ['a device retyped', () => { fs.unlinkSync(r.root + '/dev/null'); fs.writeFileSync(r.root + '/dev/null', ''); }, /update \/dev\/null \(device\): output is a regular file, declared a character device/],
     ['a link repointed', () => { fs.unlinkSync(r.root + '/lib'); fs.symlinkSync('/lib', r.root + '/lib'); }, /update \/lib \(symlink\): link points to \/lib, declared usr\/lib/],
+    // The jail wrote the target: its escape sequence is shown, never sent to the terminal.
+    ['a link repointed at an escape sequence', () => { fs.unlinkSync(r.root + '/lib'); fs.symlinkSync('\x1b[2J\n', r.root + '/lib'); }, /update \/lib \(symlink\): link points to \\x1b\[2J\\x0a, declared usr\/lib/],
     ['a directory chmod', () => fs.chmodSync(r.root + '/tmp', 0o755), /update \/tmp \(dir\): mode 0755 != declared 1777/],
   ];
   for (const [name, tamper, line] of cases) {

@@ -35,6 +35,7 @@
 // link or blocking, and only when they are still the inode lstat saw; nothing from the
 // jail is run (capabilities are read by the host's getcap, account files as data).
 
+import { printable } from '../printable.js';
 import type { Analysis } from '../make.js';
 import { loadManifest, manifestPath, type Manifest } from '../manifest.js';
 import { fail, jailError, ok, type Result } from '../result.js';
@@ -177,7 +178,3 @@ export function findingLine(f: Finding): string {
   return printable(`${f.kind} ${f.path}: ${f.message}; ${f.fix}`);
 }
 
-/** Control characters (C0, DEL, C1) as `\xNN`. */
-export function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
