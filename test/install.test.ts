@@ -113,6 +113,20 @@ describe('install steps', () => {
     expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
   });
 
+  it('what a step leaves in a scratch directory is removed, a setuid file above all, whether it succeeds or fails', () => {
+    // The jail's /tmp (sticky) is a step's scratch: never captured, and nothing left there
+    // outlives the step (a setuid root program would outlive every build and rebuild).
+    for (const [run, code] of [[`'cp /bin/sh /tmp/.x && chmod 4755 /tmp/.x && mkdir -p /tmp/d && echo s > /tmp/d/f'`, 0], [`'cp /bin/sh /tmp/.y && chmod 4755 /tmp/.y; exit 3'`, 2]] as const) {
+      r.jailfile(JAILFILE(`['/bin/sh', '-c', ${run}]`));
+      fs.writeFileSync(path.join(r.src, 'app', 'greeting.txt'), `run ${code}\n`); // a new input: the step runs
+      const res = make();
+      expect(res.code, res.stderr).toBe(code);
+      expect(fs.readdirSync(r.root + '/tmp')).toEqual([]);
+    }
+    const layers = path.join(r.dir, '.jail', 'layers');
+    for (const f of fs.readdirSync(layers).filter((n) => n.endsWith('.tar'))) expect(fs.readFileSync(path.join(layers, f)).includes('files/tmp/')).toBe(false);
+  });
+
   it('the layer travels in a pack', () => {
     expect(make().code).toBe(0);
     const pack = path.join(r.outside, 'j.tar');

@@ -23,11 +23,12 @@ import { comparePaths } from '../targets.js';
 import { RootReader, procPath } from '../check/reader.js';
 import type { Stat } from '../stat.js';
 
-type Sig = { kind: 'dir' | 'file' | 'symlink' | 'other'; sig: string; st: Stat };
+/** `scratch`: beneath a sticky directory (a tmp): never captured; what a step leaves there is removed. */
+type Sig = { kind: 'dir' | 'file' | 'symlink' | 'other'; sig: string; st: Stat; scratch?: boolean };
 
 /**
- * Every path in ROOT with what identifies its state; scratch (sticky) directories and other
- * filesystems are skipped. Walked through directory descriptors (RootReader): the step, or
+ * Every path in ROOT with what identifies its state; other filesystems are skipped, and
+ * what lies beneath a scratch (sticky) directory is marked so. Walked through directory descriptors (RootReader): the step, or
  * anything else in the jail, may swap a directory for a link to the host meanwhile, and a
  * walk by path would follow it and capture host files.
  */
@@ -38,7 +39,7 @@ export function snapshot(root: string): Map<string, Sig> {
   const reader = opened;
   try {
     const dev = reader.rootStat.dev;
-    const walk = (p: string) => {
+    const walk = (p: string, scratch: boolean) => {
       const fd = reader.dirFd(p);
       if (fd === undefined) return; // no longer a directory: seen as such by its parent's next walk
       let names: string[];
@@ -48,15 +49,16 @@ export function snapshot(root: string): Map<string, Sig> {
         const st = reader.lstat(q);
         if (!st || st.dev !== dev) continue;
         const own = `${st.mode & 0o7777}:${st.uid}:${st.gid}`;
-        if (st.isDirectory()) {
-          out.set(q, { kind: 'dir', sig: own, st });
-          if (!(st.mode & 0o1000)) walk(q);
-        } else if (st.isSymbolicLink()) out.set(q, { kind: 'symlink', sig: `${reader.readlink(q)}:${own}`, st });
-        else if (st.isFile()) out.set(q, { kind: 'file', sig: `${own}:${st.stamp}`, st });
-        else out.set(q, { kind: 'other', sig: `${st.mode}:${st.rdev}`, st });
+        const sig: Sig = st.isDirectory() ? { kind: 'dir', sig: own, st }
+          : st.isSymbolicLink() ? { kind: 'symlink', sig: `${reader.readlink(q)}:${own}`, st }
+            : st.isFile() ? { kind: 'file', sig: `${own}:${st.stamp}`, st }
+              : { kind: 'other', sig: `${st.mode}:${st.rdev}`, st };
+        if (scratch) sig.scratch = true;
+        out.set(q, sig);
+        if (st.isDirectory()) walk(q, scratch || (st.mode & 0o1000) !== 0);
       }
     };
-    walk('/');
+    walk('/', false);
   } finally {
     reader.close();
   }
@@ -106,8 +108,16 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
     return fail(`${msg}\nIts new files were removed and the files the jailfile declares were put back; fix the step or its inputs and run make again.`);
   };
   if (r.failure) return undo(`${r.failure}${r.output.trim() ? `: ${r.output.trim()}` : ''}`);
+  // What the step left in a scratch directory is not part of its work, and is not left
+  // behind: a setuid file in /tmp would outlive every build and rebuild (and be root's).
+  const leftovers = [...after].filter(([p, s]) => s.scratch && (!before.has(p) || (s.st.isFile() && (s.st.mode & 0o6000) !== 0 && before.get(p)!.sig !== s.sig)));
+  if (leftovers.length) {
+    const fs_ = RootFs.open(root);
+    try { for (const [p] of leftovers.sort(([a], [b]) => comparePaths(b, a))) fs_.prune(p); } finally { fs_.close(); }
+  }
   const changed: string[] = [];
   for (const [p, s] of after) {
+    if (s.scratch) continue;
     const b = before.get(p);
     if (!b) { changed.push(p); continue; }
     if (b.sig === s.sig) continue;
@@ -117,7 +127,7 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
     }
     changed.push(p);
   }
-  for (const p of before.keys()) if (!after.has(p)) warnings.push(`${e.at}: ${e.label}: the step removed ${p}`);
+  for (const [p, b] of before) if (!after.has(p) && !b.scratch) warnings.push(`${e.at}: ${e.label}: the step removed ${p}`);
 
   const entries: PackEntry[] = [];
   const files = path.join(layer.dir, 'files');
