@@ -243,9 +243,16 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
   if (sel.clean) {
     // A running jail's services use what clean would remove; make and rebuild stay allowed
     // (rebuild is how a running jail is repaired after `rm -fr /` inside it).
-    const pid = await (await import('./run/instance.js')).runningPid(root);
-    if (pid !== undefined) {
-      report.errors.push(jailError('running', `Refusing \`clean\`: the jail at ${root} is running (pid ${pid}); stop it with \`jail stop ROOT=${root}\` first. clean removes everything jail built in ROOT, which its services use; \`jail make\` and \`rebuild\` are allowed while it runs. Nothing was touched.`, { path: root }));
+    // Booted, or a process with ROOT as its root (a `jail run` command, a chroot by hand).
+    let real: string | undefined;
+    try { real = fs.realpathSync(root); } catch { /* no ROOT: nothing runs in it */ }
+    const booted = (await import('./run/instance.js')).runningPid(root);
+    const inside = booted === undefined && real !== undefined ? (await import('./run/procs.js')).rootedAt(real)[0] : undefined;
+    if (booted !== undefined || inside !== undefined) {
+      const why = booted !== undefined
+        ? `the jail at ${root} is running (pid ${booted}); stop it with \`jail stop ROOT=${root}\` first`
+        : `a process runs in the jail at ${root} (pid ${inside}, a \`jail run\` command or a chroot); let it end, or end it, first`;
+      report.errors.push(jailError('running', `Refusing \`clean\`: ${why}. clean removes everything jail built in ROOT, which what runs there uses; \`jail make\` and \`rebuild\` are allowed while it runs. Nothing was touched.`, { path: root }));
       return done();
     }
   }

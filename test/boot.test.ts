@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, fingerprint, rig, type Rig } from './helpers.js';
 import { detect } from '../tasks/run/cgroup.js';
@@ -447,6 +447,21 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(r.jail('make', `ROOT=${r.root}`, 'rebuild').code).toBe(0);
     expect(jailed(r.root).some((p) => p.comm === 'sleep')).toBe(true);
     expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+    // Not booted, but a command runs in it (jail run, or a chroot by hand): refused too.
+    const sleeper = spawn('chroot', [r.root, '/bin/sleep', '30'], { stdio: 'ignore' });
+    try {
+      const deadline = Date.now() + 5000;
+      while (!jailed(r.root).some((p) => p.comm === 'sleep') && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+      const still = fingerprint(r.root);
+      const busy = r.jail('make', `ROOT=${r.root}`, 'clean');
+      expect(busy.code, busy.stdout).toBe(2);
+      expect(busy.stderr).toContain(`a process runs in the jail at ${r.root} (pid ${sleeper.pid}`);
+      expect(fingerprint(r.root)).toEqual(still);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+    const deadline = Date.now() + 5000;
+    while (jailed(r.root).length && Date.now() < deadline) spawnSync('sleep', ['0.05']);
     const clean = r.jail('make', `ROOT=${r.root}`, 'clean');
     expect(clean.code, clean.stderr).toBe(0);
     expect(fs.existsSync(path.join(r.root, 'etc/rc.d/50sleeper.sh'))).toBe(false);
