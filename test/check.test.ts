@@ -274,6 +274,15 @@ export default defineJail(({ SH }) => [
     expect(hostile.stdout).not.toMatch(/\x1b/);
     expect(hostile.stdout.split('\n').filter((l) => l.startsWith('setuid forged'))).toEqual([]);
     expect(hostile.stdout).toContain('evil\\x0asetuid forged: finding \\x1b[31m');
+    // A right-to-left override cannot disguise a name, nor a backslash pass for an escape.
+    fs.writeFileSync(r.root + '/usr/local/bin/a\u202egnp.sh', '#!/nowhere\n', { mode: 0o755 });
+    fs.writeFileSync(r.root + '/usr/local/bin/b\\x1b[31m', '#!/nowhere\n', { mode: 0o755 });
+    const disguised = check('SH=no').stdout;
+    expect(disguised).toContain('/usr/local/bin/a\\u202egnp.sh: ');
+    expect(disguised).not.toContain('\u202e');
+    expect(disguised).toContain('/usr/local/bin/b\\\\x1b[31m: ');
+    fs.rmSync(r.root + '/usr/local/bin/a\u202egnp.sh');
+    fs.rmSync(r.root + '/usr/local/bin/b\\x1b[31m');
     fs.rmSync(r.root + '/usr/local/bin/x');
     fs.rmSync(r.root + '/usr/local/bin/evil\nsetuid forged: finding \x1b[31m');
 
