@@ -3,6 +3,7 @@
 // replaced atomically, and a small mark beside it while a build is writing. Also the lock
 // that keeps two builds of one ROOT apart.
 
+import { liveHolder, tryLock, unlock } from './pid-lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -125,9 +126,6 @@ export function saveManifest(file: string, m: Manifest): void {
 
 export interface Lock { release(): void }
 
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
-}
 
 /**
  * Where builds of any install directory meet: a lock per ROOT, whichever jailfile builds
@@ -191,24 +189,9 @@ export async function acquireLock(installDir: string, root: string, opts: { wait
 
 async function lockFile(file: string, root: string, deadline: number, onWait: (pid: number) => void): Promise<Lock | JailError> {
   for (;;) {
-    try {
-      const fd = fs.openSync(file, 'wx');
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
-      return { release: () => { try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file); } catch { /* already gone */ } } };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let held: string;
-    try { held = fs.readFileSync(file, 'utf8'); } catch { continue; /* released between the two calls */ }
-    const pid = Number(held || NaN);
-    // Empty: its owner has made it and not yet written its pid, unless it died doing so.
-    const young = held === '' && Date.now() - (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) < 2000;
-    if (!young && (!Number.isInteger(pid) || !alive(pid) || pid === process.pid)) {
-      try { fs.unlinkSync(file); } catch { /* someone else took it over */ }
-      continue;
-    }
-    if (young) { await new Promise((r) => setTimeout(r, 10)); continue; }
+    if (tryLock(file)) return { release: () => unlock(file) };
+    const pid = liveHolder(file);
+    if (pid === undefined) continue;
     if (Date.now() > deadline) {
       return jailError('locked', `Another jail build (pid ${pid}) is working on ${root}; it holds ${file}. Wait for it to finish, or stop it, then run make again.`, { path: root });
     }

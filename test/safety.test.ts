@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI, changes, fingerprint, rig, treeBytes, type Rig } from './helpers.js';
+import { REPO, CLI, changes, fingerprint, rig, treeBytes, type Rig } from './helpers.js';
 import { rootKey } from '../tasks/manifest.js';
 
 let r: Rig;
@@ -344,6 +344,44 @@ describe('mounts inside ROOT', () => {
       expect(fs.readFileSync(r.root + '/mnt/data/precious', 'utf8')).toBe('keep me');
     } finally {
       spawnSync('umount', [r.root + '/mnt/data']);
+    }
+  });
+});
+
+describe('the build lock', () => {
+  // A build killed with -9 leaves its lock behind; the next builds take it over. Waiting
+  // builds that looked at the dead lock at the same moment used to unlink each other's
+  // fresh lock by name, and two ran at once.
+  it('a dead build\'s lock is taken over by one waiting build at a time, never two', async () => {
+    const locker = path.join(r.dir, 'locker.mjs');
+    const log = path.join(r.dir, 'log');
+    fs.writeFileSync(locker, `
+import fs from 'node:fs';
+const { acquireLock } = await import(${JSON.stringify(path.join(REPO, 'dist', 'tasks', 'manifest.js'))});
+const { lock: runLock } = await import(${JSON.stringify(path.join(REPO, 'dist', 'tasks', 'run', 'state.js'))});
+const [dir, root, log, which] = process.argv.slice(2);
+const lock = which === 'run' ? await runLock(root) : await acquireLock(dir, root, { waitMs: 60000, onWait: () => {} });
+if ('code' in lock) process.exit(3);
+fs.appendFileSync(log, 'in ' + process.pid + '\\n');
+await new Promise((r) => setTimeout(r, 60));
+fs.appendFileSync(log, 'out ' + process.pid + '\\n');
+lock.release();
+`);
+    const { rootKey, stateDir } = await import('../tasks/manifest.js');
+    const { jailDir } = await import('../tasks/run/state.js');
+    const { spawn } = await import('node:child_process');
+    // The build's lock, and the one boot, stop and run take per ROOT (the network's is the same code).
+    for (const [which, file] of [['build', path.join(stateDir(r.dir), `${rootKey(r.root)}.lock`)], ['run', path.join(jailDir(r.root), 'lock')]] as const) for (let round = 0; round < 4; round++) {
+      // A dead owner: a pid no process has (above the kernel's pid_max).
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, '4194305');
+      fs.rmSync(log, { force: true });
+      const runs = Array.from({ length: 6 }, () => spawn(process.execPath, [locker, r.dir, r.root, log, which], { stdio: 'ignore' }));
+      const codes = await Promise.all(runs.map((c) => new Promise<number | null>((resolve) => c.on('exit', resolve))));
+      expect(codes).toEqual([0, 0, 0, 0, 0, 0]);
+      const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+      expect(lines).toHaveLength(12);
+      for (let i = 0; i < lines.length; i += 2) expect([lines[i]!.split(' ')[0], lines[i + 1]]).toEqual(['in', lines[i]!.replace('in', 'out')]);
     }
   });
 });

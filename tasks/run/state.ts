@@ -4,6 +4,7 @@
 // namespace and the services started, so stop and status need neither the jailfile nor
 // anything read from ROOT. A lock file beside it keeps two boots or stops of one ROOT apart.
 
+import { liveHolder, tryLock, unlock } from '../pid-lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { rootKey } from '../manifest.js';
@@ -96,10 +97,6 @@ export function dropRunDir(root: string): void {
 
 export interface Lock { release(): void }
 
-function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
-}
-
 /**
  * One boot, stop or run setup per ROOT at a time; a dead holder's lock is taken over.
  * Releasing it removes the run directory too when nothing else is in it (no record, no
@@ -118,29 +115,25 @@ async function lockIn(dir: string, doing: string, root: string | undefined, wait
   const file = path.join(dir, 'lock');
   const deadline = Date.now() + waitMs;
   for (;;) {
+    let taken: boolean;
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const fd = fs.openSync(file, 'wx', 0o600);
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
+      taken = tryLock(file);
+    } catch (err) {
+      // ENOENT: the directory went with the previous holder's release; make it again.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    if (taken) {
       return {
         release: () => {
-          try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file); } catch { /* gone */ }
+          unlock(file);
           try { fs.rmdirSync(dir); } catch { /* holds a record, logs or another's lock */ }
         },
       };
-    } catch (err) {
-      // ENOENT: the directory went with the previous holder's release; make it again.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') continue;
-      if (code !== 'EEXIST') throw err;
     }
-    let pid = NaN;
-    try { pid = Number(fs.readFileSync(file, 'utf8') || NaN); } catch { continue; }
-    if (!Number.isInteger(pid) || !pidAlive(pid) || pid === process.pid) {
-      try { fs.unlinkSync(file); } catch { /* taken over by someone else */ }
-      continue;
-    }
+    const pid = liveHolder(file);
+    if (pid === undefined) continue;
     if (Date.now() > deadline) throw new JailFailure([jailError('locked', `Another jail command (pid ${pid}) is ${doing}; it holds ${file}. Wait for it, then try again.`, { path: root })]);
     await new Promise((r) => setTimeout(r, 50));
   }
