@@ -13,7 +13,7 @@ import * as netns from './netns.js';
 import { alive, childrenOf, inPidNs, info, kill, nsOf, procId, rootedAt, waitFor, type ProcId } from './procs.js';
 import { isJailDir, jailHostname, jailUser, type JailUser } from './jaildata.js';
 import { hostTools, type Tools } from './tools.js';
-import type { RunConfig } from './config.js';
+import { DEFAULTS, type RunConfig } from './config.js';
 import { allStates, dropState, loadState, lockNetwork, type JailState } from './state.js';
 
 export interface Jail {
@@ -26,6 +26,8 @@ export interface Jail {
   net?: netns.NetState;
   /** True when this command set the network namespace up (and should take it down if nothing else uses it). */
   netCreated?: boolean;
+  /** Without a network of the jail's: a namespace of the init's own with loopback alone, not the host's (install steps). */
+  loopbackOnly?: boolean;
 }
 
 export interface Instance {
@@ -49,6 +51,22 @@ export function prepare(root: string, config: RunConfig, userName?: string): Jai
   const layout = cgroup.plan(key, { pids: config.pids, memory: config.memory });
   if (!layout && !config.namespaces) fail('no-cgroup', 'runtime({ namespaces: false }) leaves a cgroup as the only way to find and end the jail\'s processes, and no cgroup hierarchy is writable here. Keep the namespaces on.');
   return { root, key, tools, config, user, cgroup: layout };
+}
+
+/**
+ * The jail an install step (chain.ts) runs in: root, namespaces of its own with loopback
+ * alone for a network, and `jail run`'s default limits — 256 processes, and RLIMIT_CPU of
+ * 300 s or the step's timeout if longer. Its cgroup is its own, never a booted jail's.
+ */
+export function prepareInstallStep(root: string, timeoutMs: number): Jail {
+  const key = rootKey(root);
+  const config: RunConfig = { proc: false, namespaces: true, pids: DEFAULTS.pids, cpu: Math.max(DEFAULTS.cpu, Math.ceil(timeoutMs / 1000)) };
+  return {
+    root, key, tools: hostTools({ network: false, installStep: true }), config,
+    user: { name: 'root', uid: 0, gid: 0, home: '/' },
+    cgroup: cgroup.plan(`install-${key}`, { pids: config.pids }),
+    loopbackOnly: true,
+  };
 }
 
 /** Creates the cgroups and writes the limits (idempotent). */
@@ -100,6 +118,7 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
     tools: j.tools,
     cgroupProcs: j.cgroup ? cgroup.child(j.cgroup, opts.group) : [],
     netFile: j.net?.file,
+    ownNet: j.loopbackOnly,
     procDir: j.config.proc ? path.join(j.root, 'proc') : undefined,
     initUid,
     dieWithParent: opts.dieWithParent,
@@ -136,6 +155,18 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
   if (!pidns || pidns === nsOf(process.pid, 'pid') || !uts || uts === nsOf(process.pid, 'uts')) {
     kill(supPid); kill(initPid);
     return fail('init-failed', 'The jail\'s init is not in PID and UTS namespaces of its own; refusing to go on.');
+  }
+  if (j.loopbackOnly && !j.net) {
+    const netns_ = nsOf(initPid, 'net');
+    if (!netns_ || netns_ === nsOf(process.pid, 'net')) {
+      kill(supPid); kill(initPid);
+      return fail('init-failed', 'The jail\'s init is not in a network namespace of its own; refusing to go on.');
+    }
+    const lo = await run([j.tools.nsenter, `--target=${initPid}`, '--net', '--', j.tools.ip!, 'link', 'set', 'lo', 'up'], { timeoutMs: 10_000 });
+    if (!lo.ok) {
+      kill(supPid); kill(initPid);
+      fail('init-failed', `Cannot bring the jail's loopback up: ${lo.error}`);
+    }
   }
   const hostname = jailHostname(j.root);
   const r = await run([j.tools.nsenter, `--target=${initPid}`, '--uts', '--', j.tools.hostname, hostname], { timeoutMs: 10_000 });

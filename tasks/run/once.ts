@@ -58,7 +58,8 @@ export async function runOnce(j: Jail, o: Once): Promise<OnceResult> {
       }
       // The jail's own group and network stay while it is booted, or while another run uses them.
       const booted = loadState(j.root);
-      if (!booted && j.cgroup && !cgroup.children(j.cgroup).length) await cgroup.remove(j.cgroup);
+      // An install step's group is its own (instance.ts), booted jail or not.
+      if ((!booted || o.installStep) && j.cgroup && !cgroup.children(j.cgroup).length) await cgroup.remove(j.cgroup);
       if (j.net && j.netCreated && booted?.net?.name !== j.net.name) await netns.tearDown(j.net, j.tools);
     })();
     return cleaning;
