@@ -283,6 +283,24 @@ int main(void) {
     }
   });
 
+  it('a step cannot reach a key root keeps in the host\'s user keyring, and still chowns to any uid', () => {
+    const desc = `jail-test-${process.pid}`;
+    const id = execFileSync(probe(), ['add', desc], { encoding: 'utf8' }).trim();
+    try {
+      // QA's probe: the host's root finds and reads it, and so did a step.
+      expect(execFileSync(probe(), ['key', desc, id], { encoding: 'utf8' })).toBe('search: found\nread: TOPSECRET\n');
+      fs.copyFileSync(probe(), path.join(r.src, 'app', 'probe'));
+      r.jailfile(JAILFILE(`['/bin/sh', '-c', '/src/app/probe key ${desc} ${id} > /probe.out; echo w > /www; chown 33:33 /www']`));
+      const res = make();
+      expect(res.code, res.stderr).toBe(0);
+      expect(fs.readFileSync(r.root + '/probe.out', 'utf8')).toBe('search: Required key not available\nread: Permission denied\n');
+      const st = fs.lstatSync(r.root + '/www');
+      expect([st.uid, st.gid]).toEqual([33, 33]);
+    } finally {
+      execFileSync(probe(), ['del', id]);
+    }
+  });
+
   it('a program named without its path is an error in the jailfile', () => {
     r.jailfile(JAILFILE(`['make', 'install']`));
     const res = make();

@@ -178,6 +178,31 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
   return { instance: { supervisor: supervisor!, init, initUid, pidns, hostname }, child };
 }
 
+/**
+ * A user namespace for an install step, every uid and gid mapped to itself: held by a
+ * host process (the host's unshare exec'ing sleep, killed by the caller, and with this
+ * process) in the host's PID namespace, where the step can neither see nor ptrace it.
+ * The map is written from here, by root: an unprivileged owner's namespace would give
+ * every process of that uid all capabilities over the step.
+ */
+export async function startUserns(j: Jail): Promise<{ pid: number; file: string }> {
+  const child = await spawnHost([j.tools.setpriv, '--pdeathsig=KILL', '--', j.tools.unshare, '--user', '--', j.tools.sleep, 'infinity'], { stdio: ['ignore', 'ignore', 'ignore'], detached: true });
+  const pid = child.pid;
+  if (pid === undefined) return fail('init-failed', `Cannot start ${j.tools.unshare} --user.`);
+  child.unref();
+  const own = nsOf(process.pid, 'user');
+  const ready = await waitFor(() => { const ns = nsOf(pid, 'user'); return !!ns && ns !== own; }, 10_000, 5);
+  try {
+    if (!ready) throw new Error('it did not come up within 10 s');
+    fs.writeFileSync(`/proc/${pid}/uid_map`, '0 0 4294967295\n');
+    fs.writeFileSync(`/proc/${pid}/gid_map`, '0 0 4294967295\n');
+  } catch (err) {
+    kill(pid);
+    return fail('init-failed', `Cannot give the install step a user namespace of its own: ${(err as Error).message}`);
+  }
+  return { pid, file: `/proc/${pid}/ns/user` };
+}
+
 export interface Launch {
   cmd: readonly string[];
   group: string;
@@ -190,6 +215,8 @@ export interface Launch {
   wrap?: readonly string[];
   /** An install step: root in the jail with the install capabilities only (chain.ts). */
   installStep?: boolean;
+  /** An install step's user namespace (startUserns). */
+  userns?: string;
 }
 
 /** Starts a command in the jail (see chain.ts for exactly how), in a new session. */
@@ -204,6 +231,7 @@ export async function launch(j: Jail, l: Launch): Promise<ChildProcess> {
     bindLowPorts: l.bindLowPorts,
     dieWithParent: l.dieWithParent,
     installStep: l.installStep,
+    userns: l.userns,
   });
   return spawnHost([...(l.wrap ?? []), ...argv], { stdio: l.stdio, detached: true, env: jailEnv(j.user, l.env) });
 }
