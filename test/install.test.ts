@@ -2,9 +2,10 @@
 // inside the jail; later builds and rebuilds replay what it did; a changed source reruns it.
 
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { changes, rig, tree, type Rig } from './helpers.js';
 import { rootedAt } from '../tasks/run/procs.js';
 
@@ -43,6 +44,76 @@ afterEach(() => r.cleanup());
 
 const make = (...args: string[]) => r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`, ...args);
 const stamp = () => fs.readFileSync(r.root + '/usr/local/share/app/stamp', 'utf8');
+// QA's probes, one static program: a step runs it in the jail, the test on the host.
+const PROBE_C = String.raw`
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/syscall.h>
+#include <linux/keyctl.h>
+static int tcp(int port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  return connect(s, (struct sockaddr *)&a, sizeof a);
+}
+int main(int argc, char **argv) {
+  if (!strcmp(argv[1], "fork")) {
+    int n = 0;
+    for (; n < 400; n++) { pid_t p = fork(); if (p < 0) break; if (p == 0) { sleep(60); _exit(0); } }
+    struct rlimit r; getrlimit(RLIMIT_CPU, &r);
+    printf("forked %d\ncpu %lld %lld\n", n, (long long)r.rlim_cur, (long long)r.rlim_max);
+    return 0;
+  }
+  if (!strcmp(argv[1], "net")) {
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un u = { .sun_family = AF_UNIX };
+    strcpy(u.sun_path + 1, argv[2]);
+    int rc = connect(s, (struct sockaddr *)&u, sizeof u); /* node binds the whole sun_path */
+    printf("abstract: %s\n", rc == 0 ? "connected" : strerror(errno));
+    rc = tcp(atoi(argv[3]));
+    printf("tcp: %s\n", rc == 0 ? "connected" : strerror(errno));
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[4])) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    bind(l, (struct sockaddr *)&a, sizeof a); listen(l, 1);
+    rc = tcp(atoi(argv[4]));
+    printf("own loopback: %s\n", rc == 0 ? "connected" : strerror(errno));
+    return 0;
+  }
+  if (!strcmp(argv[1], "add")) {
+    long id = syscall(SYS_add_key, "user", argv[2], "TOPSECRET", 9, KEY_SPEC_USER_KEYRING);
+    printf("%ld\n", id);
+    return id < 0;
+  }
+  if (!strcmp(argv[1], "del")) return syscall(SYS_keyctl, KEYCTL_INVALIDATE, atol(argv[2])) < 0;
+  if (!strcmp(argv[1], "key")) {
+    long id = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", argv[2], 0);
+    printf("search: %s\n", id >= 0 ? "found" : strerror(errno));
+    char buf[64] = {0};
+    long n = syscall(SYS_keyctl, KEYCTL_READ, atol(argv[3]), buf, sizeof buf - 1);
+    printf("read: %s\n", n >= 0 ? buf : strerror(errno));
+    return 0;
+  }
+  return 2;
+}
+`;
+let probeBin: string | undefined;
+const probe = (): string => {
+  if (probeBin) return probeBin;
+  const dir = fs.mkdtempSync('/tmp/jail-probe-');
+  fs.writeFileSync(path.join(dir, 'probe.c'), PROBE_C);
+  execFileSync('gcc', ['-static', '-O', '-o', path.join(dir, 'probe'), path.join(dir, 'probe.c')]);
+  return (probeBin = path.join(dir, 'probe'));
+};
+afterAll(() => { if (probeBin) fs.rmSync(path.dirname(probeBin), { recursive: true, force: true }); });
 const runs = (out: string) => out.split('\n').filter((l) => /^install app: running/.test(l)).length;
 
 describe('install steps', () => {
@@ -188,6 +259,60 @@ int main(void) {
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/install\("app"\): the step timed out after 2 s; it and every process it started were killed\b/);
     expect(rootedAt(r.root)).toEqual([]);
+  });
+
+  it('a step is held to the process and CPU limits `jail run` has', () => {
+    // QA's probe: fork 400 sleepers (the host let all 400 through), then say how many it got and its RLIMIT_CPU.
+    fs.copyFileSync(probe(), path.join(r.src, 'app', 'probe'));
+    r.jailfile(JAILFILE(`['/bin/sh', '-c', '/src/app/probe fork > /probe.out'], timeout: 600`));
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    const out = fs.readFileSync(r.root + '/probe.out', 'utf8');
+    const forked = Number(/^forked (\d+)$/m.exec(out)?.[1]);
+    // runtime's default pids limit, 256, less the chain's own processes.
+    expect(forked).toBeGreaterThan(200);
+    expect(forked).toBeLessThan(256);
+    // The CPU limit is the step's timeout when that is above runtime's default of 300 s.
+    expect(out).toMatch(/^cpu 600 600$/m);
+  });
+
+  it('a step has a network of its own with loopback alone: no host socket is reachable', async () => {
+    const name = `jail-test-${process.pid}`;
+    const servers = [net.createServer(), net.createServer()];
+    await Promise.all([
+      new Promise<void>((ok) => servers[0]!.listen(`\0${name}`, ok)),
+      new Promise<void>((ok) => servers[1]!.listen(18160, '127.0.0.1', ok)),
+    ]);
+    try {
+      // The host reaches both, as a step sharing its network did.
+      expect(execFileSync(probe(), ['net', name, '18160', '18161'], { encoding: 'utf8' })).toMatch(/^abstract: connected\ntcp: connected\n/);
+      fs.copyFileSync(probe(), path.join(r.src, 'app', 'probe'));
+      r.jailfile(JAILFILE(`['/bin/sh', '-c', '/src/app/probe net ${name} 18160 18161 > /probe.out']`));
+      const res = make();
+      expect(res.code, res.stderr).toBe(0);
+      // Its own loopback works (a step's test suite may serve on 127.0.0.1); the host's sockets are not there.
+      expect(fs.readFileSync(r.root + '/probe.out', 'utf8')).toBe('abstract: Connection refused\ntcp: Connection refused\nown loopback: connected\n');
+    } finally {
+      for (const s of servers) s.close();
+    }
+  });
+
+  it('a step cannot reach a key root keeps in the host\'s user keyring, and still chowns to any uid', () => {
+    const desc = `jail-test-${process.pid}`;
+    const id = execFileSync(probe(), ['add', desc], { encoding: 'utf8' }).trim();
+    try {
+      // QA's probe: the host's root finds and reads it, and so did a step.
+      expect(execFileSync(probe(), ['key', desc, id], { encoding: 'utf8' })).toBe('search: found\nread: TOPSECRET\n');
+      fs.copyFileSync(probe(), path.join(r.src, 'app', 'probe'));
+      r.jailfile(JAILFILE(`['/bin/sh', '-c', '/src/app/probe key ${desc} ${id} > /probe.out; echo w > /www; chown 33:33 /www']`));
+      const res = make();
+      expect(res.code, res.stderr).toBe(0);
+      expect(fs.readFileSync(r.root + '/probe.out', 'utf8')).toBe('search: Required key not available\nread: Permission denied\n');
+      const st = fs.lstatSync(r.root + '/www');
+      expect([st.uid, st.gid]).toEqual([33, 33]);
+    } finally {
+      execFileSync(probe(), ['del', id]);
+    }
   });
 
   it('a program named without its path is an error in the jailfile', () => {

@@ -10,11 +10,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { RootFs } from '../rootfs.js';
-import { rootKey } from '../manifest.js';
 import { runOnce } from '../run/once.js';
 import { closeInheritedFds } from '../run/fds.js';
-import { hostTools } from '../run/tools.js';
-import type { Jail } from '../run/instance.js';
+import { prepareInstallStep } from '../run/instance.js';
 import { jailError, type JailError } from '../result.js';
 import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from '../pack/format.js';
 import { TarWriter } from '../pack/tar-write.js';
@@ -71,10 +69,7 @@ export interface StepResult { errors: JailError[]; warnings: string[]; captured:
 async function runStep(e: Layer['entry'], root: string, installDir: string): Promise<{ failure?: string; output: string }> {
   // A descriptor this process inherited (a directory of the host) would reach the jail's root process: only fds 0-2 go in.
   closeInheritedFds();
-  const j: Jail = {
-    root, key: rootKey(root), tools: hostTools({ network: false, installStep: true }),
-    config: { proc: false, namespaces: true }, user: { name: 'root', uid: 0, gid: 0, home: '/' },
-  };
+  const j = prepareInstallStep(root, e.timeoutMs);
   const log = path.join(layersDir(installDir), `${e.name}.log`);
   fs.mkdirSync(path.dirname(log), { recursive: true, mode: 0o700 });
   const fd = fs.openSync(log, 'w', 0o600);

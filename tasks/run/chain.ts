@@ -31,8 +31,14 @@
 //
 // An install step (install() in the jailfile) is the one chain that runs a program of the
 // jail as uid 0: `make install` must create root-owned files, chown and chmod them. Its
-// tail differs:
+// init is made with a network namespace of its own holding loopback alone (up), which the
+// step always enters, so no host socket — abstract Unix or 127.0.0.1 — is in its reach;
+// its cgroup has `jail run`'s default pids limit. It also joins a user namespace mapping
+// every id to itself (instance.ts, startUserns), so files keep their owners, but keyrings
+// are per user namespace (Linux 5.3+): the step's user and user-session keyrings are new
+// and empty, not root's on the host. Its tail differs:
 //
+//   nsenter --target=INIT --pid --mount --uts --ipc --net --user=USERNS
 //   setpriv --nnp --inh-caps=-all --ambient-caps=-all --bounding-set=-all,+sys_chroot,+setpcap,+INSTALL
 //   capsh --chroot=ROOT --drop=cap_sys_chroot,cap_setpcap --shell=CMD0 -- ARGS...
 //                                   chroot(ROOT), chdir("/"), then CAP_SYS_CHROOT and
@@ -50,7 +56,7 @@
 // process of the namespace):
 //
 //   [setpriv --pdeathsig KILL]  sh JOIN_SCRIPT  [nsenter --net=FILE]
-//   unshare --pid --fork --kill-child --mount --propagation=private --uts --ipc [--mount-proc=ROOT/proc]
+//   unshare --pid --fork --kill-child --mount --propagation=private --uts --ipc [--net] [--mount-proc=ROOT/proc]
 //   setpriv --reuid=N --regid=N --clear-groups --nnp --inh-caps=-all --bounding-set=-all --pdeathsig=KILL
 //   sh -c INIT_SCRIPT
 //
@@ -87,6 +93,8 @@ export interface CommandChain {
   dieWithParent?: boolean;
   /** An install step: uid 0 in the jail with INSTALL_CAPS only (uid and gid are ignored). */
   installStep?: boolean;
+  /** An install step's user namespace file (identity-mapped; instance.ts startUserns). */
+  userns?: string;
 }
 
 const BOUNDING = '-all,+sys_chroot,+setuid,+setgid';
@@ -129,13 +137,13 @@ export function commandChain(c: CommandChain): string[] {
 function installChain(c: CommandChain): string[] {
   const t = c.tools;
   if (!t.capsh) throw new Error('an install step needs capsh');
-  if (c.init === undefined) throw new Error('an install step runs in namespaces of its own');
+  if (c.init === undefined || !c.userns) throw new Error('an install step runs in namespaces of its own');
   if (!c.cmd.length || !c.cmd[0]!.startsWith('/')) throw new Error('an install step\'s program must be an absolute path');
   const argv: string[] = [];
   if (c.dieWithParent) argv.push(t.setpriv, '--pdeathsig=KILL', '--');
   argv.push(t.sh, '-c', JOIN_SCRIPT, 'jail-cgroup', ...c.cgroupProcs, '--');
   argv.push(t.prlimit, '--core=0:0', ...(c.cpu !== undefined ? [`--cpu=${c.cpu}:${c.cpu}`] : []), '--');
-  argv.push(t.nsenter, `--target=${c.init}`, '--pid', '--mount', '--uts', '--ipc', ...(c.net === true ? ['--net'] : []), '--');
+  argv.push(t.nsenter, `--target=${c.init}`, '--pid', '--mount', '--uts', '--ipc', '--net', `--user=${c.userns}`, '--');
   const caps = INSTALL_CAPS.map((x) => `+${x}`).join(',');
   argv.push(t.setpriv, '--nnp', '--inh-caps=-all', '--ambient-caps=-all', `--bounding-set=-all,+sys_chroot,+setpcap,${caps}`, '--');
   argv.push(t.capsh, `--chroot=${c.root}`, '--drop=cap_sys_chroot,cap_setpcap', `--shell=${c.cmd[0]}`, '--', ...c.cmd.slice(1));
@@ -147,6 +155,8 @@ export interface InitChain {
   cgroupProcs: readonly string[];
   /** The network namespace file to create the init in, if the jail has its own network. */
   netFile?: string;
+  /** Else a new network namespace of the init's own (loopback alone: an install step's). */
+  ownNet?: boolean;
   /** Host path of the jail's /proc to mount the namespace's proc on, when asked. */
   procDir?: string;
   initUid: number;
@@ -160,7 +170,7 @@ export function initChain(c: InitChain): string[] {
   if (c.dieWithParent) argv.push(t.setpriv, '--pdeathsig=KILL', '--');
   argv.push(t.sh, '-c', JOIN_SCRIPT, 'jail-cgroup', ...c.cgroupProcs, '--');
   if (c.netFile) argv.push(t.nsenter, `--net=${c.netFile}`, '--');
-  argv.push(t.unshare, '--pid', '--fork', '--kill-child', '--mount', '--propagation=private', '--uts', '--ipc', ...(c.procDir ? [`--mount-proc=${c.procDir}`] : []), '--');
+  argv.push(t.unshare, '--pid', '--fork', '--kill-child', '--mount', '--propagation=private', '--uts', '--ipc', ...(c.ownNet && !c.netFile ? ['--net'] : []), ...(c.procDir ? [`--mount-proc=${c.procDir}`] : []), '--');
   argv.push(t.setpriv, `--reuid=${c.initUid}`, `--regid=${c.initUid}`, '--clear-groups', '--nnp', '--inh-caps=-all', '--bounding-set=-all', '--pdeathsig=KILL', '--');
   argv.push(t.sh, '-c', INIT_SCRIPT, 'jail-init', t.sleep);
   return argv;

@@ -13,7 +13,7 @@ import * as netns from './netns.js';
 import { alive, childrenOf, inPidNs, info, kill, nsOf, procId, rootedAt, waitFor, type ProcId } from './procs.js';
 import { isJailDir, jailHostname, jailUser, type JailUser } from './jaildata.js';
 import { hostTools, type Tools } from './tools.js';
-import type { RunConfig } from './config.js';
+import { DEFAULTS, type RunConfig } from './config.js';
 import { allStates, dropState, loadState, lockNetwork, type JailState } from './state.js';
 
 export interface Jail {
@@ -26,6 +26,8 @@ export interface Jail {
   net?: netns.NetState;
   /** True when this command set the network namespace up (and should take it down if nothing else uses it). */
   netCreated?: boolean;
+  /** Without a network of the jail's: a namespace of the init's own with loopback alone, not the host's (install steps). */
+  loopbackOnly?: boolean;
 }
 
 export interface Instance {
@@ -49,6 +51,22 @@ export function prepare(root: string, config: RunConfig, userName?: string): Jai
   const layout = cgroup.plan(key, { pids: config.pids, memory: config.memory });
   if (!layout && !config.namespaces) fail('no-cgroup', 'runtime({ namespaces: false }) leaves a cgroup as the only way to find and end the jail\'s processes, and no cgroup hierarchy is writable here. Keep the namespaces on.');
   return { root, key, tools, config, user, cgroup: layout };
+}
+
+/**
+ * The jail an install step (chain.ts) runs in: root, namespaces of its own with loopback
+ * alone for a network, and `jail run`'s default limits — 256 processes, and RLIMIT_CPU of
+ * 300 s or the step's timeout if longer. Its cgroup is its own, never a booted jail's.
+ */
+export function prepareInstallStep(root: string, timeoutMs: number): Jail {
+  const key = rootKey(root);
+  const config: RunConfig = { proc: false, namespaces: true, pids: DEFAULTS.pids, cpu: Math.max(DEFAULTS.cpu, Math.ceil(timeoutMs / 1000)) };
+  return {
+    root, key, tools: hostTools({ network: false, installStep: true }), config,
+    user: { name: 'root', uid: 0, gid: 0, home: '/' },
+    cgroup: cgroup.plan(`install-${key}`, { pids: config.pids }),
+    loopbackOnly: true,
+  };
 }
 
 /** Creates the cgroups and writes the limits (idempotent). */
@@ -100,6 +118,7 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
     tools: j.tools,
     cgroupProcs: j.cgroup ? cgroup.child(j.cgroup, opts.group) : [],
     netFile: j.net?.file,
+    ownNet: j.loopbackOnly,
     procDir: j.config.proc ? path.join(j.root, 'proc') : undefined,
     initUid,
     dieWithParent: opts.dieWithParent,
@@ -137,6 +156,18 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
     kill(supPid); kill(initPid);
     return fail('init-failed', 'The jail\'s init is not in PID and UTS namespaces of its own; refusing to go on.');
   }
+  if (j.loopbackOnly && !j.net) {
+    const netns_ = nsOf(initPid, 'net');
+    if (!netns_ || netns_ === nsOf(process.pid, 'net')) {
+      kill(supPid); kill(initPid);
+      return fail('init-failed', 'The jail\'s init is not in a network namespace of its own; refusing to go on.');
+    }
+    const lo = await run([j.tools.nsenter, `--target=${initPid}`, '--net', '--', j.tools.ip!, 'link', 'set', 'lo', 'up'], { timeoutMs: 10_000 });
+    if (!lo.ok) {
+      kill(supPid); kill(initPid);
+      fail('init-failed', `Cannot bring the jail's loopback up: ${lo.error}`);
+    }
+  }
   const hostname = jailHostname(j.root);
   const r = await run([j.tools.nsenter, `--target=${initPid}`, '--uts', '--', j.tools.hostname, hostname], { timeoutMs: 10_000 });
   if (!r.ok) {
@@ -145,6 +176,31 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
   }
   child.unref();
   return { instance: { supervisor: supervisor!, init, initUid, pidns, hostname }, child };
+}
+
+/**
+ * A user namespace for an install step, every uid and gid mapped to itself: held by a
+ * host process (the host's unshare exec'ing sleep, killed by the caller, and with this
+ * process) in the host's PID namespace, where the step can neither see nor ptrace it.
+ * The map is written from here, by root: an unprivileged owner's namespace would give
+ * every process of that uid all capabilities over the step.
+ */
+export async function startUserns(j: Jail): Promise<{ pid: number; file: string }> {
+  const child = await spawnHost([j.tools.setpriv, '--pdeathsig=KILL', '--', j.tools.unshare, '--user', '--', j.tools.sleep, 'infinity'], { stdio: ['ignore', 'ignore', 'ignore'], detached: true });
+  const pid = child.pid;
+  if (pid === undefined) return fail('init-failed', `Cannot start ${j.tools.unshare} --user.`);
+  child.unref();
+  const own = nsOf(process.pid, 'user');
+  const ready = await waitFor(() => { const ns = nsOf(pid, 'user'); return !!ns && ns !== own; }, 10_000, 5);
+  try {
+    if (!ready) throw new Error('it did not come up within 10 s');
+    fs.writeFileSync(`/proc/${pid}/uid_map`, '0 0 4294967295\n');
+    fs.writeFileSync(`/proc/${pid}/gid_map`, '0 0 4294967295\n');
+  } catch (err) {
+    kill(pid);
+    return fail('init-failed', `Cannot give the install step a user namespace of its own: ${(err as Error).message}`);
+  }
+  return { pid, file: `/proc/${pid}/ns/user` };
 }
 
 export interface Launch {
@@ -159,6 +215,8 @@ export interface Launch {
   wrap?: readonly string[];
   /** An install step: root in the jail with the install capabilities only (chain.ts). */
   installStep?: boolean;
+  /** An install step's user namespace (startUserns). */
+  userns?: string;
 }
 
 /** Starts a command in the jail (see chain.ts for exactly how), in a new session. */
@@ -173,6 +231,7 @@ export async function launch(j: Jail, l: Launch): Promise<ChildProcess> {
     bindLowPorts: l.bindLowPorts,
     dieWithParent: l.dieWithParent,
     installStep: l.installStep,
+    userns: l.userns,
   });
   return spawnHost([...(l.wrap ?? []), ...argv], { stdio: l.stdio, detached: true, env: jailEnv(j.user, l.env) });
 }

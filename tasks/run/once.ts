@@ -12,7 +12,7 @@ import { constants as osConstants } from 'node:os';
 import { exitStatus, type StdioSlot } from '../shell.js';
 import * as cgroup from './cgroup.js';
 import * as netns from './netns.js';
-import { endInstance, isUp, launch, setUpCgroup, setUpNetwork, startInit, type Instance, type Jail } from './instance.js';
+import { endInstance, isUp, launch, setUpCgroup, setUpNetwork, startInit, startUserns, type Instance, type Jail } from './instance.js';
 import { kill } from './procs.js';
 import { jailDir, loadState, lock } from './state.js';
 
@@ -43,6 +43,7 @@ export interface OnceResult {
 export async function runOnce(j: Jail, o: Once): Promise<OnceResult> {
   const group = `run-${process.pid}`;
   let inst: Instance | undefined;
+  let userns: { pid: number; file: string } | undefined;
   let child: ChildProcess | undefined;
   let interrupted: NodeJS.Signals | undefined;
   let timedOut = false;
@@ -51,6 +52,7 @@ export async function runOnce(j: Jail, o: Once): Promise<OnceResult> {
   const cleanup = (): Promise<void> => {
     cleaning ??= (async () => {
       if (inst) await endInstance(inst);
+      if (userns) kill(userns.pid);
       if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) kill(child.pid);
       if (j.cgroup) {
         await cgroup.killAll(j.cgroup, group);
@@ -58,7 +60,8 @@ export async function runOnce(j: Jail, o: Once): Promise<OnceResult> {
       }
       // The jail's own group and network stay while it is booted, or while another run uses them.
       const booted = loadState(j.root);
-      if (!booted && j.cgroup && !cgroup.children(j.cgroup).length) await cgroup.remove(j.cgroup);
+      // An install step's group is its own (instance.ts), booted jail or not.
+      if ((!booted || o.installStep) && j.cgroup && !cgroup.children(j.cgroup).length) await cgroup.remove(j.cgroup);
       if (j.net && j.netCreated && booted?.net?.name !== j.net.name) await netns.tearDown(j.net, j.tools);
     })();
     return cleaning;
@@ -95,7 +98,8 @@ export async function runOnce(j: Jail, o: Once): Promise<OnceResult> {
       lk.release();
     }
     if (interrupted) return { code: interruptedCode(), interrupted };
-    child = await launch(j, { cmd: o.cmd, group, init: inst?.init.pid, stdio: o.stdio, dieWithParent: true, env: o.env, wrap: o.wrap, installStep: o.installStep });
+    if (o.installStep) userns = await startUserns(j);
+    child = await launch(j, { cmd: o.cmd, group, init: inst?.init.pid, stdio: o.stdio, dieWithParent: true, env: o.env, wrap: o.wrap, installStep: o.installStep, userns: userns?.file });
     if (o.timeoutMs !== undefined) timer = setTimeout(() => { timedOut = true; end(); }, o.timeoutMs);
     const st = await exitStatus(child);
     if (interrupted) return { code: interruptedCode(), interrupted };

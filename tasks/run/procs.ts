@@ -43,7 +43,7 @@ export function alive(id: ProcId | undefined): boolean {
   return !!s && s.start === id.start && s.state !== 'Z' && s.state !== 'X';
 }
 
-export function nsOf(pid: number, ns: 'pid' | 'uts' | 'mnt' | 'net' | 'ipc'): string | undefined {
+export function nsOf(pid: number, ns: 'pid' | 'uts' | 'mnt' | 'net' | 'ipc' | 'user'): string | undefined {
   try { return fs.readlinkSync(`/proc/${pid}/ns/${ns}`); } catch { return undefined; }
 }
 

@@ -16,7 +16,7 @@ export interface Tools {
   hostname: string;
   ip?: string;
   sysctl?: string;
-  /** For install steps only (see chain.ts). */
+  /** For install steps only (see chain.ts); they also need ip, to bring their loopback up. */
   capsh?: string;
 }
 
@@ -41,7 +41,7 @@ function find(name: string): string | undefined {
 
 /** The tools, or a JailFailure naming every missing one and its package. */
 export function hostTools(opts: { network: boolean; installStep?: boolean }): Tools {
-  const names = ['sh', 'sleep', 'unshare', 'nsenter', 'setpriv', 'prlimit', 'hostname', ...(opts.network ? ['ip', 'sysctl'] : []), ...(opts.installStep ? ['capsh'] : [])];
+  const names = ['sh', 'sleep', 'unshare', 'nsenter', 'setpriv', 'prlimit', 'hostname', ...(opts.network ? ['ip', 'sysctl'] : []), ...(opts.installStep ? ['capsh', ...(opts.network ? [] : ['ip'])] : [])];
   const found: Record<string, string | undefined> = {};
   const missing: string[] = [];
   for (const n of names) {
