@@ -31,6 +31,10 @@ describe('confinement settings and chains (pure)', () => {
     expect(() => runConfig([runtime({ cpu: 0 }) as Entry])).toThrow(/cpu must be a whole number/);
     expect(() => runConfig([runtime({ pids: 2 }) as Entry])).toThrow(/pids must be/);
     expect(() => runConfig([runtime({ namespaces: false, proc: true }) as Entry])).toThrow(/needs the jail's own PID and mount namespaces/);
+    // An error names the entry that set the option, not the last runtime() (service() makes one too).
+    const net = { ...(runtime({ network: { address: '10.200.7.2/24', hostAddress: '10.9.9.9/24' } }) as Entry), at: 'jailfile.ts:6' } as Entry;
+    const later = (service('x', { start: ['/x'], stop: ['/x'], limits: { cpu: 600 } }) as Entry[]).flat(5).map((e) => ({ ...e, at: 'jailfile.ts:7' }) as Entry);
+    expect(() => runConfig([net, ...later])).toThrow(/^jailfile\.ts:6: runtime\(\): network\.hostAddress 10\.9\.9\.9\/24 must be in the jail's subnet/);
   });
 
   it('a service\'s own CPU limit above runtime\'s raises the jail\'s hard limit only; runtime\'s stays the soft one', () => {

@@ -95,21 +95,22 @@ export function parseNetwork(spec: { address: string; hostAddress?: string }, at
 /** Folds the jailfile's runtime() entries over the defaults. */
 export function runConfig(entries: readonly Entry[]): RunConfig {
   const spec: RuntimeSpec = {};
-  let at: string | undefined, netAt: string | undefined;
+  /** The jailfile line that set each option last: an error names that entry, not the last runtime() (a service() makes one too). */
+  const setAt: Partial<Record<keyof RuntimeSpec, string>> = {};
   for (const e of entries) {
     if (e.kind !== 'runtime') continue;
-    at = e.at;
-    if (e.spec.network !== undefined) netAt = e.at;
-    for (const [k, v] of Object.entries(e.spec)) if (v !== undefined) (spec as Record<string, unknown>)[k] = v;
+    for (const [k, v] of Object.entries(e.spec)) if (v !== undefined) { (spec as Record<string, unknown>)[k] = v; setAt[k as keyof RuntimeSpec] = e.at; }
   }
+  const netAt = setAt.network;
+  const at = (k: keyof RuntimeSpec) => setAt[k];
   const c: RunConfig = { proc: false, namespaces: true };
   if (spec.user !== undefined) {
-    if (typeof spec.user !== 'string' || !spec.user) bad('user must be the name of an account in the jail', at);
+    if (typeof spec.user !== 'string' || !spec.user) bad('user must be the name of an account in the jail', at('user'));
     c.user = spec.user;
   }
   if (spec.cpu === undefined) c.cpu = DEFAULTS.cpu;
   else if (spec.cpu !== 'unlimited') {
-    if (!Number.isInteger(spec.cpu) || spec.cpu < 1) bad(`cpu must be a whole number of seconds or 'unlimited', got ${JSON.stringify(spec.cpu)}`, at);
+    if (!Number.isInteger(spec.cpu) || spec.cpu < 1) bad(`cpu must be a whole number of seconds or 'unlimited', got ${JSON.stringify(spec.cpu)}`, at('cpu'));
     c.cpu = spec.cpu;
   }
   // A service's rc script sets its own CPU limit as the jail user, who cannot raise the
@@ -125,16 +126,16 @@ export function runConfig(entries: readonly Entry[]): RunConfig {
   }
   if (spec.pids === undefined) c.pids = DEFAULTS.pids;
   else if (spec.pids !== false) {
-    if (!Number.isInteger(spec.pids) || spec.pids < 4) bad(`pids must be a whole number, at least 4, or false, got ${JSON.stringify(spec.pids)}`, at);
+    if (!Number.isInteger(spec.pids) || spec.pids < 4) bad(`pids must be a whole number, at least 4, or false, got ${JSON.stringify(spec.pids)}`, at('pids'));
     c.pids = spec.pids;
   }
-  if (spec.memory !== undefined) c.memory = parseBytes(spec.memory, at);
+  if (spec.memory !== undefined) c.memory = parseBytes(spec.memory, at('memory'));
   if (spec.proc !== undefined) c.proc = Boolean(spec.proc);
   if (spec.namespaces !== undefined) c.namespaces = Boolean(spec.namespaces);
   if (spec.network) {
-    c.network = parseNetwork(spec.network, at);
+    c.network = parseNetwork(spec.network, netAt);
     c.networkAt = netAt;
   }
-  if (!c.namespaces && c.proc) bad('proc: true needs the jail\'s own PID and mount namespaces; drop namespaces: false or proc: true', at);
+  if (!c.namespaces && c.proc) bad('proc: true needs the jail\'s own PID and mount namespaces; drop namespaces: false or proc: true', at('proc'));
   return c;
 }
