@@ -329,10 +329,19 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     } else if (pending.length) {
       const declared = new Set(exp.targets.map((t) => t.path));
       const { runInstallStep } = await import('./install/capture.js');
+      const { runConfig } = await import('./run/config.js');
       const captured = new Set<string>();
       for (const l of pending) {
         emit({ type: 'install', name: l.entry.name, status: 'running' });
-        const r = await runInstallStep(l, root, installDir, declared);
+        // The step is held to the limits of what runs in this jail (runtime()); a bad runtime() is an error in the jailfile.
+        let limits;
+        try { limits = runConfig(jail.entries); } catch (err) {
+          const failure = (err as { errors?: JailError[] }).errors;
+          if (!failure) throw err;
+          report.errors.push(...failure);
+          break;
+        }
+        const r = await runInstallStep(l, root, installDir, declared, limits);
         r.warnings.forEach(warn);
         report.errors.push(...r.errors);
         if (r.errors.length) break;

@@ -274,6 +274,19 @@ int main(void) {
     expect(forked).toBeLessThan(256);
     // The CPU limit is the step's timeout when that is above runtime's default of 300 s.
     expect(out).toMatch(/^cpu 600 600$/m);
+
+    // The jailfile's runtime() limits hold for its steps as for everything else in the jail.
+    r.jailfile(JAILFILE(`['/bin/sh', '-c', '/src/app/probe fork > /probe.out'], timeout: 600`)
+      .replace("import { defineJail, copy, install } from 'jail';", "import { defineJail, copy, install, runtime } from 'jail';")
+      .replace('  install(', '  runtime({ pids: 64, cpu: 1000 }),\n  install('));
+    fs.writeFileSync(path.join(r.src, 'app', 'greeting.txt'), 'a new input: the step runs again\n');
+    const again = make();
+    expect(again.code, again.stderr).toBe(0);
+    const out2 = fs.readFileSync(r.root + '/probe.out', 'utf8');
+    const forked2 = Number(/^forked (\d+)$/m.exec(out2)?.[1]);
+    expect(forked2).toBeGreaterThan(40);
+    expect(forked2).toBeLessThan(64);
+    expect(out2).toMatch(/^cpu 1000 1000$/m);
   });
 
   it('a step has a network of its own with loopback alone: no host socket is reachable', async () => {

@@ -13,6 +13,7 @@ import { RootFs } from '../rootfs.js';
 import { runOnce } from '../run/once.js';
 import { closeInheritedFds } from '../run/fds.js';
 import { prepareInstallStep } from '../run/instance.js';
+import type { RunConfig } from '../run/config.js';
 import { jailError, type JailError } from '../result.js';
 import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from '../pack/format.js';
 import { TarWriter } from '../pack/tar-write.js';
@@ -66,10 +67,10 @@ export function snapshot(root: string): Map<string, Sig> {
 export interface StepResult { errors: JailError[]; warnings: string[]; captured: number; output: string }
 
 /** Runs the step to its end (or its timeout, which ends it and everything it started); its output, stdout and stderr together. */
-async function runStep(e: Layer['entry'], root: string, installDir: string): Promise<{ failure?: string; output: string }> {
+async function runStep(e: Layer['entry'], root: string, installDir: string, limits: StepLimits): Promise<{ failure?: string; output: string }> {
   // A descriptor this process inherited (a directory of the host) would reach the jail's root process: only fds 0-2 go in.
   closeInheritedFds();
-  const j = prepareInstallStep(root, e.timeoutMs);
+  const j = prepareInstallStep(root, e.timeoutMs, limits);
   const log = path.join(layersDir(installDir), `${e.name}.log`);
   fs.mkdirSync(path.dirname(log), { recursive: true, mode: 0o700 });
   const fd = fs.openSync(log, 'w', 0o600);
@@ -88,12 +89,15 @@ async function runStep(e: Layer['entry'], root: string, installDir: string): Pro
   return { output };
 }
 
-export async function runInstallStep(layer: Layer, root: string, installDir: string, declared: ReadonlySet<string>): Promise<StepResult> {
+/** The limits of what runs in the jail (the jailfile's runtime()), which a step gets too. */
+export type StepLimits = Pick<RunConfig, 'pids' | 'cpu' | 'memory'>;
+
+export async function runInstallStep(layer: Layer, root: string, installDir: string, declared: ReadonlySet<string>, limits: StepLimits): Promise<StepResult> {
   const e = layer.entry;
   const warnings: string[] = [];
   const fail = (msg: string): StepResult => ({ errors: [jailError('install-failed', `${e.at}: ${e.label}: ${msg}`, { entry: e.at })], warnings, captured: 0, output: '' });
   const before = snapshot(root);
-  const r = await runStep(e, root, installDir);
+  const r = await runStep(e, root, installDir, limits);
   const after = snapshot(root);
   const added = [...after.keys()].filter((p) => !before.has(p)).sort();
   // A failed or refused step: its new files go; make then puts back the declared files it changed.

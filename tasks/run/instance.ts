@@ -55,16 +55,18 @@ export function prepare(root: string, config: RunConfig, userName?: string): Jai
 
 /**
  * The jail an install step (chain.ts) runs in: root, namespaces of its own with loopback
- * alone for a network, and `jail run`'s default limits — 256 processes, and RLIMIT_CPU of
- * 300 s or the step's timeout if longer. Its cgroup is its own, never a booted jail's.
+ * alone for a network, and the limits the jailfile's runtime() gives what runs in the jail
+ * (by default `jail run`'s: 256 processes, 300 s of CPU), the CPU limit raised to the
+ * step's timeout when that is longer. Its cgroup is its own, never a booted jail's.
  */
-export function prepareInstallStep(root: string, timeoutMs: number): Jail {
+export function prepareInstallStep(root: string, timeoutMs: number, limits: Pick<RunConfig, 'pids' | 'cpu' | 'memory'> = DEFAULTS): Jail {
   const key = rootKey(root);
-  const config: RunConfig = { proc: false, namespaces: true, pids: DEFAULTS.pids, cpu: Math.max(DEFAULTS.cpu, Math.ceil(timeoutMs / 1000)) };
+  const cpu = limits.cpu === undefined ? undefined : Math.max(limits.cpu, Math.ceil(timeoutMs / 1000));
+  const config: RunConfig = { proc: false, namespaces: true, pids: limits.pids, cpu, memory: limits.memory };
   return {
     root, key, tools: hostTools({ network: false, installStep: true }), config,
     user: { name: 'root', uid: 0, gid: 0, home: '/' },
-    cgroup: cgroup.plan(`install-${key}`, { pids: config.pids }),
+    cgroup: cgroup.plan(`install-${key}`, { pids: config.pids, memory: config.memory }),
     loopbackOnly: true,
   };
 }
