@@ -31,7 +31,7 @@ export function unlock(file: string): void {
   try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file); } catch { /* already gone */ }
 }
 
-/** A pid that is not running (EPERM: it runs, as another user). */
+/** Is the pid running? (EPERM: it is, as another user.) */
 export function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
 }
