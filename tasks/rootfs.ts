@@ -78,18 +78,23 @@ function mountIdOf(fd: number): string | undefined {
   }
 }
 
-/** Mount points strictly beneath ROOT, as jail paths, from /proc/self/mountinfo. */
-export function mountsBeneath(root: string): string[] {
+/**
+ * Mount points strictly beneath ROOT, as jail paths, from /proc/self/mountinfo. The table
+ * holds real paths, so ROOT is matched as given and as its real path (`real`, by default
+ * realpath(ROOT)): a symlink in ROOT's path would otherwise hide every mount beneath it.
+ */
+export function mountsBeneath(root: string, real?: string): string[] {
   let text = '';
   try { text = fs.readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return []; }
-  const out: string[] = [];
+  if (real === undefined) try { real = fs.realpathSync(root); } catch { real = root; }
+  const out = new Set<string>();
   for (const line of text.split('\n')) {
     const mp = line.split(' ')[4];
     if (!mp) continue;
     const p = mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (p.startsWith(root + '/')) out.push(p.slice(root.length));
+    for (const r of [root, real]) if (p.startsWith(r + '/')) out.add(p.slice(r.length));
   }
-  return out;
+  return [...out];
 }
 
 export class RootFs {
@@ -105,10 +110,10 @@ export class RootFs {
     this.#root = root;
     this.#dev = dev;
     this.#dirs.set('/', rootFd);
-    // mountinfo has real paths: a symlink in ROOT's path would hide every mount beneath it.
-    let real = root;
-    try { real = fs.readlinkSync(`/proc/self/fd/${rootFd}`); } catch { /* as given */ }
-    this.#mounts = real === root ? mountsBeneath(root) : [...new Set([...mountsBeneath(real), ...mountsBeneath(root)])];
+    // The real path of the directory opened, not of whatever ROOT's name leads to now.
+    let real: string | undefined;
+    try { real = fs.readlinkSync(`/proc/self/fd/${rootFd}`); } catch { /* realpath, then */ }
+    this.#mounts = mountsBeneath(root, real);
     this.#mountId = mountIdOf(rootFd);
     this.#threads = CopyThreads.start(copyThreads);
   }

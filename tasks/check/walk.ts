@@ -31,9 +31,7 @@ const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 export function walkRoot(reader: RootReader, opts: { maxEntries?: number } = {}): Walk {
   const maxEntries = opts.maxEntries ?? WALK_LIMITS.maxEntries;
   const rootDev = reader.rootStat.dev;
-  let real = reader.root;
-  try { real = fs.realpathSync(reader.root); } catch { /* as given */ }
-  const mounts = new Set([...mountsBeneath(reader.root), ...mountsBeneath(real)]);
+  const mounts = new Set(mountsBeneath(reader.root));
   const w: Walk = { nodes: [{ path: '/', st: reader.rootStat }], truncated: false, skipped: [], notes: [] };
 
   const visit = (dirPath: string, fd: number, depth: number): void => {
