@@ -3,7 +3,7 @@
 // replaced atomically, and a small mark beside it while a build is writing. Also the lock
 // that keeps two builds of one ROOT apart.
 
-import { liveHolder, tryLock, unlock } from './pid-lock.js';
+import { acquire, unlock } from './pid-lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -188,14 +188,7 @@ export async function acquireLock(installDir: string, root: string, opts: { wait
 }
 
 async function lockFile(file: string, root: string, deadline: number, onWait: (pid: number) => void): Promise<Lock | JailError> {
-  for (;;) {
-    if (tryLock(file)) return { release: () => unlock(file) };
-    const pid = liveHolder(file);
-    if (pid === undefined) continue;
-    if (Date.now() > deadline) {
-      return jailError('locked', `Another jail build (pid ${pid}) is working on ${root}; it holds ${file}. Wait for it to finish, or stop it, then run make again.`, { path: root });
-    }
-    onWait(pid);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const got = await acquire(file, deadline, onWait);
+  if (got.held) return { release: () => unlock(file) };
+  return jailError('locked', `Another jail build (pid ${got.pid}) is working on ${root}; it holds ${file}. Wait for it to finish, or stop it, then run make again.`, { path: root });
 }

@@ -8,11 +8,12 @@
 //   rename): unlinking by name after a look removed a rival's fresh lock.
 
 import fs from 'node:fs';
+import path from 'node:path';
 
 let made = 0;
 
 /** Takes the lock if nobody holds it: true when taken. */
-export function tryLock(file: string): boolean {
+function tryLock(file: string): boolean {
   const mine = `${file}.${process.pid}.${++made}.new`;
   fs.writeFileSync(mine, String(process.pid), { mode: 0o600, flag: 'wx' });
   try {
@@ -40,7 +41,7 @@ export function alive(pid: number): boolean {
  * The holder of a lock that could not be taken: its pid when it is alive, undefined when
  * the lock is free again (released, or a dead owner's now removed): try again at once.
  */
-export function liveHolder(file: string): number | undefined {
+function liveHolder(file: string): number | undefined {
   let held: string;
   try { held = fs.readFileSync(file, 'utf8'); } catch { return undefined; }
   const pid = Number(held);
@@ -59,4 +60,28 @@ export function liveHolder(file: string): number | undefined {
     try { fs.unlinkSync(aside); } catch { /* gone */ }
   }
   return undefined;
+}
+
+/**
+ * Takes the lock, waiting while a live owner holds it (`onWait` is told each time), until
+ * `deadline` (ms since the epoch): `held`, or the owner that still held it then. The lock's
+ * directory is made (0700) if missing: a previous owner's release may have removed it.
+ */
+export async function acquire(file: string, deadline: number, onWait: (pid: number) => void = () => {}): Promise<{ held: true } | { held: false; pid: number }> {
+  for (;;) {
+    let taken: boolean;
+    try {
+      taken = tryLock(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      continue;
+    }
+    if (taken) return { held: true };
+    const pid = liveHolder(file);
+    if (pid === undefined) continue;
+    if (Date.now() > deadline) return { held: false, pid };
+    onWait(pid);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -4,7 +4,7 @@
 // namespace and the services started, so stop and status need neither the jailfile nor
 // anything read from ROOT. A lock file beside it keeps two boots or stops of one ROOT apart.
 
-import { liveHolder, tryLock, unlock } from '../pid-lock.js';
+import { acquire, unlock } from '../pid-lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { rootKey } from '../manifest.js';
@@ -113,28 +113,12 @@ export function lockNetwork(waitMs = 60_000): Promise<Lock> {
 
 async function lockIn(dir: string, doing: string, root: string | undefined, waitMs: number): Promise<Lock> {
   const file = path.join(dir, 'lock');
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    let taken: boolean;
-    try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      taken = tryLock(file);
-    } catch (err) {
-      // ENOENT: the directory went with the previous holder's release; make it again.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    if (taken) {
-      return {
-        release: () => {
-          unlock(file);
-          try { fs.rmdirSync(dir); } catch { /* holds a record, logs or another's lock */ }
-        },
-      };
-    }
-    const pid = liveHolder(file);
-    if (pid === undefined) continue;
-    if (Date.now() > deadline) throw new JailFailure([jailError('locked', `Another jail command (pid ${pid}) is ${doing}; it holds ${file}. Wait for it, then try again.`, { path: root })]);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const got = await acquire(file, Date.now() + waitMs);
+  if (!got.held) throw new JailFailure([jailError('locked', `Another jail command (pid ${got.pid}) is ${doing}; it holds ${file}. Wait for it, then try again.`, { path: root })]);
+  return {
+    release: () => {
+      unlock(file);
+      try { fs.rmdirSync(dir); } catch { /* holds a record, logs or another's lock */ }
+    },
+  };
 }
