@@ -1,14 +1,28 @@
 // Text from the jail (a link's target, a file's name, a #! line) shown to a person: its
 // control characters escaped, so a newline cannot forge an output line of its own and an
 // escape sequence cannot reach the administrator's terminal; bidirectional overrides
-// escaped, so `a\u202Egnp.sh` cannot pass for `ahs.png`; and the backslash itself, so an
-// escape shown cannot be told apart from the same characters written in the name.
+// escaped, so `a\u202Egnp.sh` cannot pass for `ahs.png`. Advice to paste into a jailfile
+// (`allow('setuid', ...)`, `elf(...)`, trace's entries) quotes such text with jsString().
 
-/** C0 and C1 controls, DEL, the backslash, line separators and bidirectional controls, as `\xNN` / `\uNNNN` (`\\` for `\`). */
+/** What must never reach a terminal as it is: C0 and C1 controls, DEL, line separators, bidirectional controls. */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+const escape = (c: string): string => {
+  const n = c.charCodeAt(0);
+  return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+};
+
+/** The unsafe characters as `\xNN` / `\uNNNN`, and a backslash as `\\`, so an escape shown cannot be told apart from the same characters in the name. */
 export function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f\\\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    if (c === '\\') return '\\\\';
-    const n = c.charCodeAt(0);
-    return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
-  });
+  return s.replace(/\\/g, '\\\\').replace(UNSAFE, escape);
+}
+
+/** The unsafe characters escaped, backslashes left as they are: for text that holds jsString() literals. */
+export function printableCode(s: string): string {
+  return s.replace(UNSAFE, escape);
+}
+
+/** A JavaScript string literal for a path, to paste into a jailfile: the same string whatever it holds. */
+export function jsString(s: string): string {
+  return `'${s.replace(/[\\']/g, '\\$&').replace(UNSAFE, escape)}'`;
 }

@@ -260,7 +260,7 @@ export default defineJail(({ SH }) => [
     expect(scripts(bare.found)).toEqual(['missing-interpreter /etc/rc.d/50app.sh', 'missing-interpreter /usr/local/bin/tool']);
     const msg = (found: Found[], p: string) => found.find((f) => f.kind === 'missing-interpreter' && f.path === p)!;
     expect(msg(bare.found, '/etc/rc.d/50app.sh').message).toMatch(/#! interpreter \/bin\/sh is not in the jail/);
-    expect(msg(bare.found, '/etc/rc.d/50app.sh').fix).toMatch(/elf\("\/bin\/sh"\)/);
+    expect(msg(bare.found, '/etc/rc.d/50app.sh').fix).toMatch(/elf\('\/bin\/sh'\)/);
     expect(msg(bare.found, '/usr/local/bin/tool').message).toMatch(/\/usr\/bin\/env is not in the jail/);
     expect(check('SH=no').stdout).toMatch(/^missing-interpreter \/etc\/rc\.d\/50app\.sh: /m);
     expect(fingerprint(r.root)).toEqual(before);
@@ -270,17 +270,20 @@ export default defineJail(({ SH }) => [
     fs.writeFileSync(r.root + "/usr/local/bin/x", "#!/x'),copy('/etc/shadow'),elf('/y\n", { mode: 0o755 });
     fs.writeFileSync(r.root + '/usr/local/bin/evil\nsetuid forged: finding \x1b[31m', '#!/bin/\x1b[2J\n', { mode: 0o755 });
     const hostile = check('SH=no');
-    expect(hostile.stdout).toContain(`add the interpreter with elf("/x'),copy('/etc/shadow'),elf('/y")`);
+    expect(hostile.stdout).toContain(`add the interpreter with elf('/x\\'),copy(\\'/etc/shadow\\'),elf(\\'/y')`);
     expect(hostile.stdout).not.toMatch(/\x1b/);
     expect(hostile.stdout.split('\n').filter((l) => l.startsWith('setuid forged'))).toEqual([]);
     expect(hostile.stdout).toContain('evil\\x0asetuid forged: finding \\x1b[31m');
     // A right-to-left override cannot disguise a name, nor a backslash pass for an escape.
     fs.writeFileSync(r.root + '/usr/local/bin/a\u202egnp.sh', '#!/nowhere\n', { mode: 0o755 });
     fs.writeFileSync(r.root + '/usr/local/bin/b\\x1b[31m', '#!/nowhere\n', { mode: 0o755 });
+    fs.chmodSync(r.root + '/usr/local/bin/b\\x1b[31m', 0o4755);
     const disguised = check('SH=no').stdout;
     expect(disguised).toContain('/usr/local/bin/a\\u202egnp.sh: ');
     expect(disguised).not.toContain('\u202e');
     expect(disguised).toContain('/usr/local/bin/b\\\\x1b[31m: ');
+    // Its advice is a literal that names that very file, pasted into a jailfile.
+    expect(disguised).toContain(`allow('setuid', '/usr/local/bin/b\\\\x1b[31m')`);
     fs.rmSync(r.root + '/usr/local/bin/a\u202egnp.sh');
     fs.rmSync(r.root + '/usr/local/bin/b\\x1b[31m');
     fs.rmSync(r.root + '/usr/local/bin/x');

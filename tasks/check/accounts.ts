@@ -6,6 +6,7 @@
 // nologin or false is not reported: an account whose shell cannot run cannot log in
 // either, which is what those shells are for.
 
+import { jsString } from '../printable.js';
 import { RootPaths } from '../elf/index.js';
 import type { Context, JailAccount } from './context.js';
 import type { RootReader } from './reader.js';
@@ -72,7 +73,7 @@ export function checkAccounts(ctx: Context): void {
     const look = fsr.lookup(shell);
     if (look.kind !== 'found' || !look.st.isFile()) {
       ctx.add('accounts', '/etc/passwd', `${who} has the login shell ${shell}${a.shell === '' ? ' (an empty field means /bin/sh)' : ''}, which is not in the jail: logins, su and programs that run $SHELL fail`,
-        `add the shell with elf(${JSON.stringify(shell)}), or set the account's shell to /usr/sbin/nologin`);
+        `add the shell with elf(${jsString(shell)}), or set the account's shell to /usr/sbin/nologin`);
     }
   }
 

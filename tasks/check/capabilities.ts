@@ -3,6 +3,7 @@
 // from the jail). It reads attributes only, never opens the files, and is given only paths
 // the walk saw as regular files. Without a host getcap, capabilities are skipped with a note.
 
+import { jsString } from '../printable.js';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { hasExecBits } from './paths.js';
@@ -58,5 +59,5 @@ export function checkCapabilities(ctx: Context): void {
 
 function report(ctx: Context, p: string, caps: string): void {
   ctx.add('setuid', p, `has file capabilities (${caps.replace(/^=\s*/, '')}): whoever runs it gains them, a way for a jailed process to gain privileges`,
-    `remove them (setcap -r on the host's view of the file), or accept them after review with allow('setuid', '${p}')`);
+    `remove them (setcap -r on the host's view of the file), or accept them after review with allow('setuid', ${jsString(p)})`);
 }

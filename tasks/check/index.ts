@@ -35,7 +35,7 @@
 // link or blocking, and only when they are still the inode lstat saw; nothing from the
 // jail is run (capabilities are read by the host's getcap, account files as data).
 
-import { printable } from '../printable.js';
+import { printable, printableCode } from '../printable.js';
 import type { Analysis } from '../make.js';
 import { loadManifest, manifestPath, type Manifest } from '../manifest.js';
 import { fail, jailError, ok, type Result } from '../result.js';
@@ -175,6 +175,7 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
  * print a forged finding of its own, nor escape sequences reach the administrator's terminal.
  */
 export function findingLine(f: Finding): string {
-  return printable(`${f.kind} ${f.path}: ${f.message}; ${f.fix}`);
+  // The advice quotes the jail's text with jsString(): its backslashes are the literal's own.
+  return `${f.kind} ${printable(f.path)}: ${printable(f.message)}; ${printableCode(f.fix)}`;
 }
 

@@ -2,6 +2,7 @@
 // jail's ld.so.cache, or its ld.so.conf and the loader's default directories; links
 // followed inside the jail only): what it needs and the jail lacks.
 
+import { jsString } from '../printable.js';
 import { ElfFactsCache, Resolver } from '../elf/index.js';
 import type { Context } from './context.js';
 
@@ -29,7 +30,7 @@ export function checkLibraries(ctx: Context, cache = new ElfFactsCache()): void 
       seen.add(m.soname);
       if (m.soname === c.interpreter && m.chain.length === 2) {
         ctx.add('missing-interpreter', n.path, `its program interpreter ${m.soname} is not in the jail${m.reason ? ` (${m.reason})` : ''}: the kernel cannot start it ("No such file or directory")`,
-          `add the program with elf(${JSON.stringify(n.path)}), which brings its interpreter, or remove the program`);
+          `add the program with elf(${jsString(n.path)}), which brings its interpreter, or remove the program`);
         continue;
       }
       const chain = m.chain.join(' -> ');

@@ -1,6 +1,7 @@
 // The checks that need only lstat and readlink: setuid/setgid, writable paths, device
 // nodes, hard links shared with the host, symlinks that lead out of ROOT.
 
+import { jsString } from '../printable.js';
 import path from 'node:path';
 import { devNumbers } from '../stat.js';
 import { isEntryOf, octal, parentOf } from '../targets.js';
@@ -18,7 +19,7 @@ export function checkSetuid(ctx: Context): void {
       (n.st.mode & 0o2000) !== 0 ? `setgid (it runs with gid ${n.st.gid})` : '',
     ].filter(Boolean).join(' and ');
     ctx.add('setuid', n.path, `is ${bits}, mode ${octal(modeOf(n))}: a way for a jailed process to gain privileges`,
-      `remove the bit (copy() and elf() drop it unless { setuid: true }), or accept it after review with allow('setuid', '${n.path}')`);
+      `remove the bit (copy() and elf() drop it unless { setuid: true }), or accept it after review with allow('setuid', ${jsString(n.path)})`);
   }
 }
 
@@ -99,7 +100,7 @@ export function checkDevices(ctx: Context): void {
     const id = `${major}:${minor}`;
     const name = n.path.slice(n.path.lastIndexOf('/') + 1);
     const expected = n.path.startsWith('/dev/') && parentOf(n.path) === '/dev' ? NUMBER_OF.get(name) : undefined;
-    const fix = `remove it${expected ? ` and declare device('${n.path}', { type: 'c', major: ${expected.replace(':', ', minor: ')} })` : ''}; if the service truly needs it, accept it after review with allow('device', '${n.path}')`;
+    const fix = `remove it${expected ? ` and declare device(${jsString(n.path)}, { type: 'c', major: ${expected.replace(':', ', minor: ')} })` : ''}; if the service truly needs it, accept it after review with allow('device', ${jsString(n.path)})`;
     const what = !chr ? `block device ${id}: raw access to a host disk or partition`
       : DANGER[id] ? `character device ${id} (${DANGER[id]})`
         : ALLOWED.has(id) ? `character device ${id} (${ALLOWED.get(id)})`

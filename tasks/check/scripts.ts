@@ -4,6 +4,7 @@
 // looked up once, as the kernel would after chroot(ROOT): through the jail's own links,
 // absolute ones restarting at ROOT and `..` stopping there, so never leaving ROOT.
 
+import { jsString } from '../printable.js';
 import { RootPaths } from '../elf/index.js';
 import type { Context } from './context.js';
 
@@ -27,6 +28,6 @@ export function checkScripts(ctx: Context): void {
     const why = verdict(n.interpreter);
     if (why === undefined) continue;
     ctx.add('missing-interpreter', n.path, `its #! interpreter ${n.interpreter} ${why}`,
-      `add the interpreter with elf(${JSON.stringify(n.interpreter)}), which brings its libraries, or remove the script`);
+      `add the interpreter with elf(${jsString(n.interpreter)}), which brings its libraries, or remove the script`);
   }
 }

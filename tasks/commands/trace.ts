@@ -20,6 +20,7 @@
 // Exit status: 0 nothing missing (or the entries were written with --write), 1 entries
 // were printed, 2 error.
 
+import { jsString } from '../printable.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,11 +138,6 @@ export interface Suggestion {
 }
 
 const isUnder = (p: string, d: string): boolean => p === d || p.startsWith(d + '/');
-
-/** A JavaScript string literal for a path. */
-export function jsString(s: string): string {
-  return `'${s.replace(/[\\']/g, '\\$&').replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
-}
 
 /**
  * What to add for each miss: nothing for pseudo paths, loader probes, paths the jail has
