@@ -108,9 +108,12 @@ export class RootReader {
     try { return fs.readlinkSync(procPath(pfd, baseName(p))); } catch { return undefined; }
   }
 
-  /** A whole regular file of at most `max` bytes; undefined when it is anything else, bigger, or swapped. */
-  readFile(p: string, max: number): Buffer | undefined {
-    const st = this.lstat(p);
+  /**
+   * A whole regular file of at most `max` bytes; undefined when it is anything else, bigger,
+   * or swapped. `seen`: the stat the caller holds, which the file must still be (not lstat again).
+   */
+  readFile(p: string, max: number, seen?: Stat): Buffer | undefined {
+    const st = seen ?? this.lstat(p);
     if (!st || !st.isFile() || st.size > max) return undefined;
     const pfd = this.dirFd(parentOf(p));
     if (pfd === undefined) return undefined;

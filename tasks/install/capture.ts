@@ -156,8 +156,8 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
     } else if (kind === 'file') {
       if (st.nlink > 1) firstName.set(`${st.dev}:${st.ino}`, p);
       // The inode the walk saw, reached through directory descriptors, or nothing.
-      const body = reader.readFile(p, Number.MAX_SAFE_INTEGER);
-      if (body === undefined || reader.lstat(p)?.ino !== st.ino) return undo(`${p} changed while the step's work was captured; run make again`);
+      const body = reader.readFile(p, Number.MAX_SAFE_INTEGER, st);
+      if (body === undefined) return undo(`${p} changed while the step's work was captured; run make again`);
       const sha256 = createHash('sha256').update(body).digest('hex');
       const stagedFile = path.join(files, String(staged.length));
       fs.writeFileSync(stagedFile, body, { mode: 0o600 });

@@ -14,11 +14,6 @@ import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } f
 import { TarWriter } from './tar-write.js';
 import { RootReader, procPath } from '../check/reader.js';
 
-/** A regular file of ROOT, its directories opened without following a link, never a FIFO or device. */
-function readJailFile(reader: RootReader, p: string): Buffer | undefined {
-  return reader.readFile(p, Number.MAX_SAFE_INTEGER);
-}
-
 function entryOf(t: Target): PackEntry {
   const base = { path: t.path, mode: t.mode, uid: t.uid, gid: t.gid };
   switch (t.kind) {
@@ -86,7 +81,7 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
     w = new TarWriter(tmp, { gzip: /\.(tgz|gz)$/.test(out) });
     for (const e of entries) {
       if (e.kind !== 'file' || e.linkTo) continue;
-      const body = readJailFile(reader, e.path);
+      const body = reader.readFile(e.path, Number.MAX_SAFE_INTEGER);
       if (body === undefined) throw new Error(`${e.path} in ROOT is no longer a regular file`);
       e.size = body.length;
       e.sha256 = createHash('sha256').update(body).digest('hex');
