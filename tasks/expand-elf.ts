@@ -101,7 +101,7 @@ export class HostPlacer {
     if (opts.program) {
       const facts = this.ctx.cache.getWithStat(real, st);
       if (!facts.ok) { this.err(facts.error.message, p); return undefined; }
-      if (facts.value === null && shebang(real) === null) {
+      if (this.isData(real, st)) {
         this.err(`${real} is neither an ELF program or library nor a #! script, so elf() will not copy it. Copy data files with copy(), or fix the path.`, p);
         return undefined;
       }
@@ -112,8 +112,7 @@ export class HostPlacer {
   }
 
   /** A regular file that is readable and neither ELF nor a `#!` script (anything else is place()'s to judge). */
-  isData(p: string): boolean {
-    const st = fs.statSync(p, { bigint: true, throwIfNoEntry: false });
+  isData(p: string, st = fs.statSync(p, { bigint: true, throwIfNoEntry: false })): boolean {
     if (!st?.isFile()) return false;
     const facts = this.ctx.cache.getWithStat(p, st);
     return facts.ok && facts.value === null && shebang(p) === null;
