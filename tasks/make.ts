@@ -35,7 +35,7 @@ export interface MakeOptions {
   question?: boolean;
   /** -B: rebuild every target. */
   always?: boolean;
-  /** -j: how many files are written at once (default: 4 on tmpfs and ramfs, else 1; see jobs.ts). */
+  /** -j: how many files are written at once, a whole number 1 or more (default: 4 on tmpfs and ramfs, else 1; see jobs.ts). */
   jobs?: number;
   /** -k: build what can be built past failed targets. */
   keepGoing?: boolean;
@@ -225,6 +225,11 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
   };
   const warn = (message: string) => { report.warnings.push(message); emit({ type: 'warning', message }); };
 
+  // The CLI refuses a bad -j as it parses it; the API's caller gets the same answer, not a silent 1.
+  if (opts.jobs !== undefined && !(Number.isInteger(opts.jobs) && opts.jobs >= 1)) {
+    report.errors.push(jailError('bad-jobs', `jobs: ${String(opts.jobs)} is not a number of files to write at once: give a whole number, 1 or more (-j N on the command line), or leave it out for the default (4 when ROOT is on tmpfs or ramfs, else 1). Nothing was touched.`));
+    return done();
+  }
   const jail = await analyze(opts);
   report.analysis = jail;
   jail.warnings.forEach(warn);
@@ -284,7 +289,7 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     // Nothing to write (a no-op build): ROOT, a real directory, is not opened, nor its
     // filesystem asked for a -j; opening it reads the mount table, for nothing.
     const idle = plan.actions.length === 0 && plan.sweep.length === 0 && fs.lstatSync(root, { throwIfNoEntry: false })?.isDirectory() === true;
-    const jobs = idle ? 1 : Math.max(1, opts.jobs ?? defaultJobs(root));
+    const jobs = idle ? 1 : opts.jobs ?? defaultJobs(root);
     const threads = dryRun || idle ? 0 : copyThreads(jobs, plan);
     const applier = dryRun || idle ? recordingApplier() : rootApplier(root, threads);
     let result;
