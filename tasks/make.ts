@@ -10,7 +10,7 @@ import { ElfContext } from './expand-elf.js';
 import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
 import { plan as makePlan, type Action, type Plan } from './plan.js';
 import { apply, recordingApplier, rootApplier } from './apply.js';
-import { acquireLock, loadManifest, manifestPath, markBuilding, rootKey, saveManifest, stateDir } from './manifest.js';
+import { acquireLock, loadManifest, manifestPath, markBuilding, recordedVars, rootKey, sameVars, saveManifest, stateDir, varsToRecord } from './manifest.js';
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
@@ -35,7 +35,7 @@ export interface MakeOptions {
   question?: boolean;
   /** -B: rebuild every target. */
   always?: boolean;
-  /** -j: how many files are written at once (default: 4 on tmpfs and ramfs, else 1; see jobs.ts). */
+  /** -j: how many files are written at once, a whole number 1 or more (default: 4 on tmpfs and ramfs, else 1; see jobs.ts). */
   jobs?: number;
   /** -k: build what can be built past failed targets. */
   keepGoing?: boolean;
@@ -127,6 +127,10 @@ export interface Analysis {
   /** The jailfile's directory: the manifest, caches and captured layers live here. */
   installDir: string;
   root: string;
+  /** The variables the jailfile was evaluated with, ROOT included. */
+  vars: Record<string, string>;
+  /** Those of `vars` not given on the command line but taken from ROOT's build record (see analyze's `built`). */
+  recorded: string[];
   entries: Entry[];
   targets: Target[];
   /** Every .ts module of the jailfile, for watch mode. */
@@ -137,18 +141,27 @@ export interface Analysis {
   warnings: string[];
 }
 
-/** Load and expand a jailfile for a ROOT: what make, check, watch and boot all start from (`command` names the one run, for messages). */
-export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, command = 'make'): Promise<Analysis> {
+/**
+ * Load and expand a jailfile for a ROOT: what make, check, watch and boot all start from
+ * (`command` names the one run, for messages). `built`: the command reads the jail make
+ * built (check, pack, boot, run, trace), so a variable not given is the one that build
+ * recorded; make itself, as make does, takes a variable not given as the jailfile's default.
+ */
+export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, command = 'make', built = false): Promise<Analysis> {
   const cwd = path.resolve(opts.cwd ?? '.');
   const file = path.resolve(cwd, opts.file ?? 'jailfile.ts');
   const installDir = path.dirname(file);
-  const a: Analysis = { ok: false, stage: 'root', file, installDir, root: '', entries: [], targets: [], modules: [], pendingInstalls: [], errors: [], warnings: [] };
+  const a: Analysis = { ok: false, stage: 'root', file, installDir, root: '', vars: opts.vars, recorded: [], entries: [], targets: [], modules: [], pendingInstalls: [], errors: [], warnings: [] };
   const rootCheck = checkRoot(opts.vars.ROOT, installDir, command);
   if (!rootCheck.ok) { a.errors.push(rootCheck.error); return a; }
   a.root = rootCheck.value;
+  const recorded = built ? recordedVars(manifestPath(installDir, a.root)) : {};
+  a.recorded = Object.keys(recorded).filter((k) => !Object.hasOwn(opts.vars, k));
+  const vars = { ...recorded, ...opts.vars, ROOT: a.root };
+  a.vars = vars;
   if (opts.vars.FROM !== undefined) return analyzePack(a, path.resolve(cwd, opts.vars.FROM));
   a.stage = 'load';
-  const loaded = await loadJailfile(file, { ...opts.vars, ROOT: a.root });
+  const loaded = await loadJailfile(file, vars);
   if (!loaded.ok) { a.errors.push(loaded.error); return a; }
   a.modules = loaded.value.modules;
   a.stage = 'expand';
@@ -225,6 +238,11 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
   };
   const warn = (message: string) => { report.warnings.push(message); emit({ type: 'warning', message }); };
 
+  // The CLI refuses a bad -j as it parses it; the API's caller gets the same answer, not a silent 1.
+  if (opts.jobs !== undefined && !(Number.isInteger(opts.jobs) && opts.jobs >= 1)) {
+    report.errors.push(jailError('bad-jobs', `jobs: ${String(opts.jobs)} is not a number of files to write at once: give a whole number, 1 or more (-j N on the command line), or leave it out for the default (4 when ROOT is on tmpfs or ramfs, else 1). Nothing was touched.`));
+    return done();
+  }
   const jail = await analyze(opts);
   report.analysis = jail;
   jail.warnings.forEach(warn);
@@ -279,12 +297,15 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       return done();
     }
 
-    const writes = plan.actions.length > 0 || plan.refresh.size > 0 || plan.forget.length > 0 || plan.sweep.length > 0;
+    // A full build records the variables it was made with (a new set replacing the old, even
+    // when the jail itself did not change); a group or a path leaves the record's as they were.
+    const vars = sel.clean ? undefined : sel.only ? manifest.vars : varsToRecord(opts.vars);
+    const writes = plan.actions.length > 0 || plan.refresh.size > 0 || plan.forget.length > 0 || plan.sweep.length > 0 || !sameVars(vars, manifest.vars);
     if (!dryRun && plan.actions.length > 0) markBuilding(mfile);
     // Nothing to write (a no-op build): ROOT, a real directory, is not opened, nor its
     // filesystem asked for a -j; opening it reads the mount table, for nothing.
     const idle = plan.actions.length === 0 && plan.sweep.length === 0 && fs.lstatSync(root, { throwIfNoEntry: false })?.isDirectory() === true;
-    const jobs = idle ? 1 : Math.max(1, opts.jobs ?? defaultJobs(root));
+    const jobs = idle ? 1 : opts.jobs ?? defaultJobs(root);
     const threads = dryRun || idle ? 0 : copyThreads(jobs, plan);
     const applier = dryRun || idle ? recordingApplier() : rootApplier(root, threads);
     let result;
@@ -321,7 +342,7 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       for (const [p, r] of result.written) if (!dataPaths.has(p)) records[p] = r;
       for (const [p, o] of result.restamped) { const r = records[p]; if (r?.o !== undefined) records[p] = { ...r, o }; }
       // A failed write may leave a temporary file behind: the next build sweeps for it.
-      saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, records });
+      saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, vars, records });
     }
     if (opts.vars.FROM !== undefined) fs.rmSync(path.join(stateDir(installDir), `unpack-${rootKey(root)}`), { recursive: true, force: true });
     if (pending.length && (dryRun || report.errors.length)) {

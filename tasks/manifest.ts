@@ -53,6 +53,12 @@ export interface Manifest {
    * while writing (its building mark is still there). The next build sweeps temporary files.
    */
   complete: boolean;
+  /**
+   * The make variables (ROOT and FROM aside) of the last full build: check, pack, boot,
+   * run and trace evaluate the jailfile with them unless told otherwise. Absent in records
+   * older than this field, and when there were none.
+   */
+  vars?: Record<string, string>;
   records: Record<string, Rec>;
 }
 
@@ -105,11 +111,35 @@ export function loadManifest(file: string, root: string): { manifest: Manifest; 
   try {
     const m = JSON.parse(text) as Manifest;
     if (m.version !== 1 || typeof m.records !== 'object' || m.records === null) throw new Error('unknown format');
-    return { manifest: { ...m, root, complete: m.complete && !interrupted }, found: true };
+    // Variables that are not all strings were not written by make: none recorded, as in an older record.
+    const vars = isVars(m.vars) ? m.vars : undefined;
+    return { manifest: { ...m, root, complete: m.complete && !interrupted, vars }, found: true };
   } catch {
     // A damaged record costs a full comparison, not correctness: every path is then re-checked against ROOT.
     return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: true };
   }
+}
+
+function isVars(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+/** The variables the last full build of ROOT was made with; none when there is no readable record. */
+export function recordedVars(file: string): Record<string, string> {
+  return loadManifest(file, '').manifest.vars ?? {};
+}
+
+/** The variables a build records: those given, less ROOT (the record's key) and FROM (a pack, not the jailfile's). */
+export function varsToRecord(vars: Record<string, string>): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  let any = false;
+  for (const [k, v] of Object.entries(vars)) if (k !== 'ROOT' && k !== 'FROM') { out[k] = v; any = true; }
+  return any ? out : undefined;
+}
+
+export function sameVars(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const ka = Object.keys(a ?? {}), kb = Object.keys(b ?? {});
+  return ka.length === kb.length && ka.every((k) => b![k] === a![k]);
 }
 
 /**

@@ -2,7 +2,8 @@
 // control characters escaped, so a newline cannot forge an output line of its own and an
 // escape sequence cannot reach the administrator's terminal; bidirectional overrides
 // escaped, so `a\u202Egnp.sh` cannot pass for `ahs.png`. Advice to paste into a jailfile
-// (`allow('setuid', ...)`, `elf(...)`, trace's entries) quotes such text with jsString().
+// (`allow('setuid', ...)`, `elf(...)`, trace's entries) quotes such text with jsString(),
+// and a command to paste (`jail make ROOT=... PORT=8080`) quotes its words with shellWord().
 
 /** What must never reach a terminal as it is: C0 and C1 controls, DEL, line separators, bidirectional controls. */
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
@@ -25,4 +26,14 @@ export function printableCode(s: string): string {
 /** A JavaScript string literal for a path, to paste into a jailfile: the same string whatever it holds. */
 export function jsString(s: string): string {
   return `'${s.replace(/[\\']/g, '\\$&').replace(UNSAFE, escape)}'`;
+}
+
+/** A word of a command to paste into the shell (`PORT=8080`, `'SITE=my site'`), unsafe characters escaped. */
+export function shellWord(s: string): string {
+  return printableCode(/^[\w.,:/@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+}
+
+/** ROOT=... and the other make variables, as words of a command (FROM, a pack to rebuild from, aside). */
+export function varWords(vars: Record<string, string>, root: string): string {
+  return [`ROOT=${root}`, ...Object.entries(vars).filter(([k]) => k !== 'ROOT' && k !== 'FROM').map(([k, v]) => `${k}=${v}`)].map(shellWord).join(' ');
 }

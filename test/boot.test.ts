@@ -470,8 +470,9 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
   it('without ROOT each command names itself in the example', () => {
     const r = fresh();
     smallJail(r);
-    for (const c of ['boot', 'status', 'stop', 'check', 'make']) {
-      const res = r.jail(c);
+    const extra: Record<string, string[]> = { pack: ['-o', path.join(r.outside, 'x.tar')], run: ['--', '/bin/true'], trace: ['--', '/bin/true'] };
+    for (const c of ['boot', 'status', 'stop', 'check', 'make', 'watch', 'pack', 'run', 'trace']) {
+      const res = r.jail(c, ...(extra[c] ?? []));
       expect(res.code, c).toBe(2);
       expect(res.stderr, c).toContain(`ROOT is required: name the jail directory as a make variable, e.g. \`jail ${c} ROOT=/var/virtual/apache\``);
     }

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REPO, CLI, fingerprint, rig, type Rig } from './helpers.js';
+import { REPO, CLI, changes, fingerprint, rig, type Rig } from './helpers.js';
+import { manifestPath } from '../tasks/manifest.js';
 
 let r: Rig;
 beforeEach(() => { r = rig(); r.jailfile(JAILFILE); });
@@ -193,7 +194,7 @@ describe('jail check', () => {
     const res = check('--json');
     expect(res.code).toBe(1);
     const doc = JSON.parse(res.stdout) as { findings: Found[] };
-    expect(Object.keys(doc)).toEqual(['findings']);
+    expect(Object.keys(doc)).toEqual(['findings', 'vars']);
     for (const f of doc.findings) {
       expect(Object.keys(f).slice(0, 3)).toEqual(['kind', 'path', 'message']);
       for (const k of ['kind', 'path', 'message'] as const) expect(typeof f[k]).toBe('string');
@@ -329,6 +330,60 @@ export default defineJail(({ SH }) => [
     } finally {
       spawnSync('umount', [r.root + '/proc']);
       spawnSync('umount', [r.root + '/srv/bound']);
+    }
+  });
+
+  it('judges the jail make built: variables not given are those of the last make, one given wins; make itself takes none from it', () => {
+    // passwd (setuid) is in the jail, and its reviewed finding accepted, only when built with PASSWD=yes.
+    r.jailfile(`
+import { defineJail, elf, dir, text, allow } from 'jail';
+export default defineJail(({ PASSWD = 'no', MOTD = 'hello' }) => [
+  elf('/bin/sh'),
+  dir('/etc'),
+  text('/etc/motd', MOTD + '\\n'),
+  PASSWD === 'yes' && [elf('/usr/bin/passwd', { setuid: true }), allow('setuid', '/usr/bin/passwd')],
+]);`);
+    const built = make('PASSWD=yes', 'MOTD=welcome to the jail');
+    expect(built.code, built.stderr).toBe(0);
+    expect(built.stderr).not.toMatch(/finding/);
+    const before = fingerprint(r.root);
+
+    const plain = check();
+    expect(plain.stderr).toBe('');
+    expect(plain.stdout).toBe("jail check: clean (1 accepted by allow()) (variables from the last make: PASSWD=yes 'MOTD=welcome to the jail')\n");
+    expect(plain.code).toBe(0);
+    const json = check('--json');
+    expect(JSON.parse(json.stdout)).toEqual({ findings: [], vars: { PASSWD: 'yes', MOTD: 'welcome to the jail' } });
+    expect(json.code).toBe(0);
+
+    // Another value on the command line is the jail it describes: passwd's setuid bit is a finding again.
+    const other = findings('PASSWD=no');
+    expect(other.code).toBe(1);
+    expect(pairs(other.found)).toEqual(['setuid /usr/bin/passwd']);
+    expect(check('PASSWD=no').stdout).toMatch(/^jail check: 1 finding \(variables from the last make: 'MOTD=welcome to the jail'\)$/m);
+    expect(fingerprint(r.root)).toEqual(before);
+
+    // A make with other variables records those; a make without them builds the jailfile's defaults, as make does.
+    expect(make('PASSWD=yes', 'MOTD=hi').code).toBe(0);
+    expect(check().stdout).toMatch(/\(variables from the last make: PASSWD=yes MOTD=hi\)\n$/);
+    // A group or a path is not the whole jail: the variables of the last full make stay recorded.
+    expect(make('MOTD=only motd', '/etc/motd').code).toBe(0);
+    expect(check().stdout).toMatch(/\(variables from the last make: PASSWD=yes MOTD=hi\)\n$/);
+    const defaults = make();
+    expect(changes(defaults.stdout)).toEqual(expect.arrayContaining(['update /etc/motd (text): content changed', 'remove /usr/bin/passwd (file): no longer declared']));
+    expect(check().stdout).toBe('jail check: clean\n');
+    expect(JSON.parse(check('--json').stdout).vars).toEqual({});
+
+    // A build record from before variables were recorded, or with variables jail did not write, still loads: none recorded.
+    expect(make('PASSWD=yes').code).toBe(0);
+    const record = manifestPath(r.dir, r.root);
+    const doc = JSON.parse(fs.readFileSync(record, 'utf8'));
+    expect(doc.vars).toEqual({ PASSWD: 'yes' });
+    for (const vars of [undefined, ['yes'], { PASSWD: 1 }]) {
+      fs.writeFileSync(record, JSON.stringify({ ...doc, vars }));
+      const old = findings();
+      expect(old.code).toBe(1);
+      expect(pairs(old.found)).toEqual(['setuid /usr/bin/passwd']);
     }
   });
 

@@ -960,6 +960,24 @@ describe('make() from code', () => {
     expect(api.updated.map(({ path, kind, reason }) => ({ path, kind, reason }))).toEqual(cli.updated);
     expect(api.upToDate).toBe(cli.upToDate);
   });
+
+  it('refuses jobs that are not a whole number, 1 or more, with the error -j gives, and touches nothing', async () => {
+    const { make: makeApi } = await import('../dist/tasks/index.js');
+    for (const jobs of [0, -2, 2.5, Number.NaN]) {
+      const rep = await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src }, jobs });
+      expect(rep.errors.map((e) => e.code), String(jobs)).toEqual(['bad-jobs']);
+      expect(rep.errors[0]!.message).toBe(`jobs: ${jobs} is not a number of files to write at once: give a whole number, 1 or more (-j N on the command line), or leave it out for the default (4 when ROOT is on tmpfs or ramfs, else 1). Nothing was touched.`);
+      expect(rep.created).toEqual([]);
+      expect(fs.existsSync(r.root)).toBe(false);
+    }
+    for (const j of ['0', '-1', '1.5', 'x']) {
+      const res = make('-j', j);
+      expect(res.code, j).toBe(2);
+      expect(res.stderr, j).toBe('jail: error: -j needs a whole number of parallel jobs, 1 or more; see `jail make --help`.\n');
+    }
+    expect(fs.existsSync(r.root)).toBe(false);
+    expect((await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src }, jobs: 2 })).errors).toEqual([]);
+  });
 });
 
 describe('paths, directory by directory', () => {

@@ -93,6 +93,29 @@ describe('pack, then rebuild FROM= elsewhere', () => {
     expect(changes(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`).stdout)).toEqual([]);
   });
 
+  it('packs the jail make built with its variables when pack is not given them; one given wins', () => {
+    expect(make().code).toBe(0);
+    const pack = path.join(r.outside, 'jail.tar');
+    // SRC is not given: the one the last make recorded is.
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', pack);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const index = JSON.parse(execFileSync('tar', ['xOf', pack, 'jail-pack.json'], { encoding: 'utf8' }));
+    expect(index.vars).toEqual({ SRC: r.src, ROOT: r.root });
+    const reb = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(reb.code, reb.stderr).toBe(0);
+    expect(tree(other)).toEqual(tree(r.root));
+
+    // Another SRC describes another jail, which this one is not: refused, with the make that would build it.
+    const src2 = path.join(r.outside, 'src2');
+    fs.mkdirSync(path.join(src2, 'site'), { recursive: true });
+    fs.writeFileSync(path.join(src2, 'site', 'index.html'), '<h1>other</h1>\n');
+    const again = r.jail('pack', `ROOT=${r.root}`, `SRC=${src2}`, '-o', path.join(r.outside, 'x.tar'));
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`/var/www/html/index.html: source is now ${src2}/site/index.html (was ${r.src}/site/index.html)). Run \`jail make ROOT=${r.root} SRC=${src2}\` first, then pack.`);
+    expect(fs.existsSync(path.join(r.outside, 'x.tar'))).toBe(false);
+  });
+
   it('refuses to pack a jail that is not up to date', () => {
     expect(make().code).toBe(0);
     fs.writeFileSync(r.root + '/etc/motd', 'defaced\n');

@@ -207,6 +207,20 @@ describe.skipIf(!isRoot || !hasGcc || !hasPids || !hasMemory)('jail run', () => 
     expect(missing.stderr).toMatch(/nothing-here/);
   });
 
+  it('runs as the user of the variables ROOT was last made with, unless the command line gives another', () => {
+    // USER changes no file of the jail, only runtime(): the make that is given it only records it.
+    const made = jail('make', `ROOT=${r.root}`, 'USER=other');
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toMatch(/^jail: 0 created, 0 updated, 0 removed, \d+ up to date/);
+    try {
+      expect(runIn('--', '/bin/escape', 'whoami').stdout).toMatch(/^uid=1502 gid=1502 /);
+      expect(runIn('USER=app', '--', '/bin/escape', 'whoami').stdout).toMatch(/^uid=1501 gid=1501 /);
+    } finally {
+      expect(jail('make', `ROOT=${r.root}`).code).toBe(0);
+    }
+    expect(runIn('--', '/bin/escape', 'whoami').stdout).toMatch(/^uid=1501 gid=1501 /);
+  });
+
   it('never runs anything as root: runtime({ user: "root" }), --user root and a uid-0 account are refused', () => {
     const res = runIn('--user', 'root', '--', '/bin/escape', 'whoami');
     expect(res.code).toBe(2);

@@ -38,7 +38,7 @@ export function run(p: Parsed, io: Output): Promise<number> {
 
 async function boot(p: Parsed, io: Output): Promise<number> {
   closeInheritedFds();
-  const a = await analyze(p.make, p.command);
+  const a = await analyze(p.make, p.command, true);
   for (const w of a.warnings) io.err(`jail: warning: ${w}`);
   if (!a.ok) {
     for (const e of a.errors) io.err(`jail: error: ${e.message}`);

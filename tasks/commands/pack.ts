@@ -11,13 +11,13 @@ import type { Output } from '../progress.js';
 export async function run(p: Parsed, io: Output): Promise<number> {
   const out = p.options.get('-o');
   if (typeof out !== 'string') { io.err('jail pack: name the archive to write with -o FILE (.tar, or .tar.gz to compress)'); return 2; }
-  const a = await analyze(p.make, p.command);
+  const a = await analyze(p.make, p.command, true);
   for (const w of a.warnings) io.err(`jail: warning: ${w}`);
   if (!a.ok) { for (const e of a.errors) io.err(`jail: error: ${e.message}`); return 2; }
   const { manifest, error } = loadManifest(manifestPath(a.installDir, a.root), a.root);
   if (error) { io.err(`jail: error: ${error.message}`); return 2; }
   const file = path.resolve(p.make.cwd ?? '.', out);
-  const r = await createPack(a, manifest, p.make.vars, file);
+  const r = await createPack(a, manifest, a.vars, file);
   for (const w of r.warnings) io.err(`jail: warning: ${w}`);
   for (const e of r.errors) io.err(`jail: error: ${e.message}`);
   if (r.errors.length) return 2;

@@ -28,7 +28,7 @@ export function run(p: Parsed, io: Output): Promise<number> {
 async function runInJail(p: Parsed, io: Output): Promise<number> {
   closeInheritedFds();
   if (!p.rest.length) throw new JailFailure([jailError('usage', 'jail run needs a command after --: jail run ROOT=DIR [--user NAME] -- CMD ARGS...')]);
-  const a = await analyze(p.make, p.command);
+  const a = await analyze(p.make, p.command, true);
   for (const w of a.warnings) io.err(`jail: warning: ${w}`);
   if (!a.ok) {
     for (const e of a.errors) io.err(`jail: error: ${e.message}`);

@@ -245,7 +245,7 @@ async function traceInJail(p: Parsed, io: Output): Promise<number> {
   const timeoutS = t === undefined ? DEFAULT_TIMEOUT_S : Number(t);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) { io.err('jail trace: --timeout needs a number of seconds, more than 0'); return 2; }
 
-  const a = await analyze(p.make, p.command);
+  const a = await analyze(p.make, p.command, true);
   if (!a.root || a.stage === 'load') {
     for (const e of a.errors) io.err(`jail: error: ${e.message}`);
     return 2;

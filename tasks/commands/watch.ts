@@ -6,6 +6,7 @@
 import type { Parsed } from '../args.js';
 import type { Output } from '../progress.js';
 import { DEFAULT_DEBOUNCE_MS, JailWatch } from '../watch/loop.js';
+import { guarded, rootOnly } from '../run/cli.js';
 
 /**
  * The debounce the options ask for, or what is wrong with them. Returned, not thrown as
@@ -26,7 +27,12 @@ function debounceOf(p: Parsed): { ms: number } | { wrong: string } {
 export async function run(p: Parsed, io: Output): Promise<number> {
   const d = debounceOf(p);
   if ('wrong' in d) { io.err(`jail watch: ${d.wrong}`); return 2; }
-  const debounceMs = d.ms;
+  // ROOT comes from the command line, and no edit of the jailfile can fix it: a bad one is
+  // refused before anything is built or watched, in words that name this command.
+  return guarded(io, () => { rootOnly(p); return watch(p, io, d.ms); });
+}
+
+async function watch(p: Parsed, io: Output, debounceMs: number): Promise<number> {
 
   const w = new JailWatch({
     make: p.make,

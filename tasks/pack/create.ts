@@ -13,6 +13,7 @@ import type { Target } from '../targets.js';
 import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from './format.js';
 import { TarWriter } from './tar-write.js';
 import { RootReader, procPath } from '../check/reader.js';
+import { varWords } from '../printable.js';
 
 function entryOf(t: Target): PackEntry {
   const base = { path: t.path, mode: t.mode, uid: t.uid, gid: t.gid };
@@ -65,7 +66,7 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
   const warnings: string[] = [];
   const p = plan(a.root, a.targets, manifest);
   if (p.actions.length) {
-    return { warnings, entries: 0, errors: [jailError('not-up-to-date', `The jail at ${a.root} is not what the jailfile declares (${p.actions.length} change${p.actions.length > 1 ? 's' : ''} pending, e.g. ${p.actions[0]!.path}: ${p.actions[0]!.reasons[0]}). Run \`jail make ROOT=${a.root}\` first, then pack.`, { path: a.root })] };
+    return { warnings, entries: 0, errors: [jailError('not-up-to-date', `The jail at ${a.root} is not what the jailfile declares (${p.actions.length} change${p.actions.length > 1 ? 's' : ''} pending, e.g. ${p.actions[0]!.path}: ${p.actions[0]!.reasons[0]}). Run \`jail make ${varWords(a.vars, a.root)}\` first, then pack.`, { path: a.root })] };
   }
   const opened = RootReader.open(a.root);
   if (!(opened instanceof RootReader)) {

@@ -32,7 +32,7 @@ export interface PackEntry {
 export interface PackIndex {
   format: typeof PACK_FORMAT;
   created: string;
-  /** The ROOT it was packed from, and the make variables of that build. */
+  /** The ROOT it was packed from, and the make variables of that build (those given to pack, the rest as make recorded them). */
   root: string;
   vars: Record<string, string>;
   /** The jailfile's text, for the record. */
