@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLib, buildProg, canBuild32, craftElf, hasGcc, LIB_C, patchedCopy, swapDynamic } from '../fixtures/elf/build.js';
+import { blankString, buildLib, buildProg, canBuild32, craftElf, hasGcc, LIB_C, patchedCopy, swapDynamic } from '../fixtures/elf/build.js';
 import { ElfFactsCache, Resolver, RootPaths, type Closure } from '../tasks/elf/index.js';
 
 let T: string;
@@ -582,6 +582,30 @@ describe.skipIf(!gccOk || !fs.existsSync('/lib64/ld-linux-x86-64.so.2'))('agrees
     const c = closureOf(prog);
     expect(c.missing).toEqual([{ soname: 'libgone.so.1', chain: [prog, 'libf.so.1', 'libgone.so.1'], reason: 'not found in any searched directory' }]);
     expect(c.unneeded).toEqual({});
+  });
+
+  it('takes an empty DT_NEEDED for the program itself, loading nothing, and says so', () => {
+    // No linker writes an empty NEEDED: a placeholder name is linked in, then blanked.
+    const E = `${T}/empty`;
+    const ph = buildLib(`${E}/build/libPLACEHOLDER.so.1`, 'libPLACEHOLDER.so.1');
+    const mid = buildLib(`${E}/lib/libmid.so.1`, 'libmid.so.1', { needs: [ph] });
+    const own = buildProg(`${E}/own`, { needs: [ph] });
+    blankString(mid, 'libPLACEHOLDER.so.1');
+    blankString(own, 'libPLACEHOLDER.so.1');
+    expect(dependencyEntries(mid)).toEqual(['NEEDED ', 'NEEDED libc.so.6']);
+    const viaLib = buildProg(`${E}/m`, { needs: [mid], runpath: `${E}/lib` });
+    for (const prog of [own, viaLib]) {
+      expect(spawnSync(prog).status).toBe(0);
+      const real = loaderList(prog);
+      expect(real.error).toBeUndefined();
+      const c = closureOf(prog);
+      expect(c.missing).toEqual([]);
+      expect(c.libraries).toEqual({ ...real.libs, 'ld-linux-x86-64.so.2': '/lib64/ld-linux-x86-64.so.2' });
+      const from = prog === own ? own : mid;
+      expect(c.graph[from]?.[0]).toBe('');
+      expect(c.warnings).toContain(`${from}: a DT_NEEDED entry is the empty string, which the loader takes for the program itself ` +
+        '(its own entry in the loaded list has an empty name), so nothing is loaded for it; a linker never writes one: the file may be damaged');
+    }
   });
 
   it('takes ld.so.cache entries that ldconfig recorded for tls/ and x86_64/ subdirectories', () => {

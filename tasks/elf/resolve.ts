@@ -452,6 +452,10 @@ class Run {
     const name = this.expandName(obj, raw);
     if (name === undefined) return undefined;
     names.push(name);
+    if (name === '') {
+      this.warn(`${obj.path}: a ${fieldOf(kind)} entry is the empty string, which the loader takes for the program itself ` +
+        '(its own entry in the loaded list has an empty name), so nothing is loaded for it; a linker never writes one: the file may be damaged');
+    }
     const m = this.undecodable(obj, raw, kind) ?? this.mapObject(obj, name);
     if (typeof m === 'string') {
       if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
@@ -676,6 +680,9 @@ class Run {
 
   /** _dl_map_object for one requested name. */
   private mapObject(loader: Obj, name: string): Mapped {
+    // The loader names its link map of the program "" (l_name), and its scan of loaded
+    // objects by name comes first: an empty name is the program itself.
+    if (name === '') return this.main;
     // byName already answers name with this object; its names need not learn it again.
     const known = this.byName.get(name);
     if (known) return known;
