@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLib, buildProg, hasGcc } from '../fixtures/elf/build.js';
+import { blankString, buildLib, buildProg, hasGcc } from '../fixtures/elf/build.js';
 import { runDeps } from '../tasks/commands/deps.js';
 import { Resolver, summarize } from '../tasks/elf/index.js';
 
@@ -152,6 +152,24 @@ describe('jail deps tree and errors', () => {
     expect(a.out).toContain(`    libaux.so.1 => ${lib}`);
     expect(a.out).toContain('        libnone.so.1 => (auxiliary, not found: ignored by the loader)');
     expect(a.out.join('\n')).not.toMatch(/the program itself/);
+  });
+
+  it.skipIf(!hasGcc())('shows an empty NEEDED as the program itself, with a warning, and exits 0 as the program runs', () => {
+    const ph = buildLib(`${T}/empty/build/libPLACEHOLDER.so.1`, 'libPLACEHOLDER.so.1');
+    const mid = buildLib(`${T}/empty/lib/libmid.so.1`, 'libmid.so.1', { needs: [ph] });
+    blankString(mid, 'libPLACEHOLDER.so.1');
+    const prog = buildProg(`${T}/empty/m`, { needs: [mid], runpath: `${T}/empty/lib` });
+    expect(spawnSync(prog).status).toBe(0);
+    const t = run([prog]);
+    expect(t.code).toBe(0);
+    expect(t.out).toContain(`        "" => ${prog} (the program itself)`);
+    expect(t.out.join('\n')).toMatch(/warning: .*libmid\.so\.1: a DT_NEEDED entry is the empty string, which the loader takes for the program itself/);
+    const j = run(['--json', prog]);
+    expect(j.code).toBe(0);
+    const doc = JSON.parse(j.out.join('\n')) as Record<string, { libraries: Record<string, string>; missing: string[] }>;
+    expect(doc[prog]?.missing).toEqual([]);
+    expect(doc[prog]?.libraries['libmid.so.1']).toBe(mid);
+    expect(doc[prog]?.libraries['']).toBeUndefined();
   });
 
   it('exits 2 with a one-paragraph message for a non-ELF, a missing path, or bad options', () => {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLib, buildProg, canBuild32, craftElf, hasGcc, LIB_C, patchedCopy } from '../fixtures/elf/build.js';
+import { blankString, buildLib, buildProg, canBuild32, craftElf, hasGcc, LIB_C, patchedCopy, swapDynamic } from '../fixtures/elf/build.js';
 import { ElfFactsCache, Resolver, RootPaths, type Closure } from '../tasks/elf/index.js';
 
 let T: string;
@@ -389,6 +389,20 @@ function loaderList(prog: string, root?: string): { libs: Record<string, string>
   return r.status === 0 ? { libs } : { libs, error: err };
 }
 
+const DT_NEEDED = 1;
+const DT_AUXILIARY = 0x7ffffffd;
+const DT_FILTER = 0x7fffffff;
+
+/** The DT_NEEDED, DT_FILTER and DT_AUXILIARY entries in section order, as readelf shows them. */
+function dependencyEntries(file: string): string[] {
+  const out: string[] = [];
+  for (const line of execFileSync('readelf', ['-dW', file], { encoding: 'utf8' }).split('\n')) {
+    const m = line.match(/\((NEEDED|FILTER|AUXILIARY)\)\s+\S+ library: \[(.*)\]$/);
+    if (m) out.push(`${m[1]} ${m[2]}`);
+  }
+  return out;
+}
+
 /** A root the real loader can run in: its ld.so and libc, and what ldconfig -r needs. */
 function loaderRoot(R: string): void {
   for (const d of ['lib64', 'lib/x86_64-linux-gnu', 'bin', 'etc']) fs.mkdirSync(`${R}/${d}`, { recursive: true });
@@ -506,6 +520,92 @@ describe.skipIf(!gccOk || !fs.existsSync('/lib64/ld-linux-x86-64.so.2'))('agrees
     // A CPU-specific variant: the loader would pick it on this CPU; the jail takes the generic one.
     buildLib(`${T}/hw/rp/glibc-hwcaps/x86-64-v2/liba.so.1`, 'liba.so.1');
     expect(closureOf(prog).libraries['liba.so.1']).toBe(`${T}/hw/rp/tls/x86_64/liba.so.1`);
+  });
+
+  it('processes a DT_FILTER filtee right after its filter object, before libraries queued earlier', () => {
+    // libq.so.1 is found through the filtee's RUNPATH or through libn's, whichever asks first.
+    const D = `${T}/flt/d`;
+    const A = `${T}/flt/a`;
+    const qd = buildLib(`${D}/libq.so.1`, 'libq.so.1');
+    const qn = buildLib(`${T}/flt/n/libq.so.1`, 'libq.so.1');
+    const filtee = buildLib(`${A}/libfd.so.1`, 'libfd.so.1', { needs: [qd], runpath: D });
+    const filter = buildLib(`${A}/libf.so.1`, 'libf.so.1', { runpath: A, extra: ['-Wl,--filter=libfd.so.1'] });
+    const other = buildLib(`${A}/libn.so.1`, 'libn.so.1', { needs: [qn], runpath: `${T}/flt/n` });
+    // Then the filtee also a NEEDED of the program, behind libn: the loader moves it up.
+    for (const needs of [[filter, other], [filter, other, filtee]]) {
+      const prog = buildProg(`${T}/flt/m${needs.length}`, { needs, runpath: A });
+      const real = loaderList(prog);
+      expect(real.error).toBeUndefined();
+      expect(real.libs['libq.so.1']).toBe(qd);
+      const c = closureOf(prog);
+      expect(c.missing).toEqual([]);
+      expect(c.libraries).toEqual({ ...real.libs, 'ld-linux-x86-64.so.2': '/lib64/ld-linux-x86-64.so.2' });
+    }
+  });
+
+  it('maps DT_NEEDED, DT_FILTER and DT_AUXILIARY in the dynamic section\'s one order, and passes over a missing auxiliary', () => {
+    const B = `${T}/ord`;
+    const b = buildLib(`${B}/libb.so.1`, 'libb.so.1');
+    const e = buildLib(`${B}/libe.so.1`, 'libe.so.1');
+    // Filtees answering to the SONAMEs of two NEEDED: whichever is mapped first is what both names get.
+    const fb = buildLib(`${B}/libfb.so.1`, 'libb.so.1');
+    const xe = buildLib(`${B}/libxe.so.1`, 'libe.so.1');
+    const l = buildLib(`${B}/libl.so.1`, 'libl.so.1', {
+      needs: [b, e], runpath: B, extra: ['-Wl,--filter=libfb.so.1', '-Wl,--auxiliary=libxe.so.1', '-Wl,--auxiliary=libnone.so.1'],
+    });
+    swapDynamic(l, DT_NEEDED, DT_FILTER);
+    swapDynamic(l, DT_NEEDED, DT_AUXILIARY);
+    expect(dependencyEntries(l)).toEqual([
+      'FILTER libfb.so.1', 'AUXILIARY libxe.so.1', 'NEEDED libc.so.6', 'NEEDED libb.so.1', 'NEEDED libe.so.1', 'AUXILIARY libnone.so.1',
+    ]);
+    const prog = buildProg(`${B}/m`, { needs: [l], runpath: B });
+    expect(spawnSync(prog).status).toBe(0);
+    const real = loaderList(prog);
+    expect(real.libs).toEqual({ 'libfb.so.1': fb, 'libxe.so.1': xe, 'libl.so.1': l, 'libc.so.6': LIBC });
+    const c = closureOf(prog);
+    expect(c.libraries).toEqual({
+      'libl.so.1': l, 'libc.so.6': LIBC, 'libfb.so.1': fb, 'libxe.so.1': xe, 'ld-linux-x86-64.so.2': '/lib64/ld-linux-x86-64.so.2',
+      'libb.so.1': fb, 'libe.so.1': xe,
+    });
+    expect(c.graph[l]).toEqual(['libfb.so.1', 'libxe.so.1', 'libc.so.6', 'libb.so.1', 'libe.so.1', 'libnone.so.1']);
+    expect(c.missing).toEqual([]);
+    expect(c.unneeded).toEqual({ 'libnone.so.1': 'auxiliary' });
+  });
+
+  it('a missing DT_FILTER stops the program, as the loader refuses to start it', () => {
+    const f = buildLib(`${T}/fltgone/libf.so.1`, 'libf.so.1', { extra: ['-Wl,--filter=libgone.so.1'] });
+    const prog = buildProg(`${T}/fltgone/m`, { needs: [f], runpath: `${T}/fltgone` });
+    const run = spawnSync(prog, { encoding: 'utf8' });
+    expect(run.status).toBe(127);
+    expect(run.stderr).toMatch(/error while loading shared libraries: libgone\.so\.1: cannot open shared object file/);
+    expect(execFileSync('ldd', [prog], { encoding: 'utf8' })).toMatch(/libgone\.so\.1 => not found/);
+    const c = closureOf(prog);
+    expect(c.missing).toEqual([{ soname: 'libgone.so.1', chain: [prog, 'libf.so.1', 'libgone.so.1'], reason: 'not found in any searched directory' }]);
+    expect(c.unneeded).toEqual({});
+  });
+
+  it('takes an empty DT_NEEDED for the program itself, loading nothing, and says so', () => {
+    // No linker writes an empty NEEDED: a placeholder name is linked in, then blanked.
+    const E = `${T}/empty`;
+    const ph = buildLib(`${E}/build/libPLACEHOLDER.so.1`, 'libPLACEHOLDER.so.1');
+    const mid = buildLib(`${E}/lib/libmid.so.1`, 'libmid.so.1', { needs: [ph] });
+    const own = buildProg(`${E}/own`, { needs: [ph] });
+    blankString(mid, 'libPLACEHOLDER.so.1');
+    blankString(own, 'libPLACEHOLDER.so.1');
+    expect(dependencyEntries(mid)).toEqual(['NEEDED ', 'NEEDED libc.so.6']);
+    const viaLib = buildProg(`${E}/m`, { needs: [mid], runpath: `${E}/lib` });
+    for (const prog of [own, viaLib]) {
+      expect(spawnSync(prog).status).toBe(0);
+      const real = loaderList(prog);
+      expect(real.error).toBeUndefined();
+      const c = closureOf(prog);
+      expect(c.missing).toEqual([]);
+      expect(c.libraries).toEqual({ ...real.libs, 'ld-linux-x86-64.so.2': '/lib64/ld-linux-x86-64.so.2' });
+      const from = prog === own ? own : mid;
+      expect(c.graph[from]?.[0]).toBe('');
+      expect(c.warnings).toContain(`${from}: a DT_NEEDED entry is the empty string, which the loader takes for the program itself ` +
+        '(its own entry in the loaded list has an empty name), so nothing is loaded for it; a linker never writes one: the file may be damaged');
+    }
   });
 
   it('takes ld.so.cache entries that ldconfig recorded for tls/ and x86_64/ subdirectories', () => {

@@ -108,7 +108,7 @@ export function renderTree(c: Closure): string[] {
         if (missingReason.has(name)) lines.push(`${indent}${name} => not found`);
         else if (unneeded === 'auxiliary') lines.push(`${indent}${name} => (auxiliary, not found: ignored by the loader)`);
         else if (unneeded === 'dlopen') lines.push(`${indent}${name} => not found (to be loaded at run time by dlopen)`);
-        else lines.push(`${indent}${name} => ${c.path} (the program itself)`);
+        else lines.push(`${indent}${name === '' ? '""' : name} => ${c.path} (the program itself)`);
         continue;
       }
       lines.push(`${indent}${name} => ${target}${note}`);

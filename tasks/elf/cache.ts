@@ -35,7 +35,8 @@ interface Held {
 }
 
 // 3: strings decoded as UTF-8 (they were latin1), with ElfInfo.undecodable.
-const FORMAT = 'jail-elf-facts/3';
+// 4: DT_FILTER and DT_AUXILIARY in one list with their place among DT_NEEDED (ElfInfo.filtees).
+const FORMAT = 'jail-elf-facts/4';
 
 function stampOf(st: FileStamp): Stamp {
   return {
@@ -149,7 +150,7 @@ function isResult(r: unknown): r is Result<ElfInfo | null> {
     const i = v as Record<string, unknown>;
     return (i.class === 32 || i.class === 64) && (i.endian === 'le' || i.endian === 'be') &&
       typeof i.machine === 'number' && Array.isArray(i.needed) && Array.isArray(i.rpath) &&
-      Array.isArray(i.runpath) && Array.isArray(i.filters) && Array.isArray(i.auxiliary) && Array.isArray(i.dlopens) && Array.isArray(i.defects) && Array.isArray(i.warnings) &&
+      Array.isArray(i.runpath) && Array.isArray(i.filtees) && Array.isArray(i.dlopens) && Array.isArray(i.defects) && Array.isArray(i.warnings) &&
       Array.isArray(i.undecodable) &&
       typeof i.flags1 === 'number' && typeof i.dynamic === 'boolean';
   }

@@ -22,10 +22,12 @@ export interface ElfInfo {
   rpath: string[];
   /** Raw DT_RUNPATH split on ':' ([] when absent). Its presence alone disables DT_RPATH. */
   runpath: string[];
-  /** DT_FILTER names: loaded like NEEDED, and required. */
-  filters: string[];
-  /** DT_AUXILIARY names: loaded when found, ignored when not. */
-  auxiliary: string[];
+  /**
+   * DT_FILTER (required) and DT_AUXILIARY (ignored when not found) names in dynamic-section
+   * order, each with the count of DT_NEEDED entries before it: the loader handles all three
+   * tags in that one order, so where a filtee sits among NEEDED decides what loads first.
+   */
+  filtees: Filtee[];
   /**
    * Libraries the object will dlopen at run time, known from what it imports: glibc
    * dlopens libgcc_s.so.1 for pthread_cancel and pthread_exit (unwinding), and a jail
@@ -52,6 +54,14 @@ export interface ElfInfo {
    * sequence): no string path can name what they name, so they are never looked up.
    */
   undecodable: string[];
+}
+
+export interface Filtee {
+  name: string;
+  /** DT_AUXILIARY rather than DT_FILTER. */
+  aux: boolean;
+  /** How many DT_NEEDED entries come before it. */
+  after: number;
 }
 
 /** Bounds that keep a hostile file from costing unbounded time or memory. */
@@ -269,8 +279,7 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
     needed: [],
     rpath: [],
     runpath: [],
-    filters: [],
-    auxiliary: [],
+    filtees: [],
     dlopens: [],
     abiVersion,
     flags,
@@ -375,8 +384,7 @@ function readDynamic(r: FileReader, dyn: Phdr, loads: Phdr[], is64: boolean, le:
   let rpath: number | undefined;
   let runpath: number | undefined;
   let neededTotal = 0;
-  const filterOffs: number[] = [];
-  const auxOffs: number[] = [];
+  const filteeOffs: { off: number; aux: boolean; after: number }[] = [];
   // Tags and values are only compared: a 64-bit one with a nonzero high half becomes -1
   // (clamped, not rejected). Written out, as this loop runs over every entry of every file.
   const hi = le ? 4 : 0;
@@ -406,15 +414,17 @@ function readDynamic(r: FileReader, dyn: Phdr, loads: Phdr[], is64: boolean, le:
       case DT_RPATH: rpath = val; break;
       case DT_RUNPATH: runpath = val; break;
       case DT_FLAGS_1: info.flags1 = val < 0 ? 0 : val; break;
-      case DT_FILTER: if (filterOffs.length < LIMITS.maxNeeded) filterOffs.push(val); break;
-      case DT_AUXILIARY: if (auxOffs.length < LIMITS.maxNeeded) auxOffs.push(val); break;
+      case DT_FILTER:
+      case DT_AUXILIARY:
+        if (filteeOffs.length < LIMITS.maxNeeded) filteeOffs.push({ off: val, aux: tag === DT_AUXILIARY, after: neededOffs.length });
+        break;
       default: break;
     }
   }
   if (neededTotal > neededOffs.length) {
     info.warnings.push(`${neededTotal} DT_NEEDED entries; only the first ${neededOffs.length} were read`);
   }
-  const wantsStrings = neededOffs.length > 0 || filterOffs.length > 0 || auxOffs.length > 0 || soname !== undefined || rpath !== undefined || runpath !== undefined;
+  const wantsStrings = neededOffs.length > 0 || filteeOffs.length > 0 || soname !== undefined || rpath !== undefined || runpath !== undefined;
   if (!wantsStrings) return;
   if (strtab === undefined || strtab < 0) throw new Corrupt('the dynamic section names strings but has no DT_STRTAB');
   const strOff = vaddrToOffset(loads, strtab);
@@ -436,8 +446,7 @@ function readDynamic(r: FileReader, dyn: Phdr, loads: Phdr[], is64: boolean, le:
     return text(t.subarray(idx, nul), what, info);
   };
   info.needed = neededOffs.map((v) => str(v, 'DT_NEEDED'));
-  info.filters = filterOffs.map((v) => str(v, 'DT_FILTER'));
-  info.auxiliary = auxOffs.map((v) => str(v, 'DT_AUXILIARY'));
+  if (filteeOffs.length > 0) info.filtees = filteeOffs.map((f) => ({ name: str(f.off, f.aux ? 'DT_AUXILIARY' : 'DT_FILTER'), aux: f.aux, after: f.after }));
   if (soname !== undefined) info.soname = str(soname, 'DT_SONAME');
   // libc defines these; everyone else naming them imports them.
   if (info.soname !== 'libc.so.6' && whole && importsUnwind(wholeTable())) info.dlopens.push('libgcc_s.so.1');

@@ -1,6 +1,7 @@
 // Computes a program's shared-library closure the way glibc's ld.so (2.3x, elf/dl-load.c,
-// dl-deps.c) would inside a root, without running anything: breadth-first over DT_NEEDED,
-// each name looked up as already-loaded (name, SONAME or same file) before searching
+// dl-deps.c) would inside a root, without running anything: breadth-first over DT_NEEDED
+// (a DT_FILTER or DT_AUXILIARY filtee processed right after the object naming it), each
+// name looked up as already-loaded (name, SONAME or same file) before searching
 // DT_RPATH of the loader chain, DT_RUNPATH of the requester, ld.so.cache, then the system
 // directories (each directory's legacy hwcap subdirectories first). LD_LIBRARY_PATH is
 // deliberately ignored: the jail runs with a clean environment.
@@ -9,7 +10,7 @@ import * as path from 'node:path';
 import { fail, jailError, ok, type Result } from '../result.js';
 import { ElfFactsCache } from './cache.js';
 import { eventOf, examine, type Candidate, type SearchEvent } from './candidate.js';
-import { type ElfInfo } from './elf-file.js';
+import { type ElfInfo, type Filtee } from './elf-file.js';
 import { openLdCache, type LdCacheIndex } from './ld-cache-search.js';
 import { readLdConf } from './ld-conf.js';
 import { genericProfile, profileFor, type MachineProfile } from './platform.js';
@@ -71,11 +72,18 @@ export function summaryKey(info: ElfInfo): string | undefined {
   if (info.undecodable.length > 0) return undefined;
   let key = `${info.class}\0${info.endian}\0${info.machine}\0${info.flags}\0${info.dynamic}\0${info.flags1}\0` +
     `${info.interpreter === undefined ? '-' : `+${info.interpreter}`}\0${info.soname === undefined ? '-' : `+${info.soname}`}`;
-  const lists = [info.needed, info.filters, info.auxiliary, info.dlopens, info.rpath, info.runpath];
+  const lists = [info.needed, info.dlopens, info.rpath, info.runpath];
   for (let k = 0; k < lists.length; k++) {
     const l = lists[k] as string[];
     for (let i = 0; i < l.length; i++) if ((l[i] as string).includes('$')) return undefined;
     key += `\0${l.length}\0${l.join('\0')}`;
+  }
+  const filtees = info.filtees;
+  key += `\0${filtees.length}`;
+  for (let i = 0; i < filtees.length; i++) {
+    const f = filtees[i] as Filtee;
+    if (f.name.includes('$')) return undefined;
+    key += `\0${f.aux ? 'a' : 'f'}${f.after}\0${f.name}`;
   }
   return key;
 }
@@ -131,6 +139,12 @@ interface Obj {
   pos?: number;
   /** The names its dependencies were requested by, once processed (its entry in the graph). */
   requested?: string[];
+  /**
+   * The object whose DT_FILTER or DT_AUXILIARY last placed it in the loader's list, just in
+   * front of that object. Followed from an object, these links give the objects that stand
+   * behind it in that list although they were processed before it.
+   */
+  inFrontOf?: Obj;
 }
 
 /** The object a name maps to, or why it is missing. */
@@ -173,16 +187,6 @@ interface Kind {
 const ORIGIN_DST = /\$(\{ORIGIN\}|ORIGIN(?![A-Za-z0-9_]))/;
 
 type DepKind = 'needed' | 'filter' | 'aux' | 'dlopen';
-const DEP_KINDS: readonly DepKind[] = ['needed', 'filter', 'aux', 'dlopen'];
-
-function depsOf(info: ElfInfo, kind: DepKind): readonly string[] {
-  switch (kind) {
-    case 'needed': return info.needed;
-    case 'filter': return info.filters;
-    case 'aux': return info.auxiliary;
-    case 'dlopen': return info.dlopens ?? [];
-  }
-}
 
 export class Resolver {
   readonly fsr: RootPaths;
@@ -380,47 +384,37 @@ class Run {
         // Indexed loops, and empty lists skipped: most of this runs before the code is optimised.
         const ws = obj.info.warnings;
         for (let w = 0; w < ws.length; w++) this.warn(`${obj.path}: ${ws[w]}`);
-        deps: for (let k = 0; k < DEP_KINDS.length; k++) {
-          const kind = DEP_KINDS[k] as DepKind;
-          const list = depsOf(obj.info, kind);
-          for (let j = 0; j < list.length; j++) {
-            const raw = list[j] as string;
-            const name = this.expandName(obj, raw);
-            if (name === undefined) continue;
-            names.push(name);
-            const m = this.undecodable(obj, raw, kind) ?? this.mapObject(obj, name);
-            if (typeof m === 'string') {
-              if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
-              if (kind === 'aux') continue;
-              if (kind === 'dlopen') {
-                this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
-                continue;
-              }
-              this.missing.push({ soname: name, chain: [...this.chainOf(obj), name], reason: m });
-              continue;
-            }
-            const dep = m;
-            kids.push(dep);
-            // An edge back to an object queued no later than this one: only then can there be a cycle.
-            if (dep.queued && (dep.pos as number) <= (obj.pos as number)) this.mayCycle = true;
-            if (kind === 'dlopen') {
-              if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
-            } else if (!dep.isMain && this.libraries[name] === undefined) {
-              this.libraries[name] = dep.path;
-              if (this.dlopened[name] !== undefined) delete this.dlopened[name];
-            }
-            if (!dep.queued) {
+        // _dl_map_object_deps walks the dynamic section once: DT_NEEDED, DT_FILTER and
+        // DT_AUXILIARY map in that one order. A NEEDED joins the queue's tail; a filtee goes
+        // in front of its filter object (moved there if it waits further back), so it is
+        // processed next, before anything queued earlier.
+        const { needed, filtees, dlopens } = obj.info;
+        let front: Obj[] | undefined;
+        for (let j = 0, f = 0; j <= needed.length && !this.stopped; j++) {
+          for (; f < filtees.length && (filtees[f] as Filtee).after <= j; f++) {
+            const ft = filtees[f] as Filtee;
+            const dep = this.request(obj, ft.name, ft.aux ? 'aux' : 'filter', names, kids);
+            if (dep === undefined) continue;
+            if (!dep.queued || ((dep.pos as number) > i && !(front ?? []).includes(dep))) {
+              (front ??= []).push(dep);
               dep.queued = true;
-              dep.pos = queue.length;
-              queue.push(dep);
-              if (queue.length > CLOSURE_LIMITS.maxObjects) {
-                this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
-                this.stopped = true;
-                break deps;
-              }
+              dep.pos = i + 1; // until putNext numbers the queue again
+              dep.inFrontOf = obj;
+            } else if (this.standsBehind(obj, dep)) {
+              this.warn(`${obj.path} is a filtee of ${dep.path} and names it back as ${ft.aux ? 'DT_AUXILIARY' : 'DT_FILTER'} ${ft.name}: ` +
+                "glibc's loader then reorders them without end and crashes at start (segmentation fault); remove one of the entries");
             }
           }
+          if (j < needed.length) {
+            const dep = this.request(obj, needed[j] as string, 'needed', names, kids);
+            if (dep !== undefined && !dep.queued) this.enqueue(dep, queue);
+          }
         }
+        for (let j = 0; j < dlopens.length && !this.stopped; j++) {
+          const dep = this.request(obj, dlopens[j] as string, 'dlopen', names, kids);
+          if (dep !== undefined && !dep.queued) this.enqueue(dep, queue);
+        }
+        if (front !== undefined) this.putNext(queue, i, front);
         obj.requested = names;
         obj.kids = kids;
         this.processed.push(obj);
@@ -447,6 +441,75 @@ class Run {
       skipped: this.skipped,
       config: this.config,
     };
+  }
+
+  /**
+   * One requested name of obj, as _dl_map_object answers it: the object it maps to
+   * (recorded in the closure), or undefined when there is none (recorded as missing, or as
+   * unneeded for what the loader does without).
+   */
+  private request(obj: Obj, raw: string, kind: DepKind, names: string[], kids: Obj[]): Obj | undefined {
+    const name = this.expandName(obj, raw);
+    if (name === undefined) return undefined;
+    names.push(name);
+    if (name === '') {
+      this.warn(`${obj.path}: a ${fieldOf(kind)} entry is the empty string, which the loader takes for the program itself ` +
+        '(its own entry in the loaded list has an empty name), so nothing is loaded for it; a linker never writes one: the file may be damaged');
+    }
+    const m = this.undecodable(obj, raw, kind) ?? this.mapObject(obj, name);
+    if (typeof m === 'string') {
+      if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
+      if (kind === 'dlopen') {
+        this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
+      } else if (kind !== 'aux') {
+        this.missing.push({ soname: name, chain: [...this.chainOf(obj), name], reason: m });
+      }
+      return undefined;
+    }
+    const dep = m;
+    kids.push(dep);
+    // An edge back to an object queued no later than this one: only then can there be a cycle.
+    if (dep.queued && (dep.pos as number) <= (obj.pos as number)) this.mayCycle = true;
+    if (kind === 'dlopen') {
+      if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
+    } else if (!dep.isMain && this.libraries[name] === undefined) {
+      this.libraries[name] = dep.path;
+      if (this.dlopened[name] !== undefined) delete this.dlopened[name];
+    }
+    return dep;
+  }
+
+  /** Append a newly mapped object to the queue's tail. */
+  private enqueue(dep: Obj, queue: Obj[]): void {
+    dep.queued = true;
+    dep.pos = queue.length;
+    queue.push(dep);
+    if (queue.length > CLOSURE_LIMITS.maxObjects) {
+      this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
+      this.stopped = true;
+    }
+  }
+
+  /**
+   * Filtees of queue[at], to be processed right after it (the loader puts them just in
+   * front of it, where everything is processed already: the same order). Those that were
+   * waiting further back move up.
+   */
+  private putNext(queue: Obj[], at: number, front: Obj[]): void {
+    const rest = queue.slice(at + 1).filter((o) => !front.includes(o));
+    queue.length = at + 1;
+    queue.push(...front, ...rest);
+    for (let q = at + 1; q < queue.length; q++) (queue[q] as Obj).pos = q;
+    if (queue.length > CLOSURE_LIMITS.maxObjects) {
+      this.warn(`more than ${CLOSURE_LIMITS.maxObjects} objects in the closure; stopped resolving`);
+      this.stopped = true;
+    }
+  }
+
+  /** Does dep stand behind obj in the loader's list though processed (obj went in front of it as a filtee)? */
+  private standsBehind(obj: Obj, dep: Obj): boolean {
+    for (let o = obj.inFrontOf; o !== undefined; o = o.inFrontOf) if (o === dep) return true;
+    return false;
   }
 
   private warn(msg: string): void {
@@ -481,7 +544,7 @@ class Run {
     const info = this.main.info;
     let interp = info.interpreter;
     if (interp === undefined) {
-      const needsAny = info.needed.length + info.filters.length > 0;
+      const needsAny = info.needed.length > 0 || info.filtees.some((f) => !f.aux);
       interp = needsAny ? this.profile.interpreter : undefined;
       if (interp === undefined) return;
       const look = this.r.fsr.lookup(interp);
@@ -545,8 +608,7 @@ class Run {
   /** Why a requested name is not looked up: its bytes are not UTF-8 (the object's warnings say more). */
   private undecodable(obj: Obj, raw: string, kind: DepKind): string | undefined {
     if (!raw.includes('\ufffd') || !obj.info.undecodable.includes(raw)) return undefined;
-    const field = kind === 'filter' ? 'DT_FILTER' : kind === 'aux' ? 'DT_AUXILIARY' : 'DT_NEEDED';
-    return `${field} of ${obj.path} is not valid UTF-8, which jail cannot look up (the loader may well find it)`;
+    return `${fieldOf(kind)} of ${obj.path} is not valid UTF-8, which jail cannot look up (the loader may well find it)`;
   }
 
   /** DSTs in a NEEDED name; undefined when the loader would silently skip the entry. */
@@ -618,6 +680,9 @@ class Run {
 
   /** _dl_map_object for one requested name. */
   private mapObject(loader: Obj, name: string): Mapped {
+    // The loader names its link map of the program "" (l_name), and its scan of loaded
+    // objects by name comes first: an empty name is the program itself.
+    if (name === '') return this.main;
     // byName already answers name with this object; its names need not learn it again.
     const known = this.byName.get(name);
     if (known) return known;
@@ -856,6 +921,10 @@ class Run {
   }
 }
 
+function fieldOf(kind: DepKind): string {
+  return kind === 'filter' ? 'DT_FILTER' : kind === 'aux' ? 'DT_AUXILIARY' : 'DT_NEEDED';
+}
+
 /** is_dst(): length of the token after '$' (with braces), 0 when it is not REF. */
 export function isDst(input: string, ref: string): number {
   let s = input;
@@ -889,6 +958,7 @@ function newObj(
   return {
     path, names, soname: info.soname, info, id, loader, origin, isMain, queued,
     kids: undefined, index: undefined, low: undefined, onStack: undefined, pos: undefined, requested: undefined,
+    inFrontOf: undefined,
   };
 }
 
