@@ -357,6 +357,20 @@ int main(void) {
     expect(fs.readFileSync(r.root + '/probe.out', 'utf8')).toBe('session: 0 keys\nsearch: Required key not available\n');
   });
 
+  it('a host without keyutils: the step is refused, naming the package, and runs once it is there', () => {
+    // keyctl hidden, as on a host without the package: /dev/null (not executable) bound over it.
+    const res = spawnSync('unshare', ['--mount', '--propagation=private', '--', '/bin/sh', '-c', 'mount --bind /dev/null /usr/bin/keyctl && exec "$@"', 'sh',
+      process.execPath, CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`], { cwd: r.dir, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+    expect(res.status).toBe(2);
+    expect(res.stderr).toMatch(/^jail: error: jailfile\.ts:\d+: install\("app"\): jail runs a jail with the host's keyctl, which is not installed here \(.*\)\. Install them: apt-get install keyutils\.\n$/);
+    expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
+    // With it, the next make runs the step.
+    const again = make();
+    expect(again.code, again.stderr).toBe(0);
+    expect(runs(again.stdout)).toBe(1);
+    expect(stamp()).toMatch(/^installed at /);
+  });
+
   it('a program named without its path is an error in the jailfile', () => {
     r.jailfile(JAILFILE(`['make', 'install']`));
     const res = make();
