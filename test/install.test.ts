@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changes, rig, tree, type Rig } from './helpers.js';
+import { CLI, changes, rig, tree, type Rig } from './helpers.js';
 import { rootedAt } from '../tasks/run/procs.js';
 
 let r: Rig;
@@ -100,6 +100,21 @@ int main(int argc, char **argv) {
     char buf[64] = {0};
     long n = syscall(SYS_keyctl, KEYCTL_READ, atol(argv[3]), buf, sizeof buf - 1);
     printf("read: %s\n", n >= 0 ? buf : strerror(errno));
+    return 0;
+  }
+  if (!strcmp(argv[1], "session")) {
+    /* What a step could take from the session keyring it started in: every key in it, read. */
+    int ids[64];
+    long n = syscall(SYS_keyctl, KEYCTL_READ, KEY_SPEC_SESSION_KEYRING, ids, sizeof ids);
+    if (n < 0) { printf("session: %s\n", strerror(errno)); return 0; }
+    printf("session: %ld keys\n", n / 4);
+    for (long i = 0; i < n / 4 && i < 64; i++) {
+      char buf[64] = {0};
+      long m = syscall(SYS_keyctl, KEYCTL_READ, ids[i], buf, sizeof buf - 1);
+      printf("read: %s\n", m >= 0 ? buf : strerror(errno));
+    }
+    long id = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", argv[2], 0);
+    printf("search: %s\n", id >= 0 ? "found" : strerror(errno));
     return 0;
   }
   return 2;
@@ -326,6 +341,34 @@ int main(void) {
     } finally {
       execFileSync(probe(), ['del', id]);
     }
+  });
+
+  it('a step cannot read a key of the session keyring make was started in', () => {
+    // The administrator's session (pam_keyinit's at a login; here one of the test's own)
+    // holds a key: whatever make starts in it inherits it, as the host's probe shows.
+    const inSession = (...cmd: string[]) => spawnSync('keyctl', ['session', '-', '/bin/sh', '-c', 'keyctl add user jailtest SECRET @s >/dev/null && exec "$@"', 'sh', ...cmd],
+      { cwd: r.dir, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+    expect(inSession(probe(), 'session', 'jailtest').stdout).toBe('session: 1 keys\nread: SECRET\nsearch: found\n');
+    fs.copyFileSync(probe(), path.join(r.src, 'app', 'probe'));
+    r.jailfile(JAILFILE(`['/bin/sh', '-c', '/src/app/probe session jailtest > /probe.out']`));
+    const res = inSession(process.execPath, CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`);
+    expect(res.status, res.stderr).toBe(0);
+    // The step starts in a new, empty session keyring of its own.
+    expect(fs.readFileSync(r.root + '/probe.out', 'utf8')).toBe('session: 0 keys\nsearch: Required key not available\n');
+  });
+
+  it('a host without keyutils: the step is refused, naming the package, and runs once it is there', () => {
+    // keyctl hidden, as on a host without the package: /dev/null (not executable) bound over it.
+    const res = spawnSync('unshare', ['--mount', '--propagation=private', '--', '/bin/sh', '-c', 'mount --bind /dev/null /usr/bin/keyctl && exec "$@"', 'sh',
+      process.execPath, CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`], { cwd: r.dir, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+    expect(res.status).toBe(2);
+    expect(res.stderr).toMatch(/^jail: error: jailfile\.ts:\d+: install\("app"\): jail runs a jail with the host's keyctl, which is not installed here \(.*\)\. Install them: apt-get install keyutils\.\n$/);
+    expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
+    // With it, the next make runs the step.
+    const again = make();
+    expect(again.code, again.stderr).toBe(0);
+    expect(runs(again.stdout)).toBe(1);
+    expect(stamp()).toMatch(/^installed at /);
   });
 
   it('a program named without its path is an error in the jailfile', () => {

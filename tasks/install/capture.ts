@@ -12,9 +12,9 @@ import { createHash } from 'node:crypto';
 import { RootFs } from '../rootfs.js';
 import { runOnce } from '../run/once.js';
 import { closeInheritedFds } from '../run/fds.js';
-import { prepareInstallStep } from '../run/instance.js';
+import { prepareInstallStep, type Jail } from '../run/instance.js';
 import type { RunConfig } from '../run/config.js';
-import { jailError, type JailError } from '../result.js';
+import { JailFailure, jailError, type JailError } from '../result.js';
 import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from '../pack/format.js';
 import { TarWriter } from '../pack/tar-write.js';
 import { layersDir, type Layer } from './layers.js';
@@ -67,10 +67,9 @@ export function snapshot(root: string): Map<string, Sig> {
 export interface StepResult { errors: JailError[]; warnings: string[]; captured: number; output: string }
 
 /** Runs the step to its end (or its timeout, which ends it and everything it started); its output, stdout and stderr together. */
-async function runStep(e: Layer['entry'], root: string, installDir: string, limits: StepLimits): Promise<{ failure?: string; output: string }> {
+async function runStep(e: Layer['entry'], j: Jail, installDir: string): Promise<{ failure?: string; output: string }> {
   // A descriptor this process inherited (a directory of the host) would reach the jail's root process: only fds 0-2 go in.
   closeInheritedFds();
-  const j = prepareInstallStep(root, e.timeoutMs, limits);
   const log = path.join(layersDir(installDir), `${e.name}.log`);
   fs.mkdirSync(path.dirname(log), { recursive: true, mode: 0o700 });
   const fd = fs.openSync(log, 'w', 0o600);
@@ -82,6 +81,8 @@ async function runStep(e: Layer['entry'], root: string, installDir: string, limi
   }
   let output = '';
   try { output = fs.readFileSync(log).subarray(0, 64 * 1024).toString('utf8'); } catch { /* gone */ }
+  // The launch chain's keyctl says which session keyring it joined before the step runs: not the step's output.
+  output = output.replace(/^Joined session keyring: -?\d+\n/, '');
   fs.rmSync(log, { force: true });
   if (st.interrupted) return { failure: `the step was interrupted (${st.interrupted})`, output };
   if (st.timedOut) return { failure: `the step timed out after ${e.timeoutMs / 1000} s; it and every process it started were killed`, output };
@@ -96,8 +97,14 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
   const e = layer.entry;
   const warnings: string[] = [];
   const fail = (msg: string): StepResult => ({ errors: [jailError('install-failed', `${e.at}: ${e.label}: ${msg}`, { entry: e.at })], warnings, captured: 0, output: '' });
+  // A host that lacks what confines a step (keyutils' keyctl, say): refused, naming the package, before anything runs.
+  let j: Jail;
+  try { j = prepareInstallStep(root, e.timeoutMs, limits); } catch (err) {
+    if (!(err instanceof JailFailure)) throw err;
+    return { errors: err.errors.map((x) => jailError(x.code, `${e.at}: ${e.label}: ${x.message}`, { entry: e.at })), warnings, captured: 0, output: '' };
+  }
   const before = snapshot(root);
-  const r = await runStep(e, root, installDir, limits);
+  const r = await runStep(e, j, installDir);
   const after = snapshot(root);
   const added = [...after.keys()].filter((p) => !before.has(p)).sort();
   // A failed or refused step: its new files go; make then puts back the declared files it changed.

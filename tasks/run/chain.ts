@@ -36,9 +36,15 @@
 // its cgroup has `jail run`'s default pids limit. It also joins a user namespace mapping
 // every id to itself (instance.ts, startUserns), so files keep their owners, but keyrings
 // are per user namespace (Linux 5.3+): the step's user and user-session keyrings are new
-// and empty, not root's on the host. Its tail differs:
+// and empty, not root's on the host. The session keyring is not: a process keeps the one
+// it was started in across setns and setuid, so the step would possess (and read) every
+// key of the session `jail make` runs in (pam_keyinit's, at a login). keyutils' keyctl
+// joins a new, empty anonymous one first (KEYCTL_JOIN_SESSION_KEYRING with no name);
+// nothing in util-linux or capsh can. Its tail differs:
 //
 //   nsenter --target=INIT --pid --mount --uts --ipc --net --user=USERNS
+//   keyctl session - CMD...         a new, empty session keyring, then execvp (it says so
+//                                   on stderr first: capture.ts drops that line)
 //   setpriv --nnp --inh-caps=-all --ambient-caps=-all --bounding-set=-all,+sys_chroot,+setpcap,+INSTALL
 //   capsh --chroot=ROOT --drop=cap_sys_chroot,cap_setpcap --shell=CMD0 -- ARGS...
 //                                   chroot(ROOT), chdir("/"), then CAP_SYS_CHROOT and
@@ -136,7 +142,7 @@ export function commandChain(c: CommandChain): string[] {
 
 function installChain(c: CommandChain): string[] {
   const t = c.tools;
-  if (!t.capsh) throw new Error('an install step needs capsh');
+  if (!t.capsh || !t.keyctl) throw new Error('an install step needs capsh and keyctl');
   if (c.init === undefined || !c.userns) throw new Error('an install step runs in namespaces of its own');
   if (!c.cmd.length || !c.cmd[0]!.startsWith('/')) throw new Error('an install step\'s program must be an absolute path');
   const argv: string[] = [];
@@ -144,6 +150,7 @@ function installChain(c: CommandChain): string[] {
   argv.push(t.sh, '-c', JOIN_SCRIPT, 'jail-cgroup', ...c.cgroupProcs, '--');
   argv.push(t.prlimit, '--core=0:0', ...(c.cpu !== undefined ? [`--cpu=${c.cpu}:${c.cpu}`] : []), '--');
   argv.push(t.nsenter, `--target=${c.init}`, '--pid', '--mount', '--uts', '--ipc', '--net', `--user=${c.userns}`, '--');
+  argv.push(t.keyctl, 'session', '-');
   const caps = INSTALL_CAPS.map((x) => `+${x}`).join(',');
   argv.push(t.setpriv, '--nnp', '--inh-caps=-all', '--ambient-caps=-all', `--bounding-set=-all,+sys_chroot,+setpcap,${caps}`, '--');
   argv.push(t.capsh, `--chroot=${c.root}`, '--drop=cap_sys_chroot,cap_setpcap', `--shell=${c.cmd[0]}`, '--', ...c.cmd.slice(1));

@@ -18,6 +18,7 @@ export interface Tools {
   sysctl?: string;
   /** For install steps only (see chain.ts); they also need ip, to bring their loopback up. */
   capsh?: string;
+  keyctl?: string;
 }
 
 const SEARCH = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
@@ -25,7 +26,7 @@ const SEARCH = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 /** Debian packages that provide each tool, for the error message. */
 const PACKAGE: Record<string, string> = {
   sh: 'dash', sleep: 'coreutils', unshare: 'util-linux', nsenter: 'util-linux', setpriv: 'util-linux', prlimit: 'util-linux',
-  hostname: 'hostname', ip: 'iproute2', sysctl: 'procps', capsh: 'libcap2-bin',
+  hostname: 'hostname', ip: 'iproute2', sysctl: 'procps', capsh: 'libcap2-bin', keyctl: 'keyutils',
 };
 
 function find(name: string): string | undefined {
@@ -41,7 +42,7 @@ function find(name: string): string | undefined {
 
 /** The tools, or a JailFailure naming every missing one and its package. */
 export function hostTools(opts: { network: boolean; installStep?: boolean }): Tools {
-  const names = ['sh', 'sleep', 'unshare', 'nsenter', 'setpriv', 'prlimit', 'hostname', ...(opts.network ? ['ip', 'sysctl'] : []), ...(opts.installStep ? ['capsh', ...(opts.network ? [] : ['ip'])] : [])];
+  const names = ['sh', 'sleep', 'unshare', 'nsenter', 'setpriv', 'prlimit', 'hostname', ...(opts.network ? ['ip', 'sysctl'] : []), ...(opts.installStep ? ['capsh', 'keyctl', ...(opts.network ? [] : ['ip'])] : [])];
   const found: Record<string, string | undefined> = {};
   const missing: string[] = [];
   for (const n of names) {
