@@ -10,14 +10,14 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, REPO, rig, type Rig } from './helpers.js';
 import { DEFAULTS, parseBytes, parseNetwork, runConfig } from '../tasks/run/config.js';
-import { commandChain, initChain, initUidFor } from '../tasks/run/chain.js';
+import { commandChain, initChain, initUidFor, KEYRING_SCRIPT } from '../tasks/run/chain.js';
 import { JOIN_SCRIPT, detect } from '../tasks/run/cgroup.js';
 import type { Entry } from '../tasks/entries.js';
 import { runtime } from '../tasks/entries.js';
 import { conflict } from '../tasks/run/netns.js';
 import { service } from '../recipes/service.js';
 
-const TOOLS = { sh: '/bin/sh', sleep: '/bin/sleep', unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', prlimit: '/usr/bin/prlimit', hostname: '/bin/hostname' };
+const TOOLS = { sh: '/bin/sh', sleep: '/bin/sleep', unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', prlimit: '/usr/bin/prlimit', hostname: '/bin/hostname', keyctl: '/bin/keyctl' };
 
 describe('confinement settings and chains (pure)', () => {
   it('defaults: 300 s of CPU as in the article, 256 pids, namespaces on, no /proc, the host network', () => {
@@ -75,6 +75,7 @@ describe('confinement settings and chains (pure)', () => {
     expect(argv).toEqual([
       '/usr/bin/setpriv', '--pdeathsig=KILL', '--',
       '/bin/sh', '-c', JOIN_SCRIPT, 'jail-cgroup', '/cg/a/cgroup.procs', '--',
+      '/bin/sh', '-c', KEYRING_SCRIPT, 'jail-keyring', '/bin/keyctl',
       '/usr/bin/prlimit', '--core=0:0', '--cpu=300:300', '--',
       '/usr/bin/nsenter', '--target=4242', '--pid', '--mount', '--uts', '--ipc', '--',
       '/usr/bin/setpriv', '--nnp', '--inh-caps=-all', '--bounding-set=-all,+sys_chroot,+setuid,+setgid', '--',
@@ -162,11 +163,15 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
   return cond();
 }
 
-function start(args: string[], extraFds = 0, fd?: number): ChildProcess {
+function start(args: string[], extraFds = 0, fd?: number, prefix: string[] = []): ChildProcess {
   const stdio: (string | number)[] = ['ignore', 'pipe', 'pipe'];
   for (let i = 0; i < extraFds; i++) stdio.push(fd ?? 'ignore');
-  return spawn(process.execPath, [CLI, ...args], { cwd: r.dir, stdio: stdio as never });
+  const argv = [...prefix, process.execPath, CLI, ...args];
+  return spawn(argv[0]!, argv.slice(1), { cwd: r.dir, stdio: stdio as never });
 }
+
+/** A command run in a new session keyring holding a key, as an administrator's login session may. */
+const IN_KEYED_SESSION = ['keyctl', 'session', '-', '/bin/sh', '-c', 'keyctl add user jailtest SECRET @s >/dev/null && exec "$@"', 'sh'];
 
 function collect(c: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   let stdout = '', stderr = '';
@@ -244,13 +249,15 @@ describe.skipIf(!isRoot || !hasGcc || !hasPids || !hasMemory)('jail run', () => 
     }
   });
 
-  it('escapes fail: no inherited fd, no chroot walk, no mknod, no host processes, no capabilities', async () => {
+  it('escapes fail: no inherited fd, no chroot walk, no mknod, no host processes, no capabilities, no session keys', async () => {
     const fd = fs.openSync(path.join(r.outside, 'marker'), 'r');
     try {
       // fd 7 and fd 12 of `jail run` are open on a host file; neither may reach the jail.
-      const c = start(['run', `ROOT=${r.root}`, '--', '/bin/escape', String(process.pid), path.join(r.outside, 'marker')], 10, fd);
+      // ... and jail run starts in a session keyring holding a key of the administrator's.
+      const c = start(['run', `ROOT=${r.root}`, '--', '/bin/escape', String(process.pid), path.join(r.outside, 'marker')], 10, fd, IN_KEYED_SESSION);
       const res = await collect(c);
       expect(res.stdout, res.stderr).toMatch(/^0 escapes$/m);
+      expect(res.stdout).toMatch(/^ok session-keyring: 0 keys$/m);
       expect(res.code).toBe(0);
       expect(res.stdout).not.toMatch(/ESCAPE/);
       expect(res.stdout).toMatch(/^ok fds: only 0-2 open$/m);

@@ -81,8 +81,6 @@ async function runStep(e: Layer['entry'], j: Jail, installDir: string): Promise<
   }
   let output = '';
   try { output = fs.readFileSync(log).subarray(0, 64 * 1024).toString('utf8'); } catch { /* gone */ }
-  // The launch chain's keyctl says which session keyring it joined before the step runs: not the step's output.
-  output = output.replace(/^Joined session keyring: -?\d+\n/, '');
   fs.rmSync(log, { force: true });
   if (st.interrupted) return { failure: `the step was interrupted (${st.interrupted})`, output };
   if (st.timedOut) return { failure: `the step timed out after ${e.timeoutMs / 1000} s; it and every process it started were killed`, output };

@@ -5,6 +5,7 @@
 //
 //   [setpriv --pdeathsig KILL]      (jail run: dies with the jail run that started it)
 //   sh -c JOIN_SCRIPT files -- ...  the host's /bin/sh writes its pid into the jail's cgroups
+//   sh -c KEYRING_SCRIPT keyctl ... a new, empty session keyring (below)
 //   prlimit --core=0:0 --cpu=N:H    rlimits, inherited by everything below (H > N when a
 //                                   service sets a higher CPU limit of its own)
 //   nsenter --target INIT --pid --mount --uts --ipc [--net]
@@ -23,6 +24,13 @@
 // would load the jail's libraries into a root process). setuid from 0 clears every
 // capability, and no_new_privs makes setuid bits and file capabilities in the jail inert.
 //
+// A process keeps the session keyring it was started in across setns, setuid and chroot,
+// and possesses every key linked in it, whatever its uid: a command started from the
+// administrator's login session (pam_keyinit's keyring) could read their keys. The host's
+// sh runs keyutils' `keyctl new_session`, which makes a new, empty session keyring its
+// parent's (KEYCTL_SESSION_TO_PARENT), and then execs the rest of the chain in it; nothing
+// in util-linux or capsh can, and keyrings are not namespaced but for the user keyring.
+//
 // The one exception to "no capability": a service booted on the host's network may bind
 // a port below 1024. It gets CAP_NET_BIND_SERVICE alone, as an ambient capability —
 // setpriv sets it inheritable and ambient and sets SECBIT_NO_SETUID_FIXUP so unshare's
@@ -36,15 +44,10 @@
 // its cgroup has `jail run`'s default pids limit. It also joins a user namespace mapping
 // every id to itself (instance.ts, startUserns), so files keep their owners, but keyrings
 // are per user namespace (Linux 5.3+): the step's user and user-session keyrings are new
-// and empty, not root's on the host. The session keyring is not: a process keeps the one
-// it was started in across setns and setuid, so the step would possess (and read) every
-// key of the session `jail make` runs in (pam_keyinit's, at a login). keyutils' keyctl
-// joins a new, empty anonymous one first (KEYCTL_JOIN_SESSION_KEYRING with no name);
-// nothing in util-linux or capsh can. Its tail differs:
+// and empty, not root's on the host; its session keyring is a new, empty one, as every
+// chain's. Its tail differs:
 //
 //   nsenter --target=INIT --pid --mount --uts --ipc --net --user=USERNS
-//   keyctl session - CMD...         a new, empty session keyring, then execvp (it says so
-//                                   on stderr first: capture.ts drops that line)
 //   setpriv --nnp --inh-caps=-all --ambient-caps=-all --bounding-set=-all,+sys_chroot,+setpcap,+INSTALL
 //   capsh --chroot=ROOT --drop=cap_sys_chroot,cap_setpcap --shell=CMD0 -- ARGS...
 //                                   chroot(ROOT), chdir("/"), then CAP_SYS_CHROOT and
@@ -76,6 +79,9 @@ import { JOIN_SCRIPT } from './cgroup.js';
 import type { Tools } from './tools.js';
 
 export const INIT_SCRIPT = 'while :; do "$1" infinity & wait; done';
+
+/** $1 is keyctl; the rest of the chain follows. keyctl prints the new keyring's id, which is nobody's business. */
+export const KEYRING_SCRIPT = '"$1" new_session >/dev/null || exit 125; shift; exec "$@"';
 
 export interface CommandChain {
   tools: Tools;
@@ -126,6 +132,7 @@ export function commandChain(c: CommandChain): string[] {
   const argv: string[] = [];
   if (c.dieWithParent) argv.push(t.setpriv, '--pdeathsig=KILL', '--');
   argv.push(t.sh, '-c', JOIN_SCRIPT, 'jail-cgroup', ...c.cgroupProcs, '--');
+  argv.push(...newSessionKeyring(t));
   argv.push(t.prlimit, '--core=0:0', ...(c.cpu !== undefined ? [`--cpu=${c.cpu}:${c.cpuHard ?? c.cpu}`] : []), '--');
   if (c.init !== undefined) argv.push(t.nsenter, `--target=${c.init}`, '--pid', '--mount', '--uts', '--ipc', ...(c.net === true ? ['--net'] : []), '--');
   else if (typeof c.net === 'string') argv.push(t.nsenter, `--net=${c.net}`, '--');
@@ -140,17 +147,22 @@ export function commandChain(c: CommandChain): string[] {
   return argv;
 }
 
+function newSessionKeyring(t: Tools): string[] {
+  if (!t.keyctl) throw new Error('a jailed command needs keyctl');
+  return [t.sh, '-c', KEYRING_SCRIPT, 'jail-keyring', t.keyctl];
+}
+
 function installChain(c: CommandChain): string[] {
   const t = c.tools;
-  if (!t.capsh || !t.keyctl) throw new Error('an install step needs capsh and keyctl');
+  if (!t.capsh) throw new Error('an install step needs capsh');
   if (c.init === undefined || !c.userns) throw new Error('an install step runs in namespaces of its own');
   if (!c.cmd.length || !c.cmd[0]!.startsWith('/')) throw new Error('an install step\'s program must be an absolute path');
   const argv: string[] = [];
   if (c.dieWithParent) argv.push(t.setpriv, '--pdeathsig=KILL', '--');
   argv.push(t.sh, '-c', JOIN_SCRIPT, 'jail-cgroup', ...c.cgroupProcs, '--');
+  argv.push(...newSessionKeyring(t));
   argv.push(t.prlimit, '--core=0:0', ...(c.cpu !== undefined ? [`--cpu=${c.cpu}:${c.cpu}`] : []), '--');
   argv.push(t.nsenter, `--target=${c.init}`, '--pid', '--mount', '--uts', '--ipc', '--net', `--user=${c.userns}`, '--');
-  argv.push(t.keyctl, 'session', '-');
   const caps = INSTALL_CAPS.map((x) => `+${x}`).join(',');
   argv.push(t.setpriv, '--nnp', '--inh-caps=-all', '--ambient-caps=-all', `--bounding-set=-all,+sys_chroot,+setpcap,${caps}`, '--');
   argv.push(t.capsh, `--chroot=${c.root}`, '--drop=cap_sys_chroot,cap_setpcap', `--shell=${c.cmd[0]}`, '--', ...c.cmd.slice(1));

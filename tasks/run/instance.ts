@@ -44,7 +44,7 @@ const fail = (code: string, message: string): never => { throw new JailFailure([
 export function prepare(root: string, config: RunConfig, userName?: string): Jail {
   if (process.getuid?.() !== 0) fail('not-root', 'jail boot and jail run need root: they chroot, make namespaces and cgroups, and then drop to the jail user.');
   if (!isJailDir(root, '/')) fail('no-root', `ROOT=${root} does not exist or is not a directory; build it first with \`jail make ROOT=${root}\`.`);
-  const tools = hostTools({ network: Boolean(config.network) });
+  const tools = hostTools({ network: Boolean(config.network), commands: true });
   const user = jailUser(root, userName ?? config.user);
   if (config.proc && !isJailDir(root, '/proc')) fail('no-proc-dir', `runtime({ proc: true }) mounts the jail's own /proc on ${root}/proc, which is not a directory of the jail. Declare it: dir('/proc').`);
   const key = rootKey(root);

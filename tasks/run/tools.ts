@@ -41,8 +41,9 @@ function find(name: string): string | undefined {
 }
 
 /** The tools, or a JailFailure naming every missing one and its package. */
-export function hostTools(opts: { network: boolean; installStep?: boolean }): Tools {
-  const names = ['sh', 'sleep', 'unshare', 'nsenter', 'setpriv', 'prlimit', 'hostname', ...(opts.network ? ['ip', 'sysctl'] : []), ...(opts.installStep ? ['capsh', 'keyctl', ...(opts.network ? [] : ['ip'])] : [])];
+export function hostTools(opts: { network: boolean; installStep?: boolean; commands?: boolean }): Tools {
+  const names = ['sh', 'sleep', 'unshare', 'nsenter', 'setpriv', 'prlimit', 'hostname', ...(opts.network ? ['ip', 'sysctl'] : []),
+    ...(opts.commands || opts.installStep ? ['keyctl'] : []), ...(opts.installStep ? ['capsh', ...(opts.network ? [] : ['ip'])] : [])];
   const found: Record<string, string | undefined> = {};
   const missing: string[] = [];
   for (const n of names) {
