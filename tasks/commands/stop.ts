@@ -57,7 +57,7 @@ async function stop(p: Parsed, io: Output): Promise<number> {
       io.out(had.length ? `jail: ${root} was not booted by jail; ended ${had.length} process(es) chrooted there` : `jail: ${root} is not running`);
       return 0;
     }
-    const tools = hostTools({ network: Boolean(state.net) });
+    const tools = hostTools({ network: Boolean(state.net), commands: true });
     const j: Jail = {
       root, key: rootKey(root), tools, user: state.user, cgroup: state.cgroup, net: state.net,
       config: { cpu: state.limits.cpu, cpuHard: state.limits.cpuHard, pids: state.limits.pids, memory: state.limits.memory, proc: state.limits.proc, namespaces: state.limits.namespaces },
