@@ -5,7 +5,7 @@
 // What the real one made comes back as its stat, so the checks after a build need not
 // look at the new jail again.
 
-import { RootFs, RootFsError } from './rootfs.js';
+import { RootFs, RootFsError, type Pruned } from './rootfs.js';
 import type { Action, Plan } from './plan.js';
 import { recordOf } from './plan.js';
 import type { Rec } from './manifest.js';
@@ -17,8 +17,11 @@ import { jailError, unreachable, type JailError } from './result.js';
 type Made = Stat | undefined;
 
 export interface Applier {
-  /** Returns false when the path was kept (a directory holding files jail did not create). */
-  prune(path: string): boolean;
+  /**
+   * Removes `path` if it is still `seen` (what the plan judged jail's): 'kept' for a
+   * directory holding files jail did not create, `left` for what is not jail's now.
+   */
+  prune(path: string, seen?: Stat): Pruned;
   ensureDir(t: Target): Made;
   copyFile(t: Target & { kind: 'file' }): Promise<Made>;
   /** Makes `t.path` another name of the file at `t.linkTo`. */
@@ -36,7 +39,7 @@ export interface Applier {
 export function rootApplier(root: string, copyThreads = 0): Applier {
   const fs = RootFs.open(root, copyThreads);
   return {
-    prune: (p) => fs.prune(p),
+    prune: (p, seen) => fs.prune(p, seen),
     ensureDir: (t) => fs.ensureDir(t.path, t.mode, t.uid, t.gid),
     copyFile: (t) => fs.copyFile(t.path, t.source, t.mode, t.uid, t.gid, stampSize(t.sourceStamp)),
     hardlink: (t) => fs.hardlink(t.path, t.linkTo!),
@@ -54,7 +57,7 @@ export function recordingApplier(): Applier & { readonly ops: string[] } {
   const ops: string[] = [];
   return {
     ops,
-    prune: (p) => { ops.push(`prune ${p}`); return true; },
+    prune: (p) => { ops.push(`prune ${p}`); return 'removed'; },
     ensureDir: (t) => { ops.push(`dir ${t.path}`); return undefined; },
     copyFile: async (t) => { ops.push(`copy ${t.path}`); return undefined; },
     hardlink: (t) => { ops.push(`link ${t.path}`); return undefined; },
@@ -83,8 +86,10 @@ export interface ApplyResult {
   readonly made: Map<string, Stat>;
   /** Paths pruned (their records go). */
   readonly removed: string[];
-  /** Paths that were to be pruned but were kept, with why. */
+  /** Directories that were to be pruned but were kept: they hold files jail did not create. */
   readonly kept: string[];
+  /** Paths that were to be pruned where something jail did not make stood by then, with why: left alone, as plan.left. */
+  readonly left: { path: string; why: string }[];
   /** New output stamps of files this build's links and unlinks touched (Plan.restamp), for their records. */
   readonly restamped: Map<string, string>;
   readonly errors: JailError[];
@@ -146,6 +151,7 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
   };
   const removed: string[] = [];
   const kept: string[] = [];
+  const left: { path: string; why: string }[] = [];
   const errors: JailError[] = [];
   let stopped = false;
   const failed = (a: Action, err: unknown) => {
@@ -162,8 +168,10 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     if (stopped) break;
     if (a.op === 'remove') {
       try {
-        if (applier.prune(a.path)) { removed.push(a.path); opts.onAction?.(a); }
-        else kept.push(a.path);
+        const done = applier.prune(a.path, a.seen);
+        if (done === 'removed') { removed.push(a.path); opts.onAction?.(a); }
+        else if (done === 'kept') kept.push(a.path);
+        else left.push({ path: a.path, why: done.left });
       } catch (err) { failed(a, err); }
     } else if (a.target?.kind === 'dir') {
       try { await build(a.target); opts.onAction?.(a); } catch (err) { failed(a, err); }
@@ -195,5 +203,5 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     restamped.set(p, st.stamp);
     made.set(p, st);
   }
-  return { written, made, removed, kept, restamped, errors };
+  return { written, made, removed, kept, left, restamped, errors };
 }

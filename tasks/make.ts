@@ -288,7 +288,8 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     emit({ type: 'start', total: plan.actions.length });
     const keptWarning = (p: string) => warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
     plan.kept.forEach(keptWarning);
-    for (const l of plan.left) warn(`left ${l.path}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
+    const leftWarning = (l: { path: string; why: string }) => warn(`left ${l.path}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
+    plan.left.forEach(leftWarning);
 
     const pending = steps && opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];
     if (opts.question) {
@@ -332,12 +333,15 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     }
     // The plan saw the directories it keeps; one filled since (a service racing the build) is kept all the same.
     result.kept.forEach(keptWarning);
+    // What a service renamed over a path after the plan judged it jail's: the same warning, and its record goes as the plan's left ones do.
+    result.left.forEach(leftWarning);
 
     if (!dryRun && writes) {
       const dataPaths = new Set(exp.targets.filter((t) => t.data).map((t) => t.path));
       const records = { ...manifest.records };
       for (const p of plan.forget) delete records[p];
       for (const p of result.removed) delete records[p];
+      for (const l of result.left) delete records[l.path];
       for (const [p, r] of plan.refresh) records[p] = r;
       for (const [p, r] of result.written) if (!dataPaths.has(p)) records[p] = r;
       for (const [p, o] of result.restamped) { const r = records[p]; if (r?.o !== undefined) records[p] = { ...r, o }; }

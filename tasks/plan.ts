@@ -26,6 +26,8 @@ export interface Action {
   /** Why, for people: `source changed: content`, `mode 0600 != declared 0644`, `no longer declared`. */
   readonly reasons: string[];
   readonly target?: Target;
+  /** A removal's: what the plan's lstat found and judged jail's. The executor removes that inode, not whatever has its name by then. */
+  readonly seen?: Stat;
 }
 
 export interface Plan {
@@ -328,7 +330,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       const why = notOurs(root, p, rec, st);
       if (why !== undefined) { forget.push(p); left.push({ path: p, why }); continue; }
       if (st.isDirectory()) dirs.add(p);
-      removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'] });
+      removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'], seen: st });
     }
     removes.sort((a, b) => comparePaths(b.path, a.path));
     if (dirs.size) removes = keepFilled(root, removes, dirs, kept);

@@ -10,7 +10,9 @@
 //
 // Files are written under a temporary name beside their destination and renamed into
 // place, so a crash never leaves half a file under its final name. Deleting never
-// crosses into another filesystem or a mount point beneath ROOT.
+// crosses into another filesystem or a mount point beneath ROOT. Pruning deletes only
+// what the plan judged jail's: the entry is moved into a directory of jail's own first,
+// and checked there, so nothing a service renamed over the name since is deleted.
 //
 // Each write returns the stat of what it made (taken through the descriptor it holds, or
 // by descriptor path right after): the stamp recorded for a file, and what the checks
@@ -59,6 +61,34 @@ export class RootFsError extends Error {
 const swapped = (p: string) =>
   `The temporary file for ${p} was swapped while jail was writing it (something in the jail is racing the build). Stop the jail's services and run make again.`;
 
+const raced = (p: string) =>
+  `${p} in ROOT was changed while jail was removing what it made there (something in the jail is racing the build). Stop the jail's services and run make again.`;
+
+/** What prune() did: removed the path, kept a directory that holds files, or left what is not jail's (why). */
+export type Pruned = 'removed' | 'kept' | { left: string };
+
+/** A directory of jail's own that a removal moves its entry into first (RootFs.#holdIn). */
+interface Hold { fd: number; dir: string; name: string; dev: bigint; ino: bigint }
+
+/**
+ * Is `st`, what a removal moved, the inode the plan judged jail's (`seen`), of the same
+ * kind and, for a file, the same bytes? A rename moves an inode's ctime and nothing else;
+ * a directory's size and times move as its entries are removed.
+ */
+function sameInode(st: Stat, seen: Stat): boolean {
+  if (st.dev !== seen.dev || st.ino !== seen.ino || (st.mode & fs.constants.S_IFMT) !== (seen.mode & fs.constants.S_IFMT)) return false;
+  if (st.isDirectory()) return true;
+  if (st.size !== seen.size || st.rdev !== seen.rdev) return false;
+  return !st.isFile() || st.stamp.slice(0, st.stamp.lastIndexOf(':')) === seen.stamp.slice(0, seen.stamp.lastIndexOf(':'));
+}
+
+/** Why a removal left what it found: the plan judged the path jail's, and something else has the name now. */
+const REPLACED = 'it was replaced while jail was removing it';
+
+/** `; ... put beside it as ...` when what was put back could not have its own name again. */
+const movedTo = (p: string, at: string): string =>
+  at === baseName(p) ? '' : `; its name was taken again meanwhile, so it was put beside it as ${parentOf(p) === '/' ? '' : parentOf(p)}/${at}`;
+
 const refuse = (code: string, message: string, p: string): never => {
   throw new RootFsError(jailError(code, message, { path: p }));
 };
@@ -104,6 +134,8 @@ export class RootFs {
   readonly #mounts: string[];
   readonly #mountId: string | undefined;
   readonly #threads: CopyThreads | undefined;
+  /** Holding directories (#holdIn), by the jail directory they are in. */
+  readonly #holds = new Map<string, Hold>();
   #counter = 0;
 
   private constructor(root: string, rootFd: number, dev: bigint, copyThreads: number) {
@@ -134,6 +166,7 @@ export class RootFs {
   }
 
   close(): void {
+    this.#release();
     this.#threads?.close();
     for (const fd of this.#dirs.values()) fs.closeSync(fd);
     this.#dirs.clear();
@@ -477,27 +510,188 @@ export class RootFs {
 
   /**
    * Removes an output that is no longer declared. A directory goes only when empty: what
-   * a service put in it is not ours. Returns false when something was left in place.
+   * a service put in it is not ours. With `seen` (what the plan judged jail's), only that
+   * inode is removed: the entry is first moved into a directory of jail's own, where
+   * nothing in the jail can reach it, and checked there (#removeSeen).
    */
-  prune(p: string): boolean {
+  prune(p: string, seen?: Stat): Pruned {
     let pfd: number;
-    try { pfd = this.#dirFd(parentOf(p)); } catch { return false; }
+    try { pfd = this.#dirFd(parentOf(p)); } catch { return 'kept'; }
     const name = baseName(p);
+    if (seen) return this.#removeSeen(pfd, name, p, seen);
     const st = this.#lstat(pfd, name);
-    if (!st) return true;
+    if (!st) return 'removed';
     this.#checkNoMount(p);
     if (st.isDirectory()) {
       try {
         this.#forget(p);
         fs.rmdirSync(this.#proc(pfd, name));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') return 'kept';
         throw err;
       }
-      return true;
+      return 'removed';
     }
     fs.unlinkSync(this.#proc(pfd, name));
-    return true;
+    return 'removed';
+  }
+
+  /**
+   * Removes `name` in `pfd` only if it is `seen`. Deleting by name would delete whatever a
+   * service renamed over the name since the plan looked; rename(2) moves exactly what is
+   * there now into a directory of jail's own (#holdIn), where it is checked and unlinked
+   * without a name anyone else can change. Not `seen`: it is put back, never over what took
+   * the name meanwhile (#putBack). A file costs a rename, an lstat and an unlink.
+   */
+  #removeSeen(pfd: number, name: string, p: string, seen: Stat): Pruned {
+    this.#checkNoMount(p);
+    const dir = seen.isDirectory();
+    if (dir) {
+      // Moved only when it is jail's and empty a moment before: a directory being filled
+      // (kept) or someone else's stays where the service expects it.
+      const why = this.#notEmptyDir(pfd, name, seen);
+      if (why !== undefined) return why;
+      this.#release(p);
+      this.#forget(p);
+    }
+    // ROOT's top, unless this directory is on another mount beneath ROOT and has one of its own.
+    let hold = this.#holds.get(parentOf(p)) ?? this.#holdIn('/');
+    const held = this.#tmp();
+    let moved = this.#moveInto(hold, pfd, name, held, p);
+    if (moved === 'EXDEV') moved = this.#moveInto(hold = this.#holdIn(parentOf(p)), pfd, name, held, p);
+    if (moved === 'gone') return 'removed';
+    if (moved === 'EXDEV') return refuse('mount-point', `${p} in ROOT is on another mount than its directory; jail never deletes across mounts. Unmount it and run make again.`, p);
+    const st = this.#lstat(hold.fd, held);
+    if (st && sameInode(st, seen)) {
+      try {
+        if (dir) fs.rmdirSync(this.#proc(hold.fd, held));
+        else fs.unlinkSync(this.#proc(hold.fd, held));
+        return 'removed';
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (!dir || (code !== 'ENOTEMPTY' && code !== 'EEXIST')) {
+          this.#putBack(hold.fd, held, pfd, name, p, dir);
+          throw err;
+        }
+        // Filled in the instant since it was found empty: kept, as one the plan found filled.
+        const at = this.#putBack(hold.fd, held, pfd, name, p, true);
+        return at === name ? 'kept' : { left: `it was filled while jail was removing it${movedTo(p, at)}` };
+      }
+    }
+    const at = this.#putBack(hold.fd, held, pfd, name, p, st?.isDirectory() ?? false);
+    return { left: `${REPLACED}${movedTo(p, at)}` };
+  }
+
+  /** Renames `name` in `pfd` to `held` in the holding directory: 'gone' when nothing is at the name, EXDEV when the two are on different mounts. */
+  #moveInto(hold: Hold, pfd: number, name: string, held: string, p: string): 'moved' | 'gone' | 'EXDEV' {
+    try {
+      fs.renameSync(this.#proc(pfd, name), this.#proc(hold.fd, held));
+      return 'moved';
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EXDEV') return code;
+      if (code !== 'ENOENT') throw err;
+      // No entry at the name, or the holding directory was removed under us.
+      if (fs.fstatSync(hold.fd).nlink === 0) refuse('unsafe-path', raced(p), p);
+      return 'gone';
+    }
+  }
+
+  /** Why the directory `name` in `pfd` is not removed now (kept: it holds files; left: it is not `seen`), or undefined to go on. */
+  #notEmptyDir(pfd: number, name: string, seen: Stat): Pruned | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.#proc(pfd, name), DIR_FLAGS);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return 'removed';
+      if (code === 'ENOTDIR' || code === 'ELOOP') return { left: REPLACED };
+      throw err;
+    }
+    try {
+      const st = fs.fstatSync(fd, { bigint: true });
+      if (st.dev !== seen.dev || st.ino !== seen.ino) return { left: REPLACED };
+      // Only jail's holding directory may be in it, which #release removes.
+      const names = fs.readdirSync(this.#proc(fd, '.'));
+      return names.every((n) => this.#holdNamed(n, fd)) ? undefined : 'kept';
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Puts back what #removeSeen moved into the holding directory, at `name` in `pfd` if that
+   * is free, else under a new name beside it: returns the name it now has. A file is
+   * linked back, as link(2) never replaces what took the name meanwhile. A directory
+   * can only be renamed, which would replace an empty directory that took the name, so
+   * the name is looked at first; an empty directory moved there in between those two calls
+   * is the one thing this can still replace (Node has no renameat2(RENAME_NOREPLACE)).
+   */
+  #putBack(hfd: number, held: string, pfd: number, name: string, p: string, dir: boolean): string {
+    const from = this.#proc(hfd, held);
+    for (let to = name, tries = 0; ; to = `.jail-left.${process.pid}.${++this.#counter}`) {
+      try {
+        if (!dir) {
+          fs.linkSync(from, this.#proc(pfd, to));
+          fs.unlinkSync(from);
+          return to;
+        }
+        if (!this.#lstat(pfd, to)) {
+          fs.renameSync(from, this.#proc(pfd, to));
+          return to;
+        }
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR' && code !== 'EISDIR') throw err;
+      }
+      if (++tries === 100) refuse('unsafe-path', `Could not put back what was found at ${p} (something in the jail keeps taking the names jail tries); it is held in a .jail-tmp directory of ROOT's. Stop the jail's services and run make again.`, p);
+    }
+  }
+
+  /**
+   * The holding directory in the jail directory `dir`: made on first use, root's alone, so
+   * nothing in the jail can rename into or out of it. One at ROOT's top serves every
+   * removal on ROOT's mount (rename(2) does not cross mounts); close() removes it.
+   */
+  #holdIn(dir: string): Hold {
+    const have = this.#holds.get(dir);
+    if (have) return have;
+    const pfd = this.#dirFd(dir);
+    const name = this.#tmp();
+    fs.mkdirSync(this.#proc(pfd, name), 0o700);
+    const fd = fs.openSync(this.#proc(pfd, name), DIR_FLAGS);
+    const st = fs.fstatSync(fd, { bigint: true });
+    // A directory renamed over the new name in the instant since: not one to hold in.
+    if (Number(st.uid) !== process.geteuid?.() || (st.mode & 0o077n) !== 0n) {
+      fs.closeSync(fd);
+      refuse('unsafe-path', raced(dir), dir);
+    }
+    const hold = { fd, dir, name, dev: st.dev, ino: st.ino };
+    this.#holds.set(dir, hold);
+    return hold;
+  }
+
+  /** Is `name`, in the directory `fd`, one of this build's holding directories? */
+  #holdNamed(name: string, fd: number): boolean {
+    if (!TEMP_NAME.test(name)) return false;
+    const st = this.#lstat(fd, name);
+    for (const h of this.#holds.values()) if (st && h.ino === st.ino && h.dev === st.dev) return true;
+    return false;
+  }
+
+  /** Removes the holding directories at and beneath `p` (all with no argument): they are empty between removals. */
+  #release(p?: string): void {
+    for (const [dir, h] of this.#holds) {
+      if (p !== undefined && dir !== p && !dir.startsWith(p + '/')) continue;
+      this.#holds.delete(dir);
+      try {
+        const pfd = this.#dirFd(dir);
+        const st = this.#lstat(pfd, h.name);
+        if (st && st.ino === h.ino && st.dev === h.dev) fs.rmdirSync(this.#proc(pfd, h.name));
+      } catch { /* moved or filled by something in the jail: left, as that is */ } finally {
+        fs.closeSync(h.fd);
+      }
+    }
   }
 
   /** lstat of `p`, reached through directory descriptors; undefined when nothing is there or its directory is not a real one. */
@@ -507,7 +701,11 @@ export class RootFs {
     return this.#lstat(pfd, baseName(p));
   }
 
-  /** Deletes temporary files a killed build left in the directory `p`. */
+  /**
+   * Deletes temporary files a killed build left in the directory `p`, and the holding
+   * directories of its removals (#holdIn: root's alone, so nothing in the jail put what
+   * they hold there; a removal moved at most one entry in, to delete it).
+   */
   sweepTemp(p: string): number {
     let pfd: number;
     try { pfd = this.#dirFd(p); } catch { return 0; }
@@ -516,6 +714,10 @@ export class RootFs {
       if (!TEMP_NAME.test(name)) continue;
       const st = this.#lstat(pfd, name);
       if (st && !st.isDirectory()) { fs.unlinkSync(this.#proc(pfd, name)); n++; }
+      else if (st && st.uid === process.geteuid?.() && (st.mode & 0o077) === 0 && !this.#holdNamed(name, pfd)) {
+        this.#removeAt(pfd, name, `${p === '/' ? '' : p}/${name}`);
+        n++;
+      }
     }
     return n;
   }

@@ -5,8 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REPO, CLI, changes, fingerprint, rig, treeBytes, type Rig } from './helpers.js';
+import { REPO, CLI, changes, fingerprint, rig, touched, treeBytes, type Rig } from './helpers.js';
 import { rootKey } from '../tasks/manifest.js';
+
+const hasStrace = spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0;
 
 let r: Rig;
 
@@ -331,6 +333,26 @@ describe('mounts inside ROOT', () => {
     }
   });
 
+  it('removes what jail made inside a filesystem mounted in ROOT, holding it on that filesystem', () => {
+    fs.mkdirSync(r.root + '/mnt/data', { recursive: true });
+    expect(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', r.root + '/mnt/data']).status).toBe(0);
+    try {
+      r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log', '/mnt/data', '/mnt/data/d']), text('/mnt/data/x', 'x\\n'), link('/mnt/data/l', 'x'),").replace('copy, text }', 'copy, text, link }'));
+      expect(make().code).toBe(0);
+      fs.writeFileSync(r.root + '/mnt/data/precious', 'keep me');
+      const before = fingerprint(r.root);
+      r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log', '/mnt/data']),"));
+      const res = make();
+      expect(res.code, res.stderr).toBe(0);
+      expect(changes(res.stdout)).toEqual(['remove /mnt/data/d (dir): no longer declared', 'remove /mnt/data/l (symlink): no longer declared', 'remove /mnt/data/x (text): no longer declared']);
+      expect(touched(before, fingerprint(r.root))).toEqual(['/mnt/data/d', '/mnt/data/l', '/mnt/data/x']);
+      expect(fs.readFileSync(r.root + '/mnt/data/precious', 'utf8')).toBe('keep me');
+      expect(make('-q').code).toBe(0);
+    } finally {
+      spawnSync('umount', [r.root + '/mnt/data']);
+    }
+  });
+
   it('refuses to replace a mount point that a target now names as a file', () => {
     r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log', '/mnt/data']),"));
     make();
@@ -542,5 +564,199 @@ export default defineJail(() => [
       const st = fs.lstatSync(`${r.root}/links/${n}`);
       expect([st.isSymbolicLink(), fs.readlinkSync(`${r.root}/links/${n}`), st.nlink, st.uid, st.gid]).toEqual([true, '../target', 1, 33, 33]);
     }
+  });
+});
+
+describe('a process in the jail racing a removal', () => {
+  // The service: once the build starts removing in DIR (a name unlinked, or moved out), renames
+  // each of its own files and empty directories in OWN over the same name in DIR, last name
+  // first as the build removes, as fast as it can. Says "swap NAME" per rename. With
+  // "retake", it then makes a new file at each name the build moves one of its own away
+  // from ("retake NAME"), as a service that recreates a file it finds missing.
+  const RACER = `
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/inotify.h>
+static int desc(const struct dirent **a, const struct dirent **b) { return strcmp((*b)->d_name, (*a)->d_name); }
+int main(int c, char **v) {
+  int fd = inotify_init();
+  inotify_add_watch(fd, v[1], IN_DELETE | IN_MOVED_FROM);
+  printf("ready\\n"); fflush(stdout);
+  char buf[65536];
+  if (read(fd, buf, sizeof buf) <= 0) return 1;
+  struct dirent **names;
+  int n = scandir(v[2], &names, NULL, desc);
+  for (int i = 0; i < n; i++) {
+    if (names[i]->d_name[0] == '.') continue;
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s/%s", v[2], names[i]->d_name); snprintf(b, sizeof b, "%s/%s", v[1], names[i]->d_name);
+    if (rename(a, b) == 0) printf("swap %s\\n", names[i]->d_name);
+  }
+  fflush(stdout);
+  if (c < 4) return 0;
+  for (;;) {
+    int len = read(fd, buf, sizeof buf);
+    if (len <= 0) return 0;
+    for (char *p = buf; p < buf + len;) {
+      struct inotify_event *e = (void *)p; p += sizeof(*e) + e->len;
+      if (!e->len || !(e->mask & IN_MOVED_FROM) || e->name[0] == '.') continue;
+      char b[4096];
+      snprintf(b, sizeof b, "%s/%s", v[1], e->name);
+      int f = open(b, O_WRONLY | O_CREAT | O_EXCL, 0644);
+      if (f < 0) continue;
+      dprintf(f, "retaken %s\\n", e->name); close(f);
+      printf("retake %s\\n", e->name); fflush(stdout);
+    }
+  }
+}`;
+
+  const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(3, '0')}`);
+  const JAILFILE_Q = (files: string[], dirs: string[] = []) => `
+import { defineJail, dir, text } from 'jail';
+export default defineJail(() => [
+  dir(['/srv', '/srv/q']),
+  ...${JSON.stringify(files)}.map((n) => text('/srv/q/' + n, 'jail\\n')),
+  ...${JSON.stringify(dirs)}.map((n) => dir('/srv/q/' + n)),
+]);
+`;
+  const q = () => r.root + '/srv/q';
+  const own = () => r.root + '/srv/own';
+
+  /** Every inode beneath `dir`, with its kind and a file's bytes. */
+  const inodes = (dir: string) => {
+    const out = new Map<bigint, string>();
+    const walk = (p: string) => {
+      for (const name of fs.readdirSync(p)) {
+        const st = fs.lstatSync(path.join(p, name), { bigint: true });
+        out.set(st.ino, st.isDirectory() ? 'dir' : fs.readFileSync(path.join(p, name), 'utf8'));
+        if (st.isDirectory()) walk(path.join(p, name));
+      }
+    };
+    walk(dir);
+    return out;
+  };
+
+  /** Builds `files` and `dirs` in /srv/q afresh, and gives the service one of its own for each name, in /srv/own. */
+  const setUp = (files: string[], dirs: string[] = []) => {
+    r.jailfile(JAILFILE_Q(files, dirs));
+    for (const d of [q(), own()]) if (fs.existsSync(d)) for (const n of fs.readdirSync(d)) fs.rmSync(path.join(d, n), { recursive: true });
+    const built = make();
+    expect(built.code, built.stderr).toBe(0);
+    fs.mkdirSync(own(), { recursive: true });
+    for (const n of files) fs.writeFileSync(`${own()}/${n}`, `service ${n}\n`);
+    for (const n of dirs) fs.mkdirSync(`${own()}/${n}`);
+    return inodes(own());
+  };
+
+  const racer = async (...mode: string[]) => {
+    const bin = path.join(r.dir, 'remove-racer');
+    if (!fs.existsSync(bin)) {
+      fs.writeFileSync(bin + '.c', RACER);
+      expect(spawnSync('gcc', ['-O2', '-o', bin, bin + '.c'], { encoding: 'utf8' }).status).toBe(0);
+    }
+    const child = spawn(bin, [q(), own(), ...mode], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const lines = (word: string) => out.split('\n').filter((l) => l.startsWith(word + ' ')).map((l) => l.slice(word.length + 1));
+    return {
+      // Its burst is over once the build is (it printed as it went); a retaking racer is stopped.
+      done: async () => {
+        if (child.exitCode === null) await new Promise((resolve) => { child.on('exit', resolve); setTimeout(resolve, 1000); });
+        child.kill();
+        return { swapped: lines('swap'), retaken: lines('retake') };
+      },
+    };
+  };
+
+  for (const how of ['prune', 'clean']) it(`never deletes a service's file or directory renamed over a jail file as ${how} removes it`, async () => {
+    const files = names('f', 200), dirs = names('d', 40);
+    let swapped = 0, left = 0;
+    for (let round = 0; round < 5; round++) {
+      const theirs = setUp(files, dirs);
+      const rc = await racer();
+      if (how === 'prune') r.jailfile(JAILFILE_Q([]));
+      const res = how === 'prune' ? make() : make('clean');
+      const { swapped: swaps } = await rc.done();
+      expect(res.code, res.stderr).toBe(0);
+      swapped += swaps.length;
+      // Every file and directory of the service's is still there, with its bytes; nothing of jail's is left in /srv/q.
+      const now = inodes(r.root + '/srv');
+      const lost = [...theirs].filter(([ino, what]) => now.get(ino) !== what);
+      expect(lost.length, `round ${round}: ${lost.length} of the service's ${theirs.size} removed (${swaps.length} renamed in)`).toBe(0);
+      for (const n of fs.readdirSync(q())) expect(theirs.has(fs.lstatSync(`${q()}/${n}`, { bigint: true }).ino), n).toBe(true);
+      // What was left is said, as the plan says what it leaves, and is not jail's any more.
+      const warned = res.stderr.split('\n').filter((l) => /warning: left \/srv\/q\//.test(l));
+      for (const l of warned) expect(l).toMatch(new RegExp(`left /srv/q/[fd]\\d{3}: ${how === 'clean' ? 'clean removes it' : 'no longer declared'}, but it was replaced while jail was removing it \\(a service's file\\?\\)`));
+      left += warned.length;
+      const again = how === 'prune' ? make('-q') : make('clean', '-q');
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+    }
+    // The race was run: the service renamed its own over names the build had judged jail's.
+    expect(swapped).toBeGreaterThan(500);
+    expect(left).toBeGreaterThan(100);
+  }, 180_000);
+
+  // strace holds the build for 50 ms after each rename(2), so the racer has renamed its own
+  // over every name before the build moves the next one into its holding directory, and for
+  // 200 ms before each link(2), a put-back, so the racer has taken the name again by then.
+  const slowed = ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,link', '-e', 'inject=rename:delay_exit=50000', '-e', 'inject=link:delay_enter=200000'];
+
+  it.skipIf(!hasStrace)('puts a service\'s file it moved beside its name when the name was taken again meanwhile, and deletes neither', async () => {
+    const files = names('f', 12);
+    const theirs = setUp(files);
+    const rc = await racer('retake');
+    r.jailfile(JAILFILE_Q([]));
+    const res = spawnSync('strace', [...slowed, '--', process.execPath, CLI, 'make', `ROOT=${r.root}`], { cwd: r.dir, encoding: 'utf8' });
+    const { swapped, retaken } = await rc.done();
+    expect(res.status, res.stderr).toBe(0);
+    expect(swapped.length).toBe(files.length);
+    const now = inodes(r.root + '/srv');
+    expect([...theirs].filter(([ino, what]) => now.get(ino) !== what)).toEqual([]);
+    // Where the build had moved the service's file when the racer took the name again: the
+    // name holds what the service made there last, its moved file is beside it, and the warning says where.
+    const beside = [...res.stderr.matchAll(/left \/srv\/q\/(f\d{3}): no longer declared, but it was replaced while jail was removing it; its name was taken again meanwhile, so it was put beside it as (\/srv\/q\/\.jail-left\.\d+\.\d+) /g)];
+    expect(beside.length).toBe(files.length - 1); // all but the first, which was jail's
+    for (const [, n, at] of beside) {
+      expect(retaken).toContain(n);
+      expect(fs.readFileSync(`${q()}/${n}`, 'utf8')).toBe(`retaken ${n}\n`);
+      expect(fs.readFileSync(r.root + at, 'utf8')).toBe(`service ${n}\n`);
+    }
+    // /srv, /srv/q, /srv/own, the service's files and what it made again: no holding directory is left.
+    expect(fingerprint(r.root).size).toBe(3 + files.length + retaken.length);
+    expect(make('-q').code).toBe(0);
+  });
+
+  it.skipIf(!hasStrace)('a build killed while it removes leaves its holding directory, which the next build sweeps', async () => {
+    const files = names('f', 20);
+    r.jailfile(JAILFILE_Q(files));
+    expect(make().code).toBe(0);
+    r.jailfile(JAILFILE_Q([]));
+    // strace holds every unlink(2) for a second: the first file removed waits in the holding directory, and the build is killed there.
+    const tracer = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=unlink', '-e', 'inject=unlink:delay_enter=1000000', '--', process.execPath, CLI, 'make', `ROOT=${r.root}`], { cwd: r.dir, stdio: 'ignore' });
+    const exited = new Promise((resolve) => tracer.on('exit', resolve));
+    const held = await new Promise<string>((resolve, reject) => {
+      const poll = setInterval(() => {
+        const hold = fs.readdirSync(r.root).find((n) => n.startsWith('.jail-tmp.'));
+        if (!hold || fs.readdirSync(`${r.root}/${hold}`).length === 0) return;
+        clearInterval(poll);
+        process.kill(Number(fs.readFileSync(`/proc/${tracer.pid}/task/${tracer.pid}/children`, 'utf8').trim()), 'SIGKILL');
+        resolve(hold);
+      }, 5);
+      tracer.on('exit', () => { clearInterval(poll); reject(new Error('the build ended before it was killed')); });
+    });
+    await exited;
+    // It held the one file it was removing, jail's own.
+    expect(fs.readdirSync(`${r.root}/${held}`).map((n) => fs.readFileSync(`${r.root}/${held}/${n}`, 'utf8'))).toEqual(['jail\n']);
+    expect(fs.readdirSync(q())).toHaveLength(files.length - 1);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toHaveLength(files.length - 1);
+    expect([...fingerprint(r.root).keys()].sort()).toEqual(['/srv', '/srv/q']);
+    expect(make('-q').code).toBe(0);
   });
 });
