@@ -108,7 +108,8 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
   // A failed or refused step: its new files go; make then puts back the declared files it changed.
   const undo = (msg: string): StepResult => {
     const fs_ = RootFs.open(root);
-    try { for (const p of [...added].reverse()) fs_.prune(p); } finally { fs_.close(); }
+    // Only what the snapshot saw goes: a service of a booted jail renaming a file of its own over the name is not undone.
+    try { for (const p of [...added].reverse()) fs_.prune(p, after.get(p)!.st); } finally { fs_.close(); }
     return fail(`${msg}\nIts new files were removed and the files the jailfile declares were put back; fix the step or its inputs and run make again.`);
   };
   if (r.failure) return undo(`${r.failure}${r.output.trim() ? `: ${r.output.trim()}` : ''}`);
@@ -117,7 +118,7 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
   const leftovers = [...after].filter(([p, s]) => s.scratch && (!before.has(p) || (s.st.isFile() && (s.st.mode & 0o6000) !== 0 && before.get(p)!.sig !== s.sig)));
   if (leftovers.length) {
     const fs_ = RootFs.open(root);
-    try { for (const [p] of leftovers.sort(([a], [b]) => comparePaths(b, a))) fs_.prune(p); } finally { fs_.close(); }
+    try { for (const [p, s] of leftovers.sort(([a], [b]) => comparePaths(b, a))) fs_.prune(p, s.st); } finally { fs_.close(); }
   }
   const changed: string[] = [];
   for (const [p, s] of after) {
