@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Header } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changes, rig, tree, treeBytes, type Rig } from './helpers.js';
+import { changes, fingerprint, rig, touched, tree, treeBytes, type Rig } from './helpers.js';
 
 let r: Rig;
 let other: string;
@@ -240,6 +240,87 @@ describe('hostile packs are refused whole', () => {
       expect(treeBytes(r.outside)).toEqual(outsideBefore);
       expect(tree(r.root)).toEqual(jailBefore);
       expect(fs.existsSync('/outside/evil')).toBe(false);
+    });
+  }
+});
+
+describe('where pack writes, and what it takes', () => {
+  it('refuses -o inside ROOT, and never writes through a link planted at its temporary name', () => {
+    expect(make().code).toBe(0);
+    const victim = path.join(r.outside, 'victim');
+    fs.writeFileSync(victim, 'keep\n');
+    const before = fingerprint(r.root);
+    const inside = r.jail('pack', `ROOT=${r.root}`, '-o', r.root + '/tmp/backup.tar');
+    expect(inside.code).toBe(2);
+    expect(inside.stderr).toContain(`-o ${r.root}/tmp/backup.tar is inside ROOT ${r.root}`);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // Through a link to ROOT's directory: the same place by another name.
+    fs.symlinkSync(r.root + '/tmp', path.join(r.outside, 'via'));
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', path.join(r.outside, 'via', 'backup.tar')).code).toBe(2);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+
+    // A shared directory where someone planted links at every temporary name pack may pick.
+    const shared = path.join(r.outside, 'shared');
+    fs.mkdirSync(shared, { mode: 0o1777 });
+    const last = Number(fs.readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    for (let pid = last + 1; pid <= last + 3000; pid++) fs.symlinkSync(victim, path.join(shared, `backup.tar.${pid}.tmp`));
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', path.join(shared, 'backup.tar'));
+    expect(fs.readFileSync(victim, 'utf8')).toBe('keep\n');
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toMatch(/backup\.tar\.\d+\.tmp is in the way/);
+    expect(fs.existsSync(path.join(shared, 'backup.tar'))).toBe(false);
+  });
+
+  it('-o in a directory that does not exist: one paragraph, exit 2', () => {
+    expect(make().code).toBe(0);
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', '/nonexistent-dir/x.tar');
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe('jail: error: Cannot write the pack /nonexistent-dir/x.tar: its directory /nonexistent-dir does not exist (ENOENT). Create it, or name another place with -o. Nothing was written.\n');
+  });
+
+  it('names a format it cannot write: refused, naming the ones it can', () => {
+    expect(make().code).toBe(0);
+    for (const name of ['j.tar.zst', 'j.tar.bz2', 'j.zip', 'j.tar.xz', 'j']) {
+      const res = r.jail('pack', `ROOT=${r.root}`, '-o', path.join(r.outside, name));
+      expect(res.code, name).toBe(2);
+      expect(res.stderr, name).toContain(`-o ${path.join(r.outside, name)}: jail pack writes FILE.tar, or FILE.tar.gz (FILE.tgz) compressed with gzip`);
+      expect(fs.existsSync(path.join(r.outside, name)), name).toBe(false);
+    }
+  });
+
+  it("refuses make's flags and targets it has no use for, writing nothing", () => {
+    expect(make().code).toBe(0);
+    const out = path.join(r.outside, 'n.tar');
+    const cases: [string[], string][] = [
+      [['-n'], '-n'], [['-q'], '-q'], [['-B'], '-B'], [['-k'], '-k'], [['-j', '2'], '-j'], [['--explain'], '--explain'], [['--json'], '--json'],
+      [['--user', 'www'], '--user'], [['clean'], 'targets (got clean)'], [['/etc/motd'], 'targets (got /etc/motd)'],
+    ];
+    for (const [extra, named] of cases) {
+      const res = r.jail('pack', `ROOT=${r.root}`, '-o', out, ...extra);
+      expect(res.code, extra.join(' ')).toBe(2);
+      expect(res.stderr, extra.join(' ')).toContain(named);
+      expect(res.stderr.split('\n').filter(Boolean).length, extra.join(' ')).toBe(1);
+      expect(fs.existsSync(out), extra.join(' ')).toBe(false);
+    }
+  });
+
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${sig} while packing removes the temporary file`, async () => {
+      r.jailfile(`import { defineJail, text, data } from 'jail';\nexport default defineJail(() => [text('/etc/motd', 'hello\\n'), data('/srv/db')]);\n`);
+      expect(make().code).toBe(0);
+      // Big enough to be read for a while (sparse: cheap to make).
+      fs.writeFileSync(r.root + '/srv/db/big.img', '');
+      fs.truncateSync(r.root + '/srv/db/big.img', 1536 * 1024 * 1024);
+      const out = path.join(r.outside, 'big.tar');
+      const child = r.jailAsync('pack', `ROOT=${r.root}`, '-o', out);
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? 128 : code)));
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (fs.readdirSync(r.outside).some((n) => n.endsWith('.tmp'))) { clearInterval(poll); child.kill(sig); resolve(); }
+        }, 5);
+      });
+      expect(await exited).not.toBe(0);
+      expect(fs.readdirSync(r.outside)).toEqual([]);
     });
   }
 });

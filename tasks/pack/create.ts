@@ -12,6 +12,7 @@ import { jailError, type JailError } from '../result.js';
 import type { Target } from '../targets.js';
 import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from './format.js';
 import { TarWriter } from './tar-write.js';
+import type { PackOutput } from './output.js';
 import { RootReader, procPath } from '../check/reader.js';
 import { varWords } from '../printable.js';
 
@@ -62,7 +63,7 @@ function walkData(reader: RootReader, dir: string, out: PackEntry[], warnings: s
   walk(dir);
 }
 
-export async function createPack(a: Analysis, manifest: Manifest, vars: Record<string, string>, out: string): Promise<{ errors: JailError[]; warnings: string[]; entries: number }> {
+export async function createPack(a: Analysis, manifest: Manifest, vars: Record<string, string>, out: PackOutput, format: { gzip: boolean }): Promise<{ errors: JailError[]; warnings: string[]; entries: number }> {
   const warnings: string[] = [];
   const p = plan(a.root, a.targets, manifest);
   if (p.actions.length) {
@@ -73,13 +74,21 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
     return { warnings, entries: 0, errors: [jailError('bad-root', `ROOT ${a.root} cannot be opened as a directory (${opened.code}); name the jail's real directory.`, { path: a.root })] };
   }
   const reader = opened;
-  const tmp = `${out}.${process.pid}.tmp`;
   let w: TarWriter | undefined;
+  // Ctrl-C or a kill leaves no half-written pack behind: the temporary file goes, then the signal takes its course.
+  const onSignal = (sig: NodeJS.Signals) => {
+    out.discard();
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    process.kill(process.pid, sig);
+  };
   try {
     const entries = a.targets.map(entryOf);
     for (const e of a.entries) if (e.kind === 'data') walkData(reader, e.path, entries, warnings);
-    // Compressed by the pack's name, not the temporary file's (which ends in .tmp).
-    w = new TarWriter(tmp, { gzip: /\.(tgz|gz)$/.test(out) });
+    const fd = out.create();
+    if (typeof fd !== 'number') return { warnings, entries: 0, errors: [fd] };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    // Compressed by the pack's name (format), not the temporary file's (which ends in .tmp).
+    w = new TarWriter(fd, format);
     for (const e of entries) {
       if (e.kind !== 'file' || e.linkTo) continue;
       const body = reader.readFile(e.path, Number.MAX_SAFE_INTEGER);
@@ -93,14 +102,15 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
     const index: PackIndex = { format: PACK_FORMAT, created: new Date().toISOString(), root: a.root, vars, jailfile, entries };
     await w.file(INDEX_NAME, Buffer.from(JSON.stringify(index)));
     await w.close();
-    fs.renameSync(tmp, out);
+    out.commit();
     return { errors: [], warnings, entries: entries.length };
   } catch (err) {
     // The stream creates its file asynchronously: wait for it to settle before removing the name.
     await w?.abort();
-    fs.rmSync(tmp, { force: true });
-    return { warnings, entries: 0, errors: [jailError('pack-failed', `Could not write the pack ${out}: ${(err as Error).message}. Run make, then pack again.`, { path: out })] };
+    out.discard();
+    return { warnings, entries: 0, errors: [jailError('pack-failed', `Could not write the pack ${out.file}: ${(err as Error).message}. Run make, then pack again.`, { path: out.file })] };
   } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     reader.close();
   }
 }

@@ -12,8 +12,9 @@ export class TarWriter {
   readonly #out: NodeJS.WritableStream;
   readonly #done: Promise<void>;
 
-  constructor(file: string, opts: { gzip?: boolean } = {}) {
-    const sink = fs.createWriteStream(file, { mode: 0o600 });
+  /** Writes to a new file at this path, or to an open empty file's descriptor (closed when done). */
+  constructor(to: string | number, opts: { gzip?: boolean } = {}) {
+    const sink = typeof to === 'number' ? fs.createWriteStream('', { fd: to }) : fs.createWriteStream(to, { mode: 0o600 });
     this.#done = new Promise((resolve, reject) => { sink.on('close', resolve); sink.on('error', reject); });
     if (opts.gzip) {
       const gz = zlib.createGzip();
