@@ -244,6 +244,10 @@ describe('hostile packs are refused whole', () => {
   }
 });
 
+/** The pack's index, read with the host's tar. */
+const packIndex = (pack: string) => JSON.parse(execFileSync('tar', ['xOf', pack, 'jail-pack.json'], { encoding: 'utf8', maxBuffer: 1 << 30 }));
+const packMembers = (pack: string) => execFileSync('tar', ['tf', pack], { encoding: 'utf8', maxBuffer: 1 << 30 }).split('\n').filter(Boolean);
+
 describe('where pack writes, and what it takes', () => {
   it('refuses -o inside ROOT, and never writes through a link planted at its temporary name', () => {
     expect(make().code).toBe(0);
@@ -323,4 +327,102 @@ describe('where pack writes, and what it takes', () => {
       expect(fs.readdirSync(r.outside)).toEqual([]);
     });
   }
+});
+
+describe('a busy or hostile jail while it is packed', () => {
+  /** Calls `then` once pack has made its temporary file (it has listed the jail and checked it is up to date). */
+  const onceWriting = (dir: string, then: () => void) => new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (fs.readdirSync(dir).some((n) => n.endsWith('.tmp'))) { clearInterval(poll); then(); resolve(); }
+    }, 1);
+  });
+  const manyFiles = (n: number) => {
+    fs.mkdirSync(path.join(r.src, 'site', 'many'));
+    for (let i = 0; i < n; i++) fs.writeFileSync(path.join(r.src, 'site', 'many', `f${i}`), Buffer.alloc(4000, i % 251));
+  };
+
+  it('refuses a declared file the jail replaced after the up-to-date check', async () => {
+    r.jailfile(`import { defineJail, copy, dir, text } from 'jail';
+export default defineJail(({ SRC }) => [
+  copy(SRC + '/site', { to: '/srv/a-site' }),
+  dir('/srv/app', { owner: '80:80' }),
+  text('/srv/app/zz-config', 'safe = yes\\n'),
+]);
+`);
+    manyFiles(5000);
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/srv/app/.new', 'safe = no\n');
+    fs.chownSync(r.root + '/srv/app/.new', 80, 80);
+    const pack = path.join(r.outside, 'j.tar');
+    const child = r.jailAsync('pack', `ROOT=${r.root}`, '-o', pack);
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // What a process of the jail (uid 80, owner of /srv/app) can do: rename another file in.
+    await onceWriting(r.outside, () => fs.renameSync(r.root + '/srv/app/.new', r.root + '/srv/app/zz-config'));
+    expect(await exited, stderr).toBe(2);
+    expect(stderr).toContain('/srv/app/zz-config in ROOT changed while it was being packed');
+    expect(fs.readdirSync(r.outside)).toEqual([]);
+  }, 120_000);
+
+  it('a data file the service deletes during the pack is left out with a note', async () => {
+    r.jailfile(`import { defineJail, copy, data } from 'jail';\nexport default defineJail(({ SRC }) => [copy(SRC + '/site', { to: '/srv/a-site' }), data('/srv/db')]);\n`);
+    manyFiles(2000);
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/srv/db/job.8', 'queued\n');
+    fs.writeFileSync(r.root + '/srv/db/keep', 'kept\n');
+    fs.linkSync(r.root + '/srv/db/job.8', r.root + '/srv/db/job.8.link');
+    const pack = path.join(r.outside, 'j.tar');
+    const child = r.jailAsync('pack', `ROOT=${r.root}`, '-o', pack);
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await onceWriting(r.outside, () => fs.rmSync(r.root + '/srv/db/job.8'));
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).toBe('jail pack: note: /srv/db/job.8 was removed while the jail was packed; not packed\n');
+    const idx = packIndex(pack);
+    expect(idx.entries.find((e: { path: string }) => e.path === '/srv/db/job.8')).toBeUndefined();
+    // Its other name carries the bytes now.
+    expect(idx.entries.find((e: { path: string }) => e.path === '/srv/db/job.8.link')).toMatchObject({ kind: 'file', size: 7 });
+    const reb = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(reb.code, reb.stderr).toBe(0);
+    expect(tree(other)).toEqual(tree(r.root));
+  }, 120_000);
+
+  it("a name the service chose is printed with its control characters escaped", () => {
+    r.jailfile(`import { defineJail, data } from 'jail';\nexport default defineJail(() => [data('/srv/db')]);\n`);
+    expect(make().code).toBe(0);
+    execFileSync('mkfifo', [r.root + '/srv/db/x\x1b[2J\njail: packed 0 paths OK']);
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', path.join(r.outside, 'j.tar'));
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toBe('jail: warning: pack: /srv/db/x\\x1b[2J\\x0ajail: packed 0 paths OK is a device, FIFO or socket; not packed\n');
+  });
+
+  it('a file over 2 GiB is packed, read in bounded pieces', async () => {
+    r.jailfile(`import { defineJail, data } from 'jail';\nexport default defineJail(() => [data('/srv/db')]);\n`);
+    expect(make().code).toBe(0);
+    const size = 2 * 1024 ** 3 + 4096;
+    fs.writeFileSync(r.root + '/srv/db/sparse.img', 'head');
+    fs.truncateSync(r.root + '/srv/db/sparse.img', size);
+    const pack = path.join(r.outside, 'big.tar');
+    const child = r.jailAsync('pack', `ROOT=${r.root}`, '-o', pack);
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    let peak = 0;
+    const poll = setInterval(() => {
+      try { peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1])); } catch { /* gone */ }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    clearInterval(poll);
+    expect(code, stderr).toBe(0);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak * 1024).toBeLessThan(400 * 1024 ** 2);
+    const entry = packIndex(pack).entries.find((e: { path: string }) => e.path === '/srv/db/sparse.img');
+    expect(entry.size).toBe(size);
+    const zeros = createHash('sha256').update('head');
+    const block = Buffer.alloc(1 << 20);
+    for (let left = size - 4; left > 0; left -= Math.min(left, block.length)) zeros.update(block.subarray(0, Math.min(left, block.length)));
+    expect(entry.sha256).toBe(zeros.digest('hex'));
+    expect(packMembers(pack)).toContain('files/srv/db/sparse.img');
+  }, 120_000);
 });

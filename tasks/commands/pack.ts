@@ -44,6 +44,7 @@ export async function run(p: Parsed, io: Output): Promise<number> {
     if (error) { io.err(`jail: error: ${error.message}`); return 2; }
     const r = await createPack(a, manifest, a.vars, output, format);
     for (const w of r.warnings) io.err(`jail: warning: ${w}`);
+    for (const n of r.notes) io.err(`jail pack: note: ${n}`);
     for (const e of r.errors) io.err(`jail: error: ${e.message}`);
     if (r.errors.length) return 2;
     io.out(`jail: packed ${r.entries} paths of ${a.root} into ${file}`);
