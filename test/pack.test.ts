@@ -329,6 +329,83 @@ describe('where pack writes, and what it takes', () => {
   }
 });
 
+describe('what pack writes, rebuild reads', () => {
+  it('declared paths inside data() and data() inside data(): each carried once; data nested too deep is left out with a warning', () => {
+    r.jailfile(`import { defineJail, text, data } from 'jail';
+export default defineJail(() => [
+  data('/srv/www'), text('/srv/www/index.html', '<h1>hi</h1>\\n'),
+  data('/srv/a'), data('/srv/a/logs'),
+]);
+`);
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/srv/www/upload.jpg', 'jpeg\n');
+    fs.writeFileSync(r.root + '/srv/a/logs/access.log', 'GET /\n');
+    fs.writeFileSync(r.root + '/srv/a/state', 'up\n');
+    // A service can nest directories as deep as it likes; a pack carries 64 levels.
+    let deep = r.root + '/srv/a/deep';
+    for (let i = 0; i < 70; i++) deep += '/d';
+    fs.mkdirSync(deep, { recursive: true });
+    fs.writeFileSync(deep + '/bottom', 'x\n');
+    const pack = path.join(r.outside, 'j.tar');
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', pack);
+    expect(res.code, res.stderr).toBe(0);
+    const tooDeep = '/srv/a/deep' + '/d'.repeat(62);
+    expect(res.stderr).toBe(`jail: warning: pack: ${tooDeep} is nested deeper than 64 levels; it and what lies beneath it are not packed (a pack carries 64 levels)\n`);
+    const reb = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(reb.code, reb.stderr).toBe(0);
+    const want = new Map([...tree(r.root)].filter(([p]) => p !== tooDeep && !p.startsWith(tooDeep + '/')));
+    expect(tree(other)).toEqual(want);
+    expect(fs.readFileSync(other + '/srv/a/logs/access.log', 'utf8')).toBe('GET /\n');
+  });
+
+  it('a data() directory keeps its setgid bit', () => {
+    r.jailfile(`import { defineJail, data } from 'jail';\nexport default defineJail(() => [data('/srv/shared')]);\n`);
+    expect(make().code).toBe(0);
+    fs.mkdirSync(r.root + '/srv/shared/team');
+    fs.chmodSync(r.root + '/srv/shared/team', 0o2775);
+    const pack = path.join(r.outside, 'j.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    const reb = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(reb.code, reb.stderr).toBe(0);
+    expect(fs.statSync(other + '/srv/shared/team').mode & 0o7777).toBe(0o2775);
+  });
+
+  it('a jail with a setuid program or a device outside the allowed set cannot be packed: refused up front, naming the entry', () => {
+    fs.writeFileSync(path.join(r.src, 'tool'), '#!/bin/sh\n', { mode: 0o4755 });
+    r.jailfile(`import { defineJail, copy, device } from 'jail';
+export default defineJail(({ SRC }) => [
+  copy(SRC + '/tool', { to: '/usr/bin/tool', setuid: true }),
+  device('/dev/kmsg', { type: 'c', major: 1, minor: 11, dangerous: true }),
+]);
+`);
+    expect(make().code).toBe(0);
+    const pack = path.join(r.outside, 'j.tar');
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', pack);
+    expect(res.code).toBe(2);
+    const errors = res.stderr.split('\n').filter((l) => l.startsWith('jail: error: '));
+    expect(errors.length).toBe(2);
+    expect(errors[0]).toMatch(/^jail: error: \/dev\/kmsg \(device\("\/dev\/kmsg"\) at jailfile\.ts:4\) cannot be packed: `rebuild FROM=` refuses it \(it is a device c 1:11, outside the allowed set/);
+    expect(errors[1]).toMatch(/^jail: error: \/usr\/bin\/tool \(copy\(".*\/tool"\) at jailfile\.ts:3\) cannot be packed: `rebuild FROM=` refuses it \(it is setuid or setgid \(mode 4755\)/);
+    expect(fs.readdirSync(r.outside)).toEqual([]);
+  });
+
+  it('pack FROM= a pack carries no copy of the old archive, and the service\'s files stay its own', () => {
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/var/www/uploads/photo.jpg', 'jpeg\n');
+    const first = path.join(r.outside, 'one.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', first).code).toBe(0);
+    expect(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${first}`).code).toBe(0);
+    const second = path.join(r.outside, 'two.tar');
+    const res = r.jail('pack', `ROOT=${other}`, `FROM=${first}`, '-o', second);
+    expect(res.code, res.stderr).toBe(0);
+    expect(packIndex(first).jailfile).toBe(fs.readFileSync(path.join(r.dir, 'jailfile.ts'), 'utf8'));
+    expect(packIndex(second).jailfile).toBeUndefined();
+    expect(Math.abs(fs.statSync(second).size - fs.statSync(first).size)).toBeLessThan(4096);
+    // Restored only where missing by a rebuild from either pack, never put back over the service's newer copy.
+    for (const pack of [first, second]) expect(packIndex(pack).entries.find((e: { path: string }) => e.path === '/var/www/uploads/photo.jpg')).toMatchObject({ data: true });
+  });
+});
+
 describe('a busy or hostile jail while it is packed', () => {
   /** Calls `then` once pack has made its temporary file (it has listed the jail and checked it is up to date). */
   const onceWriting = (dir: string, then: () => void) => new Promise<void>((resolve) => {

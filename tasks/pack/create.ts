@@ -2,7 +2,9 @@
 // read back from ROOT, verified as they are read to be what the last build wrote), the
 // contents of data() directories, devices, modes and owners in an index, and the make
 // variables. Device nodes and owners live in the index, not as tar entries: node-tar
-// restores neither.
+// restores neither. What pack writes, `rebuild FROM=` reads: the index passes the checks
+// rebuild applies (format.ts's validateIndex) before anything is written, a declared path
+// they refuse is refused here, naming its entry, and service data they refuse is left out.
 
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -11,7 +13,7 @@ import type { Manifest } from '../manifest.js';
 import { plan } from '../plan.js';
 import { jailError, type JailError } from '../result.js';
 import { baseName, parentOf, type Target } from '../targets.js';
-import { INDEX_NAME, PACK_FORMAT, memberName, type PackEntry, type PackIndex } from './format.js';
+import { INDEX_NAME, LIMITS, PACK_FORMAT, memberName, validateIndex, type PackEntry, type PackIndex } from './format.js';
 import { TarWriter } from './tar-write.js';
 import type { PackOutput } from './output.js';
 import { RootReader, openVerified, procPath } from '../check/reader.js';
@@ -19,7 +21,7 @@ import { fstatOf } from '../stat.js';
 import { printable, varWords } from '../printable.js';
 
 function entryOf(t: Target): PackEntry {
-  const base = { path: t.path, mode: t.mode, uid: t.uid, gid: t.gid };
+  const base = { path: t.path, mode: t.mode, uid: t.uid, gid: t.gid, ...(t.data ? { data: true } : {}) };
   switch (t.kind) {
     case 'dir': return { ...base, kind: 'dir' };
     case 'symlink': return { ...base, kind: 'symlink', target: t.target };
@@ -32,13 +34,29 @@ function entryOf(t: Target): PackEntry {
 /**
  * The files a service keeps beneath a data() directory, walked without following links or
  * leaving the filesystem. Each directory is listed through its descriptor: a directory
- * swapped for a link to the host while the pack is made is not followed.
+ * swapped for a link to the host while the pack is made is not followed. A path already
+ * listed (declared, or beneath another data() directory) is not listed twice; a directory
+ * nested deeper than a pack carries is left out, with a warning.
  */
-function walkData(reader: RootReader, dir: string, out: PackEntry[], warnings: string[]): void {
-  const top = reader.lstat(dir);
-  if (!top?.isDirectory()) return;
-  const firstName = new Map<string, string>();
-  const walk = (p: string) => {
+class DataWalk {
+  readonly #listed: Set<string>;
+  readonly #walked = new Set<string>();
+  /** Names of one inode stay one file: the first carries the bytes, the others link to it. */
+  readonly #firstName = new Map<string, string>();
+
+  constructor(readonly reader: RootReader, readonly out: PackEntry[], readonly warnings: string[]) {
+    this.#listed = new Set(out.map((e) => e.path));
+  }
+
+  walk(dir: string): void {
+    const top = this.reader.lstat(dir);
+    if (top?.isDirectory()) this.#walk(dir, top.dev);
+  }
+
+  #walk(p: string, dev: bigint): void {
+    if (this.#walked.has(p)) return;
+    this.#walked.add(p);
+    const { reader, out, warnings } = this;
     const fd = reader.dirFd(p);
     if (fd === undefined) { warnings.push(`pack: ${printable(p)} changed while it was being packed (it is no longer a directory); not packed`); return; }
     let names: string[];
@@ -47,22 +65,96 @@ function walkData(reader: RootReader, dir: string, out: PackEntry[], warnings: s
       const q = `${p}/${name}`;
       const st = reader.lstat(q);
       if (!st) continue; // gone since the listing
-      const base = { path: q, mode: st.mode & 0o7777 & ~0o6000, uid: st.uid, gid: st.gid, data: true };
-      if (st.dev !== top.dev) { warnings.push(`pack: ${printable(q)} is on another filesystem; not packed`); continue; }
-      if (st.isDirectory()) { out.push({ ...base, kind: 'dir' }); walk(q); }
+      if (this.#listed.has(q)) { if (st.isDirectory()) this.#walk(q, dev); continue; }
+      if (q.split('/').length - 1 > LIMITS.depth) {
+        warnings.push(`pack: ${printable(q)} is nested deeper than ${LIMITS.depth} levels; it and what lies beneath it are not packed (a pack carries ${LIMITS.depth} levels)`);
+        continue;
+      }
+      // A directory keeps its setgid bit (files made in it take its group); a file never brings setuid or setgid.
+      const base = { path: q, mode: st.mode & (st.isDirectory() ? 0o7777 : 0o1777), uid: st.uid, gid: st.gid, data: true };
+      if (st.dev !== dev) { warnings.push(`pack: ${printable(q)} is on another filesystem; not packed`); continue; }
+      if (st.isDirectory()) { this.#add({ ...base, kind: 'dir' }); this.#walk(q, dev); }
       else if (st.isSymbolicLink()) {
         const target = reader.readlink(q);
-        if (target !== undefined) out.push({ ...base, kind: 'symlink', target });
+        if (target !== undefined) this.#add({ ...base, kind: 'symlink', target });
       } else if (st.isFile()) {
-        // Names of one inode stay one file: the first carries the bytes, the others link to it.
-        const first = st.nlink > 1 ? firstName.get(`${st.dev}:${st.ino}`) : undefined;
-        if (first) out.push({ ...base, kind: 'file', linkTo: first });
-        else { out.push({ ...base, kind: 'file' }); if (st.nlink > 1) firstName.set(`${st.dev}:${st.ino}`, q); }
+        const key = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? this.#firstName.get(key) : undefined;
+        if (first) this.#add({ ...base, kind: 'file', linkTo: first });
+        else { this.#add({ ...base, kind: 'file' }); if (st.nlink > 1) this.#firstName.set(key, q); }
       }
       else warnings.push(`pack: ${printable(q)} is a device, FIFO or socket; not packed`);
     }
-  };
-  walk(dir);
+  }
+
+  #add(e: PackEntry): void {
+    this.out.push(e);
+    this.#listed.add(e.path);
+  }
+}
+
+/** Is `p` beneath one of `dirs`? */
+function beneath(p: string, dirs: ReadonlySet<string>): boolean {
+  for (let q = parentOf(p); q !== '/'; q = parentOf(q)) if (dirs.has(q)) return true;
+  return false;
+}
+
+/**
+ * `entries` less `drop` and what lies beneath those; a hard link whose file was dropped
+ * takes its place, the first such name carrying the bytes (and the rest linking to it).
+ */
+function without(entries: PackEntry[], drop: ReadonlySet<string>): PackEntry[] {
+  const kept: PackEntry[] = [];
+  const dropped = new Set<string>();
+  const moved = new Map<string, string>();
+  for (const e of entries) {
+    if (drop.has(e.path) || beneath(e.path, drop)) { dropped.add(e.path); continue; }
+    if (e.linkTo !== undefined && dropped.has(e.linkTo)) {
+      const now = moved.get(e.linkTo);
+      if (now !== undefined) e.linkTo = now;
+      else { moved.set(e.linkTo, e.path); delete e.linkTo; }
+    }
+    kept.push(e);
+  }
+  return kept;
+}
+
+/** Why rebuild refuses an entry, from validateIndex's message: the words after the entry's name, up to its advice. */
+function refusedBecause(e: JailError): string {
+  const named = `entry ${JSON.stringify(e.path)} `;
+  const at = e.message.indexOf(named);
+  const m = at >= 0 ? e.message.slice(at + named.length) : e.message;
+  const end = m.lastIndexOf('. Nothing');
+  return printable(end >= 0 ? m.slice(0, end) : m);
+}
+
+/**
+ * What of `entries` a pack can carry, by the checks rebuild applies to a pack's index: a
+ * declared path they refuse is an error naming its jailfile entry (the jail cannot be
+ * packed as it is declared); service data they refuse is left out, with a warning.
+ */
+function carryable(entries: PackEntry[], declared: ReadonlyMap<string, Target>, warnings: string[]): { entries: PackEntry[]; errors: JailError[] } {
+  // Sizes and hashes are not known until the files are read; these stand-ins pass for them.
+  const probe = (list: PackEntry[]): PackEntry[] => list.map((e) => (e.kind === 'file' && e.linkTo === undefined ? { ...e, size: 0, sha256: '0'.repeat(64) } : e));
+  for (;;) {
+    const { errors } = validateIndex({ format: PACK_FORMAT, created: '', root: '', vars: {}, entries: probe(entries) });
+    if (!errors.length) return { entries, errors: [] };
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    const why = new Map<string, JailError>();
+    const refused: JailError[] = [];
+    for (const err of errors) {
+      const t = err.path === undefined ? undefined : declared.get(err.path);
+      if (err.path !== undefined && byPath.get(err.path)?.data) { if (!why.has(err.path)) why.set(err.path, err); }
+      else if (t) refused.push(jailError('not-packable', `${printable(t.path)} (${printable(t.label)} at ${t.at}) cannot be packed: \`rebuild FROM=\` refuses it (it ${refusedBecause(err)}). Build such a jail from its jailfile wherever it is needed, or change the entry to pack it. Nothing was written.`, { path: t.path, entry: t.at }));
+      else refused.push(jailError('not-packable', `The jail cannot be packed: \`rebuild FROM=\` would refuse the pack (${refusedBecause(err)}). Nothing was written.`, err.path === undefined ? {} : { path: err.path }));
+    }
+    if (refused.length) return { entries, errors: refused };
+    const drop = new Set(why.keys());
+    for (const [p, err] of why) {
+      if (!beneath(p, drop)) warnings.push(`pack: ${printable(p)} cannot be carried (\`rebuild FROM=\` refuses it: it ${refusedBecause(err)}); it and what lies beneath it are not packed`);
+    }
+    entries = without(entries, drop);
+  }
 }
 
 type Carried = 'carried' | 'removed' | 'replaced' | 'changed';
@@ -137,18 +229,24 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
     process.kill(process.pid, sig);
   };
   try {
+    const declared = new Map(a.targets.map((t) => [t.path, t]));
     const listed = a.targets.map(entryOf);
-    for (const e of a.entries) if (e.kind === 'data') walkData(reader, e.path, listed, warnings);
+    const walk = new DataWalk(reader, listed, warnings);
+    for (const e of a.entries) if (e.kind === 'data') walk.walk(e.path);
+    const checked = carryable(listed, declared, warnings);
+    if (checked.errors.length) return failed(...checked.errors);
+
+    // Before the file exists: a signal between the two would leave it.
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
     const fd = out.create();
     if (typeof fd !== 'number') return failed(fd);
-    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
     // Compressed by the pack's name (format), not the temporary file's (which ends in .tmp).
     w = new TarWriter(fd, format);
     const entries: PackEntry[] = [];
     /** Service files gone by the time they were read, and the name that carries the bytes of each now. */
     const gone = new Set<string>();
     const moved = new Map<string, string>();
-    for (const e of listed) {
+    for (const e of checked.entries) {
       if (e.kind === 'file' && e.linkTo !== undefined && gone.has(e.linkTo)) {
         const now = moved.get(e.linkTo);
         if (now !== undefined) e.linkTo = now;
@@ -174,8 +272,12 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
       entries.push(e);
     }
     let jailfile: string | undefined;
-    try { jailfile = fs.readFileSync(a.file, 'utf8'); } catch { /* a pack rebuilt from a pack has none */ }
+    // A jail rebuilt FROM= a pack has no jailfile of its own (a.file is that pack).
+    if (a.vars.FROM === undefined) try { jailfile = fs.readFileSync(a.file, 'utf8'); } catch { /* none to record */ }
     const index: PackIndex = { format: PACK_FORMAT, created: new Date().toISOString(), root: a.root, vars, jailfile, entries };
+    // The checks were made before the files were read; what went meanwhile must not leave an index rebuild refuses.
+    const { errors } = validateIndex(index);
+    if (errors.length) throw new Error(`the index would be refused by rebuild: ${errors[0]!.message}`);
     await w.file(INDEX_NAME, Buffer.from(JSON.stringify(index)));
     await w.close();
     out.commit();
