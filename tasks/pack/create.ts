@@ -3,7 +3,7 @@
 // contents of data() directories, devices, modes and owners in an index, and the make
 // variables. Device nodes and owners live in the index, not as tar entries: node-tar
 // restores neither. What pack writes, `rebuild FROM=` reads: the index passes the checks
-// rebuild applies (format.ts's validateIndex) before anything is written, a declared path
+// rebuild applies (format.ts's entryProblems) before anything is written, a declared path
 // they refuse is refused here, naming its entry, and service data they refuse is left out.
 
 import fs from 'node:fs';
@@ -13,7 +13,7 @@ import type { Manifest } from '../manifest.js';
 import { plan } from '../plan.js';
 import { jailError, type JailError } from '../result.js';
 import { baseName, parentOf, type Target } from '../targets.js';
-import { INDEX_NAME, LIMITS, PACK_FORMAT, memberName, validateIndex, type PackEntry, type PackIndex } from './format.js';
+import { INDEX_NAME, LIMITS, PACK_FORMAT, entryProblems, memberName, type PackEntry, type PackIndex } from './format.js';
 import { TarWriter } from './tar-write.js';
 import type { PackOutput } from './output.js';
 import { RootReader, openVerified, procPath } from '../check/reader.js';
@@ -119,17 +119,8 @@ function without(entries: PackEntry[], drop: ReadonlySet<string>): PackEntry[] {
   return kept;
 }
 
-/** Why rebuild refuses an entry, from validateIndex's message: the words after the entry's name, up to its advice. */
-function refusedBecause(e: JailError): string {
-  const named = `entry ${JSON.stringify(e.path)} `;
-  const at = e.message.indexOf(named);
-  const m = at >= 0 ? e.message.slice(at + named.length) : e.message;
-  const end = m.lastIndexOf('. Nothing');
-  return printable(end >= 0 ? m.slice(0, end) : m);
-}
-
 /**
- * What of `entries` a pack can carry, by the checks rebuild applies to a pack's index: a
+ * What of `entries` a pack can carry, by the checks rebuild applies to a pack's entries: a
  * declared path they refuse is an error naming its jailfile entry (the jail cannot be
  * packed as it is declared); service data they refuse is left out, with a warning.
  */
@@ -137,21 +128,21 @@ function carryable(entries: PackEntry[], declared: ReadonlyMap<string, Target>, 
   // Sizes and hashes are not known until the files are read; these stand-ins pass for them.
   const probe = (list: PackEntry[]): PackEntry[] => list.map((e) => (e.kind === 'file' && e.linkTo === undefined ? { ...e, size: 0, sha256: '0'.repeat(64) } : e));
   for (;;) {
-    const { errors } = validateIndex({ format: PACK_FORMAT, created: '', root: '', vars: {}, entries: probe(entries) });
-    if (!errors.length) return { entries, errors: [] };
+    const problems = entryProblems(probe(entries));
+    if (!problems.length) return { entries, errors: [] };
     const byPath = new Map(entries.map((e) => [e.path, e]));
-    const why = new Map<string, JailError>();
+    const why = new Map<string, string>();
     const refused: JailError[] = [];
-    for (const err of errors) {
-      const t = err.path === undefined ? undefined : declared.get(err.path);
-      if (err.path !== undefined && byPath.get(err.path)?.data) { if (!why.has(err.path)) why.set(err.path, err); }
-      else if (t) refused.push(jailError('not-packable', `${printable(t.path)} (${printable(t.label)} at ${t.at}) cannot be packed: \`rebuild FROM=\` refuses it (it ${refusedBecause(err)}). Build such a jail from its jailfile wherever it is needed, or change the entry to pack it. Nothing was written.`, { path: t.path, entry: t.at }));
-      else refused.push(jailError('not-packable', `The jail cannot be packed: \`rebuild FROM=\` would refuse the pack (${refusedBecause(err)}). Nothing was written.`, err.path === undefined ? {} : { path: err.path }));
+    for (const { entry, why: because } of problems) {
+      const t = declared.get(entry);
+      if (byPath.get(entry)?.data) why.set(entry, because);
+      else if (t) refused.push(jailError('not-packable', `${printable(t.path)} (${printable(t.label)} at ${t.at}) cannot be packed: \`rebuild FROM=\` refuses it (it ${printable(because)}). Build such a jail from its jailfile wherever it is needed, or change the entry to pack it. Nothing was written.`, { path: t.path, entry: t.at }));
+      else refused.push(jailError('not-packable', `The jail cannot be packed: \`rebuild FROM=\` would refuse the pack (${printable(entry)} ${printable(because)}). Nothing was written.`, { path: entry }));
     }
     if (refused.length) return { entries, errors: refused };
     const drop = new Set(why.keys());
-    for (const [p, err] of why) {
-      if (!beneath(p, drop)) warnings.push(`pack: ${printable(p)} cannot be carried (\`rebuild FROM=\` refuses it: it ${refusedBecause(err)}); it and what lies beneath it are not packed`);
+    for (const [p, because] of why) {
+      if (!beneath(p, drop)) warnings.push(`pack: ${printable(p)} cannot be carried (\`rebuild FROM=\` refuses it: it ${printable(because)}); it and what lies beneath it are not packed`);
     }
     entries = without(entries, drop);
   }
@@ -276,8 +267,8 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
     if (a.vars.FROM === undefined) try { jailfile = fs.readFileSync(a.file, 'utf8'); } catch { /* none to record */ }
     const index: PackIndex = { format: PACK_FORMAT, created: new Date().toISOString(), root: a.root, vars, jailfile, entries };
     // The checks were made before the files were read; what went meanwhile must not leave an index rebuild refuses.
-    const { errors } = validateIndex(index);
-    if (errors.length) throw new Error(`the index would be refused by rebuild: ${errors[0]!.message}`);
+    const problems = entryProblems(entries);
+    if (problems.length) throw new Error(`rebuild would refuse its entry ${printable(problems[0]!.entry)}, which ${printable(problems[0]!.why)}`);
     await w.file(INDEX_NAME, Buffer.from(JSON.stringify(index)));
     await w.close();
     out.commit();
