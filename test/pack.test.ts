@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Header } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changes, rig, tree, treeBytes, type Rig } from './helpers.js';
+import { changes, fingerprint, rig, touched, tree, treeBytes, type Rig } from './helpers.js';
 
 let r: Rig;
 let other: string;
@@ -242,4 +242,264 @@ describe('hostile packs are refused whole', () => {
       expect(fs.existsSync('/outside/evil')).toBe(false);
     });
   }
+});
+
+/** The pack's index, read with the host's tar. */
+const packIndex = (pack: string) => JSON.parse(execFileSync('tar', ['xOf', pack, 'jail-pack.json'], { encoding: 'utf8', maxBuffer: 1 << 30 }));
+const packMembers = (pack: string) => execFileSync('tar', ['tf', pack], { encoding: 'utf8', maxBuffer: 1 << 30 }).split('\n').filter(Boolean);
+
+describe('where pack writes, and what it takes', () => {
+  it('refuses -o inside ROOT, and never writes through a link planted at its temporary name', () => {
+    expect(make().code).toBe(0);
+    const victim = path.join(r.outside, 'victim');
+    fs.writeFileSync(victim, 'keep\n');
+    const before = fingerprint(r.root);
+    const inside = r.jail('pack', `ROOT=${r.root}`, '-o', r.root + '/tmp/backup.tar');
+    expect(inside.code).toBe(2);
+    expect(inside.stderr).toContain(`-o ${r.root}/tmp/backup.tar is inside ROOT ${r.root}`);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // Through a link to ROOT's directory: the same place by another name.
+    fs.symlinkSync(r.root + '/tmp', path.join(r.outside, 'via'));
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', path.join(r.outside, 'via', 'backup.tar')).code).toBe(2);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+
+    // A shared directory where someone planted links at every temporary name pack may pick.
+    const shared = path.join(r.outside, 'shared');
+    fs.mkdirSync(shared, { mode: 0o1777 });
+    const last = Number(fs.readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    for (let pid = last + 1; pid <= last + 3000; pid++) fs.symlinkSync(victim, path.join(shared, `backup.tar.${pid}.tmp`));
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', path.join(shared, 'backup.tar'));
+    expect(fs.readFileSync(victim, 'utf8')).toBe('keep\n');
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toMatch(/backup\.tar\.\d+\.tmp is in the way/);
+    expect(fs.existsSync(path.join(shared, 'backup.tar'))).toBe(false);
+  });
+
+  it('-o in a directory that does not exist: one paragraph, exit 2', () => {
+    expect(make().code).toBe(0);
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', '/nonexistent-dir/x.tar');
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe('jail: error: Cannot write the pack /nonexistent-dir/x.tar: its directory /nonexistent-dir does not exist (ENOENT). Create it, or name another place with -o. Nothing was written.\n');
+  });
+
+  it('names a format it cannot write: refused, naming the ones it can', () => {
+    expect(make().code).toBe(0);
+    for (const name of ['j.tar.zst', 'j.tar.bz2', 'j.zip', 'j.tar.xz', 'j']) {
+      const res = r.jail('pack', `ROOT=${r.root}`, '-o', path.join(r.outside, name));
+      expect(res.code, name).toBe(2);
+      expect(res.stderr, name).toContain(`-o ${path.join(r.outside, name)}: jail pack writes FILE.tar, or FILE.tar.gz (FILE.tgz) compressed with gzip`);
+      expect(fs.existsSync(path.join(r.outside, name)), name).toBe(false);
+    }
+  });
+
+  it("refuses make's flags and targets it has no use for, writing nothing", () => {
+    expect(make().code).toBe(0);
+    const out = path.join(r.outside, 'n.tar');
+    const cases: [string[], string][] = [
+      [['-n'], '-n'], [['-q'], '-q'], [['-B'], '-B'], [['-k'], '-k'], [['-j', '2'], '-j'], [['--explain'], '--explain'], [['--json'], '--json'],
+      [['--user', 'www'], '--user'], [['clean'], 'targets (got clean)'], [['/etc/motd'], 'targets (got /etc/motd)'],
+    ];
+    for (const [extra, named] of cases) {
+      const res = r.jail('pack', `ROOT=${r.root}`, '-o', out, ...extra);
+      expect(res.code, extra.join(' ')).toBe(2);
+      expect(res.stderr, extra.join(' ')).toContain(named);
+      expect(res.stderr.split('\n').filter(Boolean).length, extra.join(' ')).toBe(1);
+      expect(fs.existsSync(out), extra.join(' ')).toBe(false);
+    }
+  });
+
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${sig} while packing removes the temporary file`, async () => {
+      r.jailfile(`import { defineJail, text, data } from 'jail';\nexport default defineJail(() => [text('/etc/motd', 'hello\\n'), data('/srv/db')]);\n`);
+      expect(make().code).toBe(0);
+      // Big enough to be read for a while (sparse: cheap to make).
+      fs.writeFileSync(r.root + '/srv/db/big.img', '');
+      fs.truncateSync(r.root + '/srv/db/big.img', 1536 * 1024 * 1024);
+      const out = path.join(r.outside, 'big.tar');
+      const child = r.jailAsync('pack', `ROOT=${r.root}`, '-o', out);
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? 128 : code)));
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (fs.readdirSync(r.outside).some((n) => n.endsWith('.tmp'))) { clearInterval(poll); child.kill(sig); resolve(); }
+        }, 5);
+      });
+      expect(await exited).not.toBe(0);
+      expect(fs.readdirSync(r.outside)).toEqual([]);
+    });
+  }
+});
+
+describe('what pack writes, rebuild reads', () => {
+  it('declared paths inside data() and data() inside data(): each carried once; data nested too deep is left out with a warning', () => {
+    r.jailfile(`import { defineJail, text, data } from 'jail';
+export default defineJail(() => [
+  data('/srv/www'), text('/srv/www/index.html', '<h1>hi</h1>\\n'),
+  data('/srv/a'), data('/srv/a/logs'),
+]);
+`);
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/srv/www/upload.jpg', 'jpeg\n');
+    fs.writeFileSync(r.root + '/srv/a/logs/access.log', 'GET /\n');
+    fs.writeFileSync(r.root + '/srv/a/state', 'up\n');
+    // A service can nest directories as deep as it likes; a pack carries 64 levels.
+    let deep = r.root + '/srv/a/deep';
+    for (let i = 0; i < 70; i++) deep += '/d';
+    fs.mkdirSync(deep, { recursive: true });
+    fs.writeFileSync(deep + '/bottom', 'x\n');
+    const pack = path.join(r.outside, 'j.tar');
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', pack);
+    expect(res.code, res.stderr).toBe(0);
+    const tooDeep = '/srv/a/deep' + '/d'.repeat(62);
+    expect(res.stderr).toBe(`jail: warning: pack: ${tooDeep} is nested deeper than 64 levels; it and what lies beneath it are not packed (a pack carries 64 levels)\n`);
+    const reb = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(reb.code, reb.stderr).toBe(0);
+    const want = new Map([...tree(r.root)].filter(([p]) => p !== tooDeep && !p.startsWith(tooDeep + '/')));
+    expect(tree(other)).toEqual(want);
+    expect(fs.readFileSync(other + '/srv/a/logs/access.log', 'utf8')).toBe('GET /\n');
+  });
+
+  it('a data() directory keeps its setgid bit', () => {
+    r.jailfile(`import { defineJail, data } from 'jail';\nexport default defineJail(() => [data('/srv/shared')]);\n`);
+    expect(make().code).toBe(0);
+    fs.mkdirSync(r.root + '/srv/shared/team');
+    fs.chmodSync(r.root + '/srv/shared/team', 0o2775);
+    const pack = path.join(r.outside, 'j.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    const reb = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(reb.code, reb.stderr).toBe(0);
+    expect(fs.statSync(other + '/srv/shared/team').mode & 0o7777).toBe(0o2775);
+  });
+
+  it('a jail with a setuid program or a device outside the allowed set cannot be packed: refused up front, naming the entry', () => {
+    fs.writeFileSync(path.join(r.src, 'tool'), '#!/bin/sh\n', { mode: 0o4755 });
+    r.jailfile(`import { defineJail, copy, device } from 'jail';
+export default defineJail(({ SRC }) => [
+  copy(SRC + '/tool', { to: '/usr/bin/tool', setuid: true }),
+  device('/dev/kmsg', { type: 'c', major: 1, minor: 11, dangerous: true }),
+]);
+`);
+    expect(make().code).toBe(0);
+    const pack = path.join(r.outside, 'j.tar');
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', pack);
+    expect(res.code).toBe(2);
+    const errors = res.stderr.split('\n').filter((l) => l.startsWith('jail: error: '));
+    expect(errors.length).toBe(2);
+    expect(errors[0]).toMatch(/^jail: error: \/dev\/kmsg \(device\("\/dev\/kmsg"\) at jailfile\.ts:4\) cannot be packed: `rebuild FROM=` refuses it \(it is a device c 1:11, outside the allowed set/);
+    expect(errors[1]).toMatch(/^jail: error: \/usr\/bin\/tool \(copy\(".*\/tool"\) at jailfile\.ts:3\) cannot be packed: `rebuild FROM=` refuses it \(it is setuid or setgid \(mode 4755\)/);
+    expect(fs.readdirSync(r.outside)).toEqual([]);
+  });
+
+  it('pack FROM= a pack carries no copy of the old archive, and the service\'s files stay its own', () => {
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/var/www/uploads/photo.jpg', 'jpeg\n');
+    const first = path.join(r.outside, 'one.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', first).code).toBe(0);
+    expect(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${first}`).code).toBe(0);
+    const second = path.join(r.outside, 'two.tar');
+    const res = r.jail('pack', `ROOT=${other}`, `FROM=${first}`, '-o', second);
+    expect(res.code, res.stderr).toBe(0);
+    expect(packIndex(first).jailfile).toBe(fs.readFileSync(path.join(r.dir, 'jailfile.ts'), 'utf8'));
+    expect(packIndex(second).jailfile).toBeUndefined();
+    expect(Math.abs(fs.statSync(second).size - fs.statSync(first).size)).toBeLessThan(4096);
+    // Restored only where missing by a rebuild from either pack, never put back over the service's newer copy.
+    for (const pack of [first, second]) expect(packIndex(pack).entries.find((e: { path: string }) => e.path === '/var/www/uploads/photo.jpg')).toMatchObject({ data: true });
+  });
+});
+
+describe('a busy or hostile jail while it is packed', () => {
+  /** Calls `then` once pack has made its temporary file (it has listed the jail and checked it is up to date). */
+  const onceWriting = (dir: string, then: () => void) => new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (fs.readdirSync(dir).some((n) => n.endsWith('.tmp'))) { clearInterval(poll); then(); resolve(); }
+    }, 1);
+  });
+  const manyFiles = (n: number) => {
+    fs.mkdirSync(path.join(r.src, 'site', 'many'));
+    for (let i = 0; i < n; i++) fs.writeFileSync(path.join(r.src, 'site', 'many', `f${i}`), Buffer.alloc(4000, i % 251));
+  };
+
+  it('refuses a declared file the jail replaced after the up-to-date check', async () => {
+    r.jailfile(`import { defineJail, copy, dir, text } from 'jail';
+export default defineJail(({ SRC }) => [
+  copy(SRC + '/site', { to: '/srv/a-site' }),
+  dir('/srv/app', { owner: '80:80' }),
+  text('/srv/app/zz-config', 'safe = yes\\n'),
+]);
+`);
+    manyFiles(5000);
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/srv/app/.new', 'safe = no\n');
+    fs.chownSync(r.root + '/srv/app/.new', 80, 80);
+    const pack = path.join(r.outside, 'j.tar');
+    const child = r.jailAsync('pack', `ROOT=${r.root}`, '-o', pack);
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // What a process of the jail (uid 80, owner of /srv/app) can do: rename another file in.
+    await onceWriting(r.outside, () => fs.renameSync(r.root + '/srv/app/.new', r.root + '/srv/app/zz-config'));
+    expect(await exited, stderr).toBe(2);
+    expect(stderr).toContain('/srv/app/zz-config in ROOT changed while it was being packed');
+    expect(fs.readdirSync(r.outside)).toEqual([]);
+  }, 120_000);
+
+  it('a data file the service deletes during the pack is left out with a note', async () => {
+    r.jailfile(`import { defineJail, copy, data } from 'jail';\nexport default defineJail(({ SRC }) => [copy(SRC + '/site', { to: '/srv/a-site' }), data('/srv/db')]);\n`);
+    manyFiles(2000);
+    expect(make().code).toBe(0);
+    fs.writeFileSync(r.root + '/srv/db/job.8', 'queued\n');
+    fs.writeFileSync(r.root + '/srv/db/keep', 'kept\n');
+    fs.linkSync(r.root + '/srv/db/job.8', r.root + '/srv/db/job.8.link');
+    const pack = path.join(r.outside, 'j.tar');
+    const child = r.jailAsync('pack', `ROOT=${r.root}`, '-o', pack);
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await onceWriting(r.outside, () => fs.rmSync(r.root + '/srv/db/job.8'));
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).toBe('jail pack: note: /srv/db/job.8 was removed while the jail was packed; not packed\n');
+    const idx = packIndex(pack);
+    expect(idx.entries.find((e: { path: string }) => e.path === '/srv/db/job.8')).toBeUndefined();
+    // Its other name carries the bytes now.
+    expect(idx.entries.find((e: { path: string }) => e.path === '/srv/db/job.8.link')).toMatchObject({ kind: 'file', size: 7 });
+    const reb = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(reb.code, reb.stderr).toBe(0);
+    expect(tree(other)).toEqual(tree(r.root));
+  }, 120_000);
+
+  it("a name the service chose is printed with its control characters escaped", () => {
+    r.jailfile(`import { defineJail, data } from 'jail';\nexport default defineJail(() => [data('/srv/db')]);\n`);
+    expect(make().code).toBe(0);
+    execFileSync('mkfifo', [r.root + '/srv/db/x\x1b[2J\njail: packed 0 paths OK']);
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', path.join(r.outside, 'j.tar'));
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toBe('jail: warning: pack: /srv/db/x\\x1b[2J\\x0ajail: packed 0 paths OK is a device, FIFO or socket; not packed\n');
+  });
+
+  it('a file over 2 GiB is packed, read in bounded pieces', async () => {
+    r.jailfile(`import { defineJail, data } from 'jail';\nexport default defineJail(() => [data('/srv/db')]);\n`);
+    expect(make().code).toBe(0);
+    const size = 2 * 1024 ** 3 + 4096;
+    fs.writeFileSync(r.root + '/srv/db/sparse.img', 'head');
+    fs.truncateSync(r.root + '/srv/db/sparse.img', size);
+    const pack = path.join(r.outside, 'big.tar');
+    const child = r.jailAsync('pack', `ROOT=${r.root}`, '-o', pack);
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    let peak = 0;
+    const poll = setInterval(() => {
+      try { peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1])); } catch { /* gone */ }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    clearInterval(poll);
+    expect(code, stderr).toBe(0);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak * 1024).toBeLessThan(400 * 1024 ** 2);
+    const entry = packIndex(pack).entries.find((e: { path: string }) => e.path === '/srv/db/sparse.img');
+    expect(entry.size).toBe(size);
+    const zeros = createHash('sha256').update('head');
+    const block = Buffer.alloc(1 << 20);
+    for (let left = size - 4; left > 0; left -= Math.min(left, block.length)) zeros.update(block.subarray(0, Math.min(left, block.length)));
+    expect(entry.sha256).toBe(zeros.digest('hex'));
+    expect(packMembers(pack)).toContain('files/srv/db/sparse.img');
+  }, 120_000);
 });

@@ -56,19 +56,33 @@ export const LIMITS = {
 /** The archive member that holds a file's bytes. */
 export const memberName = (jailPath: string): string => FILES_PREFIX + jailPath.slice(1);
 
-const bad = (entry: string, why: string): JailError =>
-  jailError('bad-pack', `The pack is refused: entry ${JSON.stringify(entry)} ${why}. Nothing was changed; use a pack made by \`jail pack\` from a jail you trust.`, { path: entry });
+/** One thing wrong with a pack's entries: the entry (or `(index)`) and why, as a clause. */
+export interface PackProblem { entry: string; why: string }
+
+const refusal = (p: PackProblem): JailError =>
+  jailError('bad-pack', `The pack is refused: entry ${JSON.stringify(p.entry)} ${p.why}. Nothing was changed; use a pack made by \`jail pack\` from a jail you trust.`, { path: p.entry });
 
 /** Every check on the index alone; returns the problems found (none means usable). */
 export function validateIndex(idx: unknown): { index?: PackIndex; errors: JailError[] } {
-  const errors: JailError[] = [];
   const i = idx as Partial<PackIndex> | null;
   if (!i || typeof i !== 'object' || i.format !== PACK_FORMAT || !Array.isArray(i.entries)) {
     return { errors: [jailError('bad-pack', `The pack is refused: its ${INDEX_NAME} is not a ${PACK_FORMAT} index. Nothing was changed.`)] };
   }
-  if (i.entries.length > LIMITS.entries) return { errors: [bad('(index)', `lists ${i.entries.length} entries, more than ${LIMITS.entries}`)] };
+  const problems = entryProblems(i.entries as PackEntry[]);
+  return problems.length ? { errors: problems.map(refusal) } : { index: i as PackIndex, errors: [] };
+}
+
+/**
+ * What rebuild refuses in a pack's entries, at most one problem per entry. `jail pack`
+ * applies the same checks to what it is about to write, so it never writes a pack its
+ * own rebuild refuses.
+ */
+export function entryProblems(entries: readonly PackEntry[]): PackProblem[] {
+  const errors: PackProblem[] = [];
+  const bad = (entry: string, why: string): PackProblem => ({ entry, why });
+  if (entries.length > LIMITS.entries) return [bad('(index)', `lists ${entries.length} entries, more than ${LIMITS.entries}`)];
   const seen = new Map<string, PackEntry>();
-  for (const e of i.entries as PackEntry[]) {
+  for (const e of entries) {
     const p = typeof e?.path === 'string' ? e.path : JSON.stringify(e?.path);
     if (typeof e?.path !== 'string' || !e.path.startsWith('/') || e.path.includes('\0') || e.path === '/') { errors.push(bad(p, 'is not an absolute jail path')); continue; }
     if (path.posix.normalize(e.path) !== e.path || e.path.endsWith('/') || e.path.split('/').some((c) => c === '..' || c === '.')) { errors.push(bad(p, "has '.', '..' or a doubled slash in it")); continue; }
@@ -99,5 +113,5 @@ export function validateIndex(idx: unknown): { index?: PackIndex; errors: JailEr
       if (parent && parent.kind !== 'dir') { errors.push(bad(e.path, `lies beneath ${q}, which the pack makes a ${parent.kind}`)); break; }
     }
   }
-  return errors.length ? { errors } : { index: i as PackIndex, errors };
+  return errors;
 }
