@@ -13,6 +13,7 @@ import { apply, recordingApplier, rootApplier } from './apply.js';
 import { acquireLock, loadManifest, manifestPath, markBuilding, recordedVars, rootKey, sameVars, saveManifest, stateDir, varsToRecord } from './manifest.js';
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
+import { checkStateDir } from './state-dir.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
 import type { Entry, InstallEntry } from './entries.js';
 import type { Layer } from './install/layers.js';
@@ -155,6 +156,9 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, 
   const rootCheck = checkRoot(opts.vars.ROOT, installDir, command);
   if (!rootCheck.ok) { a.errors.push(rootCheck.error); return a; }
   a.root = rootCheck.value;
+  // Before anything in it is read: the records, the cached jailfile, the layers.
+  const unsafe = checkStateDir(installDir, { chain: opts.vars.FROM !== undefined });
+  if (unsafe) { a.errors.push(unsafe); return a; }
   const recorded = built ? recordedVars(manifestPath(installDir, a.root)) : {};
   a.recorded = Object.keys(recorded).filter((k) => !Object.hasOwn(opts.vars, k));
   const vars = { ...recorded, ...opts.vars, ROOT: a.root };

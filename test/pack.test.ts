@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Header } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changes, rig, tree, treeBytes, type Rig } from './helpers.js';
+import { changes, fingerprint, rig, tree, treeBytes, type Rig } from './helpers.js';
 
 let r: Rig;
 let other: string;
@@ -242,4 +242,55 @@ describe('hostile packs are refused whole', () => {
       expect(fs.existsSync('/outside/evil')).toBe(false);
     });
   }
+});
+
+describe('the state directory and the files rebuild copies out of a pack', () => {
+  it('refuses a .jail another user made or can write, FROM= or not, and touches nothing', () => {
+    expect(make().code).toBe(0);
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    // FROM= where an admin downloaded the pack: a shared scratch directory, .jail made first by another user.
+    fs.chmodSync(path.dirname(r.outside), 0o755);
+    const pub = path.join(r.outside, 'pub');
+    fs.mkdirSync(pub);
+    fs.chmodSync(pub, 0o1777);
+    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'mkdir', path.join(pub, '.jail')]);
+    let res = r.jail('make', '-C', pub, `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`The state directory ${pub}/.jail is owned by uid 65534, not by you or root`);
+    expect(fs.existsSync(other)).toBe(false);
+    expect(fs.readdirSync(path.join(pub, '.jail'))).toEqual([]);
+    // Removed, it is made again as root's, and the rebuild goes on.
+    fs.rmdirSync(path.join(pub, '.jail'));
+    res = r.jail('make', '-C', pub, `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(tree(other)).toEqual(tree(r.root));
+    expect(fs.lstatSync(path.join(pub, '.jail')).uid).toBe(0);
+
+    // With FROM=, a directory above owned by another user: they could rename .jail away and put theirs in its place.
+    const theirs = path.join(r.outside, 'theirs');
+    fs.mkdirSync(theirs);
+    fs.chownSync(theirs, 65534, 65534);
+    res = r.jail('make', '-C', theirs, `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`The state directory ${theirs}/.jail lies in ${theirs}, owned by uid 65534`);
+
+    // Beside a jailfile: the same for every command that reads the state directory.
+    const state = path.join(r.dir, '.jail');
+    const jailBefore = fingerprint(r.root);
+    for (const [why, plant] of [
+      ['is owned by uid 65534', () => fs.chownSync(state, 65534, 65534)],
+      ['can be written by anyone (mode 777)', () => { fs.chownSync(state, 0, 0); fs.chmodSync(state, 0o777); }],
+      ['is a symlink', () => { fs.renameSync(state, state + '.real'); fs.chmodSync(state + '.real', 0o755); fs.symlinkSync(state + '.real', state); }],
+    ] as const) {
+      plant();
+      for (const cmd of [['make'], ['make', '-n'], ['check'], ['pack', '-o', path.join(r.outside, 'q.tar')]]) {
+        res = r.jail(cmd[0]!, `ROOT=${r.root}`, `SRC=${r.src}`, ...cmd.slice(1));
+        expect(res.code, `${why}: ${cmd.join(' ')}`).toBe(2);
+        expect(res.stderr).toContain(`The state directory ${state} ${why}`);
+      }
+    }
+    expect(fingerprint(r.root)).toEqual(jailBefore);
+    expect(fs.existsSync(path.join(r.outside, 'q.tar'))).toBe(false);
+  });
 });
