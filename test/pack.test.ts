@@ -221,6 +221,11 @@ describe('hostile packs are refused whole', () => {
     ['setuid bits', (f) => hostileTar(f, [{ name: 'files/bin/su', body }, { name: 'jail-pack.json', body: index([fileEntry('/bin/su', body, 0o4755)]) }]), /entry "\/bin\/su" is setuid or setgid/],
     ['absurd nesting', (f) => { const p = '/' + Array.from({ length: 100 }, () => 'd').join('/'); hostileTar(f, [{ name: 'files' + p, body }, { name: 'jail-pack.json', body: index([fileEntry(p, body)]) }]); }, /nested deeper than 64 levels/],
     ['a decompression bomb', (f) => hostileTar(f, [{ name: 'files/bomb', body: Buffer.alloc(60 * 1024 * 1024) }, { name: 'jail-pack.json', body: index([fileEntry('/bomb', Buffer.alloc(60 * 1024 * 1024))]) }], true), /decompression|ratio|bomb/i],
+    // What would fail only once ROOT is being written: refused with the rest, before anything is.
+    ['an owner past 2^32-2', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }, { name: 'jail-pack.json', body: index([{ ...fileEntry('/etc/motd', body), uid: 2 ** 40 }]) }]), /entry "\/etc\/motd" has a bad mode or owner/],
+    ['a name of 300 bytes', (f) => { const p = `/srv/${'n'.repeat(300)}`; hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: p, kind: 'dir', mode: 0o755, uid: 0, gid: 0 }]) }]); }, /has a name longer than 255 bytes/],
+    ['a link target of 5000 bytes', (f) => hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: '/srv/l', kind: 'symlink', mode: 0o777, uid: 0, gid: 0, target: 't'.repeat(5000) }]) }]), /entry "\/srv\/l" is a symlink whose target is longer than 4095 bytes/],
+    ['a path of 4200 bytes', (f) => { const p = '/' + Array.from({ length: 21 }, () => 'd'.repeat(199)).join('/'); hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: p, kind: 'dir', mode: 0o755, uid: 0, gid: 0 }]) }]); }, /is longer than 4095 bytes/],
     ['a hard link to nothing in the pack', (f) => hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: '/etc/x', kind: 'file', mode: 0o644, uid: 0, gid: 0, linkTo: '/etc/shadow' }]) }]), /entry "\/etc\/x" is a hard link to "\/etc\/shadow", which is not a file of the pack/],
     ['bytes that do not match the index', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }, { name: 'jail-pack.json', body: index([fileEntry('/etc/motd', Buffer.from('other'))]) }]), /does not match the size or sha256/],
     ['no index', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }]), /has no jail-pack\.json/],
@@ -236,7 +241,9 @@ describe('hostile packs are refused whole', () => {
       const res = r.jail('make', `ROOT=${r.root}`, 'rebuild', `FROM=${file}`);
       expect(res.code).toBe(2);
       expect(res.stderr).toMatch(msg);
-      expect(res.stderr).toMatch(/Nothing was changed|refused/);
+      // One paragraph, naming the pack.
+      expect(res.stderr.match(/^jail: error: /gm)).toHaveLength(1);
+      expect(res.stderr).toMatch(new RegExp(`^jail: error: The pack ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is refused: .*Nothing was changed`, 'm'));
       expect(treeBytes(r.outside)).toEqual(outsideBefore);
       expect(tree(r.root)).toEqual(jailBefore);
       expect(fs.existsSync('/outside/evil')).toBe(false);

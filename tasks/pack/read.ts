@@ -109,7 +109,7 @@ export async function readPack(file: string, staging: string): Promise<{ pack?: 
   if (!indexText) return { errors: [jailError('bad-pack', `The pack ${file} is refused: it has no ${INDEX_NAME}; it was not made by \`jail pack\`. Nothing was changed.`)] };
   let raw: unknown;
   try { raw = JSON.parse(indexText); } catch { return { errors: [jailError('bad-pack', `The pack ${file} is refused: its ${INDEX_NAME} is not valid JSON. Nothing was changed.`)] }; }
-  const { index, errors: bad } = validateIndex(raw);
+  const { index, errors: bad } = validateIndex(raw, file);
   if (!index) return { errors: bad };
   const out = new Map<string, string>();
   for (const e of index.entries) {
