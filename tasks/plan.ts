@@ -10,8 +10,8 @@
 import { printable } from './printable.js';
 import fs from 'node:fs';
 import { isRecordPath, type Manifest, type Rec } from './manifest.js';
-import { comparePaths, octal, parentOf, type Target, type TargetKind } from './targets.js';
-import { sameBytes, sameBytesAs } from './compare.js';
+import { comparePaths, octal, parentOf, stampHash, stampSize, type Target, type TargetKind } from './targets.js';
+import { sameBytes, sameBytesAs, sameHash } from './compare.js';
 import { devNumbers, lstatOf, type Stat } from './stat.js';
 import { mountsBeneath } from './rootfs.js';
 
@@ -245,7 +245,10 @@ function bytesMoved(recorded: string | undefined, now: string): boolean {
 
 /** Does the file in ROOT hold the declared bytes? */
 function matches(root: string, t: Target & { kind: 'file' | 'text' }, st: Stat): boolean {
-  return t.kind === 'file' ? sameBytes(t.source, root + t.path, st) : sameBytesAs(t.content, root + t.path, st);
+  if (t.kind === 'text') return sameBytesAs(t.content, root + t.path, st);
+  // A pack's file is known by its hash: the pack is not read again to judge it.
+  const sha256 = stampHash(t.sourceStamp);
+  return sha256 ? sameHash(sha256, stampSize(t.sourceStamp), root + t.path, st) : sameBytes(t.source, root + t.path, st);
 }
 
 export function plan(root: string, targets: readonly Target[], manifest: Manifest, opts: PlanOptions = {}): Plan {
