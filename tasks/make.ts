@@ -14,6 +14,7 @@ import { acquireLock, loadManifest, manifestPath, markBuilding, recordedVars, ro
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { checkStateDir } from './state-dir.js';
+import { printable } from './printable.js';
 import { GROUPS, inGroup, stampHash, stampSize, type GroupName, type Target } from './targets.js';
 import type { Staged } from './pack/read.js';
 import type { Entry, InstallEntry } from './entries.js';
@@ -305,9 +306,9 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     report.upToDate = plan.upToDate;
     report.observed = plan.observed;
     emit({ type: 'start', total: plan.actions.length });
-    const keptWarning = (p: string) => warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    const keptWarning = (p: string) => warn(`kept ${printable(p)}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
     plan.kept.forEach(keptWarning);
-    for (const l of plan.left) warn(`left ${l.path}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
+    for (const l of plan.left) warn(`left ${printable(l.path)}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
 
     const pending = steps && opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];
     if (opts.question) {

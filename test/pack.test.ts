@@ -503,4 +503,29 @@ describe('packs rebuild reads, whatever is in them', () => {
     }
     expect(fingerprint(r.root)).toEqual(jailBefore);
   });
+
+  it('names from a pack are printed with their control characters escaped', () => {
+    expect(make().code).toBe(0);
+    // A service's file name, carried in the pack as it is.
+    fs.writeFileSync(`${r.root}/var/www/uploads/y\x1b]0;pwned\x07\nfake: line`, 'x');
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    let res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`, '--explain');
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('create /var/www/uploads/y\\x1b]0;pwned\\x07\\x0afake: line (file): output missing [');
+    expect(res.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]|^fake/m);
+    // A hostile pack's entry, refused or not, is never printed as it is.
+    const body = Buffer.from('x');
+    const file = path.join(r.outside, 'evil.tar');
+    const evil = '/evil\x1b[31mRED\x1b[0m\nfake line\r';
+    hostileTar(file, [{ name: 'files' + evil, body }, { name: 'jail-pack.json', body: index([fileEntry(evil, body)]) }]);
+    res = r.jail('make', `ROOT=${path.join(r.outside, 'evil-root')}`, 'rebuild', `FROM=${file}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('create /evil\\x1b[31mRED\\x1b[0m\\x0afake line\\x0d (file): output missing');
+    hostileTar(file, [{ name: 'files' + evil, body }, { name: 'jail-pack.json', body: index([{ ...fileEntry(evil, body), mode: 0o4755 }]) }]);
+    res = r.jail('make', `ROOT=${path.join(r.outside, 'evil-root')}`, 'rebuild', `FROM=${file}`);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('entry "/evil\\u001b[31mRED\\u001b[0m\\nfake line\\r" is setuid');
+    expect(res.stdout + res.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]|^fake/m);
+  });
 });
