@@ -308,6 +308,9 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     emit({ type: 'start', total: plan.actions.length });
     const keptWarning = (p: string) => warn(`kept ${printable(p)}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
     plan.kept.forEach(keptWarning);
+    for (const u of plan.unrestored) {
+      warn(`not restored: ${u.count} of the service's files and directories in the pack, at or beneath ${printable(u.path)}: ${printable(u.path)} in ROOT is now ${u.why} (the service's doing?), and jail never writes through what a service put there. To bring them back, remove ${printable(u.path)} in ROOT by hand, then run the rebuild again`);
+    }
     for (const l of plan.left) warn(`left ${printable(l.path)}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
 
     const pending = steps && opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];

@@ -529,3 +529,42 @@ describe('packs rebuild reads, whatever is in them', () => {
     expect(res.stdout + res.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]|^fake/m);
   });
 });
+
+describe('a service that put something else where its files were', () => {
+  it('a data directory or a hard link\'s first name made a symlink: rebuild restores the rest, says what it left and how to bring it back', () => {
+    expect(make().code).toBe(0);
+    const up = `${r.root}/var/www/uploads`;
+    fs.mkdirSync(`${up}/sub`);
+    fs.writeFileSync(`${up}/sub/f`, 'f\n');
+    fs.writeFileSync(`${up}/a.bin`, 'a\n');
+    fs.linkSync(`${up}/a.bin`, `${up}/b.bin`);
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    expect(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`).code).toBe(0);
+    const good = tree(other);
+    // The service's doing: its directory is a link now, its file's first name too; then something is lost.
+    const o = `${other}/var/www/uploads`;
+    fs.rmSync(`${o}/sub`, { recursive: true });
+    fs.symlinkSync('/etc', `${o}/sub`);
+    fs.rmSync(`${o}/a.bin`);
+    fs.rmSync(`${o}/b.bin`);
+    fs.symlinkSync('/etc/passwd', `${o}/a.bin`);
+    fs.rmSync(`${other}/etc/motd`);
+    let res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual(['create /etc/motd (file): output missing (deleted since the last build)']);
+    expect(res.stderr).toContain('jail: warning: not restored: 1 of the service\'s files and directories in the pack, at or beneath /var/www/uploads/sub: /var/www/uploads/sub in ROOT is now a symlink where the pack has a directory (the service\'s doing?), and jail never writes through what a service put there. To bring them back, remove /var/www/uploads/sub in ROOT by hand, then run the rebuild again');
+    expect(res.stderr).toContain('jail: warning: not restored: 1 of the service\'s files and directories in the pack, at or beneath /var/www/uploads/a.bin: /var/www/uploads/a.bin in ROOT is now a symlink where the pack has the file that /var/www/uploads/b.bin is another name of');
+    expect(fs.readlinkSync(`${o}/sub`)).toBe('/etc');
+    expect(fs.readlinkSync(`${o}/a.bin`)).toBe('/etc/passwd');
+    expect(fs.existsSync(`${o}/b.bin`)).toBe(false);
+    expect(fs.existsSync('/etc/f')).toBe(false);
+    // The advice works.
+    fs.rmSync(`${o}/sub`);
+    fs.rmSync(`${o}/a.bin`);
+    res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain('not restored');
+    expect(tree(other)).toEqual(good);
+  });
+});
