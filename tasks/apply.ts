@@ -35,13 +35,16 @@ export interface Applier {
   close(): void;
 }
 
-/** The applier that writes ROOT; `copyThreads` small-file copies run beside the main thread. */
-export function rootApplier(root: string, copyThreads = 0): Applier {
+/**
+ * The applier that writes ROOT; `copyThreads` small-file copies run beside the main thread.
+ * `staged`: where the bytes of a source that is no host file (a pack's member) are read from.
+ */
+export function rootApplier(root: string, copyThreads = 0, staged?: ReadonlyMap<string, string>): Applier {
   const fs = RootFs.open(root, copyThreads);
   return {
     prune: (p, seen) => fs.prune(p, seen),
     ensureDir: (t) => fs.ensureDir(t.path, t.mode, t.uid, t.gid),
-    copyFile: (t) => fs.copyFile(t.path, t.source, t.mode, t.uid, t.gid, stampSize(t.sourceStamp)),
+    copyFile: (t) => fs.copyFile(t.path, staged?.get(t.source) ?? t.source, t.mode, t.uid, t.gid, stampSize(t.sourceStamp)),
     hardlink: (t) => fs.hardlink(t.path, t.linkTo!),
     writeText: (t) => fs.writeText(t.path, t.content, t.mode, t.uid, t.gid),
     symlink: (t) => fs.symlink(t.path, t.target, t.uid, t.gid),

@@ -3,6 +3,7 @@
 // where a file should be must not hang the build), and must still be the inode lstat saw.
 
 import fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import type { Stat } from './stat.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -50,6 +51,24 @@ export function sameBytesAs(content: Buffer, out: string, st: Stat): boolean {
     let off = 0;
     for (let n; (n = fs.readSync(fd, b, off, b.length - off, null)) > 0;) off += n;
     return off === content.length && b.compare(content, 0, content.length, 0, off) === 0;
+  } catch {
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Does the jail file `out` hold `size` bytes whose sha256 is `sha256` (a pack's file, with no copy of it at hand)? */
+export function sameHash(sha256: string, size: number, out: string, st: Stat): boolean {
+  if (st.size !== size) return false;
+  const fd = openJailFile(out, st);
+  if (fd === undefined) return false;
+  try {
+    const h = createHash('sha256');
+    const b = Buffer.allocUnsafe(CHUNK);
+    let total = 0;
+    for (let n; (n = fs.readSync(fd, b, 0, CHUNK, null)) > 0;) { h.update(b.subarray(0, n)); total += n; }
+    return total === size && h.digest('hex') === sha256;
   } catch {
     return false;
   } finally {

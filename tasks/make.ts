@@ -13,7 +13,10 @@ import { apply, recordingApplier, rootApplier } from './apply.js';
 import { acquireLock, loadManifest, manifestPath, markBuilding, recordedVars, rootKey, sameVars, saveManifest, stateDir, varsToRecord } from './manifest.js';
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
-import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
+import { checkStateDir } from './state-dir.js';
+import { printable } from './printable.js';
+import { GROUPS, inGroup, stampHash, stampSize, type GroupName, type Target } from './targets.js';
+import type { Staged } from './pack/read.js';
 import type { Entry, InstallEntry } from './entries.js';
 import type { Layer } from './install/layers.js';
 import { jailError, type JailError } from './result.js';
@@ -155,6 +158,9 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, 
   const rootCheck = checkRoot(opts.vars.ROOT, installDir, command);
   if (!rootCheck.ok) { a.errors.push(rootCheck.error); return a; }
   a.root = rootCheck.value;
+  // Before anything in it is read: the records, the cached jailfile, the layers.
+  const unsafe = checkStateDir(installDir, { chain: opts.vars.FROM !== undefined });
+  if (unsafe) { a.errors.push(unsafe); return a; }
   const recorded = built ? recordedVars(manifestPath(installDir, a.root)) : {};
   a.recorded = Object.keys(recorded).filter((k) => !Object.hasOwn(opts.vars, k));
   const vars = { ...recorded, ...opts.vars, ROOT: a.root };
@@ -184,21 +190,34 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, 
   return a;
 }
 
-/** `FROM=pack.tar`: the targets come from a pack instead of the jailfile, its files staged outside ROOT. */
+/** `FROM=pack.tar`: the targets come from a pack instead of the jailfile, its files known by their hashes (copied out only by a build that writes them). */
 async function analyzePack(a: Analysis, file: string): Promise<Analysis> {
   a.stage = 'load';
   a.file = file;
-  const staging = path.join(stateDir(a.installDir), `unpack-${rootKey(a.root)}`);
-  const { readPack } = await import('./pack/read.js');
-  const { pack, errors } = await readPack(file, staging);
+  const { scanPack } = await import('./pack/read.js');
+  const { index, errors } = await scanPack(file);
   a.errors.push(...errors);
-  if (!pack) return a;
+  if (!index) return a;
   a.stage = 'expand';
-  a.targets = packTargets(pack, file, a.errors);
+  a.targets = packTargets({ index }, file, a.errors);
   if (a.errors.length) return a;
   a.stage = 'done';
   a.ok = true;
   return a;
+}
+
+/** The pack's files a plan writes, copied out of the pack (under the build lock); undefined when it writes none. */
+async function stageFor(plan: Plan, file: string, installDir: string, root: string): Promise<Staged | JailError | undefined> {
+  const want = new Map<string, { source: string; size: number; sha256: string }>();
+  for (const a of plan.actions) {
+    const t = a.target;
+    if (a.op === 'remove' || t?.kind !== 'file' || t.linkTo) continue;
+    const sha256 = stampHash(t.sourceStamp);
+    if (sha256) want.set(t.path, { source: t.source, size: stampSize(t.sourceStamp), sha256 });
+  }
+  if (!want.size) return undefined;
+  const { stagePack } = await import('./pack/read.js');
+  return stagePack(file, want, stateDir(installDir), rootKey(root));
 }
 
 export async function make(opts: MakeOptions): Promise<Report> {
@@ -277,6 +296,7 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
 
   const lock = dryRun ? undefined : await acquireLock(installDir, root, { waitMs: opts.lockWaitMs ?? 600_000, onWait: (pid) => emit({ type: 'waiting', pid }) });
   if (lock && 'code' in lock) { report.errors.push(lock); return done(); }
+  let staged: Staged | undefined;
   try {
     const mfile = manifestPath(installDir, root);
     const { manifest, error } = loadManifest(mfile, root);
@@ -286,9 +306,12 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     report.upToDate = plan.upToDate;
     report.observed = plan.observed;
     emit({ type: 'start', total: plan.actions.length });
-    const keptWarning = (p: string) => warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    const keptWarning = (p: string) => warn(`kept ${printable(p)}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
     plan.kept.forEach(keptWarning);
-    const leftWarning = (l: { path: string; why: string }) => warn(`left ${l.path}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
+    for (const u of plan.unrestored) {
+      warn(`not restored: ${u.count} of the service's files and directories in the pack, at or beneath ${printable(u.path)}: ${printable(u.path)} in ROOT is now ${u.why} (the service's doing?), and jail never writes through what a service put there. To bring them back, remove ${printable(u.path)} in ROOT by hand, then run the rebuild again`);
+    }
+    const leftWarning = (l: { path: string; why: string }) => warn(`left ${printable(l.path)}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
     plan.left.forEach(leftWarning);
 
     const pending = steps && opts.vars.FROM === undefined && !sel.only ? jail.pendingInstalls : [];
@@ -302,13 +325,19 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     // when the jail itself did not change); a group or a path leaves the record's as they were.
     const vars = sel.clean ? undefined : sel.only ? manifest.vars : varsToRecord(opts.vars);
     const writes = plan.actions.length > 0 || plan.refresh.size > 0 || plan.forget.length > 0 || plan.sweep.length > 0 || !sameVars(vars, manifest.vars);
+    // A pack's files are copied out for this build alone, under its lock, before ROOT is touched.
+    if (opts.vars.FROM !== undefined && !dryRun) {
+      const s = await stageFor(plan, jail.file, installDir, root);
+      if (s && 'code' in s) { report.errors.push(s); return done(); }
+      staged = s;
+    }
     if (!dryRun && plan.actions.length > 0) markBuilding(mfile);
     // Nothing to write (a no-op build): ROOT, a real directory, is not opened, nor its
     // filesystem asked for a -j; opening it reads the mount table, for nothing.
     const idle = plan.actions.length === 0 && plan.sweep.length === 0 && fs.lstatSync(root, { throwIfNoEntry: false })?.isDirectory() === true;
     const jobs = idle ? 1 : opts.jobs ?? defaultJobs(root);
     const threads = dryRun || idle ? 0 : copyThreads(jobs, plan);
-    const applier = dryRun || idle ? recordingApplier() : rootApplier(root, threads);
+    const applier = dryRun || idle ? recordingApplier() : rootApplier(root, threads, staged?.files);
     let result;
     try {
       result = await apply(plan, applier, {
@@ -348,7 +377,7 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       // A failed write may leave a temporary file behind: the next build sweeps for it.
       saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, vars, records });
     }
-    if (opts.vars.FROM !== undefined) fs.rmSync(path.join(stateDir(installDir), `unpack-${rootKey(root)}`), { recursive: true, force: true });
+    staged?.remove();
     if (pending.length && (dryRun || report.errors.length)) {
       for (const l of pending) { report.installs.push({ name: l.entry.name, status: 'pending' }); emit({ type: 'install', name: l.entry.name, status: 'pending' }); }
     } else if (pending.length) {
@@ -385,6 +414,7 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     }
     return done();
   } finally {
+    staged?.remove();
     if (lock && !('code' in lock)) lock.release();
   }
 }

@@ -10,8 +10,8 @@
 import { printable } from './printable.js';
 import fs from 'node:fs';
 import { isRecordPath, type Manifest, type Rec } from './manifest.js';
-import { comparePaths, octal, parentOf, type Target, type TargetKind } from './targets.js';
-import { sameBytes, sameBytesAs } from './compare.js';
+import { comparePaths, octal, parentOf, stampHash, stampSize, type Target, type TargetKind } from './targets.js';
+import { sameBytes, sameBytesAs, sameHash } from './compare.js';
 import { devNumbers, lstatOf, type Stat } from './stat.js';
 import { mountsBeneath } from './rootfs.js';
 
@@ -60,6 +60,13 @@ export interface Plan {
   readonly restamp: string[];
   /** What lstat said of each target's path that was looked at and is not being changed (the cheap checks reuse it). */
   readonly observed: Map<string, Stat>;
+  /**
+   * A service's files of a pack (`data`) that cannot be restored without writing through
+   * what the service put in their way (a directory of theirs that is a link or a file now,
+   * the first name of a hard link that is no longer a file): where, why, and how many paths.
+   * Never replaced, as the service's own files never are: a warning, not a change.
+   */
+  readonly unrestored: { path: string; why: string; count: number }[];
   /** The last build was interrupted: the directories to sweep of its temporary files. */
   readonly sweep: string[];
 }
@@ -247,7 +254,10 @@ function bytesMoved(recorded: string | undefined, now: string): boolean {
 
 /** Does the file in ROOT hold the declared bytes? */
 function matches(root: string, t: Target & { kind: 'file' | 'text' }, st: Stat): boolean {
-  return t.kind === 'file' ? sameBytes(t.source, root + t.path, st) : sameBytesAs(t.content, root + t.path, st);
+  if (t.kind === 'text') return sameBytesAs(t.content, root + t.path, st);
+  // A pack's file is known by its hash: the pack is not read again to judge it.
+  const sha256 = stampHash(t.sourceStamp);
+  return sha256 ? sameHash(sha256, stampSize(t.sourceStamp), root + t.path, st) : sameBytes(t.source, root + t.path, st);
 }
 
 export function plan(root: string, targets: readonly Target[], manifest: Manifest, opts: PlanOptions = {}): Plan {
@@ -257,6 +267,19 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
   let upToDate = 0;
   /** Directories that are not real directories in ROOT now, with why: what lies beneath them is built without looking. */
   const replaced = new Map<string, string>();
+  /** The service's directories that are something else in ROOT now: its files beneath them are not restored. */
+  const shadowed = new Map<string, string>();
+  const unrestored = new Map<string, { path: string; why: string; count: number }>();
+  const skip = (at: string, why: string) => {
+    const u = unrestored.get(at) ?? { path: at, why, count: 0 };
+    u.count++;
+    unrestored.set(at, u);
+  };
+  /** The shadowed directory at or above `p`, if any. */
+  const shadowOf = (p: string): string | undefined => {
+    for (let q = p; q !== '/'; q = parentOf(q)) if (shadowed.has(q)) return q;
+    return undefined;
+  };
 
   let selected = opts.clean ? [] : targets;
   if (opts.only) {
@@ -274,6 +297,10 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
   for (const t of selected) {
     const rec = manifest.records[t.path];
     if (rec) matched++;
+    if (shadowed.size && t.data) {
+      const at = shadowOf(parentOf(t.path));
+      if (at !== undefined) { skip(at, shadowed.get(at)!); continue; }
+    }
     const parentWhy = replaced.size ? replaced.get(parentOf(t.path)) : undefined;
     if (parentWhy !== undefined) {
       if (t.kind === 'dir') replaced.set(t.path, parentWhy);
@@ -281,13 +308,26 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       continue;
     }
     const st = lstatOf(root + t.path);
+    if (!st && t.data && t.kind === 'file' && t.linkTo) {
+      // Another name of a service's file that is no longer one (or lies beneath one of its directories that is not one).
+      const at = shadowed.size ? shadowOf(t.linkTo) : undefined;
+      const first = at === undefined ? lstatOf(root + t.linkTo) : undefined;
+      if (at !== undefined) { skip(at, shadowed.get(at)!); continue; }
+      if (first && !first.isFile()) { skip(t.linkTo, `a ${typeName(first)} where the pack has the file that ${printable(t.path)} is another name of`); continue; }
+    }
     if (!st) {
       const why = rec ? 'output missing (deleted since the last build)' : 'output missing';
       if (t.kind === 'dir') replaced.set(t.path, why);
       creates.push({ op: 'create', path: t.path, kind: t.kind, reasons: [why], target: t });
       continue;
     }
-    if (t.data) { upToDate++; observed.set(t.path, st); continue; } // the service's file is there: it is not ours to judge
+    if (t.data) {
+      // The service's file is there: it is not ours to judge. A directory of its own it made something else keeps the pack's files beneath it out.
+      if (t.kind === 'dir' && !st.isDirectory()) shadowed.set(t.path, `a ${typeName(st)} where the pack has a directory`);
+      upToDate++;
+      observed.set(t.path, st);
+      continue;
+    }
     let j = judge(root, t, st, rec, opts.verify);
     if (opts.always && j.reasons.length === 0) j = { reasons: ['-B: rebuilding everything'] };
     if (j.reasons.length) {
@@ -345,7 +385,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
   }
 
   return {
-    root, actions: [...removes, ...creates], upToDate, refresh, observed, forget, kept, left, restamp: [...restamp],
+    root, actions: [...removes, ...creates], upToDate, refresh, observed, unrestored: [...unrestored.values()], forget, kept, left, restamp: [...restamp],
     sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)],
   };
 }

@@ -3,6 +3,7 @@
 
 import type { MakeEvent, Report } from './make.js';
 import type { JailError } from './result.js';
+import { printable, printableCode } from './printable.js';
 
 export interface Output {
   out(line: string): void;
@@ -58,8 +59,10 @@ export class HumanLog {
         const verb = VERB[a.op][e.dryRun ? 1 : 0];
         const why = this.opts.explain ? a.reasons.join('; ') : a.reasons[0];
         const at = this.opts.explain && a.target ? ` [${a.target.at} ${a.target.label}]` : '';
-        this.io.out(`${verb} ${a.path} (${a.kind}): ${why}${at}`);
-        this.#draw(a.path);
+        // A path from a pack, or a service's file in it, may hold anything a name can.
+        const shown = printable(a.path);
+        this.io.out(`${verb} ${shown} (${a.kind}): ${printableCode(`${why}${at}`)}`);
+        this.#draw(shown);
         return;
       }
     }

@@ -32,7 +32,7 @@ export interface FileTarget extends Base {
   readonly kind: 'file';
   /** The host file whose bytes the jail file holds. */
   readonly source: string;
-  /** The source's stamp when expand() looked at it. */
+  /** The source's stamp when expand() looked at it; for a pack's file, a hash stamp (hashStamp) of its bytes. */
   readonly sourceStamp: string;
   /**
    * A hard link of a pack or install layer: this path is another name of the file at
@@ -62,6 +62,20 @@ export function inGroup(t: Target, g: GroupName): boolean {
 }
 
 export { stampOf, sourceStampOf } from './stat.js';
+
+/**
+ * The stamp of a `FROM=` pack's file: its bytes' sha256 and size, as the pack's index gives
+ * them (the size where a stat stamp has it). Its bytes are judged by that hash, with no
+ * copy of the pack at hand.
+ */
+export function hashStamp(sha256: string, size: number): string {
+  return `sha256:${sha256}:${size}`;
+}
+
+/** The sha256 a hash stamp holds; undefined for a stat stamp. */
+export function stampHash(stamp: string): string | undefined {
+  return stamp.startsWith('sha256:') ? stamp.slice(7, 71) : undefined;
+}
 
 /** The size a stamp records (Infinity when it is not a stamp). */
 export function stampSize(stamp: string): number {

@@ -4,11 +4,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Header } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changes, fingerprint, rig, touched, tree, treeBytes, type Rig } from './helpers.js';
+import { changes, CLI, fingerprint, rig, touched, tree, treeBytes, type Rig } from './helpers.js';
 
 let r: Rig;
 let other: string;
@@ -220,7 +220,13 @@ describe('hostile packs are refused whole', () => {
     ['a device tar entry', (f) => hostileTar(f, [{ name: 'files/dev/sda', type: 'BlockDevice' }, { name: 'jail-pack.json', body: index([]) }]), /is a BlockDevice entry/],
     ['setuid bits', (f) => hostileTar(f, [{ name: 'files/bin/su', body }, { name: 'jail-pack.json', body: index([fileEntry('/bin/su', body, 0o4755)]) }]), /entry "\/bin\/su" is setuid or setgid/],
     ['absurd nesting', (f) => { const p = '/' + Array.from({ length: 100 }, () => 'd').join('/'); hostileTar(f, [{ name: 'files' + p, body }, { name: 'jail-pack.json', body: index([fileEntry(p, body)]) }]); }, /nested deeper than 64 levels/],
-    ['a decompression bomb', (f) => hostileTar(f, [{ name: 'files/bomb', body: Buffer.alloc(60 * 1024 * 1024) }, { name: 'jail-pack.json', body: index([fileEntry('/bomb', Buffer.alloc(60 * 1024 * 1024))]) }], true), /decompression|ratio|bomb/i],
+    // 200 MiB of zeros in 200 KiB: over 200 times its size, and past the 64 MiB of slack a small pack of zeros gets.
+    ['a decompression bomb', (f) => hostileTar(f, [{ name: 'files/bomb', body: Buffer.alloc(200 * 1024 * 1024) }, { name: 'jail-pack.json', body: index([fileEntry('/bomb', Buffer.alloc(200 * 1024 * 1024))]) }], true), /expands to more than 200 times its size \(a decompression bomb\?\)/],
+    // What would fail only once ROOT is being written: refused with the rest, before anything is.
+    ['an owner past 2^32-2', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }, { name: 'jail-pack.json', body: index([{ ...fileEntry('/etc/motd', body), uid: 2 ** 40 }]) }]), /entry "\/etc\/motd" has a bad mode or owner/],
+    ['a name of 300 bytes', (f) => { const p = `/srv/${'n'.repeat(300)}`; hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: p, kind: 'dir', mode: 0o755, uid: 0, gid: 0 }]) }]); }, /has a name longer than 255 bytes/],
+    ['a link target of 5000 bytes', (f) => hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: '/srv/l', kind: 'symlink', mode: 0o777, uid: 0, gid: 0, target: 't'.repeat(5000) }]) }]), /entry "\/srv\/l" is a symlink whose target is longer than 4095 bytes/],
+    ['a path of 4200 bytes', (f) => { const p = '/' + Array.from({ length: 21 }, () => 'd'.repeat(199)).join('/'); hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: p, kind: 'dir', mode: 0o755, uid: 0, gid: 0 }]) }]); }, /is longer than 4095 bytes/],
     ['a hard link to nothing in the pack', (f) => hostileTar(f, [{ name: 'jail-pack.json', body: index([{ path: '/etc/x', kind: 'file', mode: 0o644, uid: 0, gid: 0, linkTo: '/etc/shadow' }]) }]), /entry "\/etc\/x" is a hard link to "\/etc\/shadow", which is not a file of the pack/],
     ['bytes that do not match the index', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }, { name: 'jail-pack.json', body: index([fileEntry('/etc/motd', Buffer.from('other'))]) }]), /does not match the size or sha256/],
     ['no index', (f) => hostileTar(f, [{ name: 'files/etc/motd', body }]), /has no jail-pack\.json/],
@@ -236,7 +242,9 @@ describe('hostile packs are refused whole', () => {
       const res = r.jail('make', `ROOT=${r.root}`, 'rebuild', `FROM=${file}`);
       expect(res.code).toBe(2);
       expect(res.stderr).toMatch(msg);
-      expect(res.stderr).toMatch(/Nothing was changed|refused/);
+      // One paragraph, naming the pack.
+      expect(res.stderr.match(/^jail: error: /gm)).toHaveLength(1);
+      expect(res.stderr).toMatch(new RegExp(`^jail: error: The pack ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is refused: .*Nothing was changed`, 'm'));
       expect(treeBytes(r.outside)).toEqual(outsideBefore);
       expect(tree(r.root)).toEqual(jailBefore);
       expect(fs.existsSync('/outside/evil')).toBe(false);
@@ -502,4 +510,321 @@ export default defineJail(({ SRC }) => [
     expect(entry.sha256).toBe(zeros.digest('hex'));
     expect(packMembers(pack)).toContain('files/srv/db/sparse.img');
   }, 120_000);
+});
+
+/** The staging directories a FROM= build left in the state directory. */
+const staging = (dir: string) => (fs.existsSync(path.join(dir, '.jail')) ? fs.readdirSync(path.join(dir, '.jail')).filter((n) => n.startsWith('unpack-')) : []);
+
+describe('the state directory and the files rebuild copies out of a pack', () => {
+  it('refuses a .jail another user made or can write, FROM= or not, and touches nothing', () => {
+    expect(make().code).toBe(0);
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    // FROM= where an admin downloaded the pack: a shared scratch directory, .jail made first by another user.
+    fs.chmodSync(path.dirname(r.outside), 0o755);
+    const pub = path.join(r.outside, 'pub');
+    fs.mkdirSync(pub);
+    fs.chmodSync(pub, 0o1777);
+    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'mkdir', path.join(pub, '.jail')]);
+    let res = r.jail('make', '-C', pub, `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`The state directory ${pub}/.jail is owned by uid 65534, not by you or root`);
+    expect(fs.existsSync(other)).toBe(false);
+    expect(fs.readdirSync(path.join(pub, '.jail'))).toEqual([]);
+    // Removed, it is made again as root's, and the rebuild goes on.
+    fs.rmdirSync(path.join(pub, '.jail'));
+    res = r.jail('make', '-C', pub, `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(tree(other)).toEqual(tree(r.root));
+    expect(fs.lstatSync(path.join(pub, '.jail')).uid).toBe(0);
+
+    // With FROM=, a directory above owned by another user: they could rename .jail away and put theirs in its place.
+    const theirs = path.join(r.outside, 'theirs');
+    fs.mkdirSync(theirs);
+    fs.chownSync(theirs, 65534, 65534);
+    res = r.jail('make', '-C', theirs, `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`The state directory ${theirs}/.jail lies in ${theirs}, owned by uid 65534`);
+
+    // Beside a jailfile: the same for every command that reads the state directory.
+    const state = path.join(r.dir, '.jail');
+    const jailBefore = fingerprint(r.root);
+    for (const [why, plant] of [
+      ['is owned by uid 65534', () => fs.chownSync(state, 65534, 65534)],
+      ['can be written by anyone (mode 777)', () => { fs.chownSync(state, 0, 0); fs.chmodSync(state, 0o777); }],
+      ['is a symlink', () => { fs.renameSync(state, state + '.real'); fs.chmodSync(state + '.real', 0o755); fs.symlinkSync(state + '.real', state); }],
+    ] as const) {
+      plant();
+      for (const cmd of [['make'], ['make', '-n'], ['check'], ['pack', '-o', path.join(r.outside, 'q.tar')]]) {
+        res = r.jail(cmd[0]!, `ROOT=${r.root}`, `SRC=${r.src}`, ...cmd.slice(1));
+        expect(res.code, `${why}: ${cmd.join(' ')}`).toBe(2);
+        expect(res.stderr).toContain(`The state directory ${state} ${why}`);
+      }
+    }
+    expect(fingerprint(r.root)).toEqual(jailBefore);
+    expect(fs.existsSync(path.join(r.outside, 'q.tar'))).toBe(false);
+  });
+
+  // Another user used to be able to swap the staging directory for one of their own full of
+  // links to host files, which the build then copied into the jail. Now they cannot make or
+  // write .jail (above); and the copy reads the staged files through the directory the build
+  // made and holds open, so even a swap by root (this test) redirects nothing.
+  it('copies the files it staged, whatever is renamed over their directory meanwhile', async () => {
+    // Files enough for the copy to take a while: the swap below lands in it.
+    fs.mkdirSync(path.join(r.src, 'site', 'many'));
+    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(r.src, 'site', 'many', `f${i}`), `file ${i}\n`);
+    expect(make().code).toBe(0);
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    const idx = JSON.parse(execFileSync('tar', ['xOf', pack, 'jail-pack.json'], { encoding: 'utf8' })) as { entries: { kind: string; linkTo?: string }[] };
+    const files = idx.entries.filter((e) => e.kind === 'file' && !e.linkTo).length;
+    const secret = path.join(r.outside, 'secret');
+    fs.writeFileSync(secret, 'host secret\n', { mode: 0o600 });
+    const swap = path.join(r.outside, 'swap');
+    fs.writeFileSync(swap + '.c', `#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/fs.h>
+/* A directory of links to the secret made ready beside each staging directory, and exchanged with it once that holds all its files. */
+int main(int c, char **v) {
+  int n = atoi(v[2]), done = 0; char p[4096], q[4200], s[4300], swapped[64][256];
+  for (;;) {
+    DIR *d = opendir(v[1]); struct dirent *e;
+    if (!d) { usleep(100); continue; }
+    while ((e = readdir(d))) {
+      if (strncmp(e->d_name, "unpack-", 7) || strstr(e->d_name, ".evil")) continue;
+      int seen = 0;
+      for (int i = 0; i < done; i++) seen |= !strcmp(swapped[i], e->d_name);
+      if (seen) continue;
+      snprintf(p, sizeof p, "%s/%s", v[1], e->d_name);
+      snprintf(q, sizeof q, "%s.evil", p);
+      if (mkdir(q, 0700) == 0) for (int i = 0; i < n; i++) { snprintf(s, sizeof s, "%s/%d", q, i); symlink(v[3], s); }
+      DIR *u = opendir(p); struct dirent *f; int k = 0;
+      if (!u) continue;
+      while ((f = readdir(u))) if (f->d_name[0] != '.') k++;
+      closedir(u);
+      if (k >= n && syscall(SYS_renameat2, AT_FDCWD, p, AT_FDCWD, q, RENAME_EXCHANGE) == 0 && done < 64) snprintf(swapped[done++], 256, "%s", e->d_name);
+    }
+    closedir(d);
+    usleep(200);
+  }
+}
+`);
+    execFileSync('gcc', ['-O2', '-o', swap, swap + '.c']);
+    const { spawn } = await import('node:child_process');
+    const swapper = spawn(swap, [path.join(r.dir, '.jail'), String(files), secret], { stdio: 'ignore' });
+    try {
+      for (let k = 0; k < 2; k++) {
+        const to = `${other}-${k}`;
+        const res = r.jail('make', `ROOT=${to}`, 'rebuild', `FROM=${pack}`);
+        const leaked = fs.existsSync(to) ? [...treeBytes(to)].filter(([, v]) => Buffer.from(v, 'base64').includes('host secret')).map(([p]) => p) : [];
+        expect(leaked, `rebuild ${k}`).toEqual([]);
+        expect(res.code, res.stderr).toBe(0);
+        expect(tree(to)).toEqual(tree(r.root));
+      }
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+  });
+
+  it('stages nothing for -n, -q, check or pack, one directory per build under its lock, and always removes it', async () => {
+    fs.mkdirSync(path.join(r.src, 'site', 'many'));
+    for (let i = 0; i < 800; i++) fs.writeFileSync(path.join(r.src, 'site', 'many', `f${i}`), Buffer.alloc(20000, i % 251));
+    expect(make().code).toBe(0);
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    expect(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`, '-n').code).toBe(0);
+    expect(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`, '-q').code).toBe(1);
+    expect(staging(r.dir)).toEqual([]);
+    expect(fs.existsSync(other)).toBe(false);
+
+    // A rebuild in progress: a -n beside it stages nothing and removes nothing, a second rebuild waits for it.
+    const first = r.jailAsync('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    let err = '';
+    first.stderr!.on('data', (d) => { err += d; });
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => { if (staging(r.dir).length) { clearInterval(poll); resolve(); } }, 2);
+    });
+    const second = r.jailAsync('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    const dry = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`, '-n');
+    expect(dry.code, dry.stderr).toBe(0);
+    const [a, b] = await Promise.all([first, second].map((c) => new Promise<number | null>((resolve) => c.on('exit', resolve))));
+    expect(a, err).toBe(0);
+    expect(b).toBe(0);
+    expect(tree(other)).toEqual(tree(r.root));
+    expect(staging(r.dir)).toEqual([]);
+
+    // check and pack of the jail rebuilt read the pack's hashes, not copies of its files.
+    expect(r.jail('check', `ROOT=${other}`, `FROM=${pack}`).code).toBe(0);
+    expect(staging(r.dir)).toEqual([]);
+
+    // Stopped while it copies: the directory goes with it. Killed outright: the next build removes what was left.
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGKILL'] as const) {
+      const to = `${other}-${sig}`;
+      const child = r.jailAsync('make', `ROOT=${to}`, 'rebuild', `FROM=${pack}`);
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => { if (staging(r.dir).length) { clearInterval(poll); child.kill(sig); resolve(); } }, 2);
+      });
+      const code = await new Promise((resolve) => child.on('exit', (c, s) => resolve(s ?? c)));
+      expect(code).toBe(sig);
+      expect(staging(r.dir)).toEqual(sig === 'SIGKILL' ? [expect.stringMatching(/^unpack-/)] : []);
+      const res = r.jail('make', `ROOT=${to}`, 'rebuild', `FROM=${pack}`);
+      expect(res.code, res.stderr).toBe(0);
+      expect(tree(to)).toEqual(tree(r.root));
+      expect(staging(r.dir)).toEqual([]);
+    }
+  });
+
+  it('a rebuild from a newer pack names the pack member it takes a file from, not a staging path', () => {
+    expect(make().code).toBe(0);
+    const p1 = path.join(r.outside, 'p1.tar'), p2 = path.join(r.outside, 'p2.tar.gz');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', p1).code).toBe(0);
+    expect(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${p1}`).code).toBe(0);
+    fs.writeFileSync(path.join(r.src, 'site', 'index.html'), '<h1>new</h1>\n');
+    expect(make().code).toBe(0);
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', p2).code).toBe(0);
+    const res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${p2}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual([
+      `update /var/www/html/index.html (file): source is now files/var/www/html/index.html in ${p2} (was files/var/www/html/index.html in ${p1})`,
+    ]);
+    expect(fs.readFileSync(other + '/var/www/html/index.html', 'utf8')).toBe('<h1>new</h1>\n');
+  });
+});
+
+describe('packs rebuild reads, whatever is in them', () => {
+  it('names of many multibyte characters survive an index longer than one read', () => {
+    expect(make().code).toBe(0);
+    // 240 bytes of 日 per name: some character of the 240 KiB index falls across a 64 KiB boundary.
+    for (let i = 0; i < 1000; i++) fs.writeFileSync(`${r.root}/var/www/uploads/${'日'.repeat(80)}${i}`, `${i}\n`);
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    const res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(tree(other)).toEqual(tree(r.root));
+  });
+
+  it('a gzip pack of a service\'s preallocated (zero-filled) file rebuilds: compressible is not a bomb', () => {
+    r.jailfile(`import { defineJail, text, data } from 'jail';\nexport default defineJail(() => [text('/etc/motd', 'hello\\n'), data('/srv/db', { mode: 0o700 })]);\n`);
+    expect(make().code).toBe(0);
+    // 50 MiB in some 50 KiB: a thousand times its size, but no more than a small pack may expand to.
+    fs.writeFileSync(`${r.root}/srv/db/prealloc.db`, Buffer.alloc(50 * 1024 * 1024));
+    const pack = path.join(r.outside, 'p.tar.gz');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    const res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(tree(other)).toEqual(tree(r.root));
+  });
+
+  it('what is not a pack is refused in one paragraph: random bytes, xz, zstd this Node cannot read, a huge index, a device, a FIFO', () => {
+    expect(make().code).toBe(0);
+    const jailBefore = fingerprint(r.root);
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    const random = path.join(r.outside, 'random.tar');
+    fs.writeFileSync(random, Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => (i * 7919 + (i >> 8) * 104729) & 0xff)));
+    execFileSync('xz', ['-k', pack]);
+    execFileSync('zstd', ['-q', pack, '-o', pack + '.zst']);
+    // An index of 257 MiB, written without holding it.
+    const huge = path.join(r.outside, 'huge.tar');
+    const size = 257 * 1024 * 1024;
+    const h = new Header({ path: 'jail-pack.json', mode: 0o644, uid: 0, gid: 0, size, mtime: new Date(0), type: 'File' });
+    h.encode();
+    const fd = fs.openSync(huge, 'w');
+    fs.writeSync(fd, h.block!);
+    const spaces = Buffer.alloc(1024 * 1024, 0x20);
+    for (let i = 0; i < 257; i++) fs.writeSync(fd, spaces);
+    fs.writeSync(fd, Buffer.alloc(1024));
+    fs.closeSync(fd);
+    const fifo = path.join(r.outside, 'fifo.tar');
+    execFileSync('mkfifo', [fifo]);
+    const zstd = typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
+    const cases: [string, RegExp][] = [
+      [random, /is refused: archive could not be read/],
+      [pack + '.xz', /is refused: archive could not be read/],
+      [huge, /is refused: entry "jail-pack\.json" is too large/],
+      ['/dev/zero', /is refused: it is not a regular file/],
+      [fifo, /is refused: it is not a regular file/],
+      [path.join(r.outside, 'p.tar.zst'), zstd ? /^$/ : /is zstd-compressed, which this Node \(v[\d.]+\) cannot read/],
+    ];
+    for (const [file, msg] of cases) {
+      const p = spawnSync(process.execPath, [CLI, 'make', `ROOT=${r.root}`, 'rebuild', `FROM=${file}`], { cwd: r.dir, encoding: 'utf8', timeout: 60_000 });
+      if (file.endsWith('.zst') && zstd) { expect(p.status, p.stderr).toBe(0); continue; }
+      expect(p.status, `${file}: ${p.stderr}`).toBe(2);
+      expect(p.stderr).toMatch(msg);
+      expect(p.stderr.match(/^jail: error: /gm), file).toHaveLength(1);
+      expect(p.stderr).toContain(file);
+    }
+    expect(fingerprint(r.root)).toEqual(jailBefore);
+  });
+
+  it('names from a pack are printed with their control characters escaped', () => {
+    expect(make().code).toBe(0);
+    // A service's file name, carried in the pack as it is.
+    fs.writeFileSync(`${r.root}/var/www/uploads/y\x1b]0;pwned\x07\nfake: line`, 'x');
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    let res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`, '--explain');
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('create /var/www/uploads/y\\x1b]0;pwned\\x07\\x0afake: line (file): output missing [');
+    expect(res.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]|^fake/m);
+    // A hostile pack's entry, refused or not, is never printed as it is.
+    const body = Buffer.from('x');
+    const file = path.join(r.outside, 'evil.tar');
+    const evil = '/evil\x1b[31mRED\x1b[0m\nfake line\r';
+    hostileTar(file, [{ name: 'files' + evil, body }, { name: 'jail-pack.json', body: index([fileEntry(evil, body)]) }]);
+    res = r.jail('make', `ROOT=${path.join(r.outside, 'evil-root')}`, 'rebuild', `FROM=${file}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('create /evil\\x1b[31mRED\\x1b[0m\\x0afake line\\x0d (file): output missing');
+    hostileTar(file, [{ name: 'files' + evil, body }, { name: 'jail-pack.json', body: index([{ ...fileEntry(evil, body), mode: 0o4755 }]) }]);
+    res = r.jail('make', `ROOT=${path.join(r.outside, 'evil-root')}`, 'rebuild', `FROM=${file}`);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('entry "/evil\\u001b[31mRED\\u001b[0m\\nfake line\\r" is setuid');
+    expect(res.stdout + res.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]|^fake/m);
+  });
+});
+
+describe('a service that put something else where its files were', () => {
+  it('a data directory or a hard link\'s first name made a symlink: rebuild restores the rest, says what it left and how to bring it back', () => {
+    expect(make().code).toBe(0);
+    const up = `${r.root}/var/www/uploads`;
+    fs.mkdirSync(`${up}/sub`);
+    fs.writeFileSync(`${up}/sub/f`, 'f\n');
+    fs.writeFileSync(`${up}/a.bin`, 'a\n');
+    fs.linkSync(`${up}/a.bin`, `${up}/b.bin`);
+    const pack = path.join(r.outside, 'p.tar');
+    expect(r.jail('pack', `ROOT=${r.root}`, '-o', pack).code).toBe(0);
+    expect(r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`).code).toBe(0);
+    const good = tree(other);
+    // The service's doing: its directory is a link now, its file's first name too; then something is lost.
+    const o = `${other}/var/www/uploads`;
+    fs.rmSync(`${o}/sub`, { recursive: true });
+    fs.symlinkSync('/etc', `${o}/sub`);
+    fs.rmSync(`${o}/a.bin`);
+    fs.rmSync(`${o}/b.bin`);
+    fs.symlinkSync('/etc/passwd', `${o}/a.bin`);
+    fs.rmSync(`${other}/etc/motd`);
+    let res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual(['create /etc/motd (file): output missing (deleted since the last build)']);
+    expect(res.stderr).toContain('jail: warning: not restored: 1 of the service\'s files and directories in the pack, at or beneath /var/www/uploads/sub: /var/www/uploads/sub in ROOT is now a symlink where the pack has a directory (the service\'s doing?), and jail never writes through what a service put there. To bring them back, remove /var/www/uploads/sub in ROOT by hand, then run the rebuild again');
+    expect(res.stderr).toContain('jail: warning: not restored: 1 of the service\'s files and directories in the pack, at or beneath /var/www/uploads/a.bin: /var/www/uploads/a.bin in ROOT is now a symlink where the pack has the file that /var/www/uploads/b.bin is another name of');
+    expect(fs.readlinkSync(`${o}/sub`)).toBe('/etc');
+    expect(fs.readlinkSync(`${o}/a.bin`)).toBe('/etc/passwd');
+    expect(fs.existsSync(`${o}/b.bin`)).toBe(false);
+    expect(fs.existsSync('/etc/f')).toBe(false);
+    // The advice works.
+    fs.rmSync(`${o}/sub`);
+    fs.rmSync(`${o}/a.bin`);
+    res = r.jail('make', `ROOT=${other}`, 'rebuild', `FROM=${pack}`);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain('not restored');
+    expect(tree(other)).toEqual(good);
+  });
 });

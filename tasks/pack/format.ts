@@ -3,6 +3,7 @@
 
 import path from 'node:path';
 import { jailError, type JailError } from '../result.js';
+import { printable, printableCode } from '../printable.js';
 
 export const PACK_FORMAT = 'jail-pack/1';
 export const INDEX_NAME = 'jail-pack.json';
@@ -46,30 +47,52 @@ export const ALLOWED_DEVICES = new Set(['c:1:3', 'c:1:5', 'c:1:7', 'c:1:8', 'c:1
 export const LIMITS = {
   entries: 1_000_000,
   depth: 64,
-  pathLength: 4096,
+  /** Bytes in a jail path or a link's target: Linux's PATH_MAX, less its NUL. */
+  pathLength: 4095,
   indexBytes: 256 * 1024 * 1024,
   totalBytes: 64 * 1024 ** 3,
-  /** Uncompressed bytes per compressed byte before a gzip pack is called a bomb. */
+  /** Uncompressed bytes per compressed byte (over the whole pack, with 64 MiB of slack: see read.ts) before a compressed pack is called a bomb. */
   ratio: 200,
 };
 
 /** The archive member that holds a file's bytes. */
 export const memberName = (jailPath: string): string => FILES_PREFIX + jailPath.slice(1);
 
-/** One thing wrong with a pack's entries: the entry (or `(index)`) and why, as a clause. */
+/** One thing wrong with a pack: the entry (or `(archive)`, `(index)`) and why, as a clause. */
 export interface PackProblem { entry: string; why: string }
 
-const refusal = (p: PackProblem): JailError =>
-  jailError('bad-pack', `The pack is refused: entry ${JSON.stringify(p.entry)} ${p.why}. Nothing was changed; use a pack made by \`jail pack\` from a jail you trust.`, { path: p.entry });
+/** A name from a pack, quoted for a message: control characters and bidirectional overrides escaped. */
+export const quoted = (s: string): string => printableCode(JSON.stringify(s));
 
-/** Every check on the index alone; returns the problems found (none means usable). */
-export function validateIndex(idx: unknown): { index?: PackIndex; errors: JailError[] } {
+/**
+ * A bad pack, refused in one paragraph: its first problem, and how many more there are
+ * (a damaged archive has as many as it has blocks; one is enough to act on).
+ */
+export function packRefusal(file: string | undefined, problems: readonly PackProblem[]): JailError {
+  const [first, ...more] = problems;
+  const what = (p: PackProblem) => (p.entry.startsWith('(') ? `${p.entry.slice(1, -1)} ${p.why}` : `entry ${quoted(p.entry)} ${p.why}`);
+  const also = more.length ? ` (and ${more.length} more problem${more.length > 1 ? 's' : ''}, the next: ${what(more[0]!)})` : '';
+  return jailError('bad-pack', `The pack${file === undefined ? '' : ` ${printable(file)}`} is refused: ${what(first!)}${also}. Nothing was changed; use a pack made by \`jail pack\` from a jail you trust.`,
+    { path: first!.entry.startsWith('(') ? file : first!.entry });
+}
+
+/** The highest uid or gid a file can have: 2^32-1 is chown's "leave it as it is". */
+const MAX_ID = 2 ** 32 - 2;
+/** Linux's NAME_MAX: bytes in one name of a path. */
+const NAME_MAX = 255;
+
+/**
+ * Every check on the index alone, so that nothing is written into ROOT before every entry
+ * is known good; returns the problems found (none means usable), as one paragraph that
+ * names `file` when given.
+ */
+export function validateIndex(idx: unknown, file?: string): { index?: PackIndex; errors: JailError[] } {
   const i = idx as Partial<PackIndex> | null;
   if (!i || typeof i !== 'object' || i.format !== PACK_FORMAT || !Array.isArray(i.entries)) {
-    return { errors: [jailError('bad-pack', `The pack is refused: its ${INDEX_NAME} is not a ${PACK_FORMAT} index. Nothing was changed.`)] };
+    return { errors: [packRefusal(file, [{ entry: '(index)', why: `${INDEX_NAME} is not a ${PACK_FORMAT} index` }])] };
   }
   const problems = entryProblems(i.entries as PackEntry[]);
-  return problems.length ? { errors: problems.map(refusal) } : { index: i as PackIndex, errors: [] };
+  return problems.length ? { errors: [packRefusal(file, problems)] } : { index: i as PackIndex, errors: [] };
 }
 
 /**
@@ -82,35 +105,39 @@ export function entryProblems(entries: readonly PackEntry[]): PackProblem[] {
   const bad = (entry: string, why: string): PackProblem => ({ entry, why });
   if (entries.length > LIMITS.entries) return [bad('(index)', `lists ${entries.length} entries, more than ${LIMITS.entries}`)];
   const seen = new Map<string, PackEntry>();
+  const id = (n: unknown) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= MAX_ID;
   for (const e of entries) {
     const p = typeof e?.path === 'string' ? e.path : JSON.stringify(e?.path);
     if (typeof e?.path !== 'string' || !e.path.startsWith('/') || e.path.includes('\0') || e.path === '/') { errors.push(bad(p, 'is not an absolute jail path')); continue; }
     if (path.posix.normalize(e.path) !== e.path || e.path.endsWith('/') || e.path.split('/').some((c) => c === '..' || c === '.')) { errors.push(bad(p, "has '.', '..' or a doubled slash in it")); continue; }
-    if (e.path.length > LIMITS.pathLength || e.path.split('/').length - 1 > LIMITS.depth) { errors.push(bad(p, `is nested deeper than ${LIMITS.depth} levels or longer than ${LIMITS.pathLength} characters`)); continue; }
+    if (e.path.split('/').length - 1 > LIMITS.depth) { errors.push(bad(p, `is nested deeper than ${LIMITS.depth} levels`)); continue; }
+    if (Buffer.byteLength(e.path) > LIMITS.pathLength) { errors.push(bad(p, `is longer than ${LIMITS.pathLength} bytes`)); continue; }
+    if (e.path.split('/').some((c) => Buffer.byteLength(c) > NAME_MAX)) { errors.push(bad(p, `has a name longer than ${NAME_MAX} bytes`)); continue; }
     if (seen.has(e.path)) { errors.push(bad(p, 'appears twice')); continue; }
     if (!['dir', 'symlink', 'device', 'file'].includes(e.kind)) { errors.push(bad(p, `has an unknown kind ${JSON.stringify(e.kind)}`)); continue; }
-    if (!Number.isInteger(e.mode) || e.mode < 0 || e.mode > 0o7777 || !Number.isInteger(e.uid) || e.uid < 0 || !Number.isInteger(e.gid) || e.gid < 0) { errors.push(bad(p, 'has a bad mode or owner')); continue; }
+    if (!Number.isInteger(e.mode) || e.mode < 0 || e.mode > 0o7777 || !id(e.uid) || !id(e.gid)) { errors.push(bad(p, `has a bad mode or owner (an owner is a number from 0 to ${MAX_ID})`)); continue; }
     if (e.kind === 'file' && (e.mode & 0o6000)) { errors.push(bad(p, `is setuid or setgid (mode ${e.mode.toString(8)}); a pack never brings privileged programs`)); continue; }
     if (e.kind === 'device' && !ALLOWED_DEVICES.has(`${e.type}:${e.major}:${e.minor}`)) {
       errors.push(bad(p, `is a device ${e.type} ${e.major}:${e.minor}, outside the allowed set (null, zero, full, random, urandom, tty, console, ptmx)`)); continue;
     }
     if (e.kind === 'symlink' && (typeof e.target !== 'string' || e.target === '' || e.target.includes('\0'))) { errors.push(bad(p, 'is a symlink without a target')); continue; }
+    if (e.kind === 'symlink' && Buffer.byteLength(e.target!) > LIMITS.pathLength) { errors.push(bad(p, `is a symlink whose target is longer than ${LIMITS.pathLength} bytes`)); continue; }
     if (e.kind === 'file' && e.linkTo !== undefined) {
       if (typeof e.linkTo !== 'string') { errors.push(bad(p, 'has a bad hard-link name')); continue; }
-    } else if (e.kind === 'file' && (!Number.isInteger(e.size) || e.size! < 0 || typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256))) { errors.push(bad(p, 'is a file without a size and sha256')); continue; }
+    } else if (e.kind === 'file' && (!Number.isInteger(e.size) || e.size! < 0 || e.size! > LIMITS.totalBytes || typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256))) { errors.push(bad(p, 'is a file without a size and sha256')); continue; }
     seen.set(e.path, e);
   }
   // A hard link names a file of the pack that carries bytes (not another link, not itself).
   for (const e of seen.values()) {
     if (e.linkTo === undefined) continue;
     const first = seen.get(e.linkTo);
-    if (!first || first.kind !== 'file' || first.linkTo !== undefined || first === e) errors.push(bad(e.path, `is a hard link to ${JSON.stringify(e.linkTo)}, which is not a file of the pack`));
+    if (!first || first.kind !== 'file' || first.linkTo !== undefined || first === e) errors.push(bad(e.path, `is a hard link to ${quoted(e.linkTo)}, which is not a file of the pack`));
   }
   // A link followed by something beneath it would write through the link.
   for (const e of seen.values()) {
     for (let q = path.posix.dirname(e.path); q !== '/'; q = path.posix.dirname(q)) {
       const parent = seen.get(q);
-      if (parent && parent.kind !== 'dir') { errors.push(bad(e.path, `lies beneath ${q}, which the pack makes a ${parent.kind}`)); break; }
+      if (parent && parent.kind !== 'dir') { errors.push(bad(e.path, `lies beneath ${printable(q)}, which the pack makes a ${parent.kind}`)); break; }
     }
   }
   return errors;
