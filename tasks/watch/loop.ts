@@ -276,6 +276,7 @@ export class JailWatch {
         this.#log.event(e);
       },
     });
+    this.#log.end(); // a build without a summary leaves no progress line nor held lines behind
     this.#builds++;
     this.#lastReport = report;
     const wrote = report.created.length + report.updated.length + report.removed.length > 0;
