@@ -3,7 +3,7 @@
 // host path and every symlink on the way reproduced, so the loader's paths
 // (/lib64/ld-linux-x86-64.so.2, /lib/x86_64-linux-gnu/libc.so.6) work inside the jail.
 
-import { SHEBANG_BYTES, isScript, shebangOf } from './elf/shebang.js';
+import { JAIL_PATH, SHEBANG_BYTES, envProgram, findInJailPath, isScript, parseShebang, type Shebang } from './elf/shebang.js';
 import fs from 'node:fs';
 import { ELF_GLOB, globSync, isGlob } from './glob.js';
 import type { ElfEntry } from './entries.js';
@@ -35,18 +35,17 @@ export class ElfContext {
 const MAX_SCRIPT_DEPTH = 4;
 
 /**
- * Whether a file is a `#!` script, and the interpreter it names (when absolute); null
+ * Whether a file is a `#!` script, and its line (when the interpreter is absolute); null
  * when it is no script (or cannot be read).
  */
-function shebang(file: string): { interp?: string } | null {
+function shebang(file: string): Partial<Shebang> | null {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, 'r');
     const buf = Buffer.alloc(SHEBANG_BYTES);
     const head = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
     if (!isScript(head)) return null;
-    const interp = shebangOf(head);
-    return interp === undefined ? {} : { interp };
+    return parseShebang(head) ?? {};
   } catch {
     return null;
   } finally {
@@ -124,8 +123,11 @@ export class HostPlacer {
     const facts = this.ctx.cache.get(real);
     if (!facts.ok) { this.err(facts.error.message, p); return; }
     if (facts.value === null) {
-      const interp = shebang(real)?.interp;
-      if (interp && depth < MAX_SCRIPT_DEPTH) this.program(interp, depth + 1);
+      const line = shebang(real);
+      if (!line?.interpreter || depth >= MAX_SCRIPT_DEPTH) return;
+      this.program(line.interpreter, depth + 1);
+      const name = envProgram(line as Shebang);
+      if (name !== undefined) this.#envProgram(real, line.interpreter, name, depth, p);
       return;
     }
     const closure = this.ctx.resolver.closure(p);
@@ -139,6 +141,24 @@ export class HostPlacer {
     if (c.interpreter) this.place(c.interpreter, { library: true });
     for (const lib of new Set([...Object.values(c.libraries), ...Object.values(c.dlopened)])) this.place(lib, { library: true });
     this.#cacheOnly(facts.value, { ...c.libraries, ...c.dlopened });
+  }
+
+  /**
+   * `#!/usr/bin/env NAME`: env is only the interpreter, NAME is what runs. Found as env
+   * would find it in the jail, in the PATH jailed commands get, looked up on the host
+   * (symlinks followed, nothing run), and brought with its closure at that path.
+   */
+  #envProgram(script: string, env: string, name: string, depth: number, p: string): void {
+    const found = findInJailPath(name, (q) => {
+      const look = this.ctx.resolver.fsr.lookup(q);
+      return look.kind === 'found' && look.st.isFile() && (look.st.mode & 0o111n) !== 0n;
+    });
+    if (found !== undefined) { this.program(found, depth + 1); return; }
+    const fix = /[ \t]/.test(name)
+      ? `The kernel passes the rest of the #! line to env as one argument: write #!${env} -S ${name} to have env split it.`
+      : 'Install what provides it, or name the interpreter by its absolute path in the #! line.';
+    this.err(`${script}: its #! line has ${env} run ${JSON.stringify(name)}, and no executable file of that name is in ${JAIL_PATH} ` +
+      `on this host (the PATH of jailed commands), so env would not find it in the jail. ${fix}`, p);
   }
 
   /**

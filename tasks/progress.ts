@@ -14,28 +14,84 @@ export interface Output {
 
 const VERB = { create: ['create', 'would create'], update: ['update', 'would update'], remove: ['remove', 'would remove'] } as const;
 
+/** Where the progress line is drawn: process.stderr, or a stand-in of a given width in tests. */
+export interface ProgressTerminal {
+  write(text: string): unknown;
+  /** Its width; 0 or undefined when the terminal does not say (then 80 is assumed). */
+  readonly columns?: number;
+}
+
+/** The least time between two redraws of the progress line, ms. */
+export const PROGRESS_MS = 100;
+
+/** The progress line, cut to fit a terminal `columns` wide (leaving its last column free, where a character would wrap). */
+export function progressLine(done: number, total: number, path: string, columns: number | undefined): string {
+  const cols = columns || 80;
+  const line = `[${done}/${total}] ${path}`;
+  return line.length < cols ? line : line.slice(0, Math.max(cols - 1, 1));
+}
+
+/**
+ * On a terminal with enough actions, the progress line stays at the bottom, as ninja and
+ * cargo keep theirs: action lines are held, and at most every PROGRESS_MS the line is
+ * erased, the held lines written, and the line drawn again beneath them. (Erasing it for
+ * each action and drawing it again only 100 ms later left it on screen for microseconds.)
+ * Anything else printed first writes the held lines and erases the progress line.
+ */
 export class HumanLog {
   #total = 0;
   #done = 0;
   #drawn = false;
-  #last = 0;
+  #last = -Infinity;
+  #path = '';
+  #held: string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  readonly #term: () => ProgressTerminal;
+  readonly #now: () => number;
 
-  /** `opts.progress` is read only once a build has enough actions to draw: it may be a getter that asks process.stderr (see commands/make.ts). */
-  constructor(private readonly io: Output, private readonly opts: { explain: boolean; progress: boolean; quiet: boolean }) {}
-
-  #clear(): void {
-    if (this.#drawn) { this.io.flush?.(); process.stderr.write('\r\x1b[K'); this.#drawn = false; }
+  /**
+   * `opts.progress` is read only once a build has enough actions to draw: it may be a getter
+   * that asks process.stderr (see commands/make.ts). `term` and `now` stand in for stderr and
+   * the clock in tests.
+   */
+  constructor(private readonly io: Output, private readonly opts: { explain: boolean; progress: boolean; quiet: boolean },
+    more: { term?: ProgressTerminal; now?: () => number } = {}) {
+    this.#term = more.term ? () => more.term! : () => process.stderr;
+    this.#now = more.now ?? Date.now;
   }
 
-  #draw(path: string): void {
-    const now = Date.now();
-    if (this.#total < 20 || now - this.#last < 100 || !this.opts.progress) return;
-    this.#last = now;
+  get #active(): boolean {
+    return this.#total >= 20 && this.opts.progress;
+  }
+
+  /** Writes the held action lines, and erases the progress line: what is printed next lands below them. */
+  #clear(): void {
+    if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
+    if (this.#drawn) { this.io.flush?.(); this.#term().write('\r\x1b[K'); this.#drawn = false; }
+    if (this.#held.length) { for (const l of this.#held) this.io.out(l); this.#held = []; }
+  }
+
+  /** Held lines out, and the progress line drawn again beneath them. */
+  #paint(): void {
+    this.#clear();
     this.io.flush?.();
-    const cols = process.stderr.columns ?? 80;
-    const line = `[${this.#done}/${this.#total}] ${path}`;
-    process.stderr.write('\r\x1b[K' + line.slice(0, cols - 1));
+    const term = this.#term();
+    term.write(progressLine(this.#done, this.#total, this.#path, term.columns));
     this.#drawn = true;
+    this.#last = this.#now();
+  }
+
+  /** An action line on a terminal: held until the next redraw, which is now or within PROGRESS_MS. */
+  #hold(line: string): void {
+    this.#held.push(line);
+    const wait = this.#last + PROGRESS_MS - this.#now();
+    if (wait <= 0) this.#paint();
+    else this.#timer ??= setTimeout(() => { this.#timer = undefined; this.#paint(); }, wait).unref();
+  }
+
+  /** The build is over: nothing held, no progress line left behind (summary() does it too). */
+  end(): void {
+    this.#clear();
   }
 
   event(e: MakeEvent): void {
@@ -53,16 +109,17 @@ export class HumanLog {
       case 'action': {
         this.#done++;
         if (this.opts.quiet) return;
-        this.#clear();
         const a = e.action;
-        if (e.error) { this.io.err(`jail: error: ${e.error.message}`); return; }
+        if (e.error) { this.#clear(); this.io.err(`jail: error: ${e.error.message}`); return; }
         const verb = VERB[a.op][e.dryRun ? 1 : 0];
         const why = this.opts.explain ? a.reasons.join('; ') : a.reasons[0];
         const at = this.opts.explain && a.target ? ` [${a.target.at} ${a.target.label}]` : '';
         // A path from a pack, or a service's file in it, may hold anything a name can.
         const shown = printable(a.path);
-        this.io.out(`${verb} ${shown} (${a.kind}): ${printableCode(`${why}${at}`)}`);
-        this.#draw(shown);
+        const line = `${verb} ${shown} (${a.kind}): ${printableCode(`${why}${at}`)}`;
+        this.#path = shown;
+        if (this.#active) this.#hold(line);
+        else { this.#clear(); this.io.out(line); }
         return;
       }
     }

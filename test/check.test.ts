@@ -313,6 +313,48 @@ export default defineJail(({ SH }) => [
     expect(msg(planted, '/opt/d.sh').message).toMatch(/\/opt .*not an executable file/);
   });
 
+  it('a #!/usr/bin/env script whose program is in no directory of the jail\'s PATH is a missing-interpreter finding', () => {
+    r.jailfile(`
+import { defineJail, elf, text } from 'jail';
+export default defineJail(({ PERL }) => [
+  elf('/usr/bin/env'),
+  PERL === 'yes' && elf('/usr/bin/perl'),
+  text('/usr/local/bin/report', '#!/usr/bin/env perl\\nprint 1;\\n', { mode: 0o755 }),
+  text('/usr/local/bin/strict', '#!/usr/bin/env -S perl -w\\nprint 1;\\n', { mode: 0o755 }),
+  text('/usr/local/bin/direct', '#!/usr/bin/env /usr/bin/perl\\n', { mode: 0o755 }),
+  text('/usr/local/bin/gone', '#!/usr/bin/env no-such-interpreter\\n', { mode: 0o755 }),
+]);`);
+    const scripts = (found: Found[]) => pairs(found.filter((f) => f.kind === 'missing-interpreter')).sort();
+    const msg = (found: Found[], p: string) => found.find((f) => f.kind === 'missing-interpreter' && f.path === p)!;
+    expect(make('PERL=no').code).toBe(0);
+    const bare = findings('PERL=no');
+    expect(bare.code).toBe(1);
+    expect(scripts(bare.found)).toEqual([
+      'missing-interpreter /usr/local/bin/direct', 'missing-interpreter /usr/local/bin/gone',
+      'missing-interpreter /usr/local/bin/report', 'missing-interpreter /usr/local/bin/strict',
+    ]);
+    expect(msg(bare.found, '/usr/local/bin/report').message).toBe(
+      'its #! line has /usr/bin/env run perl, which is in no directory of the PATH jailed commands get ' +
+      '(/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin): env cannot start it ("No such file or directory")');
+    // What elf() would bring: the host's program found in the same PATH.
+    expect(msg(bare.found, '/usr/local/bin/report').fix).toBe(`add the program with elf('/usr/bin/perl'), which brings its libraries, or remove the script`);
+    expect(msg(bare.found, '/usr/local/bin/direct').message).toMatch(/run \/usr\/bin\/perl, which is not in the jail: env cannot start it/);
+    expect(msg(bare.found, '/usr/local/bin/gone').fix).toBe('install no-such-interpreter on the host and add it with elf(), or remove the script');
+
+    // With perl in the jail, only the script whose program is nowhere is left.
+    expect(make('PERL=yes').code).toBe(0);
+    expect(scripts(findings('PERL=yes').found)).toEqual(['missing-interpreter /usr/local/bin/gone']);
+    // Looked up inside the jail only, links resolved as there: one to the jail's own perl
+    // counts, one that would lead to a host program (absolute, restarting at ROOT) does not.
+    fs.symlinkSync('/../../../../usr/bin/perl', r.root + '/usr/local/bin/no-such-interpreter');
+    expect(scripts(findings('PERL=yes').found)).toEqual([]);
+    const hostProg = path.join(r.src, 'hostprog');
+    fs.writeFileSync(hostProg, '#!/bin/sh\n', { mode: 0o755 });
+    fs.rmSync(r.root + '/usr/local/bin/no-such-interpreter');
+    fs.symlinkSync('/../../../../..' + hostProg, r.root + '/usr/local/bin/no-such-interpreter');
+    expect(scripts(findings('PERL=yes').found)).toEqual(['missing-interpreter /usr/local/bin/gone']);
+  });
+
   it('does not cross into a mount inside ROOT, even one of the same filesystem', () => {
     expect(make().code).toBe(0);
     // A bind mount of a directory beside ROOT (same st_dev) holding a setuid file and a device.

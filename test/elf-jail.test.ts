@@ -142,6 +142,39 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/hello.sh') ]);`);
     expect(execFileSync('chroot', [r.root, path.join(r.src, 'hello.sh')], { encoding: 'utf8' })).toBe('hello from the jail\n');
   });
 
+  it('brings the program a #!/usr/bin/env script runs, found in the PATH of jailed commands; one found nowhere is an error', () => {
+    const JAIL_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+    fs.writeFileSync(path.join(r.src, 'report.pl'), '#!/usr/bin/env perl\nprint "perl in the jail\\n";\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(r.src, 'strict.pl'), '#!/usr/bin/env -S PERL_UNICODE=0 perl -w\nprint "split by env\\n";\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(r.src, 'oneword.pl'), '#!/usr/bin/env perl -w\nprint 1;\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(r.src, 'gone'), '#!/usr/bin/env no-such-interpreter\n', { mode: 0o755 });
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC, BAD }) => [
+  elf(SRC + '/report.pl', SRC + '/strict.pl'),
+  BAD === 'yes' && elf(SRC + '/oneword.pl', SRC + '/gone'),
+]);`);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    // perl where env looks for it (the first PATH directory that has it), with its closure.
+    const perl = fs.realpathSync('/usr/bin/perl');
+    expect(changes(res.stdout)).toContain(`create ${perl} (file): output missing`);
+    expect(fs.existsSync(r.root + '/usr/local/bin/perl')).toBe(false);
+    const run = (script: string) => execFileSync('chroot', [r.root, path.join(r.src, script)], { encoding: 'utf8', env: { PATH: JAIL_PATH } });
+    expect(run('report.pl')).toBe('perl in the jail\n');
+    expect(run('strict.pl')).toBe('split by env\n');
+
+    // Not found: an error naming the script, the program and the PATH; nothing is written.
+    const before = fingerprint(r.root);
+    const bad = make('BAD=yes');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${r.src}/gone: its #! line has /usr/bin/env run "no-such-interpreter", and no executable file of that name is in ${JAIL_PATH} on this host`);
+    // Without -S, env gets "perl -w" as one name, and would not find it either.
+    expect(bad.stderr).toContain(`${r.src}/oneword.pl: its #! line has /usr/bin/env run "perl -w", and no executable file of that name`);
+    expect(bad.stderr).toContain('write #!/usr/bin/env -S perl -w to have env split it');
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+  });
+
   it('brings a #! interpreter whose path is UTF-8, and jail check finds it there', () => {
     const dir = path.join(r.src, 'outils-dé');
     fs.mkdirSync(dir);

@@ -9,6 +9,7 @@ import { REPO, changes, fingerprint, rig, touched, tree, type Rig } from './help
 import { sourceStampOf, stampOf } from '../tasks/stat.js';
 import { defaultJobs } from '../tasks/jobs.js';
 import { isEntryOf } from '../tasks/targets.js';
+import { HumanLog, progressLine } from '../tasks/progress.js';
 
 let r: Rig;
 
@@ -407,9 +408,62 @@ describe('on a terminal', () => {
     // script(1) gives the build a real pseudo-terminal.
     const cmd = `${process.execPath} ${path.join(REPO, 'dist/tasks/cli.js')} make ROOT=${r.root} SRC=${r.src}`;
     const out = execFileSync('script', ['-qec', cmd, '/dev/null'], { cwd: r.dir, encoding: 'utf8' });
-    expect(out).toMatch(/\r\x1b\[K\[\d+\/\d+\] \/data\/f\d+/);
+    // Drawn below the action lines, whole (script's terminal says it has 0 columns: 80 are
+    // assumed), naming the last of them, and left there until the next lines erase it.
+    const draws = [...out.matchAll(/create (\S+) \(file\): output missing\r?\n(\[\d+\/\d+\] [^\r\n]*)(\r\x1b\[K)?/g)];
+    expect(draws.length, out.slice(0, 2000)).toBeGreaterThanOrEqual(1);
+    for (const [, last, line, erased] of draws) {
+      expect(line).toMatch(new RegExp(`^\\[\\d+/\\d+\\] ${last}$`));
+      expect(erased).toBe('\r\x1b[K');
+    }
+    // Every action line is there once, in order; none is written over by the progress line.
+    const lines = out.replace(/\[\d+\/\d+\] [^\r\n]*\r\x1b\[K/g, '').split(/\r?\n/).filter((l) => l.startsWith('create /data/'));
+    expect(lines.length).toBe(3000);
     const last = out.trimEnd().split('\n').at(-1)!;
     expect(last.replace(/^[\s\S]*\x1b\[K/, '')).toMatch(/^jail: \d+ created, 0 updated, 0 removed, 0 up to date in/);
+  });
+
+  it('keeps the progress line below the action lines, redrawn at most every 100 ms, cut to the terminal width', () => {
+    // The rendering on its own: a stand-in terminal of a given width, and a clock the test moves.
+    const screen: string[] = [];
+    let pending: string[] = [];
+    const io = { out: (l: string) => { pending.push(l + '\n'); }, err: (l: string) => { io.flush(); screen.push(l + '\n'); }, flush: () => { screen.push(...pending); pending = []; } };
+    let now = 1000;
+    const term = { columns: 24, write: (t: string) => { screen.push(t); } };
+    const log = new HumanLog(io, { explain: false, progress: true, quiet: false }, { term, now: () => now });
+    const action = (p: string) => log.event({ type: 'action', dryRun: false, action: { op: 'create', path: p, kind: 'file', reasons: ['output missing'] } as never });
+    log.event({ type: 'start', total: 40 });
+    action('/srv/a');
+    expect(screen).toEqual(['create /srv/a (file): output missing\n', '[1/40] /srv/a']);
+    // Lines that come within 100 ms wait, so the progress line stays the last thing drawn.
+    now += 40; action('/srv/b');
+    now += 40; action('/srv/a-rather-long-name-to-cut');
+    expect(screen.at(-1)).toBe('[1/40] /srv/a');
+    now += 20; action('/srv/d');
+    expect(screen.slice(2)).toEqual([
+      '\r\x1b[K', 'create /srv/b (file): output missing\n', 'create /srv/a-rather-long-name-to-cut (file): output missing\n',
+      'create /srv/d (file): output missing\n', '[4/40] /srv/d',
+    ]);
+    now += 100; action('/srv/a-rather-long-name-to-cut');
+    expect(screen.at(-1)).toBe('[5/40] /srv/a-rather-lo');
+    expect(screen.at(-1)!.length).toBe(23);
+    // A warning erases it first; the summary leaves nothing held and no progress line behind.
+    now += 10; action('/srv/e');
+    log.event({ type: 'warning', message: 'careful' });
+    expect(screen.slice(-3)).toEqual(['\r\x1b[K', 'create /srv/e (file): output missing\n', 'jail: warning: careful\n']);
+    log.summary({ created: [], updated: [], removed: [], upToDate: 0, installs: [], errors: [], warnings: [], dryRun: false, seconds: 0.5 } as never, new Set());
+    io.flush();
+    expect(screen.at(-1)).toMatch(/^jail: 0 created, /);
+    expect(screen.filter((t) => t.startsWith('['))).toHaveLength(3);
+  });
+
+  it('cuts the progress line one column short of the width, and assumes 80 columns when the terminal says 0', () => {
+    const path80 = '/' + 'x'.repeat(100);
+    expect(progressLine(3, 9, '/srv/a', 0)).toBe('[3/9] /srv/a');
+    expect(progressLine(3, 9, '/srv/a', undefined)).toBe('[3/9] /srv/a');
+    expect(progressLine(3, 9, path80, 0)).toHaveLength(79);
+    expect(progressLine(3, 9, '/srv/a', 13)).toBe('[3/9] /srv/a');
+    expect(progressLine(3, 9, '/srv/abc', 13)).toBe('[3/9] /srv/a');
   });
 });
 

@@ -295,7 +295,9 @@ for (const mode of ['native', 'poll'] as const) {
       expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
 
       for (const name of fs.readdirSync(r.root)) fs.rmSync(path.join(r.root, name), { recursive: true, force: true });
-      await until(`the jail rebuilt\n${wt.transcript}`, () => fs.existsSync(r.root) && [...fingerprint(r.root).keys()].sort().join() === built.join());
+      // Looked at while the repair runs: a temporary file may go between readdir and lstat.
+      const paths = () => { try { return [...fingerprint(r.root).keys()].sort().join(); } catch { return ''; } };
+      await until(`the jail rebuilt\n${wt.transcript}`, () => fs.existsSync(r.root) && paths() === built.join());
 
       // Our own writes do not trigger builds: once repaired, it stays quiet.
       await wt.quiet();
@@ -305,6 +307,52 @@ for (const mode of ['native', 'poll'] as const) {
 
       // A file someone else put in ROOT is not the tool's to remove, nor a reason to build.
       fs.writeFileSync(r.root + '/etc/planted', 'x');
+      await sleep(1000);
+      expect(wt.out.slice(n), wt.transcript).toEqual([]);
+      expect(await wt.stop()).toBe(0);
+    });
+
+    it('with --guard repairs a chmod or chown of a declared directory', async () => {
+      const wt = watch('--guard');
+      await wt.ready();
+      await sleep(500);
+      const mode = (p: string) => fs.statSync(r.root + p).mode & 0o7777;
+      const owner = (p: string) => `${fs.statSync(r.root + p).uid}:${fs.statSync(r.root + p).gid}`;
+      expect(mode('/etc')).toBe(0o755);
+
+      // A directory's own attribute change fires no file event: only the directory itself changes.
+      fs.chmodSync(r.root + '/etc', 0o777);
+      const ms = await until(`/etc's mode repaired\n${wt.transcript}`, () => mode('/etc') === 0o755);
+      expect(ms).toBeLessThan(2000);
+      fs.chmodSync(r.root + '/var/www', 0o1777);
+      await until(`/var/www's mode repaired\n${wt.transcript}`, () => mode('/var/www') === 0o755);
+      fs.chownSync(r.root + '/var/www', 9, 9);
+      await until(`/var/www's owner repaired\n${wt.transcript}`, () => owner('/var/www') === '0:0');
+      await wt.quiet();
+      const q = r.jail('make', `ROOT=${r.root}`, `SRC=${r.src}`, '-q');
+      expect(q.code, q.stdout + q.stderr + wt.transcript).toBe(0);
+
+      // A directory someone else made in ROOT is not the tool's: its mode is no reason to build.
+      fs.mkdirSync(r.root + '/srv/theirs', { recursive: true });
+      await wt.quiet();
+      const n = wt.out.length;
+      fs.chmodSync(r.root + '/srv/theirs', 0o700);
+      await sleep(1000);
+      expect(wt.out.slice(n), wt.transcript).toEqual([]);
+      expect(await wt.stop()).toBe(0);
+    });
+
+    it('copies the new mode of a directory in a copied source tree, and ignores a glob directory\'s mode', async () => {
+      const wt = watch();
+      await wt.ready();
+      await sleep(500);
+      const before = fingerprint(r.root);
+      fs.chmodSync(path.join(r.src, 'site', 'img'), 0o700);
+      await until(`img's mode in the jail\n${wt.transcript}`, () => (fs.statSync(r.root + '/var/www/site/img').mode & 0o7777) === 0o700);
+      await wt.quiet();
+      expect(touched(before, fingerprint(r.root))).toEqual(['/var/www/site/img']);
+      const n = wt.out.length;
+      fs.chmodSync(path.join(r.src, 'doc'), 0o700); // where a copied glob looks: not copied anywhere
       await sleep(1000);
       expect(wt.out.slice(n), wt.transcript).toEqual([]);
       expect(await wt.stop()).toBe(0);

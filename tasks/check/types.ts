@@ -66,4 +66,6 @@ export interface Node {
   readonly elf?: boolean;
   /** (full check only) An executable file's `#!` interpreter, an absolute path. */
   readonly interpreter?: string;
+  /** (full check only) With `#!/usr/bin/env NAME`: NAME, which env looks for in PATH (or an absolute path). */
+  readonly env?: string;
 }

@@ -7,7 +7,7 @@
 // for a `#!` line too (the same one read, of at most what the kernel reads); nothing else
 // is opened.
 
-import { SHEBANG_BYTES, shebangOf } from '../elf/shebang.js';
+import { SHEBANG_BYTES, envProgram, parseShebang } from '../elf/shebang.js';
 import fs from 'node:fs';
 import { mountsBeneath } from '../rootfs.js';
 import { hasExecBits } from './paths.js';
@@ -67,6 +67,7 @@ export function walkRoot(reader: RootReader, opts: { maxEntries?: number } = {})
       if (st.isFile()) {
         let elf = false;
         let interpreter: string | undefined;
+        let env: string | undefined;
         const exec = hasExecBits(st);
         if (st.size >= 52 || (exec && st.size >= 3)) {
           const ffd = openVerified(host, st);
@@ -74,11 +75,13 @@ export function walkRoot(reader: RootReader, opts: { maxEntries?: number } = {})
             try {
               const head = readHead(ffd, exec ? SHEBANG_BYTES : 4);
               elf = st.size >= 52 && head.subarray(0, 4).equals(ELF_MAGIC);
-              if (exec && !elf) interpreter = shebangOf(head);
+              const line = exec && !elf ? parseShebang(head) : undefined;
+              interpreter = line?.interpreter;
+              env = line && envProgram(line);
             } catch { elf = false; } finally { fs.closeSync(ffd); }
           }
         }
-        w.nodes.push(interpreter ? { path: p, st, elf, interpreter } : { path: p, st, elf });
+        w.nodes.push(interpreter ? { path: p, st, elf, interpreter, ...(env !== undefined ? { env } : {}) } : { path: p, st, elf });
         continue;
       }
       w.nodes.push({ path: p, st });

@@ -75,6 +75,7 @@
 // make it die when its unshare does (setpriv's uid change would otherwise clear the
 // death signal), and the kernel ends every process of a PID namespace when its init dies.
 
+import { JAIL_PATH } from '../elf/shebang.js';
 import { JOIN_SCRIPT } from './cgroup.js';
 import type { Tools } from './tools.js';
 
@@ -203,7 +204,7 @@ export function initUidFor(jailUid: number): number {
 /** The environment of a jailed command (the host tools before it see the same, harmlessly). */
 export function jailEnv(user: { name: string; home: string }, extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = {
-    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    PATH: JAIL_PATH,
     HOME: user.home || '/', USER: user.name, LOGNAME: user.name, LANG: 'C',
   };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;

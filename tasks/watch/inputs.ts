@@ -214,13 +214,16 @@ export class WatchInputs {
     return p.slice(g.realBase === '/' ? 1 : g.realBase.length + 1).split('/');
   }
 
-  /** How much a change at `p` (canonical, as chokidar reports it) matters. */
-  classify(p: string): Relevance {
+  /**
+   * How much a change at `p` (canonical, as chokidar reports it) matters. `attrib` is a
+   * directory's mode or owner: that of an ancestor or a glob's base is copied nowhere.
+   */
+  classify(p: string, attrib = false): Relevance {
     if (this.#excluded(p)) return 'no';
-    if (this.exact.has(p) || this.ancestors.has(p) || this.#inTree(p)) return 'yes';
+    if (this.exact.has(p) || (!attrib && this.ancestors.has(p)) || this.#inTree(p)) return 'yes';
     let maybe = false;
     for (const g of this.globs) {
-      if (p === g.realBase) return 'yes';
+      if (p === g.realBase) { if (attrib) continue; return 'yes'; }
       if (isUnder(p, g.realBase) && g.coarse.test(this.#rel(g, p)) !== 'none') maybe = true;
     }
     return maybe ? 'maybe' : 'no';
@@ -282,8 +285,9 @@ export class GuardInputs {
     for (const t of targets) for (const q of upFrom(t.path)) { if (q === '/') break; this.paths.add(q); }
   }
 
-  classify(p: string): Relevance {
-    if (p === this.root) return 'yes';
+  /** `attrib`: a directory's mode or owner changed; ROOT's own are not the jailfile's to set. */
+  classify(p: string, attrib = false): Relevance {
+    if (p === this.root) return attrib ? 'no' : 'yes';
     if (!p.startsWith(this.root + '/')) return 'no';
     const jp = p.slice(this.root.length);
     if (isUnder(jp, '/dev') || isUnder(jp, '/proc')) return 'no';

@@ -190,16 +190,16 @@ export class JailWatch {
 
   // ---- events -------------------------------------------------------------------------
 
-  #onInput(p: string): void {
-    const r = this.#inputs?.classify(p) ?? 'no';
+  #onInput(p: string, attrib: boolean): void {
+    const r = this.#inputs?.classify(p, attrib) ?? 'no';
     if (DEBUG) this.#io.err(`jail: debug: ${(performance.now() / 1000).toFixed(3)} input ${r} ${p}`);
     if (r === 'no') return;
     (r === 'yes' ? this.#pending.inputs : this.#pending.maybe).add(p);
     this.#fire('change');
   }
 
-  #onGuard(p: string): void {
-    if (!this.#guard || this.#guard.classify(p) === 'no') return;
+  #onGuard(p: string, attrib: boolean): void {
+    if (!this.#guard || this.#guard.classify(p, attrib) === 'no') return;
     const s = this.#machine.state;
     if (s === 'stopped') return;
     if (s === 'running' || s === 'queued' || s === 'stopping') { this.#rootDirty = true; return; }
@@ -276,6 +276,7 @@ export class JailWatch {
         this.#log.event(e);
       },
     });
+    this.#log.end(); // a build without a summary leaves no progress line nor held lines behind
     this.#builds++;
     this.#lastReport = report;
     const wrote = report.created.length + report.updated.length + report.removed.length > 0;
@@ -339,14 +340,14 @@ export class JailWatch {
     if (remakeInputs) {
       await this.#inputW?.close();
       if (this.#machine.state === 'stopping') return;
-      this.#inputW = this.#watcher(inputs.roots, (p, s) => this.#inputs?.ignored(p, s) ?? true, (p) => this.#onInput(p));
+      this.#inputW = this.#watcher(inputs.roots, (p, s) => this.#inputs?.ignored(p, s) ?? true, (p, attrib) => this.#onInput(p, attrib));
       await this.#inputW.ready;
     }
     if (remakeGuard && this.#guard) {
       await this.#guardW?.close();
       if (this.#machine.state === 'stopping') return;
       this.#rootIno = inode(root);
-      this.#guardW = this.#watcher([this.#guard.parent], (p, s) => this.#guard?.ignored(p, s) ?? true, (p) => this.#onGuard(p));
+      this.#guardW = this.#watcher([this.#guard.parent], (p, s) => this.#guard?.ignored(p, s) ?? true, (p, attrib) => this.#onGuard(p, attrib));
       await this.#guardW.ready;
     }
     if (remakeInputs) this.#requestCheck('inputs watched anew');
@@ -368,13 +369,13 @@ export class JailWatch {
     return this.#opts.interval ?? DEFAULT_POLL_MS;
   }
 
-  #watcher(roots: readonly string[], ignored: (p: string, s?: fs.Stats) => boolean, onEvent: (p: string) => void): DirWatcher {
+  #watcher(roots: readonly string[], ignored: (p: string, s?: fs.Stats) => boolean, onEvent: (p: string, attrib: boolean) => void): DirWatcher {
     return new DirWatcher({
       roots,
       ignored,
       polling: this.#polling,
       interval: this.#interval,
-      onEvent: (_event, p) => onEvent(path.resolve(p)),
+      onEvent: (event, p) => onEvent(path.resolve(p), event === 'attrib'),
       onError: (err) => this.#onError(err),
     });
   }

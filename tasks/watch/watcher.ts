@@ -10,7 +10,13 @@
 // - an 'error' listener always (chokidar 5 emits errors for special files, and an
 //   unhandled 'error' would end the process); ENOSPC/EMFILE go to the owner, which
 //   falls back to polling.
+// - 'attrib' for a directory's own mode or owner change. chokidar answers any event on a
+//   directory by reading it again, and reports only entries added or gone, so a chmod or
+//   chown of a watched directory never surfaced. inotify reports it (IN_ATTRIB) to the
+//   parent's watch, which chokidar passes on as a raw event naming the child; the
+//   poller passes the old and new stats.
 
+import path from 'node:path';
 import type { Stats } from 'node:fs';
 import { FSWatcher } from 'chokidar';
 
@@ -20,6 +26,7 @@ export interface DirWatcherOptions {
   polling: boolean;
   /** Polling interval in ms (chokidar's default is 100; binary-looking files get the same). */
   interval: number;
+  /** chokidar's events, and 'attrib' for a watched directory whose mode or owner changed. */
   onEvent: (event: string, path: string) => void;
   onError: (err: NodeJS.ErrnoException) => void;
 }
@@ -50,6 +57,26 @@ export class DirWatcher {
     // 'add' even with ignoreInitial: those are not changes (a check build follows anyway).
     this.#w.on('all', (event: string, p: string) => {
       if (!this.#closed && this.#ready) opts.onEvent(event, p);
+    });
+    this.#w.on('raw', (event: string, p: string | null, info: unknown) => {
+      if (this.#closed || !this.#ready || !p) return;
+      const details = info as { watchedPath?: string; curr?: Stats; prev?: Stats };
+      let dir: string;
+      if (details.curr && details.prev) {
+        // The poller: p is the path it polls; only what a build sets counts, not times or links.
+        const { curr, prev } = details;
+        if (curr.mode === prev.mode && curr.uid === prev.uid && curr.gid === prev.gid) return;
+        dir = p;
+      } else if (details.watchedPath !== undefined) {
+        // inotify: libuv calls IN_ATTRIB on a directory 'rename' (the IN_ISDIR bit), as it does a
+        // directory made, removed or moved: those chokidar reports too, and a check build is
+        // harmless. The directory's own watch reports the change under the directory's own
+        // name, joined here into a path that is not a watched directory (or a harmless one).
+        dir = path.join(details.watchedPath, p);
+      } else return;
+      // chokidar keeps an entry for each directory it watches (files are never keys): files
+      // it reports itself as 'change'.
+      if (this.#w._watched.has(dir) && !opts.ignored(dir)) opts.onEvent('attrib', dir);
     });
     this.ready = opts.roots.length === 0
       ? Promise.resolve().then(() => { this.#ready = true; })
