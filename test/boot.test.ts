@@ -542,6 +542,27 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(fs.existsSync(old)).toBe(false);
   });
 
+  it('a flag or target of make\'s neither boots nor stops: `boot clean` and `boot -n` start nothing, `stop -n` ends nothing', () => {
+    const r = fresh();
+    smallJail(r);
+    for (const extra of [['clean'], ['-n']]) {
+      const boot = r.jail('boot', `ROOT=${r.root}`, ...extra);
+      expect(boot.code, extra.join(' ')).toBe(2);
+      expect(boot.stderr).toMatch(/^jail: error: jail boot does not take /);
+      expect(jailed(r.root)).toEqual([]);
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+    }
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const running = jailed(r.root).map((p) => p.pid).sort();
+    const stop = r.jail('stop', `ROOT=${r.root}`, '-n');
+    expect(stop.code).toBe(2);
+    expect(stop.stderr).toMatch(/^jail: error: jail stop does not take -n \(jail make's\), and did nothing/);
+    expect(jailed(r.root).map((p) => p.pid).sort()).toEqual(running);
+    expect(r.jail('status', `ROOT=${r.root}`).code).toBe(0);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+    expect(jailed(r.root)).toEqual([]);
+  });
+
   it('without ROOT each command names itself in the example', () => {
     const r = fresh();
     smallJail(r);
