@@ -295,7 +295,7 @@ async function traceInJail(p: Parsed, io: Output): Promise<number> {
       const target = path.resolve(p.make.cwd ?? '.', file);
       const err = writeModule(target, suggestions, command);
       if (err) { io.err(`jail trace: ${err}`); return 2; }
-      io.err(`jail: ${suggestions.length} entr${suggestions.length === 1 ? 'y' : 'ies'} written to ${target}:`);
+      io.err(`jail: wrote ${suggestions.length} entr${suggestions.length === 1 ? 'y' : 'ies'} to ${target}, listed on stdout; have the jailfile import it and list it among its entries`);
       for (const s of suggestions) io.out(`${s.entry},`);
       return 0;
     }
