@@ -483,6 +483,21 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/0 started, 1 already running, 0 failed/);
     expect(jailed(r.root).filter((p) => p.comm === 'sleep')).toHaveLength(1);
+    // A command run through the link joins the booted jail's cgroup, as one run by the real name does.
+    const service = jailed(r.root).find((p) => p.comm === 'sleep')!.pid;
+    const run = r.jailAsync('run', `ROOT=${viaLink}`, '--', '/usr/bin/sleep', '30');
+    try {
+      const deadline = Date.now() + 10_000;
+      let ran: number | undefined;
+      while (ran === undefined && Date.now() < deadline) {
+        ran = jailed(r.root).find((p) => p.comm === 'sleep' && p.pid !== service)?.pid;
+        if (ran === undefined) spawnSync('sleep', ['0.05']);
+      }
+      expect(ran).toBeDefined();
+      expect(fs.readFileSync(`/proc/${ran}/cgroup`, 'utf8')).toContain(`/jail-${rootKey(r.root)}/run-${run.pid}`);
+    } finally {
+      run.kill('SIGTERM');
+    }
     // One record, one lock, one set of cgroups: the real path's.
     const records = fs.readdirSync('/run/jail').filter((d) => d.includes(path.basename(path.dirname(r.root))));
     expect(records).toEqual([rootKey(r.root)]);
