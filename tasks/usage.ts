@@ -110,7 +110,7 @@ const SPECS: Record<string, Spec> = {
     takes: ['-f', '-C', '--user', '--write', '--timeout', '--'],
   },
   deps: {
-    usage: 'jail deps [--json] [--root DIR] ELF ...',
+    usage: 'jail deps [--json] [--root DIR] PATH ...',
     about: 'Print the shared libraries each program or library would load, as glibc\'s loader would, without running it. Exit status: 0 all found, 1 something missing, 2 error.',
     options: `  --json      one JSON document: { "<path>": { "interpreter", "needed", "libraries", "missing" } }
   --root DIR  resolve inside DIR, as its own loader would`,

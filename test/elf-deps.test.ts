@@ -182,6 +182,9 @@ describe('jail deps tree and errors', () => {
     expect(run(['--frobnicate', '/bin/sh']).code).toBe(2);
     expect(run([]).code).toBe(2);
     expect(run(['--root']).code).toBe(2);
+    // make's ROOT=... is not how deps is told where to look, and nothing is resolved.
+    const v = run(['ROOT=/var/virtual/apache', '/bin/sh']);
+    expect(v).toEqual({ code: 2, out: [expect.stringMatching(/^jail deps: takes no VAR=value \(got ROOT=\/var\/virtual\/apache\); to resolve inside a jail, give --root DIR\./)] });
     const j = run(['--json', '/bin/sh', `${T}/script`]);
     expect(j.code).toBe(2);
     const doc = JSON.parse(j.out.join('\n')) as Record<string, { error?: { code: string } }>;
