@@ -14,32 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError, type Parsed } from './args.js';
 import type { Output } from './progress.js';
 import { stdio } from './stdio.js';
-
-const USAGE = `usage: jail [make] ROOT=DIR [VAR=value ...] [options] [target ...]
-       jail deps [--json] [--root DIR] ELF ...
-       jail trace ROOT=DIR [-f FILE] [--user NAME] [--write FILE] [--timeout S] -- CMD [ARG ...]
-       jail watch ROOT=DIR [-f FILE] [--guard] [--poll] [--debounce MS]
-       jail check ROOT=DIR [-f FILE] [--json] [-q]    audit the jail: exit 0 clean, 1 findings, 2 error
-       jail pack ROOT=DIR -o FILE.tar[.gz]         (then: jail make ROOT=DIR2 rebuild FROM=FILE.tar)
-       jail boot ROOT=DIR [-f FILE] [--user NAME] [--timeout SEC]   start the rc.d services, confined
-       jail stop ROOT=DIR [--timeout SEC]                          stop them; end everything in the jail
-       jail status ROOT=DIR [--json]                               services and processes of the jail
-       jail run ROOT=DIR [-f FILE] [--user NAME] -- CMD ARGS...     one command in the jail, confined
-       jail --version
-
-make options:
-  -f FILE     the jailfile (default ./jailfile.ts)
-  -C DIR      change to DIR first
-  -n          print what would change, and why; write nothing
-  -q          exit 0 if the jail is up to date, 1 if not; write nothing
-  -B          rebuild every target
-  -j N        write N files at once (default 4 when ROOT is on tmpfs or ramfs, else 1 as in make)
-  -k          keep going past targets that fail
-  --explain   print every reason and the jailfile entry behind each change
-  --json      print one JSON report instead of lines
-
-targets: all (default), clean, rebuild, dirs, links, devices, files, libs (what elf() brought for its
-  programs: interpreters, libraries, their links, ld.so.cache), etc, or a jail path (/etc/passwd)`;
+import { COMMAND_NAMES, help, overview, refused } from './usage.js';
 
 type Command = { run(p: Parsed, io: Output): Promise<number> };
 
@@ -64,23 +39,46 @@ function version(): string {
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
   const first = argv[0];
   if (first === 'deps') {
+    const opts = argv.includes('--') ? argv.slice(1, argv.indexOf('--')) : argv.slice(1);
+    if (opts.some((a) => a === '-h' || a === '--help')) { io.out(help('deps')); return 0; }
     const { runDeps } = await import('./commands/deps.js');
     return runDeps(argv.slice(1), io.out);
   }
   const named = first !== undefined && (first in COMMANDS || first === 'help' || first === 'version');
   let p: Parsed;
   const command = named ? first : 'make';
+  const usageError = (message: string, of = command): number => {
+    // One paragraph: the whole usage text after it buried what was wrong.
+    io.err(`jail: error: ${message}; see \`jail ${of === 'help' ? '' : `${of} `}--help\`.`);
+    return 2;
+  };
   try {
     p = parseArgs(command, named ? argv.slice(1) : argv);
   } catch (err) {
-    // One paragraph: the whole usage text after it buried what was wrong.
-    if (err instanceof UsageError) { io.err(`jail: error: ${err.message}; see \`jail ${command} --help\`.`); return 2; }
+    if (err instanceof UsageError) return usageError(err.message);
     throw err;
   }
-  if (p.command === 'help') { io.out(USAGE); return 0; }
+  if (p.command === 'help') {
+    // `jail boot --help`, `jail help boot`: that command's; `jail --help`, `jail help`: all of them.
+    const of = named && command !== 'help' ? command : p.make.targets.find((t) => COMMAND_NAMES.includes(t));
+    io.out(of ? help(of) : overview());
+    return 0;
+  }
   if (p.command === 'version') { io.out(version()); return 0; }
   const load = COMMANDS[p.command];
-  if (!load) { io.err(`jail: unknown command ${p.command}\n${USAGE}`); return 2; }
+  if (!load) { io.err(`jail: unknown command ${p.command}\n${overview()}`); return 2; }
+  if (!named) {
+    // `jail -C DIR pack ...`: a command word after an option is taken for a target.
+    const word = p.make.targets.find((t) => t !== 'make' && COMMAND_NAMES.includes(t));
+    if (word) {
+      const rest = [...argv];
+      rest.splice(argv.indexOf(word), 1);
+      const { shellWord } = await import('./printable.js');
+      return usageError(`${word} is a command, and the command comes first: \`${['jail', word, ...rest].map(shellWord).join(' ')}\``, word);
+    }
+  }
+  const wrong = refused(p);
+  if (wrong) return usageError(wrong);
   return (await load()).run(p, io);
 }
 

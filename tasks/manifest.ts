@@ -74,6 +74,16 @@ export function rootKey(root: string): string {
   return `${slug}-${createHash('sha256').update(root).digest('hex').slice(0, 8)}`;
 }
 
+/**
+ * What identifies a jail on this host, whatever spelling of ROOT named it: the key of its
+ * real path. The host-wide build lock, /run/jail's records and locks, and the cgroups and
+ * network namespace of a booted jail are all named by it. ROOT need not exist (stop after
+ * `rm -rf ROOT`): what exists of its path is resolved.
+ */
+export function jailKey(root: string): string {
+  return rootKey(realRoot(root));
+}
+
 export function manifestPath(installDir: string, root: string): string {
   return path.join(stateDir(installDir), `${rootKey(root)}.json`);
 }
@@ -171,7 +181,7 @@ function hostLockDir(): string | undefined {
 }
 
 /** ROOT with every symlink among its parents resolved, as far as it exists: the same jail, however it is named. */
-function realRoot(root: string): string {
+export function realRoot(root: string): string {
   try { return fs.realpathSync.native(root); } catch {
     const parent = path.dirname(root);
     return parent === root ? root : path.join(realRoot(parent), path.basename(root));
@@ -193,7 +203,7 @@ function hostLockFile(root: string): string | JailError | undefined {
   if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o022) !== 0) {
     return jailError('locked', `The lock directory ${dir}, where builds of one ROOT from different jailfile directories wait for each other, is not a directory that only you can write (someone else made it?). Remove it, then run make again.`, { path: dir });
   }
-  return path.join(dir, `${rootKey(real)}.lock`);
+  return path.join(dir, `${jailKey(real)}.lock`);
 }
 
 /**

@@ -467,6 +467,117 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(fs.existsSync(path.join(r.root, 'etc/rc.d/50sleeper.sh'))).toBe(false);
   });
 
+  it('one jail however ROOT is spelled: booted through a symlink, it is running, booted once, and stopped by its real name', () => {
+    const r = fresh();
+    smallJail(r);
+    const link = path.join(r.outside, 'link');
+    fs.symlinkSync(path.dirname(r.root), link);
+    const viaLink = path.join(link, path.basename(r.root));
+    const boot = r.jail('boot', `ROOT=${viaLink}`);
+    expect(boot.code, boot.stderr).toBe(0);
+    const status = r.jail('status', `ROOT=${r.root}`);
+    expect(status.code, status.stdout).toBe(0);
+    expect(status.stdout).toMatch(/is running since/);
+    expect(status.stdout).toMatch(/50sleeper\.sh\s+running \(1 process\)/);
+    const again = r.jail('boot', `ROOT=${r.root}`);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/0 started, 1 already running, 0 failed/);
+    expect(jailed(r.root).filter((p) => p.comm === 'sleep')).toHaveLength(1);
+    // A command run through the link joins the booted jail's cgroup, as one run by the real name does.
+    const service = jailed(r.root).find((p) => p.comm === 'sleep')!.pid;
+    const run = r.jailAsync('run', `ROOT=${viaLink}`, '--', '/usr/bin/sleep', '30');
+    try {
+      const deadline = Date.now() + 10_000;
+      let ran: number | undefined;
+      while (ran === undefined && Date.now() < deadline) {
+        ran = jailed(r.root).find((p) => p.comm === 'sleep' && p.pid !== service)?.pid;
+        if (ran === undefined) spawnSync('sleep', ['0.05']);
+      }
+      expect(ran).toBeDefined();
+      expect(fs.readFileSync(`/proc/${ran}/cgroup`, 'utf8')).toContain(`/jail-${rootKey(r.root)}/run-${run.pid}`);
+    } finally {
+      run.kill('SIGTERM');
+    }
+    // One record, one lock, one set of cgroups: the real path's.
+    const records = fs.readdirSync('/run/jail').filter((d) => d.includes(path.basename(path.dirname(r.root))));
+    expect(records).toEqual([rootKey(r.root)]);
+    const clean = r.jail('make', `ROOT=${viaLink}`, 'clean');
+    expect(clean.code).toBe(2);
+    expect(clean.stderr).toMatch(/Refusing `clean`: the jail at .* is running/);
+    const st = JSON.parse(r.jail('status', `ROOT=${viaLink}`, '--json').stdout) as { running: boolean; init: number; cgroups: string[] };
+    expect(st.running).toBe(true);
+    const supervisor = Number(fs.readFileSync(`/proc/${st.init}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    const stop = r.jail('stop', `ROOT=${r.root}`);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/50sleeper\.sh stop: ok/);
+    expect(jailed(r.root)).toEqual([]);
+    // The supervisor (the host-side unshare holding the namespaces) went with it.
+    expect(fs.existsSync(`/proc/${supervisor}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${supervisor}/status`, 'utf8'))).toBe(false);
+    for (const d of st.cgroups) expect(fs.existsSync(d), d).toBe(false);
+    expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+    expect(r.jail('status', `ROOT=${viaLink}`).code).toBe(1);
+  });
+
+  it('stop after `rm -rf ROOT` ends a jail booted through a symlink, named by what is left of its real path', () => {
+    const r = fresh();
+    smallJail(r);
+    const link = path.join(r.outside, 'link');
+    fs.symlinkSync(path.dirname(r.root), link);
+    const viaLink = path.join(link, path.basename(r.root));
+    expect(r.jail('boot', `ROOT=${viaLink}`).code).toBe(0);
+    const st = JSON.parse(r.jail('status', `ROOT=${viaLink}`, '--json').stdout) as { init: number; cgroups: string[] };
+    fs.rmSync(r.root, { recursive: true, force: true });
+    expect(r.jail('status', `ROOT=${r.root}`).code).toBe(0);
+    const stop = r.jail('stop', `ROOT=${r.root}`);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/stopped .*: 0 services stopped, \d+ processes ended/);
+    expect(jailed(`${r.root} (deleted)`)).toEqual([]);
+    expect(fs.existsSync(`/proc/${st.init}`)).toBe(false);
+    for (const d of st.cgroups) expect(fs.existsSync(d), d).toBe(false);
+    expect(fs.readdirSync('/run/jail').filter((d) => d.includes(path.basename(path.dirname(r.root))))).toEqual([]);
+  });
+
+  it('a record an earlier jail wrote under the key of ROOT as spelled (through a symlink) is still found by the real name', () => {
+    const r = fresh();
+    smallJail(r);
+    const link = path.join(r.outside, 'link');
+    fs.symlinkSync(path.dirname(r.root), link);
+    const viaLink = path.join(link, path.basename(r.root));
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    // What the earlier key made of a boot through the link: the record under that spelling's key.
+    const old = `/run/jail/${rootKey(viaLink)}`;
+    fs.renameSync(`/run/jail/${rootKey(r.root)}`, old);
+    const state = JSON.parse(fs.readFileSync(`${old}/state.json`, 'utf8')) as { root: string };
+    fs.writeFileSync(`${old}/state.json`, JSON.stringify({ ...state, root: viaLink }));
+    expect(r.jail('status', `ROOT=${r.root}`).stdout).toMatch(/is running since/);
+    const stop = r.jail('stop', `ROOT=${r.root}`);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/50sleeper\.sh stop: ok/);
+    expect(jailed(r.root)).toEqual([]);
+    expect(fs.existsSync(old)).toBe(false);
+  });
+
+  it('a flag or target of make\'s neither boots nor stops: `boot clean` and `boot -n` start nothing, `stop -n` ends nothing', () => {
+    const r = fresh();
+    smallJail(r);
+    for (const extra of [['clean'], ['-n']]) {
+      const boot = r.jail('boot', `ROOT=${r.root}`, ...extra);
+      expect(boot.code, extra.join(' ')).toBe(2);
+      expect(boot.stderr).toMatch(/^jail: error: jail boot does not take /);
+      expect(jailed(r.root)).toEqual([]);
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+    }
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const running = jailed(r.root).map((p) => p.pid).sort();
+    const stop = r.jail('stop', `ROOT=${r.root}`, '-n');
+    expect(stop.code).toBe(2);
+    expect(stop.stderr).toMatch(/^jail: error: jail stop does not take -n \(jail make's\), and did nothing/);
+    expect(jailed(r.root).map((p) => p.pid).sort()).toEqual(running);
+    expect(r.jail('status', `ROOT=${r.root}`).code).toBe(0);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+    expect(jailed(r.root)).toEqual([]);
+  });
+
   it('without ROOT each command names itself in the example', () => {
     const r = fresh();
     smallJail(r);

@@ -182,11 +182,48 @@ describe('jail deps tree and errors', () => {
     expect(run(['--frobnicate', '/bin/sh']).code).toBe(2);
     expect(run([]).code).toBe(2);
     expect(run(['--root']).code).toBe(2);
+    // make's ROOT=... is not how deps is told where to look, and nothing is resolved.
+    const v = run(['ROOT=/var/virtual/apache', '/bin/sh']);
+    expect(v).toEqual({ code: 2, out: [expect.stringMatching(/^jail deps: takes no VAR=value \(got ROOT=\/var\/virtual\/apache\); to resolve inside a jail, give --root DIR\./)] });
     const j = run(['--json', '/bin/sh', `${T}/script`]);
     expect(j.code).toBe(2);
     const doc = JSON.parse(j.out.join('\n')) as Record<string, { error?: { code: string } }>;
     expect(doc['/bin/sh']?.error).toBeUndefined();
     expect(doc[`${T}/script`]?.error?.code).toBe('elf-not-elf');
+  });
+
+  it('inside a jail without ld.so.cache, says what the loader does then, and never to run ldconfig in ROOT', () => {
+    if (!hasGcc()) return;
+    const R = `${T}/nocache`;
+    fs.mkdirSync(`${R}/usr/lib/x86_64-linux-gnu`, { recursive: true });
+    fs.mkdirSync(`${R}/usr/lib64`, { recursive: true });
+    fs.mkdirSync(`${R}/etc`);
+    fs.symlinkSync('usr/lib', `${R}/lib`);
+    fs.symlinkSync('usr/lib64', `${R}/lib64`);
+    fs.copyFileSync('/lib64/ld-linux-x86-64.so.2', `${R}/usr/lib64/ld-linux-x86-64.so.2`);
+    fs.copyFileSync('/lib/x86_64-linux-gnu/libc.so.6', `${R}/usr/lib/x86_64-linux-gnu/libc.so.6`);
+    buildProg(`${R}/bin/prog`, { needs: [] });
+    const warnings = (args: string[]) => run(['--root', R, ...args]).out.filter((l) => l.startsWith('  warning: '));
+
+    // A jail as jail make builds it when no library needs a cache: the loader's default directories hold everything.
+    const plain = warnings(['/bin/prog']);
+    expect(plain).toEqual([`  warning: /etc/ld.so.cache (in root ${R}) is missing, so the loader searches only RPATH, RUNPATH and its default directories ` +
+      '(/lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu, /lib, /usr/lib), as this answer did. ' +
+      'jail make gives a jail a cache only for libraries outside those directories, so most jails have none.']);
+
+    // ld.so.conf names a directory: the answer finds a library there that the loader, reading no ld.so.conf, will not.
+    const extra = buildLib(`${R}/opt/extra/libextra.so.1`, 'libextra.so.1');
+    buildProg(`${R}/bin/prog-extra`, { needs: [extra] });
+    fs.writeFileSync(`${R}/etc/ld.so.conf`, '/opt/extra\n');
+    const conf = warnings(['/bin/prog-extra']);
+    expect(conf).toHaveLength(1);
+    expect(conf[0]).toMatch(/; it never reads ld\.so\.conf \(only ldconfig does\)\. This answer also searched \/opt\/extra, as a cache made from ld\.so\.conf would list them: a library found only there is one the loader will not find\./);
+
+    // A cache that is not one: the loader ignores it; still no ldconfig into ROOT.
+    fs.writeFileSync(`${R}/etc/ld.so.cache`, 'not a cache at all, but long enough to have a header');
+    const bad = warnings(['/bin/prog']);
+    expect(bad.join('\n')).toMatch(/is not a usable ld\.so\.cache \(unknown magic\)\. The loader ignores such a cache and searches only the default directories; regenerate the host's with ldconfig; `jail make` rewrites a jail's that it wrote\./);
+    for (const w of [...plain, ...conf, ...bad]) expect(w).not.toMatch(/ldconfig -r/);
   });
 
   it('handles hundreds of programs in one call quickly (one shared resolver)', () => {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changes, fingerprint, rig, touched, type Rig } from './helpers.js';
+import { REPO, changes, fingerprint, rig, touched, type Rig } from './helpers.js';
 
 let r: Rig;
 beforeEach(() => { r = rig(); });
@@ -118,6 +118,20 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/mods/*.so') ]);`);
     expect(res.stderr).toContain(`${r.src}/mods/README.so matches the pattern but is neither ELF nor a #! script; left out`);
     expect(fs.existsSync(r.root + r.src + '/mods/a.so')).toBe(true);
     expect(fs.existsSync(r.root + r.src + '/mods/README.so')).toBe(false);
+  });
+
+  it('the README\'s example of a path beneath a declared link: the soname link and the file it names land where the link leads', () => {
+    const example = /`(link\('\/lib', 'usr\/lib'\))`, `(copy\([^`]*\))`/.exec(fs.readFileSync(path.join(REPO, 'README.md'), 'utf8').replace(/\n/g, ' '))!;
+    r.jailfile(`
+import { defineJail, link, copy } from 'jail';
+export default defineJail(() => [ ${example[1]}, ${example[2]} ]);`);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    const host = fs.realpathSync('/lib/x86_64-linux-gnu/libz.so.1');
+    // The jail sees it at /lib/..., built under /usr/lib/..., and the link leads to a file of the jail.
+    expect(fs.readlinkSync(r.root + '/lib')).toBe('usr/lib');
+    expect(fs.realpathSync(r.root + '/lib/x86_64-linux-gnu/libz.so.1')).toBe(r.root + host.replace(/^\/lib\//, '/usr/lib/'));
+    expect(fs.readFileSync(r.root + '/lib/x86_64-linux-gnu/libz.so.1')).toEqual(fs.readFileSync(host));
   });
 
   it('builds a program named by the path the jailfile wrote, through the host\'s merged-/usr links', () => {
@@ -311,6 +325,11 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/app/lib/libgreet.so.1.0'), 
     expect(res.code).toBe(2);
     expect(res.stderr).toContain(`${path.join(app, 'bin', 'prog')} -> libgreet.so.1 -> libdep.so.3: not found`);
     expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // The README's sample of an error is this one, word for word but the names.
+    const sample = /```\n(jail: error: jailfile\.ts:12: elf\(.*)\n```/.exec(fs.readFileSync(path.join(REPO, 'README.md'), 'utf8'))![1]!;
+    const ours = sample.replace('jailfile.ts:12', 'jailfile.ts:3').replaceAll('/opt/app/bin/app', path.join(app, 'bin', 'prog'))
+      .replace('libaprutil-1.so.0', 'libgreet.so.1').replaceAll('libexpat.so.1', 'libdep.so.3');
+    expect(res.stderr.split('\n')).toContain(ours);
   });
 
   it('re-resolves a soname when a library appears earlier in the search path', () => {

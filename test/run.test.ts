@@ -230,6 +230,9 @@ describe.skipIf(!isRoot || !hasGcc || !hasPids || !hasMemory)('jail run', () => 
     const res = runIn('--user', 'root', '--', '/bin/escape', 'whoami');
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/uid 0 and gid 0 .* runs nothing in a jail with uid or gid 0/);
+    // Root keeps uid 0 whatever is done to it: the way out is another account, named.
+    expect(res.stderr).toMatch(/\(a root process can leave a chroot\)\. Name an unprivileged account of the jail instead, with --user or runtime\(\{ user \}\) \(it has app, other\)\.\n$/);
+    expect(res.stderr).not.toMatch(/Give the user its own ids/);
     expect(res.stdout).toBe('');
     expect(runIn('USER=root', '--', '/bin/escape', 'whoami').code).toBe(2);
   });

@@ -191,6 +191,8 @@ int main(void) {
     const res = r.jail('trace', `ROOT=${r.root}`, `SRC=${r.src}`, '--write', 'traced-secret.ts', '--', '/bin/sh', '-c', `(: < ${secret}); (: < ${open}); (: < /etc/gshadow); true`);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout.trim().split('\n'), res.stderr).toEqual([`copy('${open}'),`]);
+    // The line that says where they went ends there, whether stdout is read or not.
+    expect(res.stderr).toContain(`jail: wrote 1 entry to ${path.join(r.dir, 'traced-secret.ts')}, listed on stdout; have the jailfile import it and list it among its entries\n`);
     const mod = fs.readFileSync(path.join(r.dir, 'traced-secret.ts'), 'utf8');
     expect(mod).toContain(`copy('${open}')`);
     // The command is named in the module's header comment; no entry names the secrets.

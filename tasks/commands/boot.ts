@@ -23,6 +23,7 @@ import path from 'node:path';
 import type { Parsed } from '../args.js';
 import type { Output } from '../progress.js';
 import { analyze } from '../make.js';
+import { realRoot } from '../manifest.js';
 import { runConfig } from '../run/config.js';
 import { closeInheritedFds } from '../run/fds.js';
 import * as cgroup from '../run/cgroup.js';
@@ -44,7 +45,8 @@ async function boot(p: Parsed, io: Output): Promise<number> {
     for (const e of a.errors) io.err(`jail: error: ${e.message}`);
     return 2;
   }
-  const root = a.root;
+  // Recorded by its real path: stop and status find it by any spelling of ROOT (state.ts).
+  const root = realRoot(a.root);
   const config = runConfig(a.entries);
   const perScript = timeoutMs(p, 60);
   const lk = await lock(root);

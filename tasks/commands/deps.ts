@@ -2,6 +2,7 @@
 // open for each program, as a tree like lddtree or as JSON for scripts, without running the
 // programs. One Resolver (and its facts cache) serves all paths, so long lists stay fast.
 
+import fs from 'node:fs';
 import { Resolver, type Closure } from '../elf/index.js';
 
 const USAGE = 'usage: jail deps [--json] [--root DIR] PATH...';
@@ -42,6 +43,10 @@ export function runDeps(args: string[], out: (line: string) => void): number {
       return 0;
     } else if (a.startsWith('-') && a !== '-') {
       out(`jail deps: unknown option ${a}. ${USAGE}`);
+      return 2;
+    } else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(a) && !fs.existsSync(a)) {
+      // make's convention, which deps does not share: it evaluates no jailfile.
+      out(`jail deps: takes no VAR=value (got ${a}); to resolve inside a jail, give --root DIR. ${USAGE}`);
       return 2;
     } else paths.push(a);
   }

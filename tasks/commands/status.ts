@@ -14,6 +14,7 @@ import { isUp } from '../run/instance.js';
 import { inPidNs, info, rootedAt, type ProcInfo } from '../run/procs.js';
 import { loadState } from '../run/state.js';
 import { guarded, rootOnly } from '../run/cli.js';
+import { realRoot } from '../manifest.js';
 
 export function run(p: Parsed, io: Output): Promise<number> {
   return guarded(io, async () => status(p, io));
@@ -22,7 +23,8 @@ export function run(p: Parsed, io: Output): Promise<number> {
 interface ProcLine { pid: number; jailPid: number; user: string; uid: number; state: string; command: string; role: string }
 
 function status(p: Parsed, io: Output): number {
-  const root = rootOnly(p);
+  // The jail by its real path: the one boot recorded, and the root /proc shows its processes in.
+  const root = realRoot(rootOnly(p));
   const state = loadState(root);
   let names = new Map<number, string>();
   let groups = new Map<number, string>();

@@ -22,7 +22,7 @@ import { endInstance, killRooted, runLogged, type Jail } from '../run/instance.j
 import { alive, inPidNs, rootedAt, running, waitFor } from '../run/procs.js';
 import { dropRunDir, jailDir, loadState, lock } from '../run/state.js';
 import { hostTools } from '../run/tools.js';
-import { rootKey } from '../manifest.js';
+import { jailKey, realRoot } from '../manifest.js';
 import { guarded, indented, rootOnly, timeoutMs } from '../run/cli.js';
 
 export function run(p: Parsed, io: Output): Promise<number> {
@@ -30,7 +30,9 @@ export function run(p: Parsed, io: Output): Promise<number> {
 }
 
 async function stop(p: Parsed, io: Output): Promise<number> {
-  const root = rootOnly(p);
+  // The jail by its real path, as boot recorded it: any spelling of ROOT stops it, and
+  // what is left of a deleted ROOT's path still names it.
+  const root = realRoot(rootOnly(p));
   const perScript = timeoutMs(p, 30);
   const lk = await lock(root);
   try {
@@ -44,12 +46,12 @@ async function stop(p: Parsed, io: Output): Promise<number> {
         io.err(`jail: error: ${root} was not booted by jail, and ${left.length} process(es) chrooted there could not be ended: ${left.join(' ')}`);
         return 2;
       }
-      const stale = cgroup.leftovers(rootKey(root));
+      const stale = cgroup.leftovers(jailKey(root));
       if (stale && !cgroup.children(stale).some((g) => /^run-\d+$/.test(g) && running(Number(g.slice(4))))) {
         await cgroup.killAll(stale);
         await cgroup.remove(stale);
       }
-      const names = netns.netNames(rootKey(root));
+      const names = netns.netNames(jailKey(root));
       if (fs.existsSync(`/run/netns/${names.name}`) || fs.existsSync(`/sys/class/net/${names.hostIf}`)) {
         await netns.tearDown({ name: names.name, file: `/run/netns/${names.name}`, hostIf: names.hostIf, address: '', hostAddress: '' }, hostTools({ network: true }));
       }
@@ -59,7 +61,7 @@ async function stop(p: Parsed, io: Output): Promise<number> {
     }
     const tools = hostTools({ network: Boolean(state.net), commands: true });
     const j: Jail = {
-      root, key: rootKey(root), tools, user: state.user, cgroup: state.cgroup, net: state.net,
+      root, key: jailKey(root), tools, user: state.user, cgroup: state.cgroup, net: state.net,
       config: { cpu: state.limits.cpu, cpuHard: state.limits.cpuHard, pids: state.limits.pids, memory: state.limits.memory, proc: state.limits.proc, namespaces: state.limits.namespaces },
     };
     const up = state.limits.namespaces ? alive(state.init) : true;

@@ -283,7 +283,7 @@ async function traceInJail(p: Parsed, io: Output): Promise<number> {
       io.err(`jail: ${command[0]} ${why}${said ? `; its last words:\n${said.split('\n').slice(-10).map((l) => `  ${l}`).join('\n')}` : ''}`);
     }
     const declared = new Set(a.targets.map((x) => x.path));
-    const { suggestions, declaredMissing, withheld } = suggest(parseTrace(text, path.resolve(a.root)), a.root, declared);
+    const { suggestions, declaredMissing, withheld } = suggest(parseTrace(text, j.root), j.root, declared);
     for (const d of declaredMissing) io.err(`jail: ${d} is declared but missing from ROOT: run jail make ROOT=${a.root}`);
     for (const w of withheld) io.err(`jail: not suggested: ${jsString(w)}, which the program looked for, is not readable by everyone on the host (a secret?); copy it by hand if the service truly needs it`);
     if (suggestions.length === 0) {
@@ -295,7 +295,7 @@ async function traceInJail(p: Parsed, io: Output): Promise<number> {
       const target = path.resolve(p.make.cwd ?? '.', file);
       const err = writeModule(target, suggestions, command);
       if (err) { io.err(`jail trace: ${err}`); return 2; }
-      io.err(`jail: ${suggestions.length} entr${suggestions.length === 1 ? 'y' : 'ies'} written to ${target}:`);
+      io.err(`jail: wrote ${suggestions.length} entr${suggestions.length === 1 ? 'y' : 'ies'} to ${target}, listed on stdout; have the jailfile import it and list it among its entries`);
       for (const s of suggestions) io.out(`${s.entry},`);
       return 0;
     }

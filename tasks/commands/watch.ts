@@ -14,9 +14,7 @@ import { guarded, rootOnly } from '../run/cli.js';
  * module into a chunk that every command, `--version` too, then loads on its own.
  */
 function debounceOf(p: Parsed): { ms: number } | { wrong: string } {
-  if (p.make.dryRun || p.make.question) return { wrong: 'watch builds on every change; -n and -q belong to `jail make`' };
   if (p.make.targets.includes('clean')) return { wrong: 'watch builds; `clean` belongs to `jail make`' };
-  if (p.json) return { wrong: 'watch prints lines as it goes; --json belongs to `jail make`' };
   const v = p.options.get('--debounce');
   if (v === undefined) return { ms: DEFAULT_DEBOUNCE_MS };
   const n = Number(v);

@@ -65,7 +65,7 @@ export function cacheEntry(key: Buffer, value: Buffer, flags: number, hwcap: big
 export function corrupt(path: string, why: string): Result<never> {
   return fail(jailError('ld-cache-corrupt',
     `${path} is not a usable ld.so.cache (${why}). The loader ignores such a cache and searches only the default directories; ` +
-    'regenerate it with the host ldconfig (ldconfig -r ROOT).', { path }));
+    'regenerate the host\'s with ldconfig; `jail make` rewrites a jail\'s that it wrote.', { path }));
 }
 
 /**

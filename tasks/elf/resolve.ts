@@ -807,8 +807,15 @@ class Run {
     for (const w of conf.warnings) this.warn(w);
     const dirs = [...conf.dirs, ...this.systemDirs.slice(0, 2)].map((d) => (d.endsWith('/') ? d : d + '/'));
     this.fallbackDirs = [...new Set(dirs)];
-    this.warn(`${this.r.describe('/etc/ld.so.cache')} is missing: the ld.so.conf directories were searched as ldconfig would record them; ` +
-      'run the host ldconfig -r ROOT so the loader really finds libraries outside its default directories');
+    // No advice to run ldconfig -r ROOT: it would write into a ROOT that may be hostile, and
+    // jail make writes a jail the cache it needs (README: a jail that needs none gets none).
+    const missing = `${this.r.describe('/etc/ld.so.cache')} is missing, so the loader searches only RPATH, RUNPATH and its default directories ` +
+      `(${this.systemDirs.join(', ')})`;
+    const extra = [...new Set(conf.dirs.map((d) => d.replace(/\/+$/, '') || '/'))].filter((d) => !this.systemDirs.includes(d));
+    this.warn(extra.length === 0
+      ? `${missing}, as this answer did. jail make gives a jail a cache only for libraries outside those directories, so most jails have none.`
+      : `${missing}; it never reads ld.so.conf (only ldconfig does). This answer also searched ${extra.join(', ')}, as a cache made from ld.so.conf would list them: ` +
+        'a library found only there is one the loader will not find. jail make gives a jail a cache of its own when elf() brings a library from such a directory.');
     return this.fallbackDirs;
   }
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { exitStatus, run, spawnHost, type StdioSlot } from '../shell.js';
 import { JailFailure, jailError } from '../result.js';
-import { rootKey } from '../manifest.js';
+import { jailKey, realRoot } from '../manifest.js';
 import { commandChain, initChain, initUidFor, jailEnv } from './chain.js';
 import * as cgroup from './cgroup.js';
 import * as netns from './netns.js';
@@ -40,17 +40,21 @@ export interface Instance {
 
 const fail = (code: string, message: string): never => { throw new JailFailure([jailError(code, message)]); };
 
-/** Everything a jail needs before a process starts: tools, the user, the cgroup plan. Reads ROOT as data only. */
+/**
+ * Everything a jail needs before a process starts: tools, the user, the cgroup plan. Reads
+ * ROOT as data only. The jail's root is ROOT's real path: processes are found by the root
+ * /proc shows for them, which is that path, whatever spelling of ROOT started them.
+ */
 export function prepare(root: string, config: RunConfig, userName?: string): Jail {
   if (process.getuid?.() !== 0) fail('not-root', 'jail boot and jail run need root: they chroot, make namespaces and cgroups, and then drop to the jail user.');
   if (!isJailDir(root, '/')) fail('no-root', `ROOT=${root} does not exist or is not a directory; build it first with \`jail make ROOT=${root}\`.`);
   const tools = hostTools({ network: Boolean(config.network), commands: true });
   const user = jailUser(root, userName ?? config.user);
   if (config.proc && !isJailDir(root, '/proc')) fail('no-proc-dir', `runtime({ proc: true }) mounts the jail's own /proc on ${root}/proc, which is not a directory of the jail. Declare it: dir('/proc').`);
-  const key = rootKey(root);
+  const key = jailKey(root);
   const layout = cgroup.plan(key, { pids: config.pids, memory: config.memory });
   if (!layout && !config.namespaces) fail('no-cgroup', 'runtime({ namespaces: false }) leaves a cgroup as the only way to find and end the jail\'s processes, and no cgroup hierarchy is writable here. Keep the namespaces on.');
-  return { root, key, tools, config, user, cgroup: layout };
+  return { root: realRoot(root), key, tools, config, user, cgroup: layout };
 }
 
 /**
@@ -60,7 +64,7 @@ export function prepare(root: string, config: RunConfig, userName?: string): Jai
  * step's timeout when that is longer. Its cgroup is its own, never a booted jail's.
  */
 export function prepareInstallStep(root: string, timeoutMs: number, limits: Pick<RunConfig, 'pids' | 'cpu' | 'memory'> = DEFAULTS): Jail {
-  const key = rootKey(root);
+  const key = jailKey(root);
   const cpu = limits.cpu === undefined ? undefined : Math.max(limits.cpu, Math.ceil(timeoutMs / 1000));
   const config: RunConfig = { proc: false, namespaces: true, pids: limits.pids, cpu, memory: limits.memory };
   return {
@@ -88,7 +92,7 @@ export async function setUpNetwork(j: Jail): Promise<void> {
     const { name, hostIf } = netns.netNames(j.key);
     // Up already (a `jail run` of this ROOT holds it): it was checked when it was made.
     if (!netns.exists({ name, file: `/run/netns/${name}`, hostIf, address: net.address, hostAddress: net.hostAddress })) {
-      const jails = allStates().filter((s) => s.root !== j.root && s.net && isUp(s)).flatMap((s): netns.NetUse[] => {
+      const jails = allStates().filter((s) => realRoot(s.root) !== realRoot(j.root) && s.net && isUp(s)).flatMap((s): netns.NetUse[] => {
         const who = `the jail at ${s.root} (booted ${s.bootedAt}; ${s.net!.address}, host end ${s.net!.hostAddress} on ${s.net!.hostIf})`;
         return [{ cidr: s.net!.address, who, root: s.root }, { cidr: s.net!.hostAddress, who, root: s.root }];
       });

@@ -143,7 +143,14 @@ export function jailUser(root: string, wanted: string | undefined): JailUser {
       ? `No user ${wanted} in the jail's etc/passwd (it has ${users.map((x) => x.name).join(', ')}). Name one of those, or declare ${wanted} with users().`
       : `The jail's etc/passwd has no account but root. Declare an unprivileged one with users({ www: { uid: 80, gid: 80 } }); jail never runs anything in the jail as root.`, `${root}/etc/passwd`);
   }
-  if (u.uid === 0 || u.gid === 0) refuse('root-jail-user', `The jail user ${u.name} has uid ${u.uid} and gid ${u.gid} in the jail's etc/passwd; jail runs nothing in a jail with uid or gid 0 (a root process can leave a chroot). Give the user its own ids.`, `${root}/etc/passwd`);
+  if (u.uid === 0 || u.gid === 0) {
+    // Root itself is named (--user root, runtime({ user: 'root' })): it keeps uid 0, so the way out is another account.
+    const others = users.filter((x) => x.uid !== 0 && x.gid !== 0).map((x) => x.name);
+    const fix = u.name === 'root'
+      ? `Name an unprivileged account of the jail instead, with --user or runtime({ user }) (${others.length ? `it has ${others.join(', ')}` : 'it has none: declare one with users()'}).`
+      : 'Give the user its own ids.';
+    refuse('root-jail-user', `The jail user ${u.name} has uid ${u.uid} and gid ${u.gid} in the jail's etc/passwd; jail runs nothing in a jail with uid or gid 0 (a root process can leave a chroot). ${fix}`, `${root}/etc/passwd`);
+  }
   return u;
 }
 

@@ -1,13 +1,15 @@
-// A running jail's record: /run/jail/<rootKey>/state.json, outside ROOT (the jail must not
+// A running jail's record: /run/jail/<jailKey>/state.json, outside ROOT (the jail must not
 // be able to point stop at other processes) and on /run, which a reboot empties just as it
 // ends the jail. It names the processes by pid and start time, the cgroups, the network
 // namespace and the services started, so stop and status need neither the jailfile nor
 // anything read from ROOT. A lock file beside it keeps two boots or stops of one ROOT apart.
+// The key is ROOT's real path's (manifest.ts's jailKey): booted through a symlink, stopped
+// by its real name, it is one jail.
 
 import { acquire, unlock } from '../pid-lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { rootKey } from '../manifest.js';
+import { jailKey, realRoot } from '../manifest.js';
 import { JailFailure, jailError } from '../result.js';
 import type { CgroupLayout } from './cgroup.js';
 import type { NetState } from './netns.js';
@@ -48,7 +50,19 @@ export interface JailState {
 }
 
 export function jailDir(root: string): string {
-  return path.join(RUN_DIR, rootKey(root));
+  const dir = path.join(RUN_DIR, jailKey(root));
+  if (fs.existsSync(path.join(dir, 'state.json'))) return dir;
+  return legacyDir(realRoot(root)) ?? dir;
+}
+
+/**
+ * The directory of a record written while the key was ROOT as spelled (a jail booted
+ * through a symlink by an earlier jail, and still running): it stays that jail's, so
+ * status finds it and stop ends it. /run empties at reboot, so these go with the next one.
+ */
+function legacyDir(real: string): string | undefined {
+  for (const { dir, state } of records()) if (state.root !== real && realRoot(state.root) === real) return dir;
+  return undefined;
 }
 
 export function statePath(root: string): string {
@@ -58,7 +72,7 @@ export function statePath(root: string): string {
 export function loadState(root: string): JailState | undefined {
   try {
     const s = JSON.parse(fs.readFileSync(statePath(root), 'utf8')) as JailState;
-    return s.version === 1 && s.root === root ? s : undefined;
+    return s.version === 1 && typeof s.root === 'string' && realRoot(s.root) === realRoot(root) ? s : undefined;
   } catch {
     return undefined;
   }
@@ -74,13 +88,18 @@ export function saveState(s: JailState): void {
 
 /** The records of every jail booted on this host (some may be stale: see isUp). */
 export function allStates(): JailState[] {
+  return records().map((r) => r.state);
+}
+
+function records(): { dir: string; state: JailState }[] {
   let names: string[] = [];
   try { names = fs.readdirSync(RUN_DIR); } catch { return []; }
-  const out: JailState[] = [];
+  const out: { dir: string; state: JailState }[] = [];
   for (const n of names) {
+    const dir = path.join(RUN_DIR, n);
     try {
-      const s = JSON.parse(fs.readFileSync(path.join(RUN_DIR, n, 'state.json'), 'utf8')) as JailState;
-      if (s.version === 1 && typeof s.root === 'string') out.push(s);
+      const s = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as JailState;
+      if (s.version === 1 && typeof s.root === 'string') out.push({ dir, state: s });
     } catch { /* no record */ }
   }
   return out;
