@@ -10,6 +10,7 @@ import { COPY_GLOB, globBase, globSync, isGlob } from './glob.js';
 import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
+import { againstRoot, realHostPath } from './host-inputs.js';
 import { baseName, comparePaths, isEntryOf, octal, parentOf, sourceStampOf, type Target } from './targets.js';
 import { ElfContext, expandElf } from './expand-elf.js';
 import { formatLdCache } from './elf/index.js';
@@ -36,7 +37,8 @@ const EMPTY_ACCOUNTS: Accounts = { users: [{ name: 'root', uid: 0, gid: 0, home:
 const MAX_LINK_HOPS = 40;
 const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK } = fs.constants;
 
-export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), layers: readonly Layer[] = []): Expansion {
+/** `root`: ROOT's real path, where no followed source may lead (elf()'s is `elf.root`). */
+export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), layers: readonly Layer[] = [], root?: string): Expansion {
   const entries = flatten(entryList);
   const errors: JailError[] = [];
   const warnings: string[] = [];
@@ -98,7 +100,7 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
         add(textTarget(e.path, e.content, e.mode ?? 0o644, owner(e, e.owner), e));
         break;
       case 'copy':
-        expandCopy(e, owner(e, e.owner), add, errors, warnings);
+        expandCopy(e, owner(e, e.owner), add, errors, warnings, root);
         break;
       case 'elf':
         expandElf(e, elf, add, errors, warnings);
@@ -186,14 +188,24 @@ function sameDeclaration(a: Target, b: Target): boolean {
   }
 }
 
-function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Target) => void, errors: JailError[], warnings: string[]): void {
+function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Target) => void, errors: JailError[], warnings: string[], root?: string): void {
   const visited = new Set<string>();
   const { uid, gid } = o;
   const { at, label } = e;
   const one = (src: string, dest: string, top: boolean): void => {
     let st: fs.BigIntStats;
     try {
-      st = e.follow ? fs.statSync(src, { bigint: true }) : fs.lstatSync(src, { bigint: true });
+      st = fs.lstatSync(src, { bigint: true });
+      if (e.follow && (Number(st.mode) & S_IFMT) === S_IFLNK) {
+        // A link followed into the jail would read what was planted there as the host's.
+        const real = root === undefined ? '' : realHostPath(src);
+        const how = root === undefined ? undefined : againstRoot(real, root);
+        if (how !== undefined) {
+          errors.push(jailError('source-in-root', `${e.at}: ${e.label}: ${src} is a symlink to ${real}, which ${how} (${root}); with follow: true the copy would read from the jail, where anything may have been planted (a link to a host secret, say). Point the link outside ROOT, drop follow, or choose a ROOT elsewhere.`, { path: src, entry: e.at }));
+          return;
+        }
+        st = fs.statSync(src, { bigint: true });
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       errors.push(jailError('missing-source',

@@ -13,6 +13,7 @@ import { apply, recordingApplier, rootApplier } from './apply.js';
 import { acquireLock, loadManifest, manifestPath, markBuilding, recordedVars, rootKey, sameVars, saveManifest, stateDir, varsToRecord } from './manifest.js';
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
+import { hostFileError, hostInputErrors, realHostPath } from './host-inputs.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
 import type { Entry, InstallEntry } from './entries.js';
 import type { Layer } from './install/layers.js';
@@ -155,24 +156,34 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, 
   const rootCheck = checkRoot(opts.vars.ROOT, installDir, command);
   if (!rootCheck.ok) { a.errors.push(rootCheck.error); return a; }
   a.root = rootCheck.value;
+  // Host inputs are checked against where ROOT really is, whatever the spelling of either.
+  const realRoot = realHostPath(a.root);
   const recorded = built ? recordedVars(manifestPath(installDir, a.root)) : {};
   a.recorded = Object.keys(recorded).filter((k) => !Object.hasOwn(opts.vars, k));
   const vars = { ...recorded, ...opts.vars, ROOT: a.root };
   a.vars = vars;
-  if (opts.vars.FROM !== undefined) return analyzePack(a, path.resolve(cwd, opts.vars.FROM));
+  if (opts.vars.FROM !== undefined) {
+    const from = path.resolve(cwd, opts.vars.FROM);
+    const bad = hostFileError('The pack FROM=', from, realRoot, a.root);
+    if (bad) { a.errors.push(bad); return a; }
+    return analyzePack(a, from);
+  }
   a.stage = 'load';
-  const loaded = await loadJailfile(file, vars);
+  const loaded = await loadJailfile(file, vars, realRoot);
   if (!loaded.ok) { a.errors.push(loaded.error); return a; }
   a.modules = loaded.value.modules;
-  a.stage = 'expand';
-  const elf = new ElfContext(loadElfFacts(installDir));
   const flat = flatten(loaded.value.entries);
   await prepareGlobs(flat.flatMap((e) => (e.kind === 'copy' ? [e.source] : e.kind === 'elf' ? e.patterns : e.kind === 'install' ? e.inputs : [])));
+  // Before any source is read; and fatal, -k or not (a ROOT that fails its check).
+  a.errors.push(...hostInputErrors(flat, realRoot, a.root));
+  if (a.errors.length) { a.stage = 'root'; return a; }
+  a.stage = 'expand';
+  const elf = new ElfContext(loadElfFacts(installDir), realRoot);
   const installs = flat.filter((e): e is InstallEntry => e.kind === 'install');
   // Packs, layers and install steps need tar; a jailfile without install() does not load it.
   const layers = installs.length ? await (await import('./install/layers.js')).prepareLayers(installs, installDir, a.errors) : [];
   a.pendingInstalls = layers.filter((l) => !l.pack);
-  const exp = expand(loaded.value.entries, elf, layers);
+  const exp = expand(loaded.value.entries, elf, layers, realRoot);
   if (elf.cache.parses > 0) saveElfFacts(installDir, elf.cache);
   a.entries = exp.entries;
   a.targets = exp.targets;

@@ -142,6 +142,42 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/hello.sh') ]);`);
     expect(execFileSync('chroot', [r.root, path.join(r.src, 'hello.sh')], { encoding: 'utf8' })).toBe('hello from the jail\n');
   });
 
+  it('never takes a program, a library or a #! interpreter from inside ROOT, where it may have been planted', () => {
+    // A host program whose RUNPATH points into the jail: the jail's libfoo.so would be "the host's".
+    fs.writeFileSync(path.join(r.src, 'foo.c'), 'int foo(void) { return 7; }\n');
+    fs.writeFileSync(path.join(r.src, 'app.c'), 'int foo(void);\nint main(void) { return foo(); }\n');
+    gcc('-shared', '-fPIC', '-o', path.join(r.src, 'libfoo.so'), path.join(r.src, 'foo.c'));
+    gcc('-o', path.join(r.src, 'app'), path.join(r.src, 'app.c'), `-L${r.src}`, '-lfoo', `-Wl,-rpath,${r.root}/plant/lib:${r.src}`);
+    fs.writeFileSync(path.join(r.src, 'run.sh'), `#!${r.root}/plant/bin/sh\necho hi\n`, { mode: 0o755 });
+    r.jailfile(`
+import { defineJail, elf, dir } from 'jail';
+export default defineJail(({ SRC, WHAT }) => [ dir(['/plant/lib', '/plant/bin']), elf(SRC + '/' + WHAT) ]);`);
+    expect(make('WHAT=app').code).toBe(0);
+    fs.copyFileSync(path.join(r.src, 'libfoo.so'), r.root + '/plant/lib/libfoo.so');
+    fs.copyFileSync(fs.realpathSync('/bin/sh'), r.root + '/plant/bin/sh');
+    fs.symlinkSync(r.root + '/plant/bin/sh', path.join(r.src, 'sh-link'));
+    const before = fingerprint(r.root);
+    const cases = [
+      ['WHAT=app', `${r.root}/plant/lib/libfoo.so lies inside ROOT (${r.root}): programs and libraries come from the host, never from the jail`],
+      ['WHAT=run.sh', `${r.root}/plant/bin/sh lies inside ROOT (${r.root})`],
+      ['WHAT=sh-link', `the program ${r.src}/sh-link (${r.root}/plant/bin/sh) lies inside ROOT (ROOT=${r.root})`],
+      [`WHAT=../root/plant/bin/sh`, `lies inside ROOT (ROOT=${r.root})`],
+    ];
+    for (const [what, msg] of cases) {
+      const res = make(what!);
+      expect(res.code, what).toBe(2);
+      expect(res.stderr).toContain(msg);
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // -k builds the rest, and still nothing from inside ROOT.
+    for (const [what, msg] of cases) {
+      const res = make(what!, '-k');
+      expect(res.code, what).toBe(2);
+      expect(res.stderr).toContain(msg);
+      expect(changes(res.stdout).filter((l) => l.includes(r.root))).toEqual([]);
+    }
+  });
+
   it('brings a #! interpreter whose path is UTF-8, and jail check finds it there', () => {
     const dir = path.join(r.src, 'outils-dé');
     fs.mkdirSync(dir);

@@ -123,6 +123,82 @@ describe('planted links and files in ROOT', () => {
   });
 });
 
+describe('sources and ROOT', () => {
+  const secret = () => path.join(r.outside, 'etc', 'shadow');
+
+  it('refuses a ROOT inside a copied tree, however either is spelled, before reading or writing anything', () => {
+    // The QA's case: the site is copied with follow, and the jail was put inside the site.
+    fs.mkdirSync(path.join(r.src, 'site'));
+    fs.writeFileSync(path.join(r.src, 'site', 'index.html'), 'hi\n');
+    r.jailfile(`import { defineJail, copy } from 'jail';\nexport default defineJail(({ SRC }) => [\n  copy(SRC + '/site', { to: '/var/www', follow: true, mode: 0o644 }),\n]);\n`);
+    const inside = path.join(r.src, 'site', 'jail');
+    const alias = path.join(r.outside, 'alias');
+    fs.symlinkSync(r.src, alias);
+    for (const [root, src] of [[inside, r.src], [path.join(alias, 'site', 'jail'), r.src], [inside, alias]] as const) {
+      const res = r.jail('make', `ROOT=${root}`, `SRC=${src}`);
+      expect(res.code, root).toBe(2);
+      expect(res.stderr).toMatch(/jail: error: jailfile\.ts:3: copy\(.*\): the source .*\/site .*holds ROOT \(ROOT=.*\/jail\): a build would read back what it wrote into the jail/);
+      expect(changes(res.stdout)).toEqual([]);
+      expect(fs.existsSync(inside)).toBe(false);
+    }
+    // Without follow the jail copied itself into itself on every run; the source as ROOT itself, or inside it, too.
+    r.jailfile(`import { defineJail, copy } from 'jail';\nexport default defineJail(({ SRC }) => [\n  copy(SRC, { to: '/srv' }),\n]);\n`);
+    for (const [root, src] of [[r.src, r.src], [r.src, path.join(r.src, 'site')], [path.join(r.src, 'site'), r.src]]) {
+      for (const args of [[], ['-n'], ['-q'], ['-k']]) {
+        const res = r.jail('make', `ROOT=${root}`, `SRC=${src}`, ...args);
+        expect(res.code, `${root} ${src} ${args}`).toBe(2);
+        expect(res.stderr).toMatch(/(is ROOT itself|lies inside ROOT|holds ROOT)/);
+      }
+    }
+    expect(fs.readdirSync(path.join(r.src, 'site'))).toEqual(['index.html']);
+  });
+
+  it('never follows a link of a copied tree into the jail, where a planted link leads to a host secret', () => {
+    fs.mkdirSync(path.join(r.src, 'site'));
+    fs.writeFileSync(path.join(r.src, 'site', 'index.html'), 'hi\n');
+    r.jailfile(`import { defineJail, copy, dir } from 'jail';\nexport default defineJail(({ SRC }) => [\n  dir('/var/www/uploads', { mode: 0o777 }),\n  copy(SRC + '/site', { to: '/srv/site', follow: true, mode: 0o644 }),\n]);\n`);
+    expect(make().code).toBe(0);
+    // The site's author links the jail's uploads into the site; the jail plants a link to the host's shadow there.
+    fs.symlinkSync(r.root + '/var/www/uploads', path.join(r.src, 'site', 'uploads'));
+    fs.symlinkSync(secret(), r.root + '/var/www/uploads/avatar.png');
+    const before = fingerprint(r.root);
+    for (const args of [[], ['-k']]) {
+      const res = make(...args);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/jailfile\.ts:4: copy\(.*\): .*\/site\/uploads is a symlink to .*\/root\/var\/www\/uploads, which lies inside ROOT .*with follow: true the copy would read from the jail/);
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    expect(fs.existsSync(r.root + '/srv/site/uploads')).toBe(false);
+  });
+
+  it('refuses an install input, a jailfile module and a FROM= pack inside ROOT, and runs nothing from there', () => {
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    // An input that holds ROOT would change with every build, and one inside it is the jail's to change.
+    for (const input of [path.dirname(r.root), r.root + '/etc']) {
+      r.jailfile(`import { defineJail, install, dir } from 'jail';\nexport default defineJail(() => [\n  dir('/etc'),\n  install('app', { inputs: [${JSON.stringify(input)}], run: ['/bin/true'] }),\n]);\n`);
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/jailfile\.ts:4: install\("app"\): the input .* (holds|lies inside) ROOT/);
+    }
+    // A module planted in the jail would run as root when the jailfile is loaded.
+    fs.writeFileSync(r.root + '/etc/evil.ts', `import fs from 'node:fs';\nfs.writeFileSync(${JSON.stringify(path.join(r.outside, 'ran'))}, 'ran');\nexport const x = 1;\n`);
+    r.jailfile(`import { defineJail, dir } from 'jail';\nimport { x } from '../root/etc/evil.ts';\nexport default defineJail(() => [dir('/etc'), x && dir('/var')]);\n`);
+    let res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/imports the module .*\/root\/etc\/evil\.ts lies inside ROOT/);
+    expect(fs.existsSync(path.join(r.outside, 'ran'))).toBe(false);
+    fs.rmSync(r.root + '/etc/evil.ts');
+    r.jailfile(JAILFILE);
+    fs.writeFileSync(r.root + '/etc/jail.tar', 'planted');
+    res = make('rebuild', `FROM=${r.root}/etc/jail.tar`);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/The pack FROM= .*\/etc\/jail\.tar lies inside ROOT/);
+    fs.rmSync(r.root + '/etc/jail.tar');
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+  });
+});
+
 describe('crashes and concurrency', () => {
   // -j 4: the copies run on copy threads beside the main thread; default here (a disk): on the main thread.
   for (const jobs of [[], ['-j', '4']]) it(`a first build killed with SIGKILL leaves no half file under a final name, and converges${jobs.length ? ' (copy threads)' : ''}`, async () => {
