@@ -164,7 +164,7 @@ export interface Lock { release(): void }
  * it is world-writable, so any local user could make the directory first after a reboot
  * and stop every build until an administrator removed it.
  */
-function hostLockDir(): string | undefined {
+export function hostLockDir(): string | undefined {
   const uid = process.getuid?.() ?? 0;
   if (!fs.statSync('/run', { throwIfNoEntry: false })?.isDirectory()) return undefined;
   return path.join('/run', uid === 0 ? 'jail-build' : `jail-build-${uid}`);

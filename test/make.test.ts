@@ -708,6 +708,26 @@ describe('exit status and errors', () => {
     expect(res.stderr).toMatch(/is a symlink/);
     expect(fs.readdirSync(r.outside)).toEqual([]);
     expect(r.jail('make', `ROOT=${r.dir}`).stderr).toMatch(/holds the jailfile's own directory/);
+    // The tool's own state: the records of running jails, the build locks, the install directory's .jail; by any spelling.
+    fs.symlinkSync(r.dir, path.join(r.outside, 'inst'));
+    const state = [
+      ['/run/jail', /ROOT=\/run\/jail is \/run\/jail, where jail keeps the record of every running jail/],
+      ['/run/jail/x', /ROOT=\/run\/jail\/x lies inside \/run\/jail, where jail keeps the record/],
+      ['/var/run/jail-build/x', /ROOT=\/var\/run\/jail-build\/x \(really \/run\/jail-build\/x\) lies inside \/run\/jail-build, where builds of one ROOT wait for each other/],
+      [`${r.dir}/.jail/root`, /lies inside .*\/install\/\.jail, the install directory's state/],
+      [`${r.outside}/inst/.jail`, /\(really .*\/install\/\.jail\) is .*\/install\/\.jail, the install directory's state/],
+      [`${r.outside}/inst`, /\(really .*\/install\) holds the jailfile's own directory/],
+    ] as const;
+    for (const [root, msg] of state) {
+      for (const cmd of ['make', 'status']) {
+        const res = r.jail(cmd, `ROOT=${root}`, `SRC=${r.src}`);
+        expect(res.code, `${cmd} ${root}`).toBe(2);
+        expect(res.stderr).toMatch(msg);
+      }
+    }
+    expect(fs.existsSync('/run/jail/x')).toBe(false);
+    expect(fs.existsSync('/run/jail-build/x')).toBe(false);
+    expect(fs.existsSync(`${r.dir}/.jail/root`)).toBe(false);
   });
 
   it('names the .ts line of an entry made in a module the jailfile imports, through a recipe too', () => {
