@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { EntryUsageError, entriesProblem, type Entries, type JailDefinition, type JailVars } from './entries.js';
+import { EntryUsageError, definedAt, entriesProblem, type Entries, type JailDefinition, type JailVars } from './entries.js';
 import { stateDir } from './manifest.js';
 import { personFrame } from './call-site.js';
 import { INLINE_MAP, isCachedModule, lineTableJson, linesFile, originalLine, originalSource } from './cached-source.js';
@@ -211,7 +211,7 @@ export async function loadJailfile(file: string, vars: JailVars, root?: string):
       return fail(jailError('bad-jailfile', `${abs} has no default export. End it with \`export default defineJail(({ ROOT }) => [ ...entries ])\`.`, { path: abs }));
     }
     const entries = typeof def === 'function' ? await (def as JailDefinition)(vars) : def;
-    const problem = entriesProblem(entries);
+    const problem = entriesProblem(entries, definedAt(def));
     if (problem) {
       return fail(jailError('bad-jailfile', `The jailfile ${abs} ${problem}. Fix it and run again; ROOT was not touched.`, { path: abs }));
     }

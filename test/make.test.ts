@@ -784,8 +784,11 @@ describe('exit status and errors', () => {
       [`defineJail(() => null)`, /returned null instead of a list of entries/],
       [`42`, /returned number 42, which is not an entry/],
       [`{ entries: [] }`, /returned an object \(\{"entries":\[\]\}\), which is not an entry/],
-      [`defineJail(() => [dir('/etc'), ['hello']])`, /returned a list that holds string "hello" at \[1\]\[0\], which is not an entry/],
-      [`defineJail(() => [dir('/etc'), users])`, /holds a function \(call it: recipes return entries\) at \[1\]/],
+      [`defineJail(() => [dir('/etc'), ['hello']])`, /returned a list that holds string "hello" at \[1\]\[0\], which is not an entry; it comes just after dir\("\/etc"\) at jailfile\.ts:2\./],
+      [`defineJail(() => [dir('/etc'), users])`, /holds a function \(call it: recipes return entries\) at \[1\], which is not an entry; it comes just after dir\("\/etc"\) at jailfile\.ts:2/],
+      // A value has no line of its own: the entry beside it names one, else the defineJail() call.
+      [`defineJail(() => [\n  [true],\n  dir('/etc'),\n])`, /holds boolean true at \[0\]\[0\], which is not an entry; it comes just before dir\("\/etc"\) at jailfile\.ts:4\./],
+      [`defineJail(() => ['/etc'])`, /holds string "\/etc" at \[0\], which is not an entry; the list is the one defineJail\(\) at jailfile\.ts:2 returns\./],
     ] as const;
     for (const [def, msg] of bad) {
       r.jailfile(`import { defineJail, dir, text, users } from 'jail';\nexport default ${def};\n`);
@@ -804,6 +807,16 @@ describe('exit status and errors', () => {
     // The falsy holes of conditionals are still skipped, and an empty list is an empty jail.
     r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [false && dir('/x'), null, undefined, dir('/etc')]);\n`);
     expect(make().code).toBe(0);
+    // A make variable given empty is a string: `VAR && entry` is '' (and a count of none, 0), skipped all the same.
+    r.jailfile(`import { defineJail, dir, text } from 'jail';\nexport default defineJail(({ MOTD }) => [\n  dir('/etc'),\n  MOTD && text('/etc/motd', MOTD),\n  Number(MOTD) && dir('/x'),\n]);\n`);
+    for (const args of [['-n'], ['-q'], []]) {
+      const res = make('MOTD=', ...args);
+      expect(res.code, `${args} ${res.stderr}`).toBe(0);
+      expect(res.stderr).toBe('');
+    }
+    expect(fs.readdirSync(r.root + '/etc')).toEqual([]);
+    expect(make('MOTD=hi').code).toBe(0);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('hi');
     r.jailfile(`import { defineJail } from 'jail';\nexport default defineJail(() => []);\n`);
     expect(make().code).toBe(0);
     expect(fs.readdirSync(r.root)).toEqual([]);
