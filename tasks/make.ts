@@ -228,8 +228,9 @@ function merged(first: Report, again: Report, captured: ReadonlySet<string>, sec
     installs: [...first.installs, ...again.installs],
     created: [...first.created, ...again.created],
     updated: [...first.updated, ...again.updated],
-    // A step's old file, removed as no longer declared before the step ran again and made it anew, was replaced by the step.
-    removed: [...first.removed.filter((a) => !captured.has(a.path)), ...again.removed],
+    // A step's old files, removed as no longer declared before the step ran again (and made
+    // them anew, counted as captured), are counted as removed: the lines said so, and -n too.
+    removed: [...first.removed, ...again.removed],
     upToDate: Math.max(0, already),
     errors: [...first.errors, ...again.errors],
     warnings: [...first.warnings, ...again.warnings],
