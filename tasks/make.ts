@@ -104,7 +104,8 @@ function selection(words: string[], targets: readonly Target[]): Selection | Jai
       const chain = throughLinks(p, links) ?? [p];
       const real = chain[chain.length - 1]!;
       const via = new Set(chain.slice(0, -1));
-      const within = (t: Target) => t.path === real || t.path.startsWith(real + '/');
+      // `/` is the jail's root: everything lies beneath it.
+      const within = real === '/' ? () => true : (t: Target) => t.path === real || t.path.startsWith(real + '/');
       const match = (t: Target) => via.has(t.path) || within(t);
       // The links on the way do not count on their own: /lib/nothing names nothing.
       const named = canonicalPath(p, links);
@@ -298,7 +299,7 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     report.upToDate = plan.upToDate;
     report.observed = plan.observed;
     emit({ type: 'start', total: plan.actions.length });
-    const keptWarning = (p: string) => warn(`kept ${p}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    const keptWarning = (p: string) => warn(`kept ${p}: ${sel.clean ? 'clean removes what jail built' : 'no longer declared'}, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
     plan.kept.forEach(keptWarning);
     const leftWarning = (l: { path: string; why: string }) => warn(`left ${l.path}: ${sel.clean ? 'clean removes it' : 'no longer declared'}, but ${l.why} (a service's file?); jail removes only what it put there, so remove it by hand if it should go`);
     plan.left.forEach(leftWarning);

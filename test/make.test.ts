@@ -631,6 +631,18 @@ describe('flags and targets', () => {
     expect(changes(res.stdout).some((l) => l.includes('/var'))).toBe(false);
     expect(make('nonsense').code).toBe(2);
     expect(make('/not/declared').stderr).toMatch(/No target \/not\/declared/);
+    // `/`, the jail's root, names everything beneath it: the whole jail, pruning nothing.
+    fs.rmSync(r.root, { recursive: true });
+    const all = changes(make('-n').stdout);
+    expect(all.length).toBeGreaterThan(10);
+    expect(changes(make('/', '-n').stdout)).toEqual(all);
+    res = make('/');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual(all.map((l) => l.replace(/^would /, '')));
+    r.jailfile(JAILFILE().replace("copy(SRC + '/b.conf', { to: '/etc/b.conf', mode: 0o600 }),", ''));
+    expect(changes(make('/').stdout)).toEqual([]);
+    expect(fs.existsSync(r.root + '/etc/b.conf')).toBe(true);
+    expect(changes(make('-n').stdout)).toEqual(['would remove /etc/b.conf (file): no longer declared']);
   });
 
   it('builds a path named as the jail sees it, through declared symlinks, at its real place', () => {
@@ -667,7 +679,8 @@ describe('flags and targets', () => {
     fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n');
     const planned = make('clean', '-n');
     expect(changes(planned.stdout).filter((l) => /^would remove \/var(\/log)? /.test(l))).toEqual([]); // kept, as clean keeps them
-    expect(planned.stderr).toMatch(/kept \/var\/log/);
+    expect(planned.stderr).toMatch(/^jail: warning: kept \/var\/log: clean removes what jail built, but it holds files jail did not create/m);
+    expect(planned.stderr).not.toMatch(/no longer declared/);
     const res = make('clean');
     expect(changes(res.stdout)).toEqual(changes(planned.stdout).map((l) => l.replace(/^would /, '')));
     expect(res.code).toBe(0);
