@@ -14,6 +14,7 @@ import { acquireLock, loadManifest, manifestPath, markBuilding, recordedVars, ro
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { hostFileError, hostInputErrors, realHostPath } from './host-inputs.js';
+import { claimRoot, otherOwner, releaseRoot } from './root-owner.js';
 import { GROUPS, inGroup, type GroupName, type Target } from './targets.js';
 import type { Entry, InstallEntry } from './entries.js';
 import type { Layer } from './install/layers.js';
@@ -292,6 +293,10 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
   if (lock && 'code' in lock) { report.errors.push(lock); return done(); }
   try {
     const mfile = manifestPath(installDir, root);
+    // One ROOT, one jailfile directory: checked under the host-wide lock, which every directory takes.
+    const owned = otherOwner(root, mfile);
+    if (owned) { report.errors.push(owned); return done(); }
+    if (!dryRun && !sel.clean) claimRoot(root, mfile);
     const { manifest, error } = loadManifest(mfile, root);
     if (error) { report.errors.push(error); return done(); }
     // Past an entry that failed to expand (-k), the targets are not the whole jailfile: nothing is pruned.
@@ -361,6 +366,8 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       // A failed write may leave a temporary file behind: the next build sweeps for it.
       saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, vars, records });
     }
+    // What clean keeps (a directory holding a service's files) is left to whichever directory builds ROOT next.
+    if (!dryRun && sel.clean && result.errors.length === 0) releaseRoot(root, mfile);
     if (opts.vars.FROM !== undefined) fs.rmSync(path.join(stateDir(installDir), `unpack-${rootKey(root)}`), { recursive: true, force: true });
     if (pending.length && (dryRun || report.errors.length)) {
       for (const l of pending) { report.installs.push({ name: l.entry.name, status: 'pending' }); emit({ type: 'install', name: l.entry.name, status: 'pending' }); }

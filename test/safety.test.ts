@@ -301,13 +301,19 @@ describe('crashes and concurrency', () => {
 });
 
 describe('one ROOT, two install directories', () => {
-  it('a build of the same ROOT from another jailfile directory waits for the first, and both end with the whole tree', async () => {
+  const other = () => path.join(path.dirname(r.dir), 'install2');
+  const makeIn = (cwd: string, ...args: string[]) => {
+    const p = spawnSync(process.execPath, [CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`, ...args], { cwd, encoding: 'utf8' });
+    return { code: p.status, stdout: p.stdout, stderr: p.stderr };
+  };
+
+  it('a build of the same ROOT from another jailfile directory waits for the first, then is refused: ROOT is the first one\'s', async () => {
     const many = path.join(r.src, 'many');
     fs.mkdirSync(many);
     for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, `f${i}`), `file ${i}\n`);
     const jailfile = JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), copy(SRC + '/many', { to: '/data' }),");
     r.jailfile(jailfile);
-    const second = path.join(path.dirname(r.dir), 'install2');
+    const second = other();
     fs.mkdirSync(second);
     fs.writeFileSync(path.join(second, 'jailfile.ts'), jailfile);
     const run = (cwd: string) => {
@@ -324,17 +330,53 @@ describe('one ROOT, two install directories', () => {
     expect(fs.existsSync(path.join(r.root, 'data'))).toBe(true);
     const [a, b] = await Promise.all([first, run(second)]);
     expect(a.code, a.err).toBe(0);
-    expect(b.code, b.err).toBe(0);
     expect(b.err).toMatch(/waiting for another build of this ROOT \(pid \d+\) to finish/);
+    expect(b.code, b.err).toBe(2);
+    expect(b.err).toContain(`jail: error: ROOT=${r.root} is built from another jailfile directory, ${r.dir} (its build record ${r.dir}/.jail/`);
+    expect(changes(b.out)).toEqual([]);
     expect(changes(a.out).filter((l) => l.startsWith('create')).length).toBe(3000 + 7);
     const names = fs.readdirSync(path.join(r.root, 'data'));
     expect(names.length).toBe(3000);
     for (const n of names) expect(fs.readFileSync(path.join(r.root, 'data', n), 'utf8')).toBe(`file ${n.slice(1)}\n`);
     expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
-    for (const cwd of [r.dir, second]) expect(spawnSync(process.execPath, [CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`, '-q'], { cwd }).status).toBe(0);
+    expect(makeIn(r.dir, '-q').code).toBe(0);
+    expect(makeIn(second, '-q').code).toBe(2);
     // The host-wide lock is gone with the builds, and was never put in ROOT.
-    expect(fs.readdirSync('/run/jail-build').filter((f) => f.includes(rootKey(r.root)))).toEqual([]);
+    expect(fs.readdirSync('/run/jail-build').filter((f) => f.includes(rootKey(r.root)) && f.endsWith('.lock'))).toEqual([]);
     expect(fs.readdirSync(r.root).sort()).toEqual(['data', 'etc', 'var']);
+  });
+
+  it('one directory hands ROOT to another by clean, and a directory moved away leaves it to the next', () => {
+    const second = other();
+    fs.mkdirSync(second);
+    // The QA's case: the first directory built /srv/old; the second does not declare it.
+    r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), text('/srv/old', 'old\\n'),"));
+    fs.writeFileSync(path.join(second, 'jailfile.ts'), JAILFILE.replace("text('/etc/motd', 'welcome\\n')", "text('/etc/motd', 'second\\n')"));
+    expect(makeIn(r.dir).code).toBe(0);
+    const before = fingerprint(r.root);
+    for (const args of [[], ['-n'], ['-q'], ['clean']]) {
+      const res = makeIn(second, ...args);
+      expect(res.code, `${args}`).toBe(2);
+      expect(res.stderr).toMatch(/is built from another jailfile directory, .*\/install \(its build record .*\)\. Each directory records what it put in ROOT and removes only that/);
+      expect(res.stderr).toContain(`\`jail make -C ${r.dir} ROOT=${r.root} clean\``);
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // Emptied from the first, ROOT is the second's; a service's log, kept by clean, does not hold it back.
+    fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n');
+    expect(makeIn(r.dir, 'clean').code).toBe(0);
+    let res = makeIn(second);
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.existsSync(r.root + '/srv/old')).toBe(false);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('second\n');
+    res = makeIn(r.dir);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`is built from another jailfile directory, ${second} `);
+    // The second directory moved away with its record: ROOT is nobody's, and the first may build it again.
+    fs.renameSync(second, second + '-moved');
+    res = makeIn(r.dir);
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
+    expect(makeIn(second + '-moved', '-q').code).toBe(2);
   });
 });
 
