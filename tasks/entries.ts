@@ -80,7 +80,7 @@ export interface InstallEntry extends EntryBase {
 export type Entry = DirEntry | LinkEntry | DeviceEntry | CopyEntry | TextEntry | UsersEntry | GroupsEntry | ElfEntry | PackageEntry | WarningEntry | AllowEntry | RuntimeEntry | DataEntry | InstallEntry;
 
 /** What a jailfile (or a recipe) may return: entries, nested lists of them, and falsy holes for conditionals. */
-export type Entries = Entry | null | undefined | false | readonly Entries[];
+export type Entries = Entry | null | undefined | false | '' | 0 | readonly Entries[];
 
 export type JailVars = Record<string, string | undefined> & { ROOT: string };
 export type JailDefinition = (vars: JailVars) => Entries | Promise<Entries>;
@@ -100,37 +100,57 @@ function describe(v: unknown): string {
 }
 
 /**
- * Why what a jailfile returned is not a list of entries, or undefined when it is one. Only
- * the falsy holes of `cond && entry` are skipped: anything else that is not an entry would
- * otherwise be dropped, and a jailfile that returns nothing (a `{ ... }` arrow body without
- * `return`) would declare an empty jail, so that the build removed everything in it.
+ * Why what a jailfile returned is not a list of entries, or undefined when it is one. The
+ * falsy holes of `cond && entry` are skipped (whatever cond is: a make variable given
+ * empty, `VAR=`, makes `VAR && entry` the empty string): anything else that is not an
+ * entry would otherwise be dropped, and a jailfile that returns nothing (a `{ ... }` arrow
+ * body without `return`) would declare an empty jail, so that the build removed everything
+ * in it. A value in the list has no line of its own: the entry beside it names one, else
+ * the defineJail() call (`definedAt`).
  */
-export function entriesProblem(value: unknown): string | undefined {
+export function entriesProblem(value: unknown, definedAt?: string): string | undefined {
   if (value === undefined || value === null || value === false) {
     return `returned ${value === false ? 'false' : String(value)} instead of a list of entries (a \`{ ... }\` arrow body without \`return\`?). ` +
       'Return the list: `defineJail(({ ROOT }) => [ dir(...), copy(...) ])`; an empty jail is `[]`';
   }
+  let before: Entry | undefined, after: Entry | undefined, bad: { v: unknown; where: string } | undefined;
+  const isEntry = (v: unknown): v is Entry => {
+    const e = v as { kind?: unknown; at?: unknown };
+    return typeof v === 'object' && v !== null && typeof e.kind === 'string' && KINDS.has(e.kind) && typeof e.at === 'string';
+  };
   const walk = (v: unknown, where: string, depth: number): string | undefined => {
-    if (v === undefined || v === null || v === false) return undefined;
+    if (!v) return undefined;
     if (Array.isArray(v)) {
       if (depth > MAX_DEPTH) return `nests lists more than ${MAX_DEPTH} deep at ${where}`;
-      for (let i = 0; i < v.length; i++) {
+      for (let i = 0; i < v.length && !after; i++) {
         const why = walk(v[i], `${where}[${i}]`, depth + 1);
         if (why) return why;
       }
       return undefined;
     }
-    const e = v as { kind?: unknown; at?: unknown };
-    if (typeof v === 'object' && typeof e.kind === 'string' && KINDS.has(e.kind) && typeof e.at === 'string') return undefined;
-    return `${where ? `returned a list that holds ${describe(v)} at ${where}` : `returned ${describe(v)}`}, which is not an entry. Entries are made by dir(), link(), copy(), text(), elf() and the ` +
-      "other functions of 'jail' and 'jail/recipes'; only false, null and undefined are skipped (for `cond && entry`)";
+    if (isEntry(v)) { if (bad) after = v; else before = v; return undefined; }
+    bad ??= { v, where };
+    return undefined;
   };
-  return walk(value, '', 0);
+  const deep = walk(value, '', 0);
+  if (deep) return deep;
+  if (!bad) return undefined;
+  const { v, where } = bad;
+  const near = before ? `; it comes just after ${before.label} at ${before.at}` : after ? `; it comes just before ${after.label} at ${after.at}` :
+    definedAt ? `; the list is the one defineJail() at ${definedAt} returns` : '';
+  return `${where ? `returned a list that holds ${describe(v)} at ${where}` : `returned ${describe(v)}`}, which is not an entry${where ? near : ''}. Entries are made by dir(), link(), copy(), text(), elf() and the ` +
+    "other functions of 'jail' and 'jail/recipes'; only falsy values (false, null, undefined, '', 0) are skipped, for `cond && entry`";
 }
+
+/** Where each jailfile's defineJail() was called, for errors about the list it returns. */
+const definitions = new WeakMap<object, string>();
+export const definedAt = (fn: unknown): string | undefined => (typeof fn === 'function' ? definitions.get(fn) : undefined);
 
 /** A jailfile's default export: `export default defineJail(({ ROOT }) => [...])`. */
 export function defineJail(fn: JailDefinition): JailDefinition {
-  if (typeof fn !== 'function') usage('defineJail(fn)', 'expects a function of the make variables that returns the entries');
+  const at = callSite();
+  if (typeof fn !== 'function') usage('defineJail(fn)', 'expects a function of the make variables that returns the entries', at);
+  definitions.set(fn, at);
   return fn;
 }
 

@@ -10,6 +10,7 @@ import type { ElfEntry } from './entries.js';
 import { ElfFactsCache, Resolver, genericProfile, profileFor, type ElfInfo } from './elf/index.js';
 import type { CacheRecord } from './elf/ld-cache-write.js';
 import { jailError, type JailError } from './result.js';
+import { within } from './host-inputs.js';
 import { sourceStampOf, type Target } from './targets.js';
 
 /** The resolver and its stat-keyed cache of parsed ELF facts, shared by every elf() entry of a build. */
@@ -23,9 +24,12 @@ export class ElfContext {
   readonly ldCacheRecords: CacheRecord[] = [];
   ldCacheEndian: 'le' | 'be' = 'le';
   ldCacheAuthor?: { at: string; label: string };
+  /** ROOT's real path: nothing is placed from inside it (a program or library there may have been planted). */
+  readonly root?: string;
   #resolver?: Resolver;
-  constructor(cache?: ElfFactsCache) {
+  constructor(cache?: ElfFactsCache, root?: string) {
     this.cache = cache ?? new ElfFactsCache();
+    this.root = root;
   }
   get resolver(): Resolver {
     return (this.#resolver ??= new Resolver({ cache: this.cache, memoize: true }));
@@ -87,6 +91,14 @@ export class HostPlacer {
       return undefined;
     }
     const real = chain.real;
+    const root = this.ctx.root;
+    if (root !== undefined) {
+      const inside = within(real, root) ? real : chain.links.find((l) => within(l.path, root))?.path;
+      if (inside !== undefined) {
+        this.err(`${p}${inside === p ? '' : ` leads to ${inside}, which`} lies inside ROOT (${root}): programs and libraries come from the host, never from the jail, where anything may have been planted. Name the host's own copy, outside ROOT, or choose a ROOT elsewhere.`, p);
+        return undefined;
+      }
+    }
     for (const l of chain.links) this.#link(l.path, l.target, library);
     const st = chain.st;
     const perm = Number(st.mode) & 0o7777;

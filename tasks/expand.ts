@@ -10,6 +10,7 @@ import { COPY_GLOB, globBase, globSync, isGlob } from './glob.js';
 import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
+import { againstRoot, realHostPath } from './host-inputs.js';
 import { baseName, comparePaths, isEntryOf, octal, parentOf, sourceStampOf, type Target } from './targets.js';
 import { ElfContext, expandElf } from './expand-elf.js';
 import { formatLdCache } from './elf/index.js';
@@ -32,11 +33,26 @@ export function flatten(entries: Entries, out: Entry[] = []): Entry[] {
   return out;
 }
 
+/** Where a merged-/usr host has links into usr/ (layout() mirrors the same names). */
+const MERGED_NAMES: ReadonlySet<string> = new Set(['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']);
+const mergedLinks = new Map<string, string | undefined>();
+
+/** The host's link at one of MERGED_NAMES when it leads into /usr (`usr/lib`), read once per process. */
+function mergedUsrLink(p: string): string | undefined {
+  if (!mergedLinks.has(p)) {
+    let to: string | undefined;
+    try { to = fs.readlinkSync(p); } catch { /* a real directory, or none */ }
+    mergedLinks.set(p, to !== undefined && /^\/?usr\//.test(to) ? to : undefined);
+  }
+  return mergedLinks.get(p);
+}
+
 const EMPTY_ACCOUNTS: Accounts = { users: [{ name: 'root', uid: 0, gid: 0, home: '/root', shell: '', gecos: '', groups: [] }], groups: [{ name: 'root', gid: 0, members: [] }] };
 const MAX_LINK_HOPS = 40;
 const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK } = fs.constants;
 
-export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), layers: readonly Layer[] = []): Expansion {
+/** `root`: ROOT's real path, where no followed source may lead (elf()'s is `elf.root`). */
+export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), layers: readonly Layer[] = [], root?: string): Expansion {
   const entries = flatten(entryList);
   const errors: JailError[] = [];
   const warnings: string[] = [];
@@ -59,6 +75,18 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
     return { uid: 0, gid: 0 };
   };
 
+  /** Each conflict once, however many of its targets an entry adds (elf() adds a link for every library through it). */
+  const said = new Set<string>();
+  const once = (key: string, err: JailError) => { if (!said.has(key)) { said.add(key); errors.push(err); } };
+  /**
+   * A real directory declared where this host has a merged-/usr link, and an entry that
+   * needs the link (one that makes it, or copies a host path through it): one error, as
+   * the host's files beneath it live in /usr and the jail mirrors the link to keep them there.
+   */
+  const mergedConflict = (d: { at: string; label: string; path: string }, to: string, why: string) => once(`${d.at}\0${d.path}`, jailError('merged-usr',
+    `${d.at}: ${d.label} declares ${d.path} a real directory, but this host has ${d.path} -> ${to} (merged /usr), and ${why}. ` +
+    `Drop ${d.path} from the entry: the jail mirrors the link (layout() and elf() make it, or declare link('${d.path}', '${to}')), and what lies beneath it lands in /${to.replace(/^\//, '')}.`,
+    { path: d.path, entry: d.at }));
   const add = (t: Target) => {
     const prev = byPath.get(t.path);
     if (!prev) { byPath.set(t.path, t); return; }
@@ -71,12 +99,12 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
       if (t.library && !prev.library) byPath.set(t.path, { ...prev, library: true });
       return;
     }
-    const link = prev.kind === 'symlink' ? prev : t.kind === 'symlink' ? t : undefined;
-    const hint = link && (prev.kind === 'dir' || t.kind === 'dir') && link.label.startsWith('elf(')
-      ? ` This host has ${link.path} -> ${link.target} (merged /usr), and the jail mirrors it so the loader's paths work: drop ${link.path} from the dir() entry; the link is made for you.`
-      : ' Remove one of the two entries, or make them agree.';
-    errors.push(jailError('conflict',
-      `${t.path} is declared twice, differently: as a ${describe(prev)} by ${prev.label} at ${prev.at}, and as a ${describe(t)} by ${t.label} at ${t.at}.${differences(prev, t)}${hint}`,
+    const dirAt = prev.kind === 'dir' ? prev : t.kind === 'dir' ? t : undefined;
+    const linkAt = prev.kind === 'symlink' ? prev : t.kind === 'symlink' ? t : undefined;
+    const to = dirAt && linkAt && MERGED_NAMES.has(t.path) ? mergedUsrLink(t.path) : undefined;
+    if (to !== undefined) { mergedConflict(dirAt!, to, `${linkAt!.label} at ${linkAt!.at} ${linkAt!.label.startsWith('link(') ? 'declares' : 'mirrors'} that link`); return; }
+    once(`${t.path}\0${prev.at}\0${prev.label}\0${t.at}\0${t.label}`, jailError('conflict',
+      `${t.path} is declared twice, differently: as a ${describe(prev)} by ${prev.label} at ${prev.at}, and as a ${describe(t)} by ${t.label} at ${t.at}.${differences(prev, t)} Remove one of the two entries, or make them agree.`,
       { path: t.path, entry: t.at }));
   };
 
@@ -98,7 +126,7 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
         add(textTarget(e.path, e.content, e.mode ?? 0o644, owner(e, e.owner), e));
         break;
       case 'copy':
-        expandCopy(e, owner(e, e.owner), add, errors, warnings);
+        expandCopy(e, owner(e, e.owner), add, errors, warnings, root);
         break;
       case 'elf':
         expandElf(e, elf, add, errors, warnings);
@@ -124,6 +152,16 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
       case 'groups':
         break;
     }
+  }
+
+  // A copy of a host path beneath a merged-/usr link needs the link as much as elf() does.
+  for (const name of MERGED_NAMES) {
+    const d = byPath.get(name);
+    if (d?.kind !== 'dir' || d.implicit) continue;
+    const to = mergedUsrLink(d.path);
+    const beneath = (e: CopyEntry) => isGlob(e.source) ? `${globBase(e.source)}/`.startsWith(d.path + '/') : path.posix.normalize(e.source).startsWith(d.path + '/');
+    const through = to === undefined ? undefined : entries.find((e): e is CopyEntry => e.kind === 'copy' && beneath(e));
+    if (through) mergedConflict(d, to!, `${through.label} at ${through.at} copies ${through.source} through that link`);
   }
 
   // A user's own /etc/ld.so.cache (a copy of the host's, say) wins over the generated one.
@@ -186,14 +224,24 @@ function sameDeclaration(a: Target, b: Target): boolean {
   }
 }
 
-function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Target) => void, errors: JailError[], warnings: string[]): void {
+function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Target) => void, errors: JailError[], warnings: string[], root?: string): void {
   const visited = new Set<string>();
   const { uid, gid } = o;
   const { at, label } = e;
   const one = (src: string, dest: string, top: boolean): void => {
     let st: fs.BigIntStats;
     try {
-      st = e.follow ? fs.statSync(src, { bigint: true }) : fs.lstatSync(src, { bigint: true });
+      st = fs.lstatSync(src, { bigint: true });
+      if (e.follow && (Number(st.mode) & S_IFMT) === S_IFLNK) {
+        // A link followed into the jail would read what was planted there as the host's.
+        const real = root === undefined ? '' : realHostPath(src);
+        const how = root === undefined ? undefined : againstRoot(real, root);
+        if (how !== undefined) {
+          errors.push(jailError('source-in-root', `${e.at}: ${e.label}: ${src} is a symlink to ${real}, which ${how} (${root}); with follow: true the copy would read from the jail, where anything may have been planted (a link to a host secret, say). Point the link outside ROOT, drop follow, or choose a ROOT elsewhere.`, { path: src, entry: e.at }));
+          return;
+        }
+        st = fs.statSync(src, { bigint: true });
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       errors.push(jailError('missing-source',

@@ -11,11 +11,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { EntryUsageError, entriesProblem, type Entries, type JailDefinition, type JailVars } from './entries.js';
+import { EntryUsageError, definedAt, entriesProblem, type Entries, type JailDefinition, type JailVars } from './entries.js';
 import { stateDir } from './manifest.js';
 import { personFrame } from './call-site.js';
 import { INLINE_MAP, isCachedModule, lineTableJson, linesFile, originalLine, originalSource } from './cached-source.js';
 import { fail, jailError, ok, type JailError, type Result } from './result.js';
+import { hostFileError } from './host-inputs.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PACKAGE_DIR = path.resolve(HERE, '..', '..');
@@ -190,7 +191,8 @@ export interface Loaded {
   readonly modules: string[];
 }
 
-export async function loadJailfile(file: string, vars: JailVars): Promise<Result<Loaded, JailError>> {
+/** `root`: ROOT's real path; a .ts module from inside it is refused before it runs. */
+export async function loadJailfile(file: string, vars: JailVars, root?: string): Promise<Result<Loaded, JailError>> {
   const abs = path.resolve(file);
   if (!fs.existsSync(abs)) {
     return fail(jailError('no-jailfile', `No jailfile at ${abs}. Name one with -f FILE, or run jail in the directory that holds jailfile.ts.`, { path: abs }));
@@ -198,13 +200,18 @@ export async function loadJailfile(file: string, vars: JailVars): Promise<Result
   const cache = new ModuleCache(path.join(stateDir(path.dirname(abs)), 'cache'));
   try {
     const compiled = await cache.build(abs);
+    // Code from the jail would run as root here: whatever the jail planted.
+    if (root !== undefined) for (const m of cache.modules) {
+      const bad = hostFileError(`The jailfile ${abs} imports the module`, m, root, vars.ROOT);
+      if (bad) return fail(bad);
+    }
     const mod = (await import(pathToFileURL(compiled).href)) as { default?: JailDefinition | Entries };
     const def = mod.default;
     if (def === undefined) {
       return fail(jailError('bad-jailfile', `${abs} has no default export. End it with \`export default defineJail(({ ROOT }) => [ ...entries ])\`.`, { path: abs }));
     }
     const entries = typeof def === 'function' ? await (def as JailDefinition)(vars) : def;
-    const problem = entriesProblem(entries);
+    const problem = entriesProblem(entries, definedAt(def));
     if (problem) {
       return fail(jailError('bad-jailfile', `The jailfile ${abs} ${problem}. Fix it and run again; ROOT was not touched.`, { path: abs }));
     }

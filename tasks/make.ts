@@ -15,6 +15,8 @@ import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { checkStateDir } from './state-dir.js';
 import { printable } from './printable.js';
+import { hostFileError, hostInputErrors, realHostPath } from './host-inputs.js';
+import { claimRoot, otherOwner, releaseRoot } from './root-owner.js';
 import { GROUPS, inGroup, stampHash, stampSize, type GroupName, type Target } from './targets.js';
 import type { Staged } from './pack/read.js';
 import type { Entry, InstallEntry } from './entries.js';
@@ -106,7 +108,8 @@ function selection(words: string[], targets: readonly Target[]): Selection | Jai
       const chain = throughLinks(p, links) ?? [p];
       const real = chain[chain.length - 1]!;
       const via = new Set(chain.slice(0, -1));
-      const within = (t: Target) => t.path === real || t.path.startsWith(real + '/');
+      // `/` is the jail's root: everything lies beneath it.
+      const within = real === '/' ? () => true : (t: Target) => t.path === real || t.path.startsWith(real + '/');
       const match = (t: Target) => via.has(t.path) || within(t);
       // The links on the way do not count on their own: /lib/nothing names nothing.
       const named = canonicalPath(p, links);
@@ -161,24 +164,34 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, 
   // Before anything in it is read: the records, the cached jailfile, the layers.
   const unsafe = checkStateDir(installDir, { chain: opts.vars.FROM !== undefined });
   if (unsafe) { a.errors.push(unsafe); return a; }
+  // Host inputs are checked against where ROOT really is, whatever the spelling of either.
+  const realRoot = realHostPath(a.root);
   const recorded = built ? recordedVars(manifestPath(installDir, a.root)) : {};
   a.recorded = Object.keys(recorded).filter((k) => !Object.hasOwn(opts.vars, k));
   const vars = { ...recorded, ...opts.vars, ROOT: a.root };
   a.vars = vars;
-  if (opts.vars.FROM !== undefined) return analyzePack(a, path.resolve(cwd, opts.vars.FROM));
+  if (opts.vars.FROM !== undefined) {
+    const from = path.resolve(cwd, opts.vars.FROM);
+    const bad = hostFileError('The pack FROM=', from, realRoot, a.root);
+    if (bad) { a.errors.push(bad); return a; }
+    return analyzePack(a, from);
+  }
   a.stage = 'load';
-  const loaded = await loadJailfile(file, vars);
+  const loaded = await loadJailfile(file, vars, realRoot);
   if (!loaded.ok) { a.errors.push(loaded.error); return a; }
   a.modules = loaded.value.modules;
-  a.stage = 'expand';
-  const elf = new ElfContext(loadElfFacts(installDir));
   const flat = flatten(loaded.value.entries);
   await prepareGlobs(flat.flatMap((e) => (e.kind === 'copy' ? [e.source] : e.kind === 'elf' ? e.patterns : e.kind === 'install' ? e.inputs : [])));
+  // Before any source is read; and fatal, -k or not (a ROOT that fails its check).
+  a.errors.push(...hostInputErrors(flat, realRoot, a.root));
+  if (a.errors.length) { a.stage = 'root'; return a; }
+  a.stage = 'expand';
+  const elf = new ElfContext(loadElfFacts(installDir), realRoot);
   const installs = flat.filter((e): e is InstallEntry => e.kind === 'install');
   // Packs, layers and install steps need tar; a jailfile without install() does not load it.
   const layers = installs.length ? await (await import('./install/layers.js')).prepareLayers(installs, installDir, a.errors) : [];
   a.pendingInstalls = layers.filter((l) => !l.pack);
-  const exp = expand(loaded.value.entries, elf, layers);
+  const exp = expand(loaded.value.entries, elf, layers, realRoot);
   if (elf.cache.parses > 0) saveElfFacts(installDir, elf.cache);
   a.entries = exp.entries;
   a.targets = exp.targets;
@@ -236,8 +249,9 @@ function merged(first: Report, again: Report, captured: ReadonlySet<string>, sec
     installs: [...first.installs, ...again.installs],
     created: [...first.created, ...again.created],
     updated: [...first.updated, ...again.updated],
-    // A step's old file, removed as no longer declared before the step ran again and made it anew, was replaced by the step.
-    removed: [...first.removed.filter((a) => !captured.has(a.path)), ...again.removed],
+    // A step's old files, removed as no longer declared before the step ran again (and made
+    // them anew, counted as captured), are counted as removed: the lines said so, and -n too.
+    removed: [...first.removed, ...again.removed],
     upToDate: Math.max(0, already),
     errors: [...first.errors, ...again.errors],
     warnings: [...first.warnings, ...again.warnings],
@@ -299,6 +313,10 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
   let staged: Staged | undefined;
   try {
     const mfile = manifestPath(installDir, root);
+    // One ROOT, one jailfile directory: checked under the host-wide lock, which every directory takes.
+    const owned = otherOwner(root, mfile);
+    if (owned) { report.errors.push(owned); return done(); }
+    if (!dryRun && !sel.clean) claimRoot(root, mfile);
     const { manifest, error } = loadManifest(mfile, root);
     if (error) { report.errors.push(error); return done(); }
     // Past an entry that failed to expand (-k), the targets are not the whole jailfile: nothing is pruned.
@@ -306,7 +324,7 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     report.upToDate = plan.upToDate;
     report.observed = plan.observed;
     emit({ type: 'start', total: plan.actions.length });
-    const keptWarning = (p: string) => warn(`kept ${printable(p)}: no longer declared, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
+    const keptWarning = (p: string) => warn(`kept ${printable(p)}: ${sel.clean ? 'clean removes what jail built' : 'no longer declared'}, but it holds files jail did not create (a service's data?); remove it by hand if it should go`);
     plan.kept.forEach(keptWarning);
     for (const u of plan.unrestored) {
       warn(`not restored: ${u.count} of the service's files and directories in the pack, at or beneath ${printable(u.path)}: ${printable(u.path)} in ROOT is now ${u.why} (the service's doing?), and jail never writes through what a service put there. To bring them back, remove ${printable(u.path)} in ROOT by hand, then run the rebuild again`);
@@ -378,6 +396,8 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, vars, records });
     }
     staged?.remove();
+    // What clean keeps (a directory holding a service's files) is left to whichever directory builds ROOT next.
+    if (!dryRun && sel.clean && result.errors.length === 0) releaseRoot(root, mfile);
     if (pending.length && (dryRun || report.errors.length)) {
       for (const l of pending) { report.installs.push({ name: l.entry.name, status: 'pending' }); emit({ type: 'install', name: l.entry.name, status: 'pending' }); }
     } else if (pending.length) {

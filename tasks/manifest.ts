@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { TargetKind } from './targets.js';
+import { realHostPath } from './host-inputs.js';
 import { jailError, type JailError } from './result.js';
 
 /** One built path: its declaration as it was built, and the stamp of what was written. */
@@ -174,19 +175,14 @@ export interface Lock { release(): void }
  * it is world-writable, so any local user could make the directory first after a reboot
  * and stop every build until an administrator removed it.
  */
-function hostLockDir(): string | undefined {
+export function hostLockDir(): string | undefined {
   const uid = process.getuid?.() ?? 0;
   if (!fs.statSync('/run', { throwIfNoEntry: false })?.isDirectory()) return undefined;
   return path.join('/run', uid === 0 ? 'jail-build' : `jail-build-${uid}`);
 }
 
 /** ROOT with every symlink among its parents resolved, as far as it exists: the same jail, however it is named. */
-export function realRoot(root: string): string {
-  try { return fs.realpathSync.native(root); } catch {
-    const parent = path.dirname(root);
-    return parent === root ? root : path.join(realRoot(parent), path.basename(root));
-  }
-}
+export const realRoot = (root: string): string => realHostPath(root);
 
 /** The host-wide lock file of ROOT, its directory made safe; undefined where there is none to share. */
 function hostLockFile(root: string): string | JailError | undefined {

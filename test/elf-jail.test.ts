@@ -40,17 +40,43 @@ export default defineJail(() => [
     expect(fs.statSync(facts).mtimeMs).toBe(before);
   });
 
-  it('says clearly when a declared directory stands where the host has a merged-/usr link', () => {
-    r.jailfile(`
-import { defineJail, elf, dir } from 'jail';
-export default defineJail(() => [
-  dir(['/bin', '/etc']),
-  elf('/bin/sh'),
-]);`);
-    const res = make();
-    expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/\/bin is declared twice, differently: as a directory .* by dir\("\/bin", \.\.\.\) .* and as a symlink to usr\/bin by elf\("\/bin\/sh"\) .* drop \/bin from the dir\(\) entry/);
-    expect(fs.existsSync(r.root)).toBe(false);
+  it('says clearly, once, when a declared directory stands where the host has a merged-/usr link that an entry needs', () => {
+    const to = fs.readlinkSync('/bin');
+    const said = (why: string) => `jail: error: jailfile.ts:4: dir("/bin", ...) declares /bin a real directory, but this host has /bin -> ${to} (merged /usr), and ${why}. ` +
+      `Drop /bin from the entry: the jail mirrors the link (layout() and elf() make it, or declare link('/bin', '${to}')), and what lies beneath it lands in /usr/bin.\n`;
+    // The same error whichever entry needs the link: elf() (one program or several, each
+    // bringing files through /bin), or a copy of a host path beneath it; once, and counted once.
+    const cases = [
+      [`elf('/bin/sh')`, 'elf("/bin/sh") at jailfile.ts:5 mirrors that link'],
+      [`elf('/bin/sh', '/bin/ls')`, 'elf("/bin/sh", "/bin/ls") at jailfile.ts:5 mirrors that link'],
+      [`copy('/bin/sh')`, 'copy("/bin/sh") at jailfile.ts:5 copies /bin/sh through that link'],
+      [`copy('/bin/s*')`, 'copy("/bin/s*") at jailfile.ts:5 copies /bin/s* through that link'],
+    ];
+    for (const [other, why] of cases) {
+      r.jailfile(`\nimport { defineJail, elf, dir, copy } from 'jail';\nexport default defineJail(() => [\n  dir(['/bin', '/etc']),\n  ${other},\n]);`);
+      for (const args of [[], ['-n'], ['-k']]) {
+        const res = make(...args);
+        expect(res.code, `${other} ${args}`).toBe(2);
+        expect(res.stderr, `${other} ${args}`).toBe(said(why!));
+        expect(res.stdout).toMatch(/, 1 error$/m);
+        if (args[0] !== '-k') expect(fs.existsSync(r.root)).toBe(false);
+      }
+      fs.rmSync(r.root, { recursive: true, force: true });
+    }
+    // A jail built with the link keeps it: the directory is refused, not built over the link.
+    r.jailfile(`\nimport { defineJail, dir } from 'jail';\nimport { layout } from 'jail/recipes';\nexport default defineJail(({ DIR }) => [\n  layout(),\n  DIR === 'yes' && dir('/bin'),\n]);`);
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    const refused = make('DIR=yes');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(new RegExp(`jailfile\\.ts:6: dir\\("/bin"\\) declares /bin a real directory, but this host has /bin -> ${to}.*and link\\("/bin", "${to}"\\) at jailfile\\.ts:5 declares that link\\.`));
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    expect(fs.readlinkSync(r.root + '/bin')).toBe(to);
+    // Nothing needs the link: a jail of its own layout may have a real /bin (the issue's basic jailfile has one).
+    fs.rmSync(r.root, { recursive: true });
+    r.jailfile(`\nimport { defineJail, dir, copy } from 'jail';\nexport default defineJail(({ SRC }) => [\n  dir(['/bin', '/etc']),\n  copy('/etc/services'),\n]);`);
+    expect(make().code).toBe(0);
+    expect(fs.lstatSync(r.root + '/bin').isDirectory()).toBe(true);
   });
 
   it('brings libgcc_s.so.1 for a program whose threads exit, which glibc dlopens', () => {
@@ -187,6 +213,42 @@ export default defineJail(({ SRC, BAD }) => [
     expect(bad.stderr).toContain(`${r.src}/oneword.pl: its #! line has /usr/bin/env run "perl -w", and no executable file of that name`);
     expect(bad.stderr).toContain('write #!/usr/bin/env -S perl -w to have env split it');
     expect(touched(before, fingerprint(r.root))).toEqual([]);
+  });
+
+  it('never takes a program, a library or a #! interpreter from inside ROOT, where it may have been planted', () => {
+    // A host program whose RUNPATH points into the jail: the jail's libfoo.so would be "the host's".
+    fs.writeFileSync(path.join(r.src, 'foo.c'), 'int foo(void) { return 7; }\n');
+    fs.writeFileSync(path.join(r.src, 'app.c'), 'int foo(void);\nint main(void) { return foo(); }\n');
+    gcc('-shared', '-fPIC', '-o', path.join(r.src, 'libfoo.so'), path.join(r.src, 'foo.c'));
+    gcc('-o', path.join(r.src, 'app'), path.join(r.src, 'app.c'), `-L${r.src}`, '-lfoo', `-Wl,-rpath,${r.root}/plant/lib:${r.src}`);
+    fs.writeFileSync(path.join(r.src, 'run.sh'), `#!${r.root}/plant/bin/sh\necho hi\n`, { mode: 0o755 });
+    r.jailfile(`
+import { defineJail, elf, dir } from 'jail';
+export default defineJail(({ SRC, WHAT }) => [ dir(['/plant/lib', '/plant/bin']), elf(SRC + '/' + WHAT) ]);`);
+    expect(make('WHAT=app').code).toBe(0);
+    fs.copyFileSync(path.join(r.src, 'libfoo.so'), r.root + '/plant/lib/libfoo.so');
+    fs.copyFileSync(fs.realpathSync('/bin/sh'), r.root + '/plant/bin/sh');
+    fs.symlinkSync(r.root + '/plant/bin/sh', path.join(r.src, 'sh-link'));
+    const before = fingerprint(r.root);
+    const cases = [
+      ['WHAT=app', `${r.root}/plant/lib/libfoo.so lies inside ROOT (${r.root}): programs and libraries come from the host, never from the jail`],
+      ['WHAT=run.sh', `${r.root}/plant/bin/sh lies inside ROOT (${r.root})`],
+      ['WHAT=sh-link', `the program ${r.src}/sh-link (${r.root}/plant/bin/sh) lies inside ROOT (ROOT=${r.root})`],
+      [`WHAT=../root/plant/bin/sh`, `lies inside ROOT (ROOT=${r.root})`],
+    ];
+    for (const [what, msg] of cases) {
+      const res = make(what!);
+      expect(res.code, what).toBe(2);
+      expect(res.stderr).toContain(msg);
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // -k builds the rest, and still nothing from inside ROOT.
+    for (const [what, msg] of cases) {
+      const res = make(what!, '-k');
+      expect(res.code, what).toBe(2);
+      expect(res.stderr).toContain(msg);
+      expect(changes(res.stdout).filter((l) => l.includes(r.root))).toEqual([]);
+    }
   });
 
   it('brings a #! interpreter whose path is UTF-8, and jail check finds it there', () => {

@@ -407,7 +407,7 @@ export default defineJail(({ S = 'true' }) => [
     }
   });
 
-  it('the report counts each path once: the build\'s own, and what the step captured', () => {
+  it('the report counts what the run printed, as -n does: the build\'s own, the step\'s old files removed, what it captured', () => {
     const json = (...a: string[]) => {
       const res = make('--json', ...a);
       expect(res.code, res.stderr).toBe(0);
@@ -422,14 +422,29 @@ export default defineJail(({ S = 'true' }) => [
     const total = json().upToDate;
     expect(total).toBe(first.created.length + 8);
 
-    // A changed input: the copy is updated, the step runs again and makes its 8 paths anew; nothing was removed.
+    // A changed input: the copy is updated, the old layer's files are removed (as -n says
+    // beforehand), and the step runs again and makes its 8 paths anew, counted as captured.
     fs.writeFileSync(path.join(r.src, 'app', 'greeting.txt'), 'hello, version 2\n');
+    const plan = json('-n');
+    expect(plan.installs).toEqual([{ name: 'app', status: 'pending' }]);
+    const layerFiles = plan.removed.map((a) => a.path);
+    expect(layerFiles).toContain('/usr/local/share/app/stamp');
     const again = json();
     expect(again.installs).toEqual([{ name: 'app', status: 'ran', captured: 8 }]);
     expect(again.created).toEqual([]);
     expect(again.updated.map((a) => a.path)).toEqual(['/src/app/greeting.txt']);
-    expect(again.removed).toEqual([]);
+    expect(again.removed.map((a) => a.path)).toEqual(layerFiles);
     expect(again.upToDate).toBe(total - 1 - 8);
+    expect(again.upToDate).toBe(plan.upToDate);
+    // On the terminal, the summary counts the lines the run printed.
+    fs.writeFileSync(path.join(r.src, 'app', 'greeting.txt'), 'hello, version 3\n');
+    const n = make('-n');
+    const res = make();
+    const removes = changes(res.stdout).filter((l) => l.startsWith('remove '));
+    expect(removes).toEqual(changes(n.stdout).filter((l) => l.startsWith('would remove ')).map((l) => l.slice('would '.length)));
+    expect(removes.length).toBe(layerFiles.length);
+    expect(res.stdout).toMatch(new RegExp(`^jail: 0 created, 1 updated, ${removes.length} removed, ${again.upToDate} up to date, 8 captured by install steps in`, 'm'));
+    expect(n.stdout).toMatch(new RegExp(`^jail: 0 would be created, 1 would be updated, ${removes.length} would be removed, ${again.upToDate} up to date in`, 'm'));
     expect(make().stdout).toMatch(/^jail: 0 created, 0 updated, 0 removed, \d+ up to date in/m);
   });
 });

@@ -685,6 +685,18 @@ describe('flags and targets', () => {
     expect(changes(res.stdout).some((l) => l.includes('/var'))).toBe(false);
     expect(make('nonsense').code).toBe(2);
     expect(make('/not/declared').stderr).toMatch(/No target \/not\/declared/);
+    // `/`, the jail's root, names everything beneath it: the whole jail, pruning nothing.
+    fs.rmSync(r.root, { recursive: true });
+    const all = changes(make('-n').stdout);
+    expect(all.length).toBeGreaterThan(10);
+    expect(changes(make('/', '-n').stdout)).toEqual(all);
+    res = make('/');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout)).toEqual(all.map((l) => l.replace(/^would /, '')));
+    r.jailfile(JAILFILE().replace("copy(SRC + '/b.conf', { to: '/etc/b.conf', mode: 0o600 }),", ''));
+    expect(changes(make('/').stdout)).toEqual([]);
+    expect(fs.existsSync(r.root + '/etc/b.conf')).toBe(true);
+    expect(changes(make('-n').stdout)).toEqual(['would remove /etc/b.conf (file): no longer declared']);
   });
 
   it('builds a path named as the jail sees it, through declared symlinks, at its real place', () => {
@@ -721,7 +733,8 @@ describe('flags and targets', () => {
     fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n');
     const planned = make('clean', '-n');
     expect(changes(planned.stdout).filter((l) => /^would remove \/var(\/log)? /.test(l))).toEqual([]); // kept, as clean keeps them
-    expect(planned.stderr).toMatch(/kept \/var\/log/);
+    expect(planned.stderr).toMatch(/^jail: warning: kept \/var\/log: clean removes what jail built, but it holds files jail did not create/m);
+    expect(planned.stderr).not.toMatch(/no longer declared/);
     const res = make('clean');
     expect(changes(res.stdout)).toEqual(changes(planned.stdout).map((l) => l.replace(/^would /, '')));
     expect(res.code).toBe(0);
@@ -762,6 +775,26 @@ describe('exit status and errors', () => {
     expect(res.stderr).toMatch(/is a symlink/);
     expect(fs.readdirSync(r.outside)).toEqual([]);
     expect(r.jail('make', `ROOT=${r.dir}`).stderr).toMatch(/holds the jailfile's own directory/);
+    // The tool's own state: the records of running jails, the build locks, the install directory's .jail; by any spelling.
+    fs.symlinkSync(r.dir, path.join(r.outside, 'inst'));
+    const state = [
+      ['/run/jail', /ROOT=\/run\/jail is \/run\/jail, where jail keeps the record of every running jail/],
+      ['/run/jail/x', /ROOT=\/run\/jail\/x lies inside \/run\/jail, where jail keeps the record/],
+      ['/var/run/jail-build/x', /ROOT=\/var\/run\/jail-build\/x \(really \/run\/jail-build\/x\) lies inside \/run\/jail-build, where builds of one ROOT wait for each other/],
+      [`${r.dir}/.jail/root`, /lies inside .*\/install\/\.jail, the install directory's state/],
+      [`${r.outside}/inst/.jail`, /\(really .*\/install\/\.jail\) is .*\/install\/\.jail, the install directory's state/],
+      [`${r.outside}/inst`, /\(really .*\/install\) holds the jailfile's own directory/],
+    ] as const;
+    for (const [root, msg] of state) {
+      for (const cmd of ['make', 'status']) {
+        const res = r.jail(cmd, `ROOT=${root}`, `SRC=${r.src}`);
+        expect(res.code, `${cmd} ${root}`).toBe(2);
+        expect(res.stderr).toMatch(msg);
+      }
+    }
+    expect(fs.existsSync('/run/jail/x')).toBe(false);
+    expect(fs.existsSync('/run/jail-build/x')).toBe(false);
+    expect(fs.existsSync(`${r.dir}/.jail/root`)).toBe(false);
   });
 
   it('names the .ts line of an entry made in a module the jailfile imports, through a recipe too', () => {
@@ -818,8 +851,11 @@ describe('exit status and errors', () => {
       [`defineJail(() => null)`, /returned null instead of a list of entries/],
       [`42`, /returned number 42, which is not an entry/],
       [`{ entries: [] }`, /returned an object \(\{"entries":\[\]\}\), which is not an entry/],
-      [`defineJail(() => [dir('/etc'), ['hello']])`, /returned a list that holds string "hello" at \[1\]\[0\], which is not an entry/],
-      [`defineJail(() => [dir('/etc'), users])`, /holds a function \(call it: recipes return entries\) at \[1\]/],
+      [`defineJail(() => [dir('/etc'), ['hello']])`, /returned a list that holds string "hello" at \[1\]\[0\], which is not an entry; it comes just after dir\("\/etc"\) at jailfile\.ts:2\./],
+      [`defineJail(() => [dir('/etc'), users])`, /holds a function \(call it: recipes return entries\) at \[1\], which is not an entry; it comes just after dir\("\/etc"\) at jailfile\.ts:2/],
+      // A value has no line of its own: the entry beside it names one, else the defineJail() call.
+      [`defineJail(() => [\n  [true],\n  dir('/etc'),\n])`, /holds boolean true at \[0\]\[0\], which is not an entry; it comes just before dir\("\/etc"\) at jailfile\.ts:4\./],
+      [`defineJail(() => ['/etc'])`, /holds string "\/etc" at \[0\], which is not an entry; the list is the one defineJail\(\) at jailfile\.ts:2 returns\./],
     ] as const;
     for (const [def, msg] of bad) {
       r.jailfile(`import { defineJail, dir, text, users } from 'jail';\nexport default ${def};\n`);
@@ -838,6 +874,16 @@ describe('exit status and errors', () => {
     // The falsy holes of conditionals are still skipped, and an empty list is an empty jail.
     r.jailfile(`import { defineJail, dir } from 'jail';\nexport default defineJail(() => [false && dir('/x'), null, undefined, dir('/etc')]);\n`);
     expect(make().code).toBe(0);
+    // A make variable given empty is a string: `VAR && entry` is '' (and a count of none, 0), skipped all the same.
+    r.jailfile(`import { defineJail, dir, text } from 'jail';\nexport default defineJail(({ MOTD }) => [\n  dir('/etc'),\n  MOTD && text('/etc/motd', MOTD),\n  Number(MOTD) && dir('/x'),\n]);\n`);
+    for (const args of [['-n'], ['-q'], []]) {
+      const res = make('MOTD=', ...args);
+      expect(res.code, `${args} ${res.stderr}`).toBe(0);
+      expect(res.stderr).toBe('');
+    }
+    expect(fs.readdirSync(r.root + '/etc')).toEqual([]);
+    expect(make('MOTD=hi').code).toBe(0);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('hi');
     r.jailfile(`import { defineJail } from 'jail';\nexport default defineJail(() => []);\n`);
     expect(make().code).toBe(0);
     expect(fs.readdirSync(r.root)).toEqual([]);

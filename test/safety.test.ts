@@ -123,6 +123,82 @@ describe('planted links and files in ROOT', () => {
   });
 });
 
+describe('sources and ROOT', () => {
+  const secret = () => path.join(r.outside, 'etc', 'shadow');
+
+  it('refuses a ROOT inside a copied tree, however either is spelled, before reading or writing anything', () => {
+    // The QA's case: the site is copied with follow, and the jail was put inside the site.
+    fs.mkdirSync(path.join(r.src, 'site'));
+    fs.writeFileSync(path.join(r.src, 'site', 'index.html'), 'hi\n');
+    r.jailfile(`import { defineJail, copy } from 'jail';\nexport default defineJail(({ SRC }) => [\n  copy(SRC + '/site', { to: '/var/www', follow: true, mode: 0o644 }),\n]);\n`);
+    const inside = path.join(r.src, 'site', 'jail');
+    const alias = path.join(r.outside, 'alias');
+    fs.symlinkSync(r.src, alias);
+    for (const [root, src] of [[inside, r.src], [path.join(alias, 'site', 'jail'), r.src], [inside, alias]] as const) {
+      const res = r.jail('make', `ROOT=${root}`, `SRC=${src}`);
+      expect(res.code, root).toBe(2);
+      expect(res.stderr).toMatch(/jail: error: jailfile\.ts:3: copy\(.*\): the source .*\/site .*holds ROOT \(ROOT=.*\/jail\): a build would read back what it wrote into the jail/);
+      expect(changes(res.stdout)).toEqual([]);
+      expect(fs.existsSync(inside)).toBe(false);
+    }
+    // Without follow the jail copied itself into itself on every run; the source as ROOT itself, or inside it, too.
+    r.jailfile(`import { defineJail, copy } from 'jail';\nexport default defineJail(({ SRC }) => [\n  copy(SRC, { to: '/srv' }),\n]);\n`);
+    for (const [root, src] of [[r.src, r.src], [r.src, path.join(r.src, 'site')], [path.join(r.src, 'site'), r.src]]) {
+      for (const args of [[], ['-n'], ['-q'], ['-k']]) {
+        const res = r.jail('make', `ROOT=${root}`, `SRC=${src}`, ...args);
+        expect(res.code, `${root} ${src} ${args}`).toBe(2);
+        expect(res.stderr).toMatch(/(is ROOT itself|lies inside ROOT|holds ROOT)/);
+      }
+    }
+    expect(fs.readdirSync(path.join(r.src, 'site'))).toEqual(['index.html']);
+  });
+
+  it('never follows a link of a copied tree into the jail, where a planted link leads to a host secret', () => {
+    fs.mkdirSync(path.join(r.src, 'site'));
+    fs.writeFileSync(path.join(r.src, 'site', 'index.html'), 'hi\n');
+    r.jailfile(`import { defineJail, copy, dir } from 'jail';\nexport default defineJail(({ SRC }) => [\n  dir('/var/www/uploads', { mode: 0o777 }),\n  copy(SRC + '/site', { to: '/srv/site', follow: true, mode: 0o644 }),\n]);\n`);
+    expect(make().code).toBe(0);
+    // The site's author links the jail's uploads into the site; the jail plants a link to the host's shadow there.
+    fs.symlinkSync(r.root + '/var/www/uploads', path.join(r.src, 'site', 'uploads'));
+    fs.symlinkSync(secret(), r.root + '/var/www/uploads/avatar.png');
+    const before = fingerprint(r.root);
+    for (const args of [[], ['-k']]) {
+      const res = make(...args);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/jailfile\.ts:4: copy\(.*\): .*\/site\/uploads is a symlink to .*\/root\/var\/www\/uploads, which lies inside ROOT .*with follow: true the copy would read from the jail/);
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    expect(fs.existsSync(r.root + '/srv/site/uploads')).toBe(false);
+  });
+
+  it('refuses an install input, a jailfile module and a FROM= pack inside ROOT, and runs nothing from there', () => {
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    // An input that holds ROOT would change with every build, and one inside it is the jail's to change.
+    for (const input of [path.dirname(r.root), r.root + '/etc']) {
+      r.jailfile(`import { defineJail, install, dir } from 'jail';\nexport default defineJail(() => [\n  dir('/etc'),\n  install('app', { inputs: [${JSON.stringify(input)}], run: ['/bin/true'] }),\n]);\n`);
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/jailfile\.ts:4: install\("app"\): the input .* (holds|lies inside) ROOT/);
+    }
+    // A module planted in the jail would run as root when the jailfile is loaded.
+    fs.writeFileSync(r.root + '/etc/evil.ts', `import fs from 'node:fs';\nfs.writeFileSync(${JSON.stringify(path.join(r.outside, 'ran'))}, 'ran');\nexport const x = 1;\n`);
+    r.jailfile(`import { defineJail, dir } from 'jail';\nimport { x } from '../root/etc/evil.ts';\nexport default defineJail(() => [dir('/etc'), x && dir('/var')]);\n`);
+    let res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/imports the module .*\/root\/etc\/evil\.ts lies inside ROOT/);
+    expect(fs.existsSync(path.join(r.outside, 'ran'))).toBe(false);
+    fs.rmSync(r.root + '/etc/evil.ts');
+    r.jailfile(JAILFILE);
+    fs.writeFileSync(r.root + '/etc/jail.tar', 'planted');
+    res = make('rebuild', `FROM=${r.root}/etc/jail.tar`);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/The pack FROM= .*\/etc\/jail\.tar lies inside ROOT/);
+    fs.rmSync(r.root + '/etc/jail.tar');
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+  });
+});
+
 describe('crashes and concurrency', () => {
   // -j 4: the copies run on copy threads beside the main thread; default here (a disk): on the main thread.
   for (const jobs of [[], ['-j', '4']]) it(`a first build killed with SIGKILL leaves no half file under a final name, and converges${jobs.length ? ' (copy threads)' : ''}`, async () => {
@@ -225,13 +301,19 @@ describe('crashes and concurrency', () => {
 });
 
 describe('one ROOT, two install directories', () => {
-  it('a build of the same ROOT from another jailfile directory waits for the first, and both end with the whole tree', async () => {
+  const other = () => path.join(path.dirname(r.dir), 'install2');
+  const makeIn = (cwd: string, ...args: string[]) => {
+    const p = spawnSync(process.execPath, [CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`, ...args], { cwd, encoding: 'utf8' });
+    return { code: p.status, stdout: p.stdout, stderr: p.stderr };
+  };
+
+  it('a build of the same ROOT from another jailfile directory waits for the first, then is refused: ROOT is the first one\'s', async () => {
     const many = path.join(r.src, 'many');
     fs.mkdirSync(many);
     for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, `f${i}`), `file ${i}\n`);
     const jailfile = JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), copy(SRC + '/many', { to: '/data' }),");
     r.jailfile(jailfile);
-    const second = path.join(path.dirname(r.dir), 'install2');
+    const second = other();
     fs.mkdirSync(second);
     fs.writeFileSync(path.join(second, 'jailfile.ts'), jailfile);
     const run = (cwd: string) => {
@@ -248,17 +330,53 @@ describe('one ROOT, two install directories', () => {
     expect(fs.existsSync(path.join(r.root, 'data'))).toBe(true);
     const [a, b] = await Promise.all([first, run(second)]);
     expect(a.code, a.err).toBe(0);
-    expect(b.code, b.err).toBe(0);
     expect(b.err).toMatch(/waiting for another build of this ROOT \(pid \d+\) to finish/);
+    expect(b.code, b.err).toBe(2);
+    expect(b.err).toContain(`jail: error: ROOT=${r.root} is built from another jailfile directory, ${r.dir} (its build record ${r.dir}/.jail/`);
+    expect(changes(b.out)).toEqual([]);
     expect(changes(a.out).filter((l) => l.startsWith('create')).length).toBe(3000 + 7);
     const names = fs.readdirSync(path.join(r.root, 'data'));
     expect(names.length).toBe(3000);
     for (const n of names) expect(fs.readFileSync(path.join(r.root, 'data', n), 'utf8')).toBe(`file ${n.slice(1)}\n`);
     expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
-    for (const cwd of [r.dir, second]) expect(spawnSync(process.execPath, [CLI, 'make', `ROOT=${r.root}`, `SRC=${r.src}`, '-q'], { cwd }).status).toBe(0);
+    expect(makeIn(r.dir, '-q').code).toBe(0);
+    expect(makeIn(second, '-q').code).toBe(2);
     // The host-wide lock is gone with the builds, and was never put in ROOT.
-    expect(fs.readdirSync('/run/jail-build').filter((f) => f.includes(rootKey(r.root)))).toEqual([]);
+    expect(fs.readdirSync('/run/jail-build').filter((f) => f.includes(rootKey(r.root)) && f.endsWith('.lock'))).toEqual([]);
     expect(fs.readdirSync(r.root).sort()).toEqual(['data', 'etc', 'var']);
+  });
+
+  it('one directory hands ROOT to another by clean, and a directory moved away leaves it to the next', () => {
+    const second = other();
+    fs.mkdirSync(second);
+    // The QA's case: the first directory built /srv/old; the second does not declare it.
+    r.jailfile(JAILFILE.replace("dir(['/etc', '/var/log']),", "dir(['/etc', '/var/log']), text('/srv/old', 'old\\n'),"));
+    fs.writeFileSync(path.join(second, 'jailfile.ts'), JAILFILE.replace("text('/etc/motd', 'welcome\\n')", "text('/etc/motd', 'second\\n')"));
+    expect(makeIn(r.dir).code).toBe(0);
+    const before = fingerprint(r.root);
+    for (const args of [[], ['-n'], ['-q'], ['clean']]) {
+      const res = makeIn(second, ...args);
+      expect(res.code, `${args}`).toBe(2);
+      expect(res.stderr).toMatch(/is built from another jailfile directory, .*\/install \(its build record .*\)\. Each directory records what it put in ROOT and removes only that/);
+      expect(res.stderr).toContain(`\`jail make -C ${r.dir} ROOT=${r.root} clean\``);
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // Emptied from the first, ROOT is the second's; a service's log, kept by clean, does not hold it back.
+    fs.writeFileSync(r.root + '/var/log/access.log', 'GET /\n');
+    expect(makeIn(r.dir, 'clean').code).toBe(0);
+    let res = makeIn(second);
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.existsSync(r.root + '/srv/old')).toBe(false);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('second\n');
+    res = makeIn(r.dir);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`is built from another jailfile directory, ${second} `);
+    // The second directory moved away with its record: ROOT is nobody's, and the first may build it again.
+    fs.renameSync(second, second + '-moved');
+    res = makeIn(r.dir);
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
+    expect(makeIn(second + '-moved', '-q').code).toBe(2);
   });
 });
 
