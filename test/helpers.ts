@@ -33,6 +33,22 @@ export interface Rig {
   cleanup(): void;
 }
 
+/**
+ * The claims (/run/jail-build/*.owner, tasks/root-owner.ts) that builds from the rig's
+ * install directories left: a claim lasts until reboot, and a test run makes hundreds.
+ */
+function dropClaims(base: string): void {
+  const dir = '/run/jail-build';
+  let names: string[];
+  try { names = fs.readdirSync(dir).filter((n) => n.endsWith('.owner')); } catch { return; }
+  for (const n of names) {
+    try {
+      const { record } = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { record?: string };
+      if (typeof record === 'string' && record.startsWith(base + '/')) fs.rmSync(path.join(dir, n), { force: true });
+    } catch { /* another process's, mid-write, or gone */ }
+  }
+}
+
 export function rig(): Rig {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'jail-test-'));
   const r: Rig = {
@@ -58,6 +74,7 @@ export function rig(): Rig {
     cleanup() {
       spawnSync('umount', ['-R', r.root], { stdio: 'ignore' });
       fs.rmSync(base, { recursive: true, force: true });
+      dropClaims(base);
     },
   };
   for (const d of [r.dir, r.src, r.outside]) fs.mkdirSync(d, { recursive: true });
