@@ -10,7 +10,7 @@ import { ElfContext } from './expand-elf.js';
 import { loadElfFacts, saveElfFacts } from './elf-facts-store.js';
 import { plan as makePlan, type Action, type Plan } from './plan.js';
 import { apply, recordingApplier, rootApplier } from './apply.js';
-import { acquireLock, loadManifest, manifestPath, markBuilding, recordedVars, rootKey, sameVars, saveManifest, stateDir, varsToRecord } from './manifest.js';
+import { acquireLock, loadManifest, manifestPath, markBuilding, rootKey, sameVars, saveManifest, stateDir, varsToRecord } from './manifest.js';
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { checkStateDir } from './state-dir.js';
@@ -137,6 +137,8 @@ export interface Analysis {
   vars: Record<string, string>;
   /** Those of `vars` not given on the command line but taken from ROOT's build record (see analyze's `built`). */
   recorded: string[];
+  /** ROOT's build record as analyze read it for those variables (`built` only): check and pack use it rather than parse it again. */
+  record?: ReturnType<typeof loadManifest>;
   entries: Entry[];
   targets: Target[];
   /** Every .ts module of the jailfile, for watch mode. */
@@ -166,7 +168,8 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, 
   if (unsafe) { a.errors.push(unsafe); return a; }
   // Host inputs are checked against where ROOT really is, whatever the spelling of either.
   const realRoot = realHostPath(a.root);
-  const recorded = built ? recordedVars(manifestPath(installDir, a.root)) : {};
+  a.record = built ? loadManifest(manifestPath(installDir, a.root), a.root) : undefined;
+  const recorded = a.record?.manifest.vars ?? {};
   a.recorded = Object.keys(recorded).filter((k) => !Object.hasOwn(opts.vars, k));
   const vars = { ...recorded, ...opts.vars, ROOT: a.root };
   a.vars = vars;

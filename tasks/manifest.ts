@@ -135,11 +135,6 @@ function isVars(v: unknown): v is Record<string, string> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 }
 
-/** The variables the last full build of ROOT was made with; none when there is no readable record. */
-export function recordedVars(file: string): Record<string, string> {
-  return loadManifest(file, '').manifest.vars ?? {};
-}
-
 /** The variables a build records: those given, less ROOT (the record's key) and FROM (a pack, not the jailfile's). */
 export function varsToRecord(vars: Record<string, string>): Record<string, string> | undefined {
   const out: Record<string, string> = {};

@@ -55,7 +55,7 @@ export { FINDING_KINDS } from './types.js';
 export type { CheckOptions, CheckResult, Finding, FindingKind } from './types.js';
 
 /** What check() needs of an analysis: ROOT, the install directory (for the build record), the targets and the allow() entries. */
-export type CheckInput = Pick<Analysis, 'root' | 'installDir' | 'targets' | 'entries'>;
+export type CheckInput = Pick<Analysis, 'root' | 'installDir' | 'targets' | 'entries' | 'record'>;
 
 interface Allowance { kind: string; path: string; at: string }
 
@@ -84,7 +84,7 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
     const mfile = manifestPath(input.installDir, root);
     let manifest: Manifest | undefined;
     if (!cheap) {
-      const loaded = loadManifest(mfile, root);
+      const loaded = input.record ?? loadManifest(mfile, root);
       if (loaded.error) notes.push(`drift was not checked: ${loaded.error.message}`);
       else if (!loaded.found) notes.push(`drift was not checked: no record of a build of this ROOT beside the jailfile (${mfile}); run jail make first`);
       else {

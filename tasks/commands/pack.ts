@@ -40,7 +40,7 @@ export async function run(p: Parsed, io: Output): Promise<number> {
     if (!a.ok) { for (const e of a.errors) io.err(`jail: error: ${e.message}`); return 2; }
     const inside = output.outside(a.root);
     if (inside) { io.err(`jail: error: ${inside.message}`); return 2; }
-    const { manifest, error } = loadManifest(manifestPath(a.installDir, a.root), a.root);
+    const { manifest, error } = a.record ?? loadManifest(manifestPath(a.installDir, a.root), a.root);
     if (error) { io.err(`jail: error: ${error.message}`); return 2; }
     const r = await createPack(a, manifest, a.vars, output, format);
     for (const w of r.warnings) io.err(`jail: warning: ${w}`);

@@ -19,6 +19,7 @@ import type { PackOutput } from './output.js';
 import { RootReader, openVerified, procPath } from '../check/reader.js';
 import { fstatOf } from '../stat.js';
 import { printable, varWords } from '../printable.js';
+import { onFatalSignal } from '../fatal-signal.js';
 
 function entryOf(t: Target): PackEntry {
   const base = { path: t.path, mode: t.mode, uid: t.uid, gid: t.gid, ...(t.data ? { data: true } : {}) };
@@ -214,11 +215,7 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
   const again = `Run \`jail make ${varWords(a.vars, a.root)}\`, then pack again.`;
   let w: TarWriter | undefined;
   // Ctrl-C or a kill leaves no half-written pack behind: the temporary file goes, then the signal takes its course.
-  const onSignal = (sig: NodeJS.Signals) => {
-    out.discard();
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-    process.kill(process.pid, sig);
-  };
+  let offSignal = (): void => {};
   try {
     const declared = new Map(a.targets.map((t) => [t.path, t]));
     const listed = a.targets.map(entryOf);
@@ -228,7 +225,7 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
     if (checked.errors.length) return failed(...checked.errors);
 
     // Before the file exists: a signal between the two would leave it.
-    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    offSignal = onFatalSignal(() => out.discard());
     const fd = out.create();
     if (typeof fd !== 'number') return failed(fd);
     // Compressed by the pack's name (format), not the temporary file's (which ends in .tmp).
@@ -279,7 +276,7 @@ export async function createPack(a: Analysis, manifest: Manifest, vars: Record<s
     out.discard();
     return failed(jailError('pack-failed', `Could not write the pack ${out.file}: ${(err as Error).message}. ${again}`, { path: out.file }));
   } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    offSignal();
     reader.close();
   }
 }

@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { jailError, type JailError } from '../result.js';
 import { procPath } from '../check/reader.js';
+import { within } from '../host-inputs.js';
+import { realRoot } from '../manifest.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = fs.constants;
 
@@ -45,10 +47,9 @@ export class PackOutput {
 
   /** Refuses a FILE whose directory is ROOT or beneath it, by any name (a link to ROOT's directory included). */
   outside(root: string): JailError | undefined {
-    let dir: string, real: string;
+    let dir: string;
     try { dir = fs.readlinkSync(`/proc/self/fd/${this.#dirFd}`); } catch { return undefined; }
-    try { real = fs.realpathSync(root); } catch { real = root; } // no ROOT: pack says so itself
-    if (dir !== real && !dir.startsWith(real + '/')) return undefined;
+    if (!within(dir, realRoot(root))) return undefined;
     return jailError('bad-output', `-o ${this.file} is inside ROOT ${root}: what runs in the jail could change the pack there, or plant a link at its name. Write it outside the jail (e.g. -o /var/backups/${this.#name}). Nothing was written.`, { path: this.file });
   }
 

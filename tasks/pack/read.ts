@@ -16,6 +16,7 @@ import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { Parser, type ReadEntry } from 'tar';
 import { alive } from '../pid-lock.js';
+import { onFatalSignal } from '../fatal-signal.js';
 import { jailError, type JailError } from '../result.js';
 import { printable } from '../printable.js';
 import { FILES_PREFIX, INDEX_NAME, LIMITS, packRefusal, quoted, validateIndex, type PackIndex, type PackProblem } from './format.js';
@@ -218,8 +219,6 @@ export interface Staged {
   remove(): void;
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
 /**
  * The files `want` names (jail path -> its target's source, size and sha256), copied out of
  * the pack again into a new directory of this process in `stateDir`, each checked against
@@ -233,7 +232,7 @@ export async function stagePack(file: string, want: ReadonlyMap<string, { source
   let dir: string | undefined;
   let dirFd: number | undefined;
   const remove = () => {
-    for (const s of SIGNALS) process.off(s, onSignal);
+    offSignal();
     if (dirFd !== undefined) {
       // Emptied through the descriptor first: the copies go even if the directory was renamed.
       try { for (const n of fs.readdirSync(`/proc/self/fd/${dirFd}`)) fs.rmSync(`/proc/self/fd/${dirFd}/${n}`, { force: true }); } catch { /* gone */ }
@@ -242,13 +241,8 @@ export async function stagePack(file: string, want: ReadonlyMap<string, { source
     }
     if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
   };
-  function onSignal(sig: NodeJS.Signals) {
-    remove();
-    // Nobody else listens: the signal's own action (the end of the process) goes on.
-    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-  }
   // Listening before the directory exists: a signal in between would leave it behind.
-  for (const s of SIGNALS) process.on(s, onSignal);
+  const offSignal = onFatalSignal(remove);
   try {
     dir = fs.mkdtempSync(path.join(stateDir, `unpack-${key}@${process.pid}-`));
     dirFd = fs.openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
