@@ -21,6 +21,7 @@
 // were printed, 2 error.
 
 import { jsString } from '../printable.js';
+import { within } from '../host-inputs.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,8 +138,6 @@ export interface Suggestion {
   path: string;
 }
 
-const isUnder = (p: string, d: string): boolean => p === d || p.startsWith(d + '/');
-
 /**
  * What to add for each miss: nothing for pseudo paths, loader probes, paths the jail has
  * (or declares) and paths the host lacks too; one entry per host file however many
@@ -149,7 +148,7 @@ export function suggest(misses: readonly Miss[], root: string, declared: Readonl
   const byReal = new Map<string, { names: string[]; exec: boolean }>();
   const declaredMissing = new Set<string>();
   for (const m of misses) {
-    if (PSEUDO.some((d) => isUnder(m.path, d)) || LOADER_PROBES.has(m.path)) continue;
+    if (PSEUDO.some((d) => within(m.path, d)) || LOADER_PROBES.has(m.path)) continue;
     if (jail.lookup(m.path).kind === 'found') continue;
     if (declared.has(m.path)) { declaredMissing.add(m.path); continue; }
     let realPath: string;
