@@ -67,3 +67,21 @@ export function readNames(dir: string | Buffer): string[] {
   if (!names.some((n) => n.includes('\uFFFD'))) return names;
   return fs.readdirSync(dir, { encoding: 'buffer' }).map(nameOf);
 }
+
+/**
+ * When a host path read as text names nothing (ENOENT) and holds U+FFFD: the path with the
+ * bytes it really has (escaped as nameOf() does) if one of its names is not UTF-8, else undefined.
+ */
+export function hostBadName(p: string): string | undefined {
+  if (!p.includes('\uFFFD')) return undefined;
+  const parts = p.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    if (!parts[i]!.includes('\uFFFD')) continue;
+    const dir = parts.slice(0, i).join('/') || '/';
+    let raw: Buffer[];
+    try { raw = fs.readdirSync(dir, { encoding: 'buffer' }); } catch { return undefined; }
+    const hit = raw.find((b) => b.toString('utf8') === parts[i] && !Buffer.from(parts[i]!).equals(b));
+    if (hit) return `${dir === '/' ? '' : dir}/${nameOf(hit)}`;
+  }
+  return undefined;
+}

@@ -1008,6 +1008,20 @@ describe('exit status and errors', () => {
 });
 
 describe('the path of an entry, and of a record', () => {
+  it('a copied host tree holding a name that is not UTF-8 is an error naming it escaped, not a missing file', () => {
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    fs.writeFileSync(Buffer.concat([Buffer.from(path.join(r.src, 'site', 'bad')), Buffer.of(0xfe), Buffer.from('name')]), 'x');
+    for (const [to, via] of [[`SRC + '/site'`, ` \\(found while copying ${r.src}/site\\)`], [`SRC + '/site/*'`, '']]) {
+      r.jailfile(JAILFILE().replace(`SRC + '/site'`, to));
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).not.toMatch(/does not exist/);
+      expect(res.stderr).toMatch(new RegExp(`: the host name ${r.src}/site/bad\\\\xfename is not valid UTF-8 \\(shown escaped\\)${via}; jail's paths are UTF-8 text, so it cannot copy it\\. Rename it on the host, or narrow the copy`));
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+  });
+
   it('refuses a jail path that ROOT takes past PATH_MAX, or a name past NAME_MAX, before writing anything', () => {
     expect(make().code).toBe(0);
     const before = fingerprint(r.root);
