@@ -17,6 +17,8 @@ import { formatLdCache } from './elf/index.js';
 import { expandPackage } from './expand-package.js';
 import { packTargets } from './pack/targets.js';
 import type { Layer } from './install/layers.js';
+import { hostBadName } from './byte-names.js';
+import { printable } from './printable.js';
 
 export interface Expansion {
   /** The jailfile's entries, flattened: commands read their own kinds (allow, install, ...) from here. */
@@ -244,6 +246,13 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // Read as text, a name that is not UTF-8 names no file: say so, not that it is missing.
+      const bad = code === 'ENOENT' ? hostBadName(src) : undefined;
+      if (bad !== undefined) {
+        errors.push(jailError('bad-name', `${e.at}: ${e.label}: the host name ${printable(bad)} is not valid UTF-8 (shown escaped)${top ? '' : ` (found while copying ${e.source})`}; ` +
+          'jail\'s paths are UTF-8 text, so it cannot copy it. Rename it on the host, or narrow the copy so it is left out (a glob that does not match it).', { path: src, entry: e.at }));
+        return;
+      }
       errors.push(jailError('missing-source',
         `${e.at}: ${e.label}: ${code === 'ENOENT' ? `${src} does not exist on this host` : `cannot read ${src} (${code})`}` +
         `${top ? '' : ` (found while copying ${e.source})`}. Install what provides it, fix the path, or remove the entry.`,

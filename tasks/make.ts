@@ -14,6 +14,7 @@ import { acquireLock, loadManifest, manifestPath, markBuilding, rootKey, sameVar
 import { packTargets } from './pack/targets.js';
 import { checkRoot } from './root-path.js';
 import { checkStateDir } from './state-dir.js';
+import { tooLongErrors } from './path-limits.js';
 import { printable } from './printable.js';
 import { hostFileError, hostInputErrors, realHostPath } from './host-inputs.js';
 import { claimRoot, otherOwner, releaseRoot } from './root-owner.js';
@@ -199,7 +200,7 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, 
   a.entries = exp.entries;
   a.targets = exp.targets;
   a.warnings.push(...exp.warnings);
-  a.errors.push(...exp.errors);
+  a.errors.push(...exp.errors, ...tooLongErrors(a.root, exp.targets));
   if (a.errors.length) return a;
   a.stage = 'done';
   a.ok = true;
@@ -216,6 +217,7 @@ async function analyzePack(a: Analysis, file: string): Promise<Analysis> {
   if (!index) return a;
   a.stage = 'expand';
   a.targets = packTargets({ index }, file, a.errors);
+  a.errors.push(...tooLongErrors(a.root, a.targets));
   if (a.errors.length) return a;
   a.stage = 'done';
   a.ok = true;

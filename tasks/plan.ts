@@ -13,6 +13,7 @@ import { isRecordPath, type Manifest, type Rec } from './manifest.js';
 import { comparePaths, octal, parentOf, stampHash, stampSize, type Target, type TargetKind } from './targets.js';
 import { sameBytes, sameBytesAs, sameHash } from './compare.js';
 import { devNumbers, lstatOf, type Stat } from './stat.js';
+import { tooLongInRoot } from './path-limits.js';
 import { mountsBeneath } from './rootfs.js';
 
 export { devNumbers } from './stat.js';
@@ -365,6 +366,9 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
     for (const p of recorded) {
       if (declared.has(p)) continue;
       const rec = manifest.records[p]!;
+      // An older build's, as analyze() refuses such a target now: lstat would fail with ENAMETOOLONG.
+      const long = tooLongInRoot(root, p);
+      if (long !== undefined) { forget.push(p); left.push({ path: p, why: `${long}, so jail cannot look at it` }); continue; }
       const st = isRecordPath(p) ? lstatOf(root + p) : undefined;
       if (!st) { forget.push(p); continue; }
       const why = notOurs(root, p, rec, st);

@@ -31,6 +31,7 @@ import { jailError, type JailError } from './result.js';
 import { devNumbers, fstatOf, lstatOf, type Stat } from './stat.js';
 import { copySmall, finishFd, type CopyDone, type CopyJob } from './rootfs-copy.js';
 import { CopyThreads } from './rootfs-copy-threads.js';
+import { joinBytes, readNames } from './byte-names.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
@@ -172,8 +173,9 @@ export class RootFs {
     this.#dirs.clear();
   }
 
-  #proc(fd: number, name: string): string {
-    return `/proc/self/fd/${fd}/${name}`;
+  /** `name` in the directory `fd`; its real bytes when a walk found it not UTF-8 (byte-names.ts). */
+  #proc(fd: number, name: string): string | Buffer {
+    return joinBytes(`/proc/self/fd/${fd}`, name);
   }
 
   #tmp(): string {
@@ -248,7 +250,7 @@ export class RootFs {
       try {
         const st = fs.fstatSync(fd, { bigint: true });
         this.#sameMount(fd, st.dev, () => (stack.length ? `${where()}/${child}` : p));
-        stack.push({ name: child, fd, dev: st.dev, ino: st.ino, names: fs.readdirSync(this.#proc(fd, '.')), next: 0 });
+        stack.push({ name: child, fd, dev: st.dev, ino: st.ino, names: readNames(this.#proc(fd, '.')), next: 0 });
       } catch (err) {
         fs.closeSync(fd);
         throw err;

@@ -99,7 +99,7 @@ export class Stat {
 }
 
 /** lstat that never follows the last component; undefined when nothing is there. */
-export function lstatOf(p: string): Stat | undefined {
+export function lstatOf(p: fs.PathLike): Stat | undefined {
   const st = fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
   return st && new Stat(st);
 }

@@ -241,6 +241,32 @@ describe('jail check', () => {
     expect(found.find((f) => f.kind === 'missing-interpreter' && f.path === '/usr/bin/dash')?.message).toMatch(/ld-linux/);
   });
 
+  it('judges entries whose names are not UTF-8, and names each as a bad-name finding, escaped', () => {
+    expect(make().code).toBe(0);
+    // Names as bytes: a string path would be encoded as UTF-8 and never make these.
+    const at = (...parts: (string | number[])[]) => Buffer.concat([Buffer.from(r.root), ...parts.map((p) => typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))]);
+    fs.writeFileSync(at('/usr/bin/ok', [0xff]), '\x7fELF' + '\0'.repeat(60));
+    fs.chmodSync(at('/usr/bin/ok', [0xff]), 0o4755);
+    // An argument of execFileSync is UTF-8 text: the shell's printf makes the byte.
+    execFileSync('sh', ['-c', 'mknod "$1/srv/m$(printf \'\\376\')" c 1 1', 'sh', r.root]);
+    fs.mkdirSync(at('/srv/d', [0xc3, 0x28]));
+    fs.writeFileSync(at('/srv/d', [0xc3, 0x28], '/w'), 'x');
+    fs.chmodSync(at('/srv/d', [0xc3, 0x28], '/w'), 0o666);
+    const { code, found } = findings();
+    expect(code).toBe(1);
+    // Each bad byte is carried as U+DC00 + byte, so the JSON path names exactly one file.
+    expect(pairs(found).filter((f) => /[\udc80-\udcff]/.test(f)).sort()).toEqual([
+      'bad-name /srv/d\udcc3(', 'bad-name /srv/m\udcfe', 'bad-name /usr/bin/ok\udcff',
+      'device /srv/m\udcfe', 'drift /usr/bin/ok\udcff', 'setuid /usr/bin/ok\udcff', 'world-writable /srv/d\udcc3(/w',
+    ]);
+    const text = check();
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('setuid /usr/bin/ok\\xff: is setuid');
+    expect(text.stdout).toContain('device /srv/m\\xfe: is a character device 1:1');
+    expect(text.stdout).toMatch(/bad-name \/srv\/d\\xc3\(: its name is not valid UTF-8/);
+    expect(text.stdout).not.toContain('\ufffd');
+  });
+
   it('a #! script whose interpreter the jail lacks is a missing-interpreter finding; with the interpreter it is not', () => {
     r.jailfile(`
 import { defineJail, elf, text } from 'jail';

@@ -199,6 +199,17 @@ describe('install steps', () => {
     expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
   });
 
+  it('a step that makes a name that is not UTF-8 is refused, naming it escaped, and what it made is removed', () => {
+    // The byte comes from the shell's printf: the step writes it, as a real one might.
+    fs.writeFileSync(path.join(r.src, 'app', 'bad.sh'), '#!/bin/sh\nmkdir -p /usr/local/bin\nprintf x > "/usr/local/bin/a$(printf \'\\377\')"\nchmod 4755 /usr/local/bin/a*\n');
+    r.jailfile(JAILFILE(`['/bin/sh', '/src/app/bad.sh']`));
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/install\("app"\): the step made \/usr\/local\/bin\/a\\xff, whose name is not valid UTF-8/);
+    expect(res.stderr).not.toMatch(/internal error/);
+    expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
+  });
+
   it('what a step leaves in a scratch directory is removed, a setuid file above all, whether it succeeds or fails', () => {
     // The jail's /tmp (sticky) is a step's scratch: never captured, and nothing left there
     // outlives the step (a setuid root program would outlive every build and rebuild).

@@ -1008,6 +1008,42 @@ describe('exit status and errors', () => {
 });
 
 describe('the path of an entry, and of a record', () => {
+  it('a copied host tree holding a name that is not UTF-8 is an error naming it escaped, not a missing file', () => {
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    fs.writeFileSync(Buffer.concat([Buffer.from(path.join(r.src, 'site', 'bad')), Buffer.of(0xfe), Buffer.from('name')]), 'x');
+    for (const [to, via] of [[`SRC + '/site'`, ` \\(found while copying ${r.src}/site\\)`], [`SRC + '/site/*'`, '']]) {
+      r.jailfile(JAILFILE().replace(`SRC + '/site'`, to));
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).not.toMatch(/does not exist/);
+      expect(res.stderr).toMatch(new RegExp(`: the host name ${r.src}/site/bad\\\\xfename is not valid UTF-8 \\(shown escaped\\)${via}; jail's paths are UTF-8 text, so it cannot copy it\\. Rename it on the host, or narrow the copy`));
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+  });
+
+  it('refuses a jail path that ROOT takes past PATH_MAX, or a name past NAME_MAX, before writing anything', () => {
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    // 19 levels of 200-byte names: the host tree is fine, ROOT plus its jail path is not.
+    const deep = path.join(r.src, 'deep', ...Array(19).fill('d'.repeat(200)));
+    fs.mkdirSync(deep, { recursive: true });
+    fs.writeFileSync(path.join(deep, 'f'), 'x');
+    const e = 'e'.repeat(200);
+    r.jailfile(JAILFILE(`copy(SRC + '/deep', { to: '/srv/${e}/${e}' }),`));
+    for (const args of [[], ['-n'], ['-q']]) {
+      const res = make(...args);
+      expect(res.code).toBe(2);
+      expect(res.stderr).not.toMatch(/internal error|ENAMETOOLONG/);
+      expect(res.stderr).toMatch(new RegExp(`jailfile\\.ts:\\d+: copy\\("${r.src}/deep"\\): the jail path /srv/${e}/${e}/d{200}/\\S+ is too long: in ROOT it is ${r.root}/srv/\\S+, \\d{4} bytes, past Linux's PATH_MAX of 4096 bytes \\(ROOT included\\) \\(and \\d+ more of this entry's paths\\)\\. Shorten the jail path`));
+    }
+    r.jailfile(JAILFILE(`text('/etc/${'n'.repeat(256)}', 'x'),`));
+    const res = make();
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/the jail path \/etc\/n{256} is too long: its name n{256} is 256 bytes, past Linux's NAME_MAX of 255 bytes\. /);
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+  });
+
   it("takes a path of slashes alone as '/', the jail's root, which dir() leaves as it is", () => {
     const rootDir = () => { const st = fs.statSync(r.root); return `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`; };
     r.jailfile(JAILFILE(`dir('//', { mode: 0o777, owner: 1234 }), dir('/etc//'),`));

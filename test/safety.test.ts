@@ -115,6 +115,29 @@ describe('planted links and files in ROOT', () => {
     expect(fs.existsSync(path.join(r.outside, 'victim'))).toBe(true);
   });
 
+  it('entries planted under names that are not UTF-8 are removed with a directory jail replaces, and kept with a warning by clean', () => {
+    expect(make().code).toBe(0);
+    // Names as bytes: a string path would be encoded as UTF-8 and never make these.
+    const at = (p: string, ...bytes: number[]) => Buffer.concat([Buffer.from(r.root + p), Buffer.from(bytes)]);
+    fs.unlinkSync(r.root + '/etc/motd');
+    fs.mkdirSync(at('/etc/motd/d', 0xfe), { recursive: true });
+    fs.writeFileSync(at('/etc/motd/f', 0xff), 'planted\n');
+    fs.writeFileSync(Buffer.concat([at('/etc/motd/d', 0xfe), Buffer.from('/g')]), 'planted\n');
+    let res = make();
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(changes(res.stdout)).toEqual(['update /etc/motd (text): output is a directory, declared a regular file']);
+    expect(fs.readFileSync(r.root + '/etc/motd', 'utf8')).toBe('welcome\n');
+
+    fs.writeFileSync(at('/var/log/x', 0xff), 'a service\'s\n');
+    res = make('clean');
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/warning: kept \/var\/log: clean removes what jail built, but it holds files jail did not create/);
+    expect(fs.readdirSync(Buffer.from(r.root + '/var/log'), { encoding: 'buffer' })).toEqual([Buffer.from([0x78, 0xff])]);
+    expect(fs.readFileSync(at('/var/log/x', 0xff), 'utf8')).toBe('a service\'s\n');
+    expect(fs.existsSync(r.root + '/etc/motd')).toBe(false);
+  });
+
   it('keeps the manifest outside ROOT, and leaves nothing of its own inside', () => {
     make();
     const stateFiles = fs.readdirSync(path.join(r.dir, '.jail'));

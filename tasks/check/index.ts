@@ -46,7 +46,7 @@ import { collector, type Context } from './context.js';
 import { checkDrift } from './drift.js';
 import { checkLibraries } from './libraries.js';
 import { RootReader } from './reader.js';
-import { checkDevices, checkHardlinks, checkSetuid, checkSymlinks, checkWritable } from './rules.js';
+import { checkDevices, checkHardlinks, checkNames, checkSetuid, checkSymlinks, checkWritable } from './rules.js';
 import { checkScripts } from './scripts.js';
 import { FINDING_KINDS, type CheckOptions, type CheckResult, type Finding, type Node } from './types.js';
 import { walkRoot } from './walk.js';
@@ -139,6 +139,7 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
       readlink: (p) => { const n = node(p); return n?.st.isSymbolicLink() && n.link !== undefined ? n.link : reader.readlink(p); },
     };
 
+    checkNames(ctx);
     checkSetuid(ctx);
     checkWritable(ctx);
     checkDevices(ctx);

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { baseName, parentOf } from '../targets.js';
 import { fstatOf, lstatOf, type Stat } from '../stat.js';
+import { joinBytes } from '../byte-names.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
@@ -15,10 +16,11 @@ const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 /** Directory descriptors kept open for lookups; beyond this the cache is emptied and refilled. */
 const MAX_OPEN_DIRS = 256;
 
-export const procPath = (fd: number, name: string): string => `/proc/self/fd/${fd}/${name}`;
+/** `name` in the directory `fd`, as fs takes it: its real bytes when it holds some that are not UTF-8 (byte-names.ts). */
+export const procPath = (fd: number, name: string): string | Buffer => joinBytes(`/proc/self/fd/${fd}`, name);
 
 /** Opens a regular file at `p` (a /proc/self/fd path or a host path) only if it is the inode `st` describes. */
-export function openVerified(p: string, st: Stat): number | undefined {
+export function openVerified(p: fs.PathLike, st: Stat): number | undefined {
   if (!st.isFile()) return undefined;
   let fd: number;
   try { fd = fs.openSync(p, FILE_FLAGS); } catch { return undefined; }

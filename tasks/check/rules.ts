@@ -4,7 +4,8 @@
 import { jsString } from '../printable.js';
 import path from 'node:path';
 import { devNumbers } from '../stat.js';
-import { isEntryOf, octal, parentOf } from '../targets.js';
+import { baseName, isEntryOf, octal, parentOf } from '../targets.js';
+import { hasRawBytes } from '../byte-names.js';
 import { serviceUsers, type Context } from './context.js';
 import { climbsLexically, hasExecBits, inProgramOrLibraryDir, isEtc, resolveFromHost } from './paths.js';
 import type { Node } from './types.js';
@@ -91,6 +92,19 @@ const DANGER: Record<string, string> = {
   '1:4': 'port: the host\'s I/O ports',
   '1:11': 'kmsg: the kernel log',
 };
+
+/**
+ * A name that is not UTF-8 (shown with its bytes escaped): jail never makes one, and a name
+ * a terminal cannot show, or shows as another, is a way to hide a planted file. What the
+ * entry is (setuid, a device...) is judged by the other rules as well.
+ */
+export function checkNames(ctx: Context): void {
+  for (const n of ctx.nodes) {
+    if (!hasRawBytes(baseName(n.path))) continue;
+    ctx.add('bad-name', n.path, 'its name is not valid UTF-8 (the bytes that are not are shown escaped); jail never makes such a name, so something else put it in the jail, and tools may show it as another name or not at all',
+      `look at what it is (ls -b ${parentOf(n.path).slice(1) || '.'}) and remove it unless you know what put it there`);
+  }
+}
 
 export function checkDevices(ctx: Context): void {
   for (const n of ctx.nodes) {

@@ -13,6 +13,7 @@ export const FINDING_KINDS = [
   'drift',
   'escape-symlink',
   'accounts',
+  'bad-name',
 ] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 

@@ -5,7 +5,8 @@
 // lstat saw, so a directory swapped for a link mid-walk is not listed. Regular files are
 // peeked at for the ELF magic through a verified descriptor, and those with an exec bit
 // for a `#!` line too (the same one read, of at most what the kernel reads); nothing else
-// is opened.
+// is opened. A name that is not UTF-8 is read as bytes and carried escaped (byte-names.ts):
+// dropped, it would hide whatever was planted under it.
 
 import { SHEBANG_BYTES, envProgram, parseShebang } from '../elf/shebang.js';
 import fs from 'node:fs';
@@ -14,6 +15,7 @@ import { hasExecBits } from './paths.js';
 import { openVerified, procPath, readHead, type RootReader } from './reader.js';
 import type { Node } from './types.js';
 import { lstatOf, type Stat } from '../stat.js';
+import { readNames } from '../byte-names.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 export const WALK_LIMITS = { maxEntries: 500_000, maxDepth: 128 };
@@ -37,7 +39,7 @@ export function walkRoot(reader: RootReader, opts: { maxEntries?: number } = {})
   const visit = (dirPath: string, fd: number, depth: number): void => {
     let names: string[];
     try {
-      names = fs.readdirSync(procPath(fd, '')).sort();
+      names = readNames(procPath(fd, '')).sort();
     } catch (err) {
       w.notes.push(`could not list ${dirPath} (${(err as NodeJS.ErrnoException).code}); what lies beneath it was not checked`);
       return;

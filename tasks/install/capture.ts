@@ -21,6 +21,8 @@ import { layersDir, type Layer } from './layers.js';
 import { comparePaths } from '../targets.js';
 import { RootReader, procPath } from '../check/reader.js';
 import type { Stat } from '../stat.js';
+import { hasRawBytes, readNames } from '../byte-names.js';
+import { printable } from '../printable.js';
 
 /** `scratch`: beneath a sticky directory (a tmp): never captured; what a step leaves there is removed. */
 type Sig = { kind: 'dir' | 'file' | 'symlink' | 'other'; sig: string; st: Stat; scratch?: boolean };
@@ -42,7 +44,7 @@ export function snapshot(root: string): Map<string, Sig> {
       const fd = reader.dirFd(p);
       if (fd === undefined) return; // no longer a directory: seen as such by its parent's next walk
       let names: string[];
-      try { names = fs.readdirSync(procPath(fd, '.')); } catch { return; }
+      try { names = readNames(procPath(fd, '.')); } catch { return; }
       for (const name of names) {
         const q = p === '/' ? `/${name}` : `${p}/${name}`;
         const st = reader.lstat(q);
@@ -131,6 +133,11 @@ export async function runInstallStep(layer: Layer, root: string, installDir: str
       return undo(`the step changed ${p}, which the jailfile declares; an install step may only add files the jailfile does not make.`);
     }
     changed.push(p);
+  }
+  // Read as bytes, so it cannot vanish from the capture; but jail's paths are text.
+  const badName = changed.find(hasRawBytes);
+  if (badName !== undefined) {
+    return undo(`the step made ${printable(badName)}, whose name is not valid UTF-8 (shown escaped); jail's paths are UTF-8 text, so it cannot capture it, nor replay it. Have the step name its files in UTF-8, or remove that one before the step ends.`);
   }
   for (const [p, b] of before) if (!after.has(p) && !b.scratch) warnings.push(`${e.at}: ${e.label}: the step removed ${p}`);
 
