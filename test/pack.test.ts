@@ -483,6 +483,18 @@ export default defineJail(({ SRC }) => [
     expect(res.stderr).toBe('jail: warning: pack: /srv/db/x\\x1b[2J\\x0ajail: packed 0 paths OK is a device, FIFO or socket; not packed\n');
   });
 
+  it("a service's file whose name is not UTF-8 is left out with a warning naming it, never dropped in silence", () => {
+    r.jailfile(`import { defineJail, data } from 'jail';\nexport default defineJail(() => [data('/srv/db')]);\n`);
+    expect(make().code).toBe(0);
+    fs.writeFileSync(Buffer.from(`${r.root}/srv/db/ok`), 'kept\n');
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${r.root}/srv/db/bad`), Buffer.of(0xff)]), 'lost?\n');
+    const res = r.jail('pack', `ROOT=${r.root}`, '-o', path.join(r.outside, 'j.tar'));
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toBe("jail: warning: pack: /srv/db/bad\\xff: its name is not valid UTF-8 (shown escaped), and a pack's names are UTF-8 text; not packed (rename it in the jail, then pack again)\n");
+    const listed = execFileSync('tar', ['-tf', path.join(r.outside, 'j.tar')], { encoding: 'utf8' });
+    expect(listed).toContain('files/srv/db/ok');
+  });
+
   it('a file over 2 GiB is packed, read in bounded pieces', async () => {
     r.jailfile(`import { defineJail, data } from 'jail';\nexport default defineJail(() => [data('/srv/db')]);\n`);
     expect(make().code).toBe(0);

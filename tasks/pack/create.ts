@@ -19,6 +19,7 @@ import type { PackOutput } from './output.js';
 import { RootReader, openVerified, procPath } from '../check/reader.js';
 import { fstatOf } from '../stat.js';
 import { printable, varWords } from '../printable.js';
+import { hasRawBytes, readNames } from '../byte-names.js';
 import { onFatalSignal } from '../fatal-signal.js';
 
 function entryOf(t: Target): PackEntry {
@@ -61,9 +62,11 @@ class DataWalk {
     const fd = reader.dirFd(p);
     if (fd === undefined) { warnings.push(`pack: ${printable(p)} changed while it was being packed (it is no longer a directory); not packed`); return; }
     let names: string[];
-    try { names = fs.readdirSync(procPath(fd, '.')).sort(); } catch { warnings.push(`pack: ${printable(p)} could not be listed; not packed`); return; }
+    try { names = readNames(procPath(fd, '.')).sort(); } catch { warnings.push(`pack: ${printable(p)} could not be listed; not packed`); return; }
     for (const name of names) {
       const q = `${p}/${name}`;
+      // Read as text it would name no file and vanish from the pack in silence.
+      if (hasRawBytes(name)) { warnings.push(`pack: ${printable(q)}: its name is not valid UTF-8 (shown escaped), and a pack's names are UTF-8 text; not packed (rename it in the jail, then pack again)`); continue; }
       const st = reader.lstat(q);
       if (!st) continue; // gone since the listing
       if (this.#listed.has(q)) { if (st.isDirectory()) this.#walk(q, dev); continue; }
