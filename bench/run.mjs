@@ -412,6 +412,23 @@ function setupWork(treeBytes) {
   return `${fsNote}${fstype ? ` [${fstype.split(/\s+/)[0]}]` : ''}`;
 }
 
+/**
+ * The claims (/run/jail-build/*.owner) the bench's builds left on their ROOTs: each names
+ * a build record under $WORK, gone with it, and a claim lasts until reboot.
+ */
+function dropClaims(base) {
+  if (!base) return;
+  const dir = '/run/jail-build';
+  let names = [];
+  try { names = fs.readdirSync(dir).filter((n) => n.endsWith('.owner')); } catch { return; }
+  for (const n of names) {
+    try {
+      const { record } = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8'));
+      if (typeof record === 'string' && record.startsWith(base + '/')) fs.rmSync(path.join(dir, n), { force: true });
+    } catch { /* another process's, mid-write, or gone */ }
+  }
+}
+
 function cleanupWork() {
   if (!WORK) return;
   try {
@@ -1098,6 +1115,7 @@ try {
   if (rows.length) process.stdout.write(`\npartial results:\n${table()}\n`);
 } finally {
   cleanupJb();
+  dropClaims(WORK);
   cleanupWork();
 }
 process.exitCode = code;
