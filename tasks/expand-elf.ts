@@ -100,6 +100,8 @@ export class HostPlacer {
       }
     }
     for (const l of chain.links) this.#link(l.path, l.target, library);
+    // Directories a '..' climbed out of: only the final file's parents would be made otherwise.
+    for (const d of chain.dirs) this.add({ kind: 'dir', path: d, mode: 0o755, uid: 0, gid: 0, at: this.e.at, label: this.e.label, implicit: true });
     const st = chain.st;
     const perm = Number(st.mode) & 0o7777;
     if (st.isDirectory() && opts.dirs) {

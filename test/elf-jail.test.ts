@@ -410,6 +410,56 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/app/lib/libgreet.so.1.0'), 
   });
 });
 
+describe('paths with .. in them', () => {
+  it('makes every directory the kernel walks through before a .., so the jailed program runs, and -q and check agree', () => {
+    const x = path.join(r.src, 'x');
+    for (const d of ['lib', 'build', 'bin', 'gone', 'other', 'real/lib', 'real/lib2', 'Q2']) fs.mkdirSync(path.join(x, d), { recursive: true });
+    const c = (name: string, body: string) => { fs.writeFileSync(path.join(r.src, name), body); return path.join(r.src, name); };
+    const shared = (out: string, fn: string, soname: string) => gcc('-shared', '-fPIC', `-Wl,-soname,${soname}`, '-o', path.join(x, out), c(`${fn}.c`, `int ${fn}(void) { return 0; }\n`));
+    const main = c('m.c', '#include <stdio.h>\nint main(void) { puts("ran"); return 0; }\n');
+    shared('lib/libw.so', 'w', 'libw.so');
+    shared('other/libk.so.1.0', 'k', 'libk.so.1');
+    fs.symlinkSync('../gone/../other/libk.so.1.0', path.join(x, 'lib/libk.so.1'));
+    shared('real/lib2/libr.so', 'rr', 'libr.so');
+    fs.symlinkSync('real/lib', path.join(x, 'libdir'));
+    // No soname: the link records the path it was given as the NEEDED entry.
+    gcc('-shared', '-fPIC', '-o', path.join(x, 'libq.so'), c('q.c', 'int q(void) { return 0; }\n'));
+    const prog = (name: string, ...args: string[]) => gcc('-Wl,--no-as-needed', '-o', path.join(x, 'bin', name), main, ...args);
+    // An RPATH through a directory left by .., a library link whose target climbs out of
+    // another, an RPATH through a symlinked directory, and a NEEDED path holding ..
+    prog('pw', `-L${x}/lib`, '-lw', `-Wl,-rpath,${x}/build/../lib`);
+    prog('pk', `-L${x}/lib`, '-l:libk.so.1', `-Wl,-rpath,${x}/lib`);
+    prog('pr', `-L${x}/real/lib2`, '-lr', `-Wl,-rpath,${x}/libdir/../lib2`);
+    prog('pq', `${x}/Q2/../libq.so`);
+    const progs = ['pw', 'pk', 'pr', 'pq'];
+    for (const p of progs) expect(execFileSync(path.join(x, 'bin', p), { encoding: 'utf8' })).toBe('ran\n');
+    const jailOf = (names: string[]) => r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ ${names.map((n) => `elf(SRC + '/x/bin/${n}')`).join(', ')} ]);`);
+    const agree = () => {
+      expect(make('-q').code).toBe(0);
+      const check = r.jail('check', `ROOT=${r.root}`, `SRC=${r.src}`, '--json');
+      expect(JSON.parse(check.stdout).findings.filter((f: { kind: string }) => f.kind.startsWith('missing-'))).toEqual([]);
+    };
+    jailOf(progs);
+    expect(make().code).toBe(0);
+    for (const p of progs) expect(execFileSync('chroot', [r.root, path.join(x, 'bin', p)], { encoding: 'utf8' }), p).toBe('ran\n');
+    for (const d of ['build', 'gone', 'Q2', 'real/lib']) expect(fs.lstatSync(path.join(r.root, x, d)).isDirectory(), d).toBe(true);
+    expect(fs.readlinkSync(path.join(r.root, x, 'libdir'))).toBe('real/lib');
+    agree();
+    // real/lib was also the parent of nothing else: with the program that brought it through
+    // the link gone and back, it is made again, and with another program keeping it, kept.
+    jailOf(['pw']);
+    expect(make().code).toBe(0);
+    expect(fs.existsSync(path.join(r.root, x, 'libdir'))).toBe(false);
+    agree();
+    jailOf(['pr']);
+    expect(make().code).toBe(0);
+    expect(execFileSync('chroot', [r.root, path.join(x, 'bin', 'pr')], { encoding: 'utf8' })).toBe('ran\n');
+    agree();
+  });
+});
+
 describe('libraries the host finds only through its ld.so.cache', () => {
   // The host's loader finds a library in a directory named by /etc/ld.so.conf.d only through
   // /etc/ld.so.cache; the test adds such a directory for its own run and takes it away after.
