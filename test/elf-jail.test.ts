@@ -94,6 +94,22 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/threads') ]);`);
     expect(execFileSync('chroot', [r.root, path.join(r.src, 'threads')], { encoding: 'utf8' })).toBe('thread said 42\n');
   });
 
+  it('brings each name of a hard-linked library that the loader opens, so the program runs', () => {
+    fs.writeFileSync(path.join(r.src, 'z.c'), 'int z(void) { return 0; }\n');
+    fs.writeFileSync(path.join(r.src, 'm.c'), '#include <stdio.h>\nint main(void) { puts("ran"); return 0; }\n');
+    gcc('-shared', '-fPIC', '-o', path.join(r.src, 'libh1.so'), path.join(r.src, 'z.c'));
+    fs.linkSync(path.join(r.src, 'libh1.so'), path.join(r.src, 'libh2.so'));
+    const ph = path.join(r.src, 'ph');
+    gcc('-Wl,--no-as-needed', '-o', ph, path.join(r.src, 'm.c'), `-L${r.src}`, '-l:libh1.so', '-l:libh2.so', `-Wl,-rpath,${r.src}`);
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/ph') ]);`);
+    expect(make().code).toBe(0);
+    for (const n of ['libh1.so', 'libh2.so']) expect(fs.lstatSync(path.join(r.root, r.src, n)).isFile(), n).toBe(true);
+    expect(execFileSync('chroot', [r.root, ph], { encoding: 'utf8' })).toBe('ran\n');
+    expect(make('-q').code).toBe(0);
+  });
+
   it('a truncated ELF or one whose NEEDED climbs with .. is a clear error, and nothing is written', () => {
     const ls = fs.readFileSync('/usr/bin/ls');
     fs.writeFileSync(path.join(r.src, 'truncated'), ls.subarray(0, 900), { mode: 0o755 });

@@ -189,6 +189,22 @@ describe.skipIf(!gccOk)('search order on gcc-built fixtures', () => {
     expect(r.missing[0]).toMatchObject({ soname: '../x/libq.so', reason: expect.stringMatching(/relative/) });
   });
 
+  it('a hard link of a loaded library is opened by its own name, then reused as the same object', () => {
+    const dep = buildLib(`${T}/hl/libhdep.so.1`, 'libhdep.so.1');
+    execFileSync('gcc', ['-shared', '-fPIC', '-o', `${T}/hl/libh1.so`, LIB_C, '-Wl,--no-as-needed', dep, '-Wl,--enable-new-dtags', `-Wl,-rpath,${T}/hl`]);
+    fs.linkSync(`${T}/hl/libh1.so`, `${T}/hl/libh2.so`);
+    const prog = buildProg(`${T}/hl/prog`, { runpath: `${T}/hl`, extra: [`-L${T}/hl`, '-l:libh1.so', '-l:libh2.so'] });
+    expect(spawnSync(prog).status).toBe(0);
+    const c = closureOf(prog);
+    // The loader opens libh2.so by its name before its same-file check: that path must exist.
+    expect(c.libraries['libh1.so']).toBe(`${T}/hl/libh1.so`);
+    expect(c.libraries['libh2.so']).toBe(`${T}/hl/libh2.so`);
+    // One object: its NEEDED are walked once, and still found.
+    expect(c.libraries['libhdep.so.1']).toBe(dep);
+    expect(Object.keys(c.graph)).not.toContain(`${T}/hl/libh2.so`);
+    expect(c.missing).toEqual([]);
+  });
+
   it('bounds absurd NEEDED counts', () => {
     const many = `${T}/many-needed`;
     fs.writeFileSync(many, craftElf({ cls: 64, endian: 'le', machine: 62, needed: Array.from({ length: 3000 }, (_, i) => `libm${i}.so`) }));

@@ -349,6 +349,12 @@ class Run {
   /** Some loaded object has DT_RPATH without DT_RUNPATH (none: the chain walk can be skipped). */
   private rpathLent = false;
   private mayCycle = false;
+  /**
+   * Names whose file was another name (a hard link) of an object already loaded: the
+   * loader opened this path before its same-file check reused that object, so the path
+   * must exist where the program runs.
+   */
+  private openedAs: Map<string, string> | undefined;
 
   constructor(private r: Resolver, private asked: string, private realPath: () => string, info: ElfInfo) {
     const kind = r.kindOf(info);
@@ -470,10 +476,11 @@ class Run {
     kids.push(dep);
     // An edge back to an object queued no later than this one: only then can there be a cycle.
     if (dep.queued && (dep.pos as number) <= (obj.pos as number)) this.mayCycle = true;
+    const opened = this.openedAs?.get(name) ?? dep.path;
     if (kind === 'dlopen') {
-      if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
+      if (this.libraries[name] === undefined) this.dlopened[name] = opened;
     } else if (!dep.isMain && this.libraries[name] === undefined) {
-      this.libraries[name] = dep.path;
+      this.libraries[name] = opened;
       if (this.dlopened[name] !== undefined) delete this.dlopened[name];
     }
     return dep;
@@ -585,7 +592,7 @@ class Run {
         this.warn(`/etc/ld.so.preload names ${name}, which cannot be loaded (${m}); the loader ignores it with an error message`);
         continue;
       }
-      this.libraries[name] ??= m.path;
+      this.libraries[name] ??= this.openedAs?.get(name) ?? m.path;
       if (!m.queued) {
         m.queued = true;
         out.push(m);
@@ -826,6 +833,7 @@ class Run {
     if (c.kind === 'skip') return `${at}: ${c.reason}`;
     const same = this.byId.get(c.id);
     if (same) {
+      if (at !== same.path) (this.openedAs ??= new Map()).set(name, at);
       same.names.add(name);
       this.byName.set(name, same); // no loaded object answered to name before
       return same;
