@@ -51,12 +51,16 @@ export interface ClosureSummary {
   dlopened: Record<string, string>;
   /** The missing names, each once, in the order first met. */
   missing: string[];
+  /** What the tree prints as warnings; present only when there are some. */
+  warnings?: string[];
 }
 
 export function summarize(c: Closure): ClosureSummary {
   const missing = c.missing.length > 0 ? [...new Set(c.missing.map((m) => m.soname))] : [];
   const { needed, libraries, dlopened } = c;
-  return c.interpreter !== undefined ? { interpreter: c.interpreter, needed, libraries, dlopened, missing } : { needed, libraries, dlopened, missing };
+  const s: ClosureSummary = c.interpreter !== undefined ? { interpreter: c.interpreter, needed, libraries, dlopened, missing } : { needed, libraries, dlopened, missing };
+  if (c.warnings.length > 0) s.warnings = c.warnings;
+  return s;
 }
 
 /**
@@ -70,6 +74,9 @@ export function summaryKey(info: ElfInfo): string | undefined {
   // the lists cannot run into each other.
   // A string that is not UTF-8 reads like another that is (U+FFFD): no sharing.
   if (info.undecodable.length > 0) return undefined;
+  // Warnings about the program itself name it: a summary carrying them is its own.
+  if (info.warnings.length > 0 || info.defects.length > 0 || (info.type !== 'exec' && info.type !== 'dyn') ||
+    info.needed.length > CLOSURE_LIMITS.manyNeeded) return undefined;
   let key = `${info.class}\0${info.endian}\0${info.machine}\0${info.flags}\0${info.dynamic}\0${info.flags1}\0` +
     `${info.interpreter === undefined ? '-' : `+${info.interpreter}`}\0${info.soname === undefined ? '-' : `+${info.soname}`}`;
   const lists = [info.needed, info.dlopens, info.rpath, info.runpath];
@@ -221,7 +228,8 @@ export class Resolver {
     const known = key === undefined ? undefined : this.summaries.get(key);
     if (known) return ok(known);
     const s = summarize(new Run(this, asked, real, info).run());
-    if (key !== undefined) this.summaries.set(key, s);
+    // A warning naming the program (a cycle through it, a relative RPATH of its own) is not another's.
+    if (key !== undefined && !s.warnings?.some((w) => w.includes(asked))) this.summaries.set(key, s);
     return ok(s);
   }
 
