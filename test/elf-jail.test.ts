@@ -136,6 +136,44 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/sub/climb') ]);`);
     expect(fs.existsSync(r.root)).toBe(false);
   });
 
+  it('refuses a program the kernel would not run: too many program headers, or an empty PT_INTERP', () => {
+    fs.writeFileSync(path.join(r.src, 'm.c'), 'int main(void) { return 0; }\n');
+    const good = path.join(r.src, 'good');
+    gcc('-o', good, path.join(r.src, 'm.c'));
+    const patched = (name: string, patch: (b: Buffer) => void) => {
+      const b = fs.readFileSync(good);
+      patch(b);
+      fs.writeFileSync(path.join(r.src, name), b, { mode: 0o755 });
+      // The host agrees: the kernel will not start it.
+      const ran = spawnSync(path.join(r.src, name));
+      expect(ran.error !== undefined || ran.status !== 0, name).toBe(true);
+      return path.join(r.src, name);
+    };
+    const xnum = patched('xnum', (b) => b.writeUInt16LE(0xffff, 56));
+    const nophdr = patched('nophdr', (b) => b.writeUInt16LE(0, 56));
+    const noInterp = patched('nointerp', (b) => { b[b.indexOf('/lib64/ld-linux-x86-64.so.2\0', 0, 'latin1')] = 0; });
+    const cases: [string, RegExp][] = [
+      [xnum, /xnum starts like an ELF file but is broken: e_phnum is 65535 \(PN_XNUM\), more than 64 KiB of program headers, so the kernel refuses to run it \(Exec format error\)/],
+      [nophdr, /nophdr starts like an ELF file but is broken: e_phnum is 0 \(no program headers\), so the kernel refuses to run it/],
+      [noInterp, /nointerp has an empty program interpreter path \(PT_INTERP\), so no loader can start it and the kernel will not run it\. Replace it with an intact copy, or relink it\./],
+    ];
+    for (const [prog, said] of cases) {
+      const deps = r.jail('deps', prog);
+      expect(deps.code, prog).toBe(2);
+      expect(deps.stdout + deps.stderr).toMatch(said);
+      r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(() => [ elf(${JSON.stringify(prog)}) ]);`);
+      const res = make();
+      expect(res.code, prog).toBe(2);
+      const errors = res.stderr.split('\n').filter((l) => l.startsWith('jail: error:'));
+      expect(errors, prog).toHaveLength(1);
+      expect(errors[0]).toMatch(said);
+      expect(res.stderr).not.toMatch(/relative PT_INTERP/);
+      expect(fs.existsSync(r.root)).toBe(false);
+    }
+  });
+
   it('refuses a file that is neither ELF nor a #! script, naming the entry, and writes nothing', () => {
     fs.writeFileSync(path.join(r.src, 'accounts'), 'root:x:0:0:root:/root:/bin/bash\n', { mode: 0o644 });
     r.jailfile(`

@@ -254,6 +254,12 @@ export class Resolver {
         `${this.describe(asked)} is not an ELF file (a script or data file?), so it has no shared-library dependencies to resolve; ` +
         'if it is a script, resolve its #! interpreter instead.', { path: program }));
     }
+    // The kernel opens PT_INTERP by name: an empty one opens nothing (a library's is never read).
+    if (r.value.interpreter === '') {
+      return fail(jailError('elf-corrupt',
+        `${this.describe(asked)} has an empty program interpreter path (PT_INTERP), so no loader can start it and the kernel will not run it. ` +
+        'Replace it with an intact copy, or relink it.', { path: program }));
+    }
     // The kernel-started program's $ORIGIN comes from /proc/self/exe, i.e. its real path.
     // Asked only when a $ORIGIN needs it: few programs use one, and realpath costs a walk of the path.
     const real = (): string => (this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real);
