@@ -149,6 +149,26 @@ describe.skipIf(!gccOk)('search order on gcc-built fixtures', () => {
     expect(c.missing.map((m) => m.soname)).toEqual(['libc.so.6']);
   });
 
+  it('a NEEDED that failed stays not found, unless an object loaded it before', () => {
+    const libm = '/lib/x86_64-linux-gnu/libm.so.6';
+    // libndl needs libm.so.6, which only the default directories hold, and may not look there.
+    const ndl = buildLib(`${T}/ndl2/libndl.so`, 'libndl.so', { extra: ['-Wl,-z,nodefaultlib', '-lm'] });
+    const usesM = buildLib(`${T}/ndl2/libusesm.so`, 'libusesm.so', { extra: ['-lm'] });
+    // libusesm, processed after libndl, would find libm there: the loader has stopped already.
+    const fails = buildProg(`${T}/ndl2/fails`, { needs: [ndl, usesM], runpath: `${T}/ndl2` });
+    expect(spawnSync(fails).status).toBe(127);
+    const c = closureOf(fails);
+    expect(c.missing.map((m) => m.chain)).toEqual([[fails, 'libndl.so', 'libm.so.6']]);
+    expect(c.libraries['libm.so.6']).toBeUndefined();
+    expect(c.graph[`${T}/ndl2/libusesm.so`]).toContain('libm.so.6');
+    // The program loading libm.so.6 itself first: libndl's request finds it by name.
+    const runs = buildProg(`${T}/ndl2/runs`, { needs: [ndl], runpath: `${T}/ndl2`, extra: ['-lm'] });
+    expect(spawnSync(runs).status).toBe(0);
+    const d = closureOf(runs);
+    expect(d.missing).toEqual([]);
+    expect(d.libraries['libm.so.6']).toBe(libm);
+  });
+
   it('terminates on a NEEDED cycle and reports it', () => {
     const b0 = buildLib(`${T}/cyc/libb.so.1`, 'libb.so.1');
     const a = buildLib(`${T}/cyc/liba.so.1`, 'liba.so.1', { needs: [b0], runpath: `${T}/cyc` });

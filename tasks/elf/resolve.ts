@@ -369,6 +369,8 @@ class Run {
    * must exist where the program runs.
    */
   private openedAs: Map<string, string> | undefined;
+  /** Names a DT_NEEDED or DT_FILTER asked for in vain: the process stops at the first. */
+  private failed: Set<string> | undefined;
 
   constructor(private r: Resolver, private asked: string, private realPath: () => string, info: ElfInfo) {
     const kind = r.kindOf(info);
@@ -476,8 +478,16 @@ class Run {
       this.warn(`${obj.path}: a ${fieldOf(kind)} entry is the empty string, which the loader takes for the program itself ` +
         '(its own entry in the loaded list has an empty name), so nothing is loaded for it; a linker never writes one: the file may be damaged');
     }
+    // A name that failed stops the loader there: what later objects would find under it
+    // (one without -z nodefaultlib, say) is never loaded. Unless loaded before, it stays
+    // not found, as ldd shows it, and its first chain says why.
+    if (this.failed?.has(name) && !this.byName.has(name)) {
+      if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
+      return undefined;
+    }
     const m = this.undecodable(obj, raw, kind) ?? this.mapObject(obj, name);
     if (typeof m === 'string') {
+      if (kind === 'needed' || kind === 'filter') (this.failed ??= new Set()).add(name);
       if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
       if (kind === 'dlopen') {
         this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
