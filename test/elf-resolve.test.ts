@@ -556,6 +556,12 @@ describe.skipIf(!gccOk || !fs.existsSync('/lib64/ld-linux-x86-64.so.2'))('agrees
     // A CPU-specific variant: the loader would pick it on this CPU; the jail takes the generic one.
     buildLib(`${T}/hw/rp/glibc-hwcaps/x86-64-v2/liba.so.1`, 'liba.so.1');
     expect(closureOf(prog).libraries['liba.so.1']).toBe(`${T}/hw/rp/tls/x86_64/liba.so.1`);
+    // Only a variant: not found, and the reason names it, so the user knows what to install.
+    const only = buildLib(`${T}/hw/only/glibc-hwcaps/x86-64-v2/libv.so.2`, 'libv.so.2');
+    const pv = buildProg(`${T}/hw/pv`, { needs: [only], runpath: `${T}/hw/only` });
+    expect(closureOf(pv).missing).toEqual([{ soname: 'libv.so.2', chain: [pv, 'libv.so.2'], reason:
+      `not found in any searched directory; only ${only} exists, a CPU-specific (glibc-hwcaps) variant, which jail passes over: ` +
+      'a jail gets the generic library under its soname, which runs on any CPU' }]);
   });
 
   it('processes a DT_FILTER filtee right after its filter object, before libraries queued earlier', () => {

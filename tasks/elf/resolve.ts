@@ -762,9 +762,32 @@ class Run {
     if (loader.info.runpath.length > 0) {
       if ((m = searchIn(this.searchDirs(loader, loader.info.runpath, 'RUNPATH')))) return m;
     }
-    const d = this.defaultSearch(name, (loader.info.flags1 & DF_1_NODEFLIB) !== 0);
+    const nodeflib = (loader.info.flags1 & DF_1_NODEFLIB) !== 0;
+    const d = this.defaultSearch(name, nodeflib);
     if (d.found) return this.adopt(d.found.c, d.found.at, name, loader);
-    return otherClass || d.otherClass ? 'only candidates of another ELF class or machine were found' : 'not found in any searched directory';
+    if (otherClass || d.otherClass) return 'only candidates of another ELF class or machine were found';
+    const variant = this.hwcapsVariant(name, loader, nodeflib);
+    return variant === undefined
+      ? 'not found in any searched directory'
+      : `not found in any searched directory; only ${variant} exists, a CPU-specific (glibc-hwcaps) variant, which jail passes over: ` +
+        'a jail gets the generic library under its soname, which runs on any CPU';
+  }
+
+  /** On a failed search only: a glibc-hwcaps variant of name in a directory that was searched, which would tell the user what is there. */
+  private hwcapsVariant(name: string, loader: Obj, nodeflib: boolean): string | undefined {
+    const dirs: string[] = [];
+    for (let l: Obj | undefined = loader; l; l = l.loader) if (l.info.runpath.length === 0) dirs.push(...this.searchDirs(l, l.info.rpath, 'RPATH'));
+    if (this.main.info.runpath.length === 0) dirs.push(...this.searchDirs(this.main, this.main.info.rpath, 'RPATH'));
+    dirs.push(...this.searchDirs(loader, loader.info.runpath, 'RUNPATH'));
+    if (!this.cache && this.r.opts.ldconfFallback !== false) dirs.push(...this.ldconfDirs());
+    if (!nodeflib) dirs.push(...this.systemPrefixes);
+    for (const dir of new Set(dirs)) {
+      for (const sub of this.r.fsr.readdir(dir + 'glibc-hwcaps').sort()) {
+        const at = `${dir}glibc-hwcaps/${sub}/${name}`;
+        if (this.r.candidate(at, this.main.info, this.memo).kind === 'ok') return at;
+      }
+    }
+    return undefined;
   }
 
   /** The search after RPATH and RUNPATH, which depends only on the name: remembered per kind of program. */
