@@ -7,7 +7,7 @@ import { JAIL_PATH, SHEBANG_BYTES, envProgram, findInJailPath, isScript, parseSh
 import fs from 'node:fs';
 import { ELF_GLOB, globSync, isGlob } from './glob.js';
 import type { ElfEntry } from './entries.js';
-import { ElfFactsCache, Resolver, genericProfile, profileFor, type ElfInfo } from './elf/index.js';
+import { ElfFactsCache, Resolver, genericProfile, profileFor, unstartable, type ElfInfo } from './elf/index.js';
 import type { CacheRecord } from './elf/ld-cache-write.js';
 import { jailError, type JailError } from './result.js';
 import { within } from './host-inputs.js';
@@ -114,6 +114,8 @@ export class HostPlacer {
     if (opts.program) {
       const facts = this.ctx.cache.getWithStat(real, st);
       if (!facts.ok) { this.err(facts.error.message, p); return undefined; }
+      const refused = facts.value && unstartable(facts.value, real, p);
+      if (refused) { this.err(refused.message, p); return undefined; }
       if (this.isData(real, st)) {
         this.err(`${real} is neither an ELF program or library nor a #! script, so elf() will not copy it. Copy data files with copy(), or fix the path.`, p);
         return undefined;

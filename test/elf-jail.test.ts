@@ -171,6 +171,10 @@ export default defineJail(() => [ elf(${JSON.stringify(prog)}) ]);`);
       expect(errors[0]).toMatch(said);
       expect(res.stderr).not.toMatch(/relative PT_INTERP/);
       expect(fs.existsSync(r.root)).toBe(false);
+      // Going on past errors (-k), the program does not ride in either.
+      expect(make('-k').code, prog).toBe(2);
+      expect(fs.existsSync(path.join(r.root, prog)), prog).toBe(false);
+      fs.rmSync(r.root, { recursive: true, force: true });
     }
   });
 

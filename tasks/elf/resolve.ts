@@ -7,7 +7,7 @@
 // deliberately ignored: the jail runs with a clean environment.
 
 import * as path from 'node:path';
-import { fail, jailError, ok, type Result } from '../result.js';
+import { fail, jailError, ok, type JailError, type Result } from '../result.js';
 import { ElfFactsCache } from './cache.js';
 import { eventOf, examine, type Candidate, type SearchEvent } from './candidate.js';
 import { type ElfInfo, type Filtee } from './elf-file.js';
@@ -93,6 +93,16 @@ export function summaryKey(info: ElfInfo): string | undefined {
     key += `\0${f.aux ? 'a' : 'f'}${f.after}\0${f.name}`;
   }
   return key;
+}
+
+/**
+ * Why the kernel cannot start a program that reads as a sound ELF file: its PT_INTERP is
+ * empty (the kernel opens it by name, and "" opens nothing; a library's is never read).
+ */
+export function unstartable(info: ElfInfo, shown: string, p: string): JailError | undefined {
+  if (info.interpreter !== '') return undefined;
+  return jailError('elf-corrupt', `${shown} has an empty program interpreter path (PT_INTERP), so no loader can start it and the kernel will not run it. ` +
+    'Replace it with an intact copy, or relink it.', { path: p });
 }
 
 export interface ResolverOptions {
@@ -254,12 +264,8 @@ export class Resolver {
         `${this.describe(asked)} is not an ELF file (a script or data file?), so it has no shared-library dependencies to resolve; ` +
         'if it is a script, resolve its #! interpreter instead.', { path: program }));
     }
-    // The kernel opens PT_INTERP by name: an empty one opens nothing (a library's is never read).
-    if (r.value.interpreter === '') {
-      return fail(jailError('elf-corrupt',
-        `${this.describe(asked)} has an empty program interpreter path (PT_INTERP), so no loader can start it and the kernel will not run it. ` +
-        'Replace it with an intact copy, or relink it.', { path: program }));
-    }
+    const refused = unstartable(r.value, this.describe(asked), program);
+    if (refused) return fail(refused);
     // The kernel-started program's $ORIGIN comes from /proc/self/exe, i.e. its real path.
     // Asked only when a $ORIGIN needs it: few programs use one, and realpath costs a walk of the path.
     const real = (): string => (this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real);
