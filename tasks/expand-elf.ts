@@ -7,7 +7,7 @@ import { JAIL_PATH, SHEBANG_BYTES, envProgram, findInJailPath, isScript, parseSh
 import fs from 'node:fs';
 import { ELF_GLOB, globSync, isGlob } from './glob.js';
 import type { ElfEntry } from './entries.js';
-import { ElfFactsCache, Resolver, genericProfile, profileFor, type ElfInfo } from './elf/index.js';
+import { ElfFactsCache, Resolver, genericProfile, profileFor, unstartable, type ElfInfo } from './elf/index.js';
 import type { CacheRecord } from './elf/ld-cache-write.js';
 import { jailError, type JailError } from './result.js';
 import { within } from './host-inputs.js';
@@ -100,6 +100,8 @@ export class HostPlacer {
       }
     }
     for (const l of chain.links) this.#link(l.path, l.target, library);
+    // Directories a '..' climbed out of: only the final file's parents would be made otherwise.
+    for (const d of chain.dirs) this.add({ kind: 'dir', path: d, mode: 0o755, uid: 0, gid: 0, at: this.e.at, label: this.e.label, implicit: true });
     const st = chain.st;
     const perm = Number(st.mode) & 0o7777;
     if (st.isDirectory() && opts.dirs) {
@@ -112,6 +114,8 @@ export class HostPlacer {
     if (opts.program) {
       const facts = this.ctx.cache.getWithStat(real, st);
       if (!facts.ok) { this.err(facts.error.message, p); return undefined; }
+      const refused = facts.value && unstartable(facts.value, real, p);
+      if (refused) { this.err(refused.message, p); return undefined; }
       if (this.isData(real, st)) {
         this.err(`${real} is neither an ELF program or library nor a #! script, so elf() will not copy it. Copy data files with copy(), or fix the path.`, p);
         return undefined;

@@ -65,6 +65,9 @@ describe('jail deps --json', () => {
       needed: ['libgone.so.1', 'libc.so.6'],
       libraries: { 'libc.so.6': '/lib/x86_64-linux-gnu/libc.so.6', 'ld-linux-x86-64.so.2': '/lib64/ld-linux-x86-64.so.2' },
       missing: ['libgone.so.1'],
+      warnings: [`/etc/ld.so.cache (in root ${R}) is missing, so the loader searches only RPATH, RUNPATH and its default directories ` +
+        '(/lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu, /lib, /usr/lib), as this answer did. ' +
+        'jail make gives a jail a cache only for libraries outside those directories, so most jails have none.'],
     });
 
     const tree = run(['--root', R, '/bin/prog']);
@@ -218,6 +221,12 @@ describe('jail deps tree and errors', () => {
     const conf = warnings(['/bin/prog-extra']);
     expect(conf).toHaveLength(1);
     expect(conf[0]).toMatch(/; it never reads ld\.so\.conf \(only ldconfig does\)\. This answer also searched \/opt\/extra, as a cache made from ld\.so\.conf would list them: a library found only there is one the loader will not find\./);
+    // Scripts see the same warnings: --json carries them for each program that has any.
+    const doc = JSON.parse(run(['--root', R, '--json', '/bin/prog-extra', '/bin/prog']).out[0] as string);
+    expect(doc['/bin/prog-extra'].warnings).toEqual(conf.map((w) => w.slice('  warning: '.length)));
+    expect(doc['/bin/prog-extra'].libraries['libextra.so.1']).toBe('/opt/extra/libextra.so.1');
+    expect(doc['/bin/prog'].warnings).toEqual(warnings(['/bin/prog']).map((w) => w.slice('  warning: '.length)));
+    expect(JSON.parse(run(['--json', '/bin/sh']).out[0] as string)['/bin/sh']).not.toHaveProperty('warnings');
 
     // A cache that is not one: the loader ignores it; still no ldconfig into ROOT.
     fs.writeFileSync(`${R}/etc/ld.so.cache`, 'not a cache at all, but long enough to have a header');

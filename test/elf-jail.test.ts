@@ -94,6 +94,22 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/threads') ]);`);
     expect(execFileSync('chroot', [r.root, path.join(r.src, 'threads')], { encoding: 'utf8' })).toBe('thread said 42\n');
   });
 
+  it('brings each name of a hard-linked library that the loader opens, so the program runs', () => {
+    fs.writeFileSync(path.join(r.src, 'z.c'), 'int z(void) { return 0; }\n');
+    fs.writeFileSync(path.join(r.src, 'm.c'), '#include <stdio.h>\nint main(void) { puts("ran"); return 0; }\n');
+    gcc('-shared', '-fPIC', '-o', path.join(r.src, 'libh1.so'), path.join(r.src, 'z.c'));
+    fs.linkSync(path.join(r.src, 'libh1.so'), path.join(r.src, 'libh2.so'));
+    const ph = path.join(r.src, 'ph');
+    gcc('-Wl,--no-as-needed', '-o', ph, path.join(r.src, 'm.c'), `-L${r.src}`, '-l:libh1.so', '-l:libh2.so', `-Wl,-rpath,${r.src}`);
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/ph') ]);`);
+    expect(make().code).toBe(0);
+    for (const n of ['libh1.so', 'libh2.so']) expect(fs.lstatSync(path.join(r.root, r.src, n)).isFile(), n).toBe(true);
+    expect(execFileSync('chroot', [r.root, ph], { encoding: 'utf8' })).toBe('ran\n');
+    expect(make('-q').code).toBe(0);
+  });
+
   it('a truncated ELF or one whose NEEDED climbs with .. is a clear error, and nothing is written', () => {
     const ls = fs.readFileSync('/usr/bin/ls');
     fs.writeFileSync(path.join(r.src, 'truncated'), ls.subarray(0, 900), { mode: 0o755 });
@@ -118,6 +134,48 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/sub/climb') ]);`);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/climb -> \.\.\/libup\.so: not found \(relative path in NEEDED/);
     expect(fs.existsSync(r.root)).toBe(false);
+  });
+
+  it('refuses a program the kernel would not run: too many program headers, or an empty PT_INTERP', () => {
+    fs.writeFileSync(path.join(r.src, 'm.c'), 'int main(void) { return 0; }\n');
+    const good = path.join(r.src, 'good');
+    gcc('-o', good, path.join(r.src, 'm.c'));
+    const patched = (name: string, patch: (b: Buffer) => void) => {
+      const b = fs.readFileSync(good);
+      patch(b);
+      fs.writeFileSync(path.join(r.src, name), b, { mode: 0o755 });
+      // The host agrees: the kernel will not start it.
+      const ran = spawnSync(path.join(r.src, name));
+      expect(ran.error !== undefined || ran.status !== 0, name).toBe(true);
+      return path.join(r.src, name);
+    };
+    const xnum = patched('xnum', (b) => b.writeUInt16LE(0xffff, 56));
+    const nophdr = patched('nophdr', (b) => b.writeUInt16LE(0, 56));
+    const noInterp = patched('nointerp', (b) => { b[b.indexOf('/lib64/ld-linux-x86-64.so.2\0', 0, 'latin1')] = 0; });
+    const cases: [string, RegExp][] = [
+      [xnum, /xnum starts like an ELF file but is broken: e_phnum is 65535 \(PN_XNUM\), more than 64 KiB of program headers, so the kernel refuses to run it \(Exec format error\)/],
+      [nophdr, /nophdr starts like an ELF file but is broken: e_phnum is 0 \(no program headers\), so the kernel refuses to run it/],
+      [noInterp, /nointerp has an empty program interpreter path \(PT_INTERP\), so no loader can start it and the kernel will not run it\. Replace it with an intact copy, or relink it\./],
+    ];
+    for (const [prog, said] of cases) {
+      const deps = r.jail('deps', prog);
+      expect(deps.code, prog).toBe(2);
+      expect(deps.stdout + deps.stderr).toMatch(said);
+      r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(() => [ elf(${JSON.stringify(prog)}) ]);`);
+      const res = make();
+      expect(res.code, prog).toBe(2);
+      const errors = res.stderr.split('\n').filter((l) => l.startsWith('jail: error:'));
+      expect(errors, prog).toHaveLength(1);
+      expect(errors[0]).toMatch(said);
+      expect(res.stderr).not.toMatch(/relative PT_INTERP/);
+      expect(fs.existsSync(r.root)).toBe(false);
+      // Going on past errors (-k), the program does not ride in either.
+      expect(make('-k').code, prog).toBe(2);
+      expect(fs.existsSync(path.join(r.root, prog)), prog).toBe(false);
+      fs.rmSync(r.root, { recursive: true, force: true });
+    }
   });
 
   it('refuses a file that is neither ELF nor a #! script, naming the entry, and writes nothing', () => {
@@ -407,6 +465,55 @@ export default defineJail(({ SRC }) => [ elf(SRC + '/app/lib/libgreet.so.1.0'), 
     expect(changes(res.stdout)).toContain(`remove ${lib('libgreet.so.1.0')} (file): no longer declared`);
     expect(runInJail()).toBe('early bird\n');
     expect(spawnSync('chroot', [r.root, '/bin/true']).status).not.toBe(0); // nothing else sneaked in
+  });
+});
+
+describe('paths with .. in them', () => {
+  it('makes every directory the kernel walks through before a .., so the jailed program runs, and -q and check agree', () => {
+    const x = path.join(r.src, 'x');
+    for (const d of ['lib', 'build', 'bin', 'gone', 'other', 'real/lib', 'real/lib2', 'Q2']) fs.mkdirSync(path.join(x, d), { recursive: true });
+    const c = (name: string, body: string) => { fs.writeFileSync(path.join(r.src, name), body); return path.join(r.src, name); };
+    const shared = (out: string, fn: string, soname: string) => gcc('-shared', '-fPIC', `-Wl,-soname,${soname}`, '-o', path.join(x, out), c(`${fn}.c`, `int ${fn}(void) { return 0; }\n`));
+    const main = c('m.c', '#include <stdio.h>\nint main(void) { puts("ran"); return 0; }\n');
+    shared('lib/libw.so', 'w', 'libw.so');
+    shared('other/libk.so.1.0', 'k', 'libk.so.1');
+    fs.symlinkSync('../gone/../other/libk.so.1.0', path.join(x, 'lib/libk.so.1'));
+    shared('real/lib2/libr.so', 'rr', 'libr.so');
+    shared('real/lib/liba.so', 'a', 'liba.so');
+    fs.symlinkSync('real/lib', path.join(x, 'libdir'));
+    // No soname: the link records the path it was given as the NEEDED entry.
+    gcc('-shared', '-fPIC', '-o', path.join(x, 'libq.so'), c('q.c', 'int q(void) { return 0; }\n'));
+    const prog = (name: string, ...args: string[]) => gcc('-Wl,--no-as-needed', '-o', path.join(x, 'bin', name), main, ...args);
+    // An RPATH through a directory left by .., a library link whose target climbs out of
+    // another, an RPATH through a symlinked directory, and a NEEDED path holding ..
+    prog('pw', `-L${x}/lib`, '-lw', `-Wl,-rpath,${x}/build/../lib`);
+    prog('pk', `-L${x}/lib`, '-l:libk.so.1', `-Wl,-rpath,${x}/lib`);
+    prog('pr', `-L${x}/real/lib2`, '-lr', `-Wl,-rpath,${x}/libdir/../lib2`);
+    prog('pq', `${x}/Q2/../libq.so`);
+    prog('pa', `-L${x}/real/lib`, '-la', `-Wl,-rpath,${x}/real/lib`);
+    const progs = ['pw', 'pk', 'pr', 'pq'];
+    for (const p of progs) expect(execFileSync(path.join(x, 'bin', p), { encoding: 'utf8' })).toBe('ran\n');
+    const jailOf = (names: string[]) => r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ ${names.map((n) => `elf(SRC + '/x/bin/${n}')`).join(', ')} ]);`);
+    const agree = () => {
+      expect(make('-q').code).toBe(0);
+      const check = r.jail('check', `ROOT=${r.root}`, `SRC=${r.src}`, '--json');
+      expect(JSON.parse(check.stdout).findings.filter((f: { kind: string }) => f.kind.startsWith('missing-'))).toEqual([]);
+    };
+    jailOf(progs);
+    expect(make().code).toBe(0);
+    for (const p of progs) expect(execFileSync('chroot', [r.root, path.join(x, 'bin', p)], { encoding: 'utf8' }), p).toBe('ran\n');
+    for (const d of ['build', 'gone', 'Q2', 'real/lib']) expect(fs.lstatSync(path.join(r.root, x, d)).isDirectory(), d).toBe(true);
+    expect(fs.readlinkSync(path.join(r.root, x, 'libdir'))).toBe('real/lib');
+    agree();
+    // real/lib, which pr only passes through, stays when pa, whose library lives there, leaves.
+    jailOf(['pa', 'pr']);
+    expect(make().code).toBe(0);
+    jailOf(['pr']);
+    expect(changes(make().stdout)).toEqual([`remove ${x}/bin/pa (file): no longer declared`, `remove ${x}/real/lib/liba.so (file): no longer declared`]);
+    expect(execFileSync('chroot', [r.root, path.join(x, 'bin', 'pr')], { encoding: 'utf8' })).toBe('ran\n');
+    agree();
   });
 });
 

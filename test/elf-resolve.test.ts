@@ -149,6 +149,26 @@ describe.skipIf(!gccOk)('search order on gcc-built fixtures', () => {
     expect(c.missing.map((m) => m.soname)).toEqual(['libc.so.6']);
   });
 
+  it('a NEEDED that failed stays not found, unless an object loaded it before', () => {
+    const libm = '/lib/x86_64-linux-gnu/libm.so.6';
+    // libndl needs libm.so.6, which only the default directories hold, and may not look there.
+    const ndl = buildLib(`${T}/ndl2/libndl.so`, 'libndl.so', { extra: ['-Wl,-z,nodefaultlib', '-lm'] });
+    const usesM = buildLib(`${T}/ndl2/libusesm.so`, 'libusesm.so', { extra: ['-lm'] });
+    // libusesm, processed after libndl, would find libm there: the loader has stopped already.
+    const fails = buildProg(`${T}/ndl2/fails`, { needs: [ndl, usesM], runpath: `${T}/ndl2` });
+    expect(spawnSync(fails).status).toBe(127);
+    const c = closureOf(fails);
+    expect(c.missing.map((m) => m.chain)).toEqual([[fails, 'libndl.so', 'libm.so.6']]);
+    expect(c.libraries['libm.so.6']).toBeUndefined();
+    expect(c.graph[`${T}/ndl2/libusesm.so`]).toContain('libm.so.6');
+    // The program loading libm.so.6 itself first: libndl's request finds it by name.
+    const runs = buildProg(`${T}/ndl2/runs`, { needs: [ndl], runpath: `${T}/ndl2`, extra: ['-lm'] });
+    expect(spawnSync(runs).status).toBe(0);
+    const d = closureOf(runs);
+    expect(d.missing).toEqual([]);
+    expect(d.libraries['libm.so.6']).toBe(libm);
+  });
+
   it('terminates on a NEEDED cycle and reports it', () => {
     const b0 = buildLib(`${T}/cyc/libb.so.1`, 'libb.so.1');
     const a = buildLib(`${T}/cyc/liba.so.1`, 'liba.so.1', { needs: [b0], runpath: `${T}/cyc` });
@@ -187,6 +207,22 @@ describe.skipIf(!gccOk)('search order on gcc-built fixtures', () => {
     fs.writeFileSync(rel, craftElf({ cls: 64, endian: 'le', machine: 62, needed: ['../x/libq.so'] }));
     const r = closureOf(rel);
     expect(r.missing[0]).toMatchObject({ soname: '../x/libq.so', reason: expect.stringMatching(/relative/) });
+  });
+
+  it('a hard link of a loaded library is opened by its own name, then reused as the same object', () => {
+    const dep = buildLib(`${T}/hl/libhdep.so.1`, 'libhdep.so.1');
+    execFileSync('gcc', ['-shared', '-fPIC', '-o', `${T}/hl/libh1.so`, LIB_C, '-Wl,--no-as-needed', dep, '-Wl,--enable-new-dtags', `-Wl,-rpath,${T}/hl`]);
+    fs.linkSync(`${T}/hl/libh1.so`, `${T}/hl/libh2.so`);
+    const prog = buildProg(`${T}/hl/prog`, { runpath: `${T}/hl`, extra: [`-L${T}/hl`, '-l:libh1.so', '-l:libh2.so'] });
+    expect(spawnSync(prog).status).toBe(0);
+    const c = closureOf(prog);
+    // The loader opens libh2.so by its name before its same-file check: that path must exist.
+    expect(c.libraries['libh1.so']).toBe(`${T}/hl/libh1.so`);
+    expect(c.libraries['libh2.so']).toBe(`${T}/hl/libh2.so`);
+    // One object: its NEEDED are walked once, and still found.
+    expect(c.libraries['libhdep.so.1']).toBe(dep);
+    expect(Object.keys(c.graph)).not.toContain(`${T}/hl/libh2.so`);
+    expect(c.missing).toEqual([]);
   });
 
   it('bounds absurd NEEDED counts', () => {
@@ -520,6 +556,12 @@ describe.skipIf(!gccOk || !fs.existsSync('/lib64/ld-linux-x86-64.so.2'))('agrees
     // A CPU-specific variant: the loader would pick it on this CPU; the jail takes the generic one.
     buildLib(`${T}/hw/rp/glibc-hwcaps/x86-64-v2/liba.so.1`, 'liba.so.1');
     expect(closureOf(prog).libraries['liba.so.1']).toBe(`${T}/hw/rp/tls/x86_64/liba.so.1`);
+    // Only a variant: not found, and the reason names it, so the user knows what to install.
+    const only = buildLib(`${T}/hw/only/glibc-hwcaps/x86-64-v2/libv.so.2`, 'libv.so.2');
+    const pv = buildProg(`${T}/hw/pv`, { needs: [only], runpath: `${T}/hw/only` });
+    expect(closureOf(pv).missing).toEqual([{ soname: 'libv.so.2', chain: [pv, 'libv.so.2'], reason:
+      `not found in any searched directory; only ${only} exists, a CPU-specific (glibc-hwcaps) variant, which jail passes over: ` +
+      'a jail gets the generic library under its soname, which runs on any CPU' }]);
   });
 
   it('processes a DT_FILTER filtee right after its filter object, before libraries queued earlier', () => {

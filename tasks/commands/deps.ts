@@ -14,6 +14,8 @@ interface JsonEntry {
   /** Loaded at run time by dlopen (libgcc_s.so.1 for thread exit): not in ldd's answer, but the jail needs them. */
   dlopened?: Record<string, string>;
   missing: string[];
+  /** What the tree prints as warnings (only when there are some). */
+  warnings?: string[];
   error?: { code: string; message: string };
 }
 
@@ -77,14 +79,17 @@ export function runDeps(args: string[], out: (line: string) => void): number {
       doc[p] = { needed: [], libraries: {}, missing: [], error: { code: r.error.code, message: r.error.message } };
       continue;
     }
-    const { interpreter, needed, libraries, dlopened, missing } = r.value;
+    const { interpreter, needed, libraries, dlopened, missing, warnings } = r.value;
     if (missing.length > 0 && status === 0) status = 1;
     // Plain literals rather than spreads: this runs once per program, mostly unoptimised.
+    let e: JsonEntry;
     if (interpreter !== undefined) {
-      doc[p] = hasKeys(dlopened) ? { interpreter, needed, libraries, dlopened, missing } : { interpreter, needed, libraries, missing };
+      e = hasKeys(dlopened) ? { interpreter, needed, libraries, dlopened, missing } : { interpreter, needed, libraries, missing };
     } else {
-      doc[p] = hasKeys(dlopened) ? { needed, libraries, dlopened, missing } : { needed, libraries, missing };
+      e = hasKeys(dlopened) ? { needed, libraries, dlopened, missing } : { needed, libraries, missing };
     }
+    if (warnings !== undefined) e.warnings = warnings;
+    doc[p] = e;
   }
   if (json) out(JSON.stringify(doc, null, 2));
   return status;

@@ -36,7 +36,7 @@ interface Held {
 
 // 3: strings decoded as UTF-8 (they were latin1), with ElfInfo.undecodable.
 // 4: DT_FILTER and DT_AUXILIARY in one list with their place among DT_NEEDED (ElfInfo.filtees).
-const FORMAT = 'jail-elf-facts/4';
+const FORMAT = 'jail-elf-facts/5';
 
 function stampOf(st: FileStamp): Stamp {
   return {

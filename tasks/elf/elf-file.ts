@@ -205,6 +205,15 @@ function parseFile(r: FileReader, size: number): ElfInfo | null {
     eType === 1 ? 'rel' : eType === 2 ? 'exec' : eType === 3 ? 'dyn' : eType === 4 ? 'core' : 'other';
   if (type !== 'exec' && type !== 'dyn') defects.push('only ET_DYN and ET_EXEC can be loaded');
 
+  // binfmt_elf's load_elf_phdrs refuses to run a file whose program headers are not whole
+  // headers, none, or more than 64 KiB of them (PN_XNUM among them), and glibc cannot load
+  // such a file either: both fail, whatever the rest of the file says.
+  if (type === 'exec' || type === 'dyn') {
+    const refuse = (why: string) => new Corrupt(`${why}, so the kernel refuses to run it (Exec format error)`);
+    if (phnum === 0) throw refuse('e_phnum is 0 (no program headers)');
+    if (phentsize !== wantPhent) throw refuse(`e_phentsize is ${phentsize}, not the ${wantPhent} bytes of a program header`);
+    if (phnum * phentsize > 65536) throw refuse(`e_phnum is ${phnum}${phnum === 0xffff ? ' (PN_XNUM)' : ''}, more than 64 KiB of program headers`);
+  }
   if (phnum === 0xffff) {
     // PN_XNUM: the real count lives in section header 0's sh_info.
     if (shoff === 0 || shentsize < (is64 ? 64 : 40)) throw new Corrupt('e_phnum is PN_XNUM but there is no section header 0');

@@ -10,7 +10,7 @@ import type { ElfInfo } from './elf-file.js';
 export type { ElfInfo } from './elf-file.js';
 export { LIMITS as ELF_LIMITS, parseElfFd } from './elf-file.js';
 export { ElfFactsCache } from './cache.js';
-export { Resolver, CLOSURE_LIMITS, isDst, summarize, summaryKey } from './resolve.js';
+export { Resolver, CLOSURE_LIMITS, isDst, summarize, summaryKey, unstartable } from './resolve.js';
 export type { Closure, ClosureSummary, ResolverOptions } from './resolve.js';
 export { parseLdCache, lookupLdCache, lookupLdCacheEntry, cacheKeyOf } from './ld-cache.js';
 export { formatLdCache, libcmp } from './ld-cache-write.js';

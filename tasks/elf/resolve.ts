@@ -7,7 +7,7 @@
 // deliberately ignored: the jail runs with a clean environment.
 
 import * as path from 'node:path';
-import { fail, jailError, ok, type Result } from '../result.js';
+import { fail, jailError, ok, type JailError, type Result } from '../result.js';
 import { ElfFactsCache } from './cache.js';
 import { eventOf, examine, type Candidate, type SearchEvent } from './candidate.js';
 import { type ElfInfo, type Filtee } from './elf-file.js';
@@ -51,12 +51,16 @@ export interface ClosureSummary {
   dlopened: Record<string, string>;
   /** The missing names, each once, in the order first met. */
   missing: string[];
+  /** What the tree prints as warnings; present only when there are some. */
+  warnings?: string[];
 }
 
 export function summarize(c: Closure): ClosureSummary {
   const missing = c.missing.length > 0 ? [...new Set(c.missing.map((m) => m.soname))] : [];
   const { needed, libraries, dlopened } = c;
-  return c.interpreter !== undefined ? { interpreter: c.interpreter, needed, libraries, dlopened, missing } : { needed, libraries, dlopened, missing };
+  const s: ClosureSummary = c.interpreter !== undefined ? { interpreter: c.interpreter, needed, libraries, dlopened, missing } : { needed, libraries, dlopened, missing };
+  if (c.warnings.length > 0) s.warnings = c.warnings;
+  return s;
 }
 
 /**
@@ -70,6 +74,9 @@ export function summaryKey(info: ElfInfo): string | undefined {
   // the lists cannot run into each other.
   // A string that is not UTF-8 reads like another that is (U+FFFD): no sharing.
   if (info.undecodable.length > 0) return undefined;
+  // Warnings about the program itself name it: a summary carrying them is its own.
+  if (info.warnings.length > 0 || info.defects.length > 0 || (info.type !== 'exec' && info.type !== 'dyn') ||
+    info.needed.length > CLOSURE_LIMITS.manyNeeded) return undefined;
   let key = `${info.class}\0${info.endian}\0${info.machine}\0${info.flags}\0${info.dynamic}\0${info.flags1}\0` +
     `${info.interpreter === undefined ? '-' : `+${info.interpreter}`}\0${info.soname === undefined ? '-' : `+${info.soname}`}`;
   const lists = [info.needed, info.dlopens, info.rpath, info.runpath];
@@ -86,6 +93,16 @@ export function summaryKey(info: ElfInfo): string | undefined {
     key += `\0${f.aux ? 'a' : 'f'}${f.after}\0${f.name}`;
   }
   return key;
+}
+
+/**
+ * Why the kernel cannot start a program that reads as a sound ELF file: its PT_INTERP is
+ * empty (the kernel opens it by name, and "" opens nothing; a library's is never read).
+ */
+export function unstartable(info: ElfInfo, shown: string, p: string): JailError | undefined {
+  if (info.interpreter !== '') return undefined;
+  return jailError('elf-corrupt', `${shown} has an empty program interpreter path (PT_INTERP), so no loader can start it and the kernel will not run it. ` +
+    'Replace it with an intact copy, or relink it.', { path: p });
 }
 
 export interface ResolverOptions {
@@ -221,7 +238,8 @@ export class Resolver {
     const known = key === undefined ? undefined : this.summaries.get(key);
     if (known) return ok(known);
     const s = summarize(new Run(this, asked, real, info).run());
-    if (key !== undefined) this.summaries.set(key, s);
+    // A warning naming the program (a cycle through it, a relative RPATH of its own) is not another's.
+    if (key !== undefined && !s.warnings?.some((w) => w.includes(asked))) this.summaries.set(key, s);
     return ok(s);
   }
 
@@ -246,6 +264,8 @@ export class Resolver {
         `${this.describe(asked)} is not an ELF file (a script or data file?), so it has no shared-library dependencies to resolve; ` +
         'if it is a script, resolve its #! interpreter instead.', { path: program }));
     }
+    const refused = unstartable(r.value, this.describe(asked), program);
+    if (refused) return fail(refused);
     // The kernel-started program's $ORIGIN comes from /proc/self/exe, i.e. its real path.
     // Asked only when a $ORIGIN needs it: few programs use one, and realpath costs a walk of the path.
     const real = (): string => (this.fsr.isHostRoot ? (this.fsr.realpath(asked) ?? asked) : look.real);
@@ -349,6 +369,14 @@ class Run {
   /** Some loaded object has DT_RPATH without DT_RUNPATH (none: the chain walk can be skipped). */
   private rpathLent = false;
   private mayCycle = false;
+  /**
+   * Names whose file was another name (a hard link) of an object already loaded: the
+   * loader opened this path before its same-file check reused that object, so the path
+   * must exist where the program runs.
+   */
+  private openedAs: Map<string, string> | undefined;
+  /** Names a DT_NEEDED or DT_FILTER asked for in vain: the process stops at the first. */
+  private failed: Set<string> | undefined;
 
   constructor(private r: Resolver, private asked: string, private realPath: () => string, info: ElfInfo) {
     const kind = r.kindOf(info);
@@ -456,8 +484,16 @@ class Run {
       this.warn(`${obj.path}: a ${fieldOf(kind)} entry is the empty string, which the loader takes for the program itself ` +
         '(its own entry in the loaded list has an empty name), so nothing is loaded for it; a linker never writes one: the file may be damaged');
     }
+    // A name that failed stops the loader there: what later objects would find under it
+    // (one without -z nodefaultlib, say) is never loaded. Unless loaded before, it stays
+    // not found, as ldd shows it, and its first chain says why.
+    if (this.failed?.has(name) && !this.byName.has(name)) {
+      if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
+      return undefined;
+    }
     const m = this.undecodable(obj, raw, kind) ?? this.mapObject(obj, name);
     if (typeof m === 'string') {
+      if (kind === 'needed' || kind === 'filter') (this.failed ??= new Set()).add(name);
       if (kind === 'aux' || kind === 'dlopen') this.unneeded[name] ??= kind === 'aux' ? 'auxiliary' : 'dlopen';
       if (kind === 'dlopen') {
         this.warn(`${obj.path} will load ${name} at run time (thread exit and cancellation need it), and it was not found; threads of this program will abort in the jail`);
@@ -470,10 +506,11 @@ class Run {
     kids.push(dep);
     // An edge back to an object queued no later than this one: only then can there be a cycle.
     if (dep.queued && (dep.pos as number) <= (obj.pos as number)) this.mayCycle = true;
+    const opened = this.openedAs?.get(name) ?? dep.path;
     if (kind === 'dlopen') {
-      if (this.libraries[name] === undefined) this.dlopened[name] = dep.path;
+      if (this.libraries[name] === undefined) this.dlopened[name] = opened;
     } else if (!dep.isMain && this.libraries[name] === undefined) {
-      this.libraries[name] = dep.path;
+      this.libraries[name] = opened;
       if (this.dlopened[name] !== undefined) delete this.dlopened[name];
     }
     return dep;
@@ -585,7 +622,7 @@ class Run {
         this.warn(`/etc/ld.so.preload names ${name}, which cannot be loaded (${m}); the loader ignores it with an error message`);
         continue;
       }
-      this.libraries[name] ??= m.path;
+      this.libraries[name] ??= this.openedAs?.get(name) ?? m.path;
       if (!m.queued) {
         m.queued = true;
         out.push(m);
@@ -731,9 +768,32 @@ class Run {
     if (loader.info.runpath.length > 0) {
       if ((m = searchIn(this.searchDirs(loader, loader.info.runpath, 'RUNPATH')))) return m;
     }
-    const d = this.defaultSearch(name, (loader.info.flags1 & DF_1_NODEFLIB) !== 0);
+    const nodeflib = (loader.info.flags1 & DF_1_NODEFLIB) !== 0;
+    const d = this.defaultSearch(name, nodeflib);
     if (d.found) return this.adopt(d.found.c, d.found.at, name, loader);
-    return otherClass || d.otherClass ? 'only candidates of another ELF class or machine were found' : 'not found in any searched directory';
+    if (otherClass || d.otherClass) return 'only candidates of another ELF class or machine were found';
+    const variant = this.hwcapsVariant(name, loader, nodeflib);
+    return variant === undefined
+      ? 'not found in any searched directory'
+      : `not found in any searched directory; only ${variant} exists, a CPU-specific (glibc-hwcaps) variant, which jail passes over: ` +
+        'a jail gets the generic library under its soname, which runs on any CPU';
+  }
+
+  /** On a failed search only: a glibc-hwcaps variant of name in a directory that was searched, which would tell the user what is there. */
+  private hwcapsVariant(name: string, loader: Obj, nodeflib: boolean): string | undefined {
+    const dirs: string[] = [];
+    for (let l: Obj | undefined = loader; l; l = l.loader) if (l.info.runpath.length === 0) dirs.push(...this.searchDirs(l, l.info.rpath, 'RPATH'));
+    if (this.main.info.runpath.length === 0) dirs.push(...this.searchDirs(this.main, this.main.info.rpath, 'RPATH'));
+    dirs.push(...this.searchDirs(loader, loader.info.runpath, 'RUNPATH'));
+    if (!this.cache && this.r.opts.ldconfFallback !== false) dirs.push(...this.ldconfDirs());
+    if (!nodeflib) dirs.push(...this.systemPrefixes);
+    for (const dir of new Set(dirs)) {
+      for (const sub of this.r.fsr.readdir(dir + 'glibc-hwcaps').sort()) {
+        const at = `${dir}glibc-hwcaps/${sub}/${name}`;
+        if (this.r.candidate(at, this.main.info, this.memo).kind === 'ok') return at;
+      }
+    }
+    return undefined;
   }
 
   /** The search after RPATH and RUNPATH, which depends only on the name: remembered per kind of program. */
@@ -826,6 +886,7 @@ class Run {
     if (c.kind === 'skip') return `${at}: ${c.reason}`;
     const same = this.byId.get(c.id);
     if (same) {
+      if (at !== same.path) (this.openedAs ??= new Map()).set(name, at);
       same.names.add(name);
       this.byName.set(name, same); // no loaded object answered to name before
       return same;

@@ -65,21 +65,25 @@ export class RootPaths {
 
   /**
    * Every symlink met while resolving a loader path (as loader paths, with their raw
-   * targets), and the real path it ends at: what a copy into a jail must recreate.
+   * targets), the directories a '..' climbed out of, and the real path it ends at: what a
+   * copy into a jail must recreate. The kernel needs each component before a '..' to exist,
+   * so a directory left by '..' is as needed as the final file's parents.
    */
-  trace(loaderPath: string): { links: { path: string; target: string }[]; real?: string; st?: fs.BigIntStats; code?: string } {
+  trace(loaderPath: string): { links: { path: string; target: string }[]; dirs: string[]; real?: string; st?: fs.BigIntStats; code?: string } {
     const links: { path: string; target: string }[] = [];
-    const r = this.walk(loaderPath, links);
-    return r.kind === 'found' ? { links, real: r.real, st: r.st } : { links, code: r.code };
+    const dirs: string[] = [];
+    const r = this.walk(loaderPath, links, dirs);
+    return r.kind === 'found' ? { links, dirs, real: r.real, st: r.st } : { links, dirs, code: r.code };
   }
 
-  private walk(loaderPath: string, links?: { path: string; target: string }[]): Lookup {
+  private walk(loaderPath: string, links?: { path: string; target: string }[], dirs?: string[]): Lookup {
     const todo = loaderPath.split('/').filter((c) => c !== '' && c !== '.').reverse();
     const cur: string[] = [];
     let hops = 0;
     while (todo.length > 0) {
       const c = todo.pop() as string;
       if (c === '..') {
+        if (dirs !== undefined && cur.length > 0) dirs.push('/' + cur.join('/'));
         cur.pop();
         continue;
       }
