@@ -662,6 +662,50 @@ describe('flags and targets', () => {
     expect(spawnSync('chroot', [r.root, path.join(app, 'bin', 'prog')]).status).toBe(0);
   });
 
+  it('-k builds nothing of an entry whose owner does not resolve: its output stays as it was, -n agrees, and the rest is checked', () => {
+    r.jailfile(`import { defineJail, users, data, copy, text } from 'jail';
+export default defineJail(({ SRC, U = 'svc', GREETING = 'hi' }) => [
+  users({ [U]: { uid: 1001, gid: 1001 } }),
+  data('/var/db', { owner: 'svc', mode: 0o700 }),
+  text('/var/db/README', 'the service keeps its files here\\n'),
+  copy(SRC + '/a.conf', { to: '/etc/svc.conf', owner: 'svc' }),
+  text('/etc/motd', GREETING + '\\n'),
+  text('/bin/su', 'x\\n', { mode: 0o4755 }),
+]);
+`);
+    expect(make().code).toBe(0);
+    const own = (p: string) => { const st = fs.lstatSync(r.root + p); return `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)}`; };
+    expect([own('/var/db'), own('/etc/svc.conf')]).toEqual(['1001:1001 700', '1001:1001 644']);
+    // The user is renamed: the entries that name the old one fail; the greeting changes too.
+    const before = fingerprint(r.root);
+    const expected = ['/etc/group', '/etc/motd', '/etc/passwd', '/etc/shadow'];
+    const n = make('U=svc2', 'GREETING=hello', '-k', '-n');
+    expect(n.code).toBe(2);
+    expect(changes(n.stdout)).toEqual(expected.map((p) => `would update ${p} (text): content changed`));
+    const k = make('U=svc2', 'GREETING=hello', '-k');
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(/jailfile\.ts:4: data\("\/var\/db"\): owner "svc": no user svc/);
+    expect(k.stderr).toMatch(/jailfile\.ts:6: copy\(.*\): owner "svc": no user svc/);
+    expect(k.stderr).toContain('1 target beneath /var/db not built: the entry that declares /var/db failed');
+    expect(changes(k.stdout)).toEqual(expected.map((p) => `update ${p} (text): content changed`));
+    expect(touched(before, fingerprint(r.root))).toEqual(expected);
+    expect([own('/var/db'), own('/etc/svc.conf')]).toEqual(['1001:1001 700', '1001:1001 644']);
+    // What was built is checked as after any build.
+    expect(k.stderr).toMatch(/jail: finding: setuid \/bin\/su: /);
+  });
+
+  it('-k does not write the account files of refused users()', () => {
+    expect(make().code).toBe(0);
+    const passwd = fs.readFileSync(r.root + '/etc/passwd', 'utf8');
+    r.jailfile(JAILFILE(`users({ www: { uid: 81, gid: 80 } }),`));
+    const before = fingerprint(r.root);
+    const k = make('-k', 'GREETING=bye');
+    expect(k.code).toBe(2);
+    expect(changes(k.stdout)).toEqual(['update /etc/motd (text): content changed']);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/motd']);
+    expect(fs.readFileSync(r.root + '/etc/passwd', 'utf8')).toBe(passwd);
+  });
+
   it('-C changes directory first', () => {
     const res = r.jail('-C', r.dir, `ROOT=${r.root}`, `SRC=${r.src}`);
     expect(res.code, res.stderr).toBe(0);
