@@ -976,7 +976,13 @@ describe('exit status and errors', () => {
     const twice = make();
     expect(twice.code).toBe(2);
     expect(twice.stderr.match(/jail: error: /g)).toHaveLength(1);
-    expect(twice.stderr).toContain('jailfile.ts:4: users({ www-data }): user www-data is declared twice, differently (also at jailfile.ts:3)');
+    expect(twice.stderr).toContain('jailfile.ts:4: users({ www-data }): user www-data is declared twice, differently (also at jailfile.ts:3). They differ in uid: 33 vs 34. Remove one of the two entries, or make them agree.');
+    r.jailfile(`import { defineJail, users } from 'jail';\nexport default defineJail(() => [\n  users({ a: { uid: 1001, gid: 1001 } }),\n  users({ a: { uid: 1001, gid: 1001, shell: '/bin/sh', groups: [] } }),\n]);\n`);
+    expect(make().stderr).toContain('user a is declared twice, differently (also at jailfile.ts:3). They differ in shell: "/usr/sbin/nologin" vs "/bin/sh". Remove one');
+    r.jailfile(`import { defineJail, groups } from 'jail';\nexport default defineJail(() => [\n  groups({ staff: { gid: 50 } }),\n  groups({ staff: { gid: 51 }, root: { gid: 0 } }),\n]);\n`);
+    const g = make().stderr;
+    expect(g).toContain('jailfile.ts:4: groups({ staff, root }): group staff is declared twice with different gids (also at jailfile.ts:3): 50 vs 51. Remove one of the two entries, or make them agree.');
+    expect(g).toContain('jailfile.ts:4: groups({ staff, root }): group root is always present (gid 0); do not declare it');
   });
 
   it('names both entries of a conflicting declaration', () => {
