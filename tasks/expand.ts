@@ -299,12 +299,12 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
     } else if (type === S_IFREG) {
       let mode = e.mode ?? perm;
       if (!e.setuid) mode &= ~0o6000;
-      add({ kind: 'file', path: dest, source: src, sourceStamp: sourceStampOf(st), mode, uid, gid, at, label });
+      add({ kind: 'file', path: dest, source: src, sourceStamp: sourceStampOf(st), mode, uid, gid, at, label, sourceMode: e.mode === undefined });
     } else if (type === S_IFDIR) {
       const id = `${st.dev}:${st.ino}`;
       if (visited.has(id)) { warnings.push(`${e.at}: ${e.label}: ${src} loops back to a directory already copied; skipped`); return; }
       visited.add(id);
-      add({ kind: 'dir', path: dest, mode: perm & ~0o6000, uid, gid, at, label });
+      add({ kind: 'dir', path: dest, mode: perm & ~0o6000, uid, gid, at, label, sourceMode: true });
       let names: string[];
       try { names = fs.readdirSync(src); } catch (err) {
         errors.push(jailError('missing-source', `${e.at}: ${e.label}: cannot list ${src} (${(err as NodeJS.ErrnoException).code}).`, { path: src, entry: e.at }));

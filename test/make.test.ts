@@ -186,6 +186,28 @@ describe('a changed source', () => {
     expect(sourceStampOf(st, st.ctimeNs + 1_000_000n)).toBe(`${stampOf(st)}:racy`);
   });
 
+  it("says the source changed when a copy's mode follows its source's chmod, in every report", () => {
+    make();
+    const before = fingerprint(r.root);
+    fs.chmodSync(path.join(r.src, 'a.conf'), 0o600);
+    fs.chmodSync(path.join(r.src, 'site', 'img'), 0o700);
+    fs.chmodSync(path.join(r.src, 'b.conf'), 0o640); // declared mode 0600: the source's is not used
+    const expected = [
+      'update /etc/a.conf (file): source changed: mode 0644 -> 0600',
+      'update /var/www/site/img (dir): source changed: mode 0755 -> 0700',
+    ];
+    expect(changes(make('-n').stdout)).toEqual(expected.map((l) => `would ${l}`));
+    const json = JSON.parse(make('-n', '--json').stdout);
+    expect(json.updated.map((a: { path: string; kind: string; reason: string }) => `update ${a.path} (${a.kind}): ${a.reason}`).sort()).toEqual(expected);
+    const res = make('--explain');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout).map((l) => l.replace(/ \[.*$/, ''))).toEqual(expected);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/a.conf', '/var/www/site/img']);
+    // A mode changed in ROOT is still told apart from the declared one.
+    fs.chmodSync(r.root + '/etc/a.conf', 0o644);
+    expect(changes(make().stdout)).toEqual(['update /etc/a.conf (file): mode 0644 != declared 0600']);
+  });
+
   it('follows a variable that changes generated content', () => {
     make();
     const before = fingerprint(r.root);
