@@ -1060,12 +1060,43 @@ describe('exit status and errors', () => {
     try {
       const res = make();
       expect(res.code).toBe(2);
-      expect(res.stderr).toContain(`jail: error: Could not update /etc/a.conf (copy("${r.src}/a.conf") at jailfile.ts:8): operation not permitted (EPERM) writing in ${r.root}/etc; check the directory's attributes (lsattr), permissions and mount options, then run make again.`);
+      expect(res.stderr).toContain(`jail: error: Could not update /etc/a.conf (copy("${r.src}/a.conf") at jailfile.ts:8): operation not permitted (EPERM) writing in ${r.root}/etc; check its attributes (lsattr -d), permissions and mount options, then run make again.`);
       expect(res.stderr).not.toMatch(/\/proc\/self\/fd|EPERM: EPERM/);
     } finally {
       execFileSync('chattr', ['-i', r.root + '/etc']);
     }
     expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
+    expect(changes(make().stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
+  });
+
+  it('a refused write names the path that refused; -k skips what lies beneath a directory that failed, with one count', () => {
+    for (const n of ['a', 'b', 'c']) fs.writeFileSync(path.join(r.src, 'site', 'img', `${n}.svg`), `<svg id="${n}"/>\n`);
+    expect(make().code).toBe(0);
+    const img = r.root + '/var/www/site/img';
+    execFileSync('chattr', ['+i', img]);
+    try {
+      const before = fingerprint(r.root);
+      const res = make('-B', '-k', '/var/www/site');
+      expect(res.code).toBe(2);
+      expect(res.stderr.match(/jail: error: /g)).toHaveLength(1);
+      expect(res.stderr).toContain(`jail: error: Could not update /var/www/site/img (copy("${r.src}/site") at jailfile.ts:10): operation not permitted (EPERM) setting the owner and mode of ${img}; check its attributes (lsattr -d), permissions and mount options, then run make again.`);
+      expect(res.stderr).toContain('jail: warning: 4 targets beneath /var/www/site/img skipped: /var/www/site/img could not be written (its error says why)');
+      // The rest beneath /var/www/site is built all the same.
+      expect(changes(res.stdout)).toEqual(['/var', '/var/www', '/var/www/site', '/var/www/site/home.html', '/var/www/site/index.html'].map((p) => `update ${p} (${p.endsWith('.html') ? (p.includes('home') ? 'symlink' : 'file') : 'dir'}): -B: rebuilding everything`));
+      expect(touched(before, fingerprint(r.root))).toEqual(['/var/www/site/home.html', '/var/www/site/index.html']);
+    } finally {
+      execFileSync('chattr', ['-i', img]);
+    }
+    // An immutable file refuses the rename over it: it is named, with its directory.
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'changed\n');
+    execFileSync('chattr', ['+i', r.root + '/etc/a.conf']);
+    try {
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain(`operation not permitted (EPERM) replacing ${r.root}/etc/a.conf (the file or its directory ${r.root}/etc refused); check the attributes of both (lsattr -d)`);
+    } finally {
+      execFileSync('chattr', ['-i', r.root + '/etc/a.conf']);
+    }
     expect(changes(make().stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
   });
 
