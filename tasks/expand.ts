@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { COPY_GLOB, globBase, globSync, isGlob } from './glob.js';
+import { COPY_GLOB, escapedPath, globBase, globSync, isGlob } from './glob.js';
 import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
@@ -322,7 +322,8 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
     }
   };
 
-  if (isGlob(e.source)) {
+  const literal = isGlob(e.source) ? escapedPath(e.source) : e.source;
+  if (literal === undefined) {
     const base = globBase(e.source);
     const matches = globSync(e.source, COPY_GLOB);
     if (matches.length === 0) {
@@ -332,7 +333,7 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
     const destBase = e.to ?? base;
     for (const m of matches.sort()) one(m, path.posix.join(destBase, path.posix.relative(base, m)), true);
   } else {
-    one(path.posix.normalize(e.source).replace(/(.)\/$/, '$1'), e.to ?? path.posix.normalize(e.source).replace(/(.)\/$/, '$1'), true);
+    one(path.posix.normalize(literal).replace(/(.)\/$/, '$1'), e.to ?? path.posix.normalize(literal).replace(/(.)\/$/, '$1'), true);
   }
 }
 

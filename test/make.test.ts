@@ -301,6 +301,28 @@ describe('globs', () => {
     expect(fs.statSync(r.root + '/usr/bin/bash').isFile()).toBe(true);
     expect(make('-q').code).toBe(0);
   });
+
+  it('takes a source with `[...]` as a glob, and a source whose glob characters are escaped as that one path', () => {
+    fs.mkdirSync(path.join(r.src, 'a[1]'));
+    fs.mkdirSync(path.join(r.src, 'a1'));
+    fs.writeFileSync(path.join(r.src, 'a[1]', 'f'), 'literal\n');
+    fs.writeFileSync(path.join(r.src, 'a1', 'f'), 'one\n');
+    const at = (source: string, to: string) => {
+      r.jailfile(`import { defineJail, copy } from 'jail';\nexport default defineJail(({ SRC }) => [copy(${source}, { to: '${to}' })]);\n`);
+      const res = make('-n');
+      expect(res.code, res.stderr).toBe(0);
+      return changes(res.stdout).filter((l) => /\(file\)/.test(l)).map((l) => l.replace(/^would create (\S+) .*/, '$1'));
+    };
+    // As globby has it, [1] matches both a1 and a literal a[1]: both land beneath `to`.
+    expect(at(`SRC + '/a[1]/f'`, '/y')).toEqual(['/y/a1/f', '/y/a[1]/f']);
+    // Escaped, it is one host path, copied to `to` itself as any plain path is.
+    expect(at(`SRC + '/a\\\\[1\\\\]/f'`, '/y')).toEqual(['/y']);
+    expect(at(`SRC + '/a\\\\[1]/f'`, '/y')).toEqual(['/y']);
+    // An escaped part of a glob is part of its base.
+    expect(at(`SRC + '/a\\\\[1]/*'`, '/y')).toEqual(['/y/f']);
+    make();
+    expect(fs.readFileSync(r.root + '/y/f', 'utf8')).toBe('literal\n');
+  });
 });
 
 describe('pruning', () => {
