@@ -36,7 +36,8 @@ export function collectAccounts(entries: readonly (UsersEntry | GroupsEntry)[]):
         if (!Array.isArray(members) || members.some((m) => typeof m !== 'string' || BAD_NAME.test(m))) { err(e, `group ${name} has a bad member list`); continue; }
         const g: Group = { name, gid: spec.gid, members: [...members] };
         const prev = groups.get(name);
-        if (prev && (prev.g.gid !== g.gid || name === 'root')) { err(e, `group ${name} is declared twice with different gids (also at ${prev.at})`); continue; }
+        if (prev && name === 'root') { err(e, 'group root is always present (gid 0); do not declare it'); continue; }
+        if (prev && prev.g.gid !== g.gid) { err(e, `group ${name} is declared twice with different gids (also at ${prev.at}): ${prev.g.gid} vs ${g.gid}. Remove one of the two entries, or make them agree.`); continue; }
         if (prev) prev.g.members.push(...g.members.filter((m) => !prev.g.members.includes(m)));
         else groups.set(name, { g, at: e.at });
       }
@@ -56,7 +57,11 @@ export function collectAccounts(entries: readonly (UsersEntry | GroupsEntry)[]):
       if (bad) { err(e, `user ${name} has a ${bad} with ':' or a newline`); continue; }
       const prev = users.get(name);
       if (prev) {
-        if (JSON.stringify(prev.a) !== JSON.stringify(a)) err(e, `user ${name} is declared twice, differently (also at ${prev.at})`);
+        const differ = (['uid', 'gid', 'home', 'shell', 'gecos', 'groups'] as const).flatMap((k) => {
+          const [was, now] = [JSON.stringify(prev.a[k]), JSON.stringify(a[k])];
+          return was === now ? [] : [`${k}: ${k === 'uid' || k === 'gid' ? `${prev.a[k]} vs ${a[k]}` : `${was} vs ${now}`}`];
+        });
+        if (differ.length) err(e, `user ${name} is declared twice, differently (also at ${prev.at}). They differ in ${differ.join('; ')}. Remove one of the two entries, or make them agree.`);
         continue;
       }
       const clash = [...users.values()].find((u) => u.a.uid === a.uid);

@@ -95,13 +95,15 @@ export interface ApplyResult {
   readonly left: { path: string; why: string }[];
   /** New output stamps of files this build's links and unlinks touched (Plan.restamp), for their records. */
   readonly restamped: Map<string, string>;
+  /** Directories that failed (-k), with how many targets beneath them were skipped for it. */
+  readonly skipped: { path: string; count: number }[];
   readonly errors: JailError[];
 }
 
 /** What to do about a write the kernel refused, by errno. */
 const ERRNO_HINTS: Record<string, string> = {
-  EPERM: "check the directory's attributes (lsattr), permissions and mount options",
-  EACCES: "check the directory's attributes (lsattr), permissions and mount options",
+  EPERM: 'check its attributes (lsattr -d), permissions and mount options',
+  EACCES: 'check its attributes (lsattr -d), permissions and mount options',
   ENOSPC: 'its filesystem is full: free some space (df)',
   EDQUOT: 'a disk quota is used up: free some space or raise the quota',
   EROFS: 'its filesystem is mounted read-only: remount it read-write',
@@ -121,10 +123,18 @@ function asError(a: Action, err: unknown, root: string): JailError {
   const msg = String(e.message ?? e);
   let what: string;
   if (e.code && /^E[A-Z0-9]+$/.test(e.code)) {
-    // `EPERM: operation not permitted, open '...'`: the words between the code and the call.
-    const said = new RegExp(`^${e.code}: ([^,]+)`).exec(msg)?.[1] ?? 'failed';
-    const dir = `${root}${a.op === 'remove' ? a.path : parentOf(a.path)}`;
-    what = `${said} (${e.code}) ${a.op === 'remove' ? 'removing' : 'writing in'} ${dir}; ${ERRNO_HINTS[e.code] ?? 'check that directory and its filesystem'}, then run make again.`;
+    // `EPERM: operation not permitted, open '...'`: the words between the code and the call, then the call.
+    const [, said = 'failed', call = e.syscall] = new RegExp(`^${e.code}: ([^,]+)(?:, (\\w+))?`).exec(msg) ?? [];
+    const at = (p: string) => (p === '/' ? root : root + p);
+    // The path that refused: a directory kept in place is owned and moded through its own
+    // descriptor; a file is made beside its name and renamed over it, which the old file
+    // (immutable, append-only) may refuse as well as its directory; the rest is made in the directory.
+    const where = a.op === 'remove' ? `removing ${at(a.path)}`
+      : a.target?.kind === 'dir' && (call === 'fchown' || call === 'fchmod') ? `setting the owner and mode of ${at(a.path)}`
+        : call === 'rename' ? `replacing ${at(a.path)} (the file or its directory ${at(parentOf(a.path))} refused)`
+          : `writing in ${at(parentOf(a.path))}`;
+    const hint = ERRNO_HINTS[e.code] ?? 'check it and its filesystem';
+    what = `${said} (${e.code}) ${where}; ${call === 'rename' ? hint.replace('its attributes', 'the attributes of both') : hint}, then run make again.`;
   } else {
     what = msg.replace(/'?\/proc\/self\/fd\/\d+(?:\/[^\s',]*)?'?/g, a.path);
   }
@@ -164,6 +174,18 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     if (!opts.keepGoing) stopped = true;
   };
 
+  // As make skips what depends on a failed target: what lies beneath a directory that
+  // could not be made or updated is not tried (-k), one count for it instead of an error each.
+  const failedDirs = new Map<string, number>();
+  const beneathFailed = (p: string): boolean => {
+    if (!failedDirs.size) return false;
+    for (let q = parentOf(p); q !== '/'; q = parentOf(q)) {
+      const n = failedDirs.get(q);
+      if (n !== undefined) { failedDirs.set(q, n + 1); return true; }
+    }
+    return false;
+  };
+
   for (const d of plan.sweep) applier.sweep(d);
 
   const leaves: Action[] = [];
@@ -177,7 +199,8 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
         else left.push({ path: a.path, why: done.left });
       } catch (err) { failed(a, err); }
     } else if (a.target?.kind === 'dir') {
-      try { await build(a.target); opts.onAction?.(a); } catch (err) { failed(a, err); }
+      if (beneathFailed(a.path)) continue;
+      try { await build(a.target); opts.onAction?.(a); } catch (err) { failed(a, err); failedDirs.set(a.path, 0); }
     } else {
       leaves.push(a);
     }
@@ -191,6 +214,7 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     const worker = async () => {
       while (!stopped && next < batch.length) {
         const a = batch[next++]!;
+        if (beneathFailed(a.path)) continue;
         try { await build(a.target!); opts.onAction?.(a); } catch (err) { failed(a, err); }
       }
     };
@@ -206,5 +230,6 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     restamped.set(p, st.stamp);
     made.set(p, st);
   }
-  return { written, made, removed, kept, left, restamped, errors };
+  const skipped = [...failedDirs].flatMap(([path, count]) => (count ? [{ path, count }] : []));
+  return { written, made, removed, kept, left, restamped, skipped, errors };
 }

@@ -105,7 +105,7 @@ export class HostPlacer {
     const st = chain.st;
     const perm = Number(st.mode) & 0o7777;
     if (st.isDirectory() && opts.dirs) {
-      this.add({ kind: 'dir', path: real, mode: perm & ~0o6000, uid: 0, gid: 0, at: this.e.at, label: this.e.label });
+      this.add({ kind: 'dir', path: real, mode: perm & ~0o6000, uid: 0, gid: 0, at: this.e.at, label: this.e.label, sourceMode: true });
       return undefined;
     }
     if (!st.isFile()) { this.err(`${real} is not a regular file, so it cannot be a program or library.`, p); return undefined; }
@@ -122,7 +122,7 @@ export class HostPlacer {
       }
     }
     const mode = this.e.setuid ? perm : perm & ~0o6000;
-    this.add({ kind: 'file', path: real, source: real, sourceStamp: sourceStampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label, ...(library ? { library } : {}) });
+    this.add({ kind: 'file', path: real, source: real, sourceStamp: sourceStampOf(st), mode, uid: 0, gid: 0, at: this.e.at, label: this.e.label, sourceMode: true, ...(library ? { library } : {}) });
     return real;
   }
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { COPY_GLOB, globBase, globSync, isGlob } from './glob.js';
+import { COPY_GLOB, escapedPath, globBase, globSync, isGlob } from './glob.js';
 import { collectAccounts, groupText, passwdText, resolveOwner, shadowText, type Accounts } from './accounts.js';
 import type { CopyEntry, Entries, Entry, GroupsEntry, UsersEntry } from './entries.js';
 import { jailError, type JailError } from './result.js';
@@ -69,12 +69,19 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
     else { errors.push(...r.error); accountsOk = false; }
   }
 
-  const owner = (e: Entry, spec: unknown): { uid: number; gid: number } => {
+  /**
+   * Paths of entries whose owner did not resolve: a failed target is not built, as root or
+   * otherwise, nor what lies beneath it; -k builds the rest and leaves these as they are.
+   */
+  const failed = new Set<string>();
+  const toFailed = (t: Target) => { failed.add(t.path); };
+  /** The entry's owner, and where its targets go: `add`, or `failed` when the owner does not resolve. */
+  const owner = (e: Entry, spec: unknown): { o: { uid: number; gid: number }; put: (t: Target) => void } => {
     const r = resolveOwner(spec, accounts);
-    if (r.ok) return r.value;
+    if (r.ok) return { o: r.value, put: add };
     // With the accounts refused, a name is unknown because of that error, already said.
     if (accountsOk || typeof spec === 'number') errors.push(jailError('bad-owner', `${e.at}: ${e.label}: ${r.error}.`, { entry: e.at }));
-    return { uid: 0, gid: 0 };
+    return { o: { uid: 0, gid: 0 }, put: toFailed };
   };
 
   /** Each conflict once, however many of its targets an entry adds (elf() adds a link for every library through it). */
@@ -113,23 +120,31 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
   for (const e of entries) {
     switch (e.kind) {
       case 'dir': {
-        const o = owner(e, e.owner);
-        for (const p of e.paths) add({ kind: 'dir', path: p, mode: e.mode ?? 0o755, ...o, at: e.at, label: e.label });
+        const { o, put } = owner(e, e.owner);
+        for (const p of e.paths) put({ kind: 'dir', path: p, mode: e.mode ?? 0o755, ...o, at: e.at, label: e.label });
         break;
       }
-      case 'link':
-        add({ kind: 'symlink', path: e.path, target: e.target, mode: 0o777, ...owner(e, e.owner), at: e.at, label: e.label });
+      case 'link': {
+        const { o, put } = owner(e, e.owner);
+        put({ kind: 'symlink', path: e.path, target: e.target, mode: 0o777, ...o, at: e.at, label: e.label });
         break;
-      case 'device':
+      }
+      case 'device': {
         if (e.dangerous) warnings.push(`${e.at}: ${e.label} is a dangerous device (${e.type} ${e.major}:${e.minor}), declared on purpose: a jailed process can use it to reach the host`);
-        add({ kind: 'device', path: e.path, type: e.type, major: e.major, minor: e.minor, dangerous: e.dangerous, mode: e.mode ?? 0o600, ...owner(e, e.owner), at: e.at, label: e.label });
+        const { o, put } = owner(e, e.owner);
+        put({ kind: 'device', path: e.path, type: e.type, major: e.major, minor: e.minor, dangerous: e.dangerous, mode: e.mode ?? 0o600, ...o, at: e.at, label: e.label });
         break;
-      case 'text':
-        add(textTarget(e.path, e.content, e.mode ?? 0o644, owner(e, e.owner), e));
+      }
+      case 'text': {
+        const { o, put } = owner(e, e.owner);
+        put(textTarget(e.path, e.content, e.mode ?? 0o644, o, e));
         break;
-      case 'copy':
-        expandCopy(e, owner(e, e.owner), add, errors, warnings, root);
+      }
+      case 'copy': {
+        const { o, put } = owner(e, e.owner);
+        expandCopy(e, o, put, errors, warnings, root);
         break;
+      }
       case 'elf':
         expandElf(e, elf, add, errors, warnings);
         break;
@@ -144,9 +159,11 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
         if (layer?.pack) for (const t of packTargets(layer.pack, e.at, errors)) add({ ...t, at: e.at, label: e.label });
         break;
       }
-      case 'data':
-        add({ kind: 'dir', path: e.path, mode: e.mode ?? 0o755, ...owner(e, e.owner), at: e.at, label: e.label });
+      case 'data': {
+        const { o, put } = owner(e, e.owner);
+        put({ kind: 'dir', path: e.path, mode: e.mode ?? 0o755, ...o, at: e.at, label: e.label });
         break;
+      }
       case 'allow':
       case 'runtime':
         break;
@@ -173,9 +190,11 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
 
   if (accountEntries.length) {
     const first = accountEntries[0]!;
-    add(textTarget('/etc/passwd', Buffer.from(passwdText(accounts)), 0o644, { uid: 0, gid: 0 }, first));
-    add(textTarget('/etc/group', Buffer.from(groupText(accounts)), 0o644, { uid: 0, gid: 0 }, first));
-    add(textTarget('/etc/shadow', Buffer.from(shadowText(accounts)), 0o600, { uid: 0, gid: 0 }, first));
+    // Refused accounts are failed targets: -k does not write a passwd of root alone over the jail's.
+    const put = accountsOk ? add : toFailed;
+    put(textTarget('/etc/passwd', Buffer.from(passwdText(accounts)), 0o644, { uid: 0, gid: 0 }, first));
+    put(textTarget('/etc/group', Buffer.from(groupText(accounts)), 0o644, { uid: 0, gid: 0 }, first));
+    put(textTarget('/etc/shadow', Buffer.from(shadowText(accounts)), 0o600, { uid: 0, gid: 0 }, first));
   }
 
   const declared = [...byPath.values()];
@@ -183,7 +202,26 @@ export function expand(entryList: Entries, elf: ElfContext = new ElfContext(), l
   // Nothing rewritten: the paths are byPath's own, each once, so withParents may start
   // from byPath instead of building the same map again.
   const same = targets === declared;
-  return { entries, targets: withParents(targets, errors, same ? byPath : undefined), errors, warnings };
+  const all = withParents(targets, errors, same ? byPath : undefined);
+  return { entries, targets: failed.size ? withoutFailed(all, failed, warnings) : all, errors, warnings };
+}
+
+/**
+ * `targets` less the failed ones and what lies beneath them (a parent made implicitly for
+ * another entry included): as make skips a target whose prerequisite failed, one warning
+ * for each failed directory says how many were skipped because of it.
+ */
+function withoutFailed(targets: Target[], failed: ReadonlySet<string>, warnings: string[]): Target[] {
+  const skipped = new Map<string, number>();
+  const kept = targets.filter((t) => {
+    if (failed.has(t.path)) return false;
+    for (let p = parentOf(t.path); p !== '/'; p = parentOf(p)) {
+      if (failed.has(p)) { skipped.set(p, (skipped.get(p) ?? 0) + 1); return false; }
+    }
+    return true;
+  });
+  for (const [p, n] of skipped) warnings.push(`${n} target${n > 1 ? 's' : ''} beneath ${p} not built: the entry that declares ${p} failed (its error says why)`);
+  return kept;
 }
 
 function textTarget(p: string, content: Buffer, mode: number, o: { uid: number; gid: number }, e: { at: string; label: string }): Target {
@@ -270,12 +308,12 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
     } else if (type === S_IFREG) {
       let mode = e.mode ?? perm;
       if (!e.setuid) mode &= ~0o6000;
-      add({ kind: 'file', path: dest, source: src, sourceStamp: sourceStampOf(st), mode, uid, gid, at, label });
+      add({ kind: 'file', path: dest, source: src, sourceStamp: sourceStampOf(st), mode, uid, gid, at, label, sourceMode: e.mode === undefined });
     } else if (type === S_IFDIR) {
       const id = `${st.dev}:${st.ino}`;
       if (visited.has(id)) { warnings.push(`${e.at}: ${e.label}: ${src} loops back to a directory already copied; skipped`); return; }
       visited.add(id);
-      add({ kind: 'dir', path: dest, mode: perm & ~0o6000, uid, gid, at, label });
+      add({ kind: 'dir', path: dest, mode: perm & ~0o6000, uid, gid, at, label, sourceMode: true });
       let names: string[];
       try { names = fs.readdirSync(src); } catch (err) {
         errors.push(jailError('missing-source', `${e.at}: ${e.label}: cannot list ${src} (${(err as NodeJS.ErrnoException).code}).`, { path: src, entry: e.at }));
@@ -293,7 +331,8 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
     }
   };
 
-  if (isGlob(e.source)) {
+  const literal = isGlob(e.source) ? escapedPath(e.source) : e.source;
+  if (literal === undefined) {
     const base = globBase(e.source);
     const matches = globSync(e.source, COPY_GLOB);
     if (matches.length === 0) {
@@ -303,7 +342,7 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
     const destBase = e.to ?? base;
     for (const m of matches.sort()) one(m, path.posix.join(destBase, path.posix.relative(base, m)), true);
   } else {
-    one(path.posix.normalize(e.source).replace(/(.)\/$/, '$1'), e.to ?? path.posix.normalize(e.source).replace(/(.)\/$/, '$1'), true);
+    one(path.posix.normalize(literal).replace(/(.)\/$/, '$1'), e.to ?? path.posix.normalize(literal).replace(/(.)\/$/, '$1'), true);
   }
 }
 

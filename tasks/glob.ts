@@ -23,6 +23,15 @@ export function isGlob(p: string): boolean {
   return globby.isDynamicPattern(p);
 }
 
+/**
+ * The one path a pattern names when each of its glob characters is escaped (`/srv/a\[1\]/f`
+ * names `/srv/a[1]/f`), else undefined: it is copied as a plain path is, to `to` itself.
+ */
+export function escapedPath(p: string): string | undefined {
+  if (!p.includes('\\') || isGlob(p.replace(/\\./g, ''))) return undefined;
+  return p.replace(/\\(.)/g, '$1');
+}
+
 export function globSync(pattern: string, opts: import('globby').Options): string[] {
   if (!globby) throw new Error(`bug: glob ${pattern} met before prepareGlobs()`);
   return globby.globbySync(pattern, opts);
@@ -39,9 +48,16 @@ export const ELF_GLOB = { onlyFiles: true, dot: true, followSymbolicLinks: false
  * a directory every match lies beneath.
  */
 export function globBase(pattern: string): string {
+  return globParts(pattern).base;
+}
+
+/** globBase(), and the rest of the pattern after it. */
+export function globParts(pattern: string): { base: string; rest: string } {
   const parts = splitAtSlashes(pattern);
-  const i = parts.findIndex((c) => c !== '' && (mayBeGlob(c) && (!globby || globby.isDynamicPattern(c) || c.includes('/'))));
-  return parts.slice(0, i < 0 ? parts.length - 1 : i).join('/') || '/';
+  // A part whose glob characters are all escaped (`a\[1\]`) is static: the base holds it unescaped.
+  const i = parts.findIndex((c) => c !== '' && (mayBeGlob(c) && (!globby || globby.isDynamicPattern(c.replace(/\\./g, '')) || c.includes('/'))));
+  const n = i < 0 ? parts.length - 1 : i;
+  return { base: parts.slice(0, n).join('/').replace(/\\(.)/g, '$1') || '/', rest: parts.slice(n).join('/') };
 }
 
 /** Splits at `/` outside brackets, braces and parentheses (a group keeps its slashes). */

@@ -378,6 +378,7 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       applier.close();
     }
     report.errors.push(...result.errors);
+    for (const { path: p, count } of result.skipped) warn(`${count} target${count > 1 ? 's' : ''} beneath ${printable(p)} skipped: ${printable(p)} could not be written (its error says why)`);
     if (result.made.size) {
       const observed = new Map(plan.observed);
       for (const [p, st] of result.made) observed.set(p, st);

@@ -117,9 +117,12 @@ export function typeName(st: Stat): string {
   return 'special file';
 }
 
-function attrReasons(t: Target, st: Stat, out: string[]): string[] {
+/** `rec`: the last build's record: a mode taken from the source that moved while the output kept the one built is the source's change. */
+function attrReasons(t: Target, st: Stat, out: string[], rec?: Rec): string[] {
   const mode = st.mode & 0o7777;
-  if (t.kind !== 'symlink' && mode !== t.mode) out.push(`mode ${octal(mode)} != declared ${octal(t.mode)}`);
+  if (t.kind !== 'symlink' && mode !== t.mode) {
+    out.push(t.sourceMode && rec?.k === t.kind && rec.m === mode ? `source changed: mode ${octal(mode)} -> ${octal(t.mode)}` : `mode ${octal(mode)} != declared ${octal(t.mode)}`);
+  }
   if (st.uid !== t.uid || st.gid !== t.gid) out.push(`owner ${st.uid}:${st.gid} != declared ${t.uid}:${t.gid}`);
   return out;
 }
@@ -150,7 +153,7 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
   switch (t.kind) {
     case 'dir':
       if (!st.isDirectory()) return wrongType(reasons, st, 'a directory');
-      attrReasons(t, st, reasons);
+      attrReasons(t, st, reasons, rec);
       return reasons.length ? { reasons } : FRESH;
     case 'symlink': {
       if (!st.isSymbolicLink()) return wrongType(reasons, st, `a symlink to ${t.target}`);
@@ -181,7 +184,7 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
         return { reasons, refresh: reasons.length || rec?.l === t.linkTo ? undefined : recordOf(t) };
       }
       // Every reason is given (--explain): the bytes are judged even when the mode or owner is already wrong.
-      const attrs = (st.mode & 0o7777) !== t.mode || st.uid !== t.uid || st.gid !== t.gid ? attrReasons(t, st, []) : NO_REASONS;
+      const attrs = (st.mode & 0o7777) !== t.mode || st.uid !== t.uid || st.gid !== t.gid ? attrReasons(t, st, [], rec) : NO_REASONS;
       const outStamp = st.stamp;
       if (!rec || rec.k !== t.kind) {
         // Something is there that no build recorded (an interrupted build, a hand-made tree): keep it if it is right.

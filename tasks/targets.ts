@@ -23,6 +23,8 @@ interface Base {
    * `libs` group, for refreshing them alone after a host upgrade.
    */
   readonly library?: boolean;
+  /** The mode is the host source's, as the entry declares none: when it moves, the source changed, not the jailfile. */
+  readonly sourceMode?: boolean;
 }
 
 export interface DirTarget extends Base { readonly kind: 'dir' }

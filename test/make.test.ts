@@ -186,6 +186,28 @@ describe('a changed source', () => {
     expect(sourceStampOf(st, st.ctimeNs + 1_000_000n)).toBe(`${stampOf(st)}:racy`);
   });
 
+  it("says the source changed when a copy's mode follows its source's chmod, in every report", () => {
+    make();
+    const before = fingerprint(r.root);
+    fs.chmodSync(path.join(r.src, 'a.conf'), 0o600);
+    fs.chmodSync(path.join(r.src, 'site', 'img'), 0o700);
+    fs.chmodSync(path.join(r.src, 'b.conf'), 0o640); // declared mode 0600: the source's is not used
+    const expected = [
+      'update /etc/a.conf (file): source changed: mode 0644 -> 0600',
+      'update /var/www/site/img (dir): source changed: mode 0755 -> 0700',
+    ];
+    expect(changes(make('-n').stdout)).toEqual(expected.map((l) => `would ${l}`));
+    const json = JSON.parse(make('-n', '--json').stdout);
+    expect(json.updated.map((a: { path: string; kind: string; reason: string }) => `update ${a.path} (${a.kind}): ${a.reason}`).sort()).toEqual(expected);
+    const res = make('--explain');
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout).map((l) => l.replace(/ \[.*$/, ''))).toEqual(expected);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/a.conf', '/var/www/site/img']);
+    // A mode changed in ROOT is still told apart from the declared one.
+    fs.chmodSync(r.root + '/etc/a.conf', 0o644);
+    expect(changes(make().stdout)).toEqual(['update /etc/a.conf (file): mode 0644 != declared 0600']);
+  });
+
   it('follows a variable that changes generated content', () => {
     make();
     const before = fingerprint(r.root);
@@ -278,6 +300,28 @@ describe('globs', () => {
     expect(fs.readdirSync(r.root + '/srv').sort()).toEqual(['a.txt', 'b.txt']);
     expect(fs.statSync(r.root + '/usr/bin/bash').isFile()).toBe(true);
     expect(make('-q').code).toBe(0);
+  });
+
+  it('takes a source with `[...]` as a glob, and a source whose glob characters are escaped as that one path', () => {
+    fs.mkdirSync(path.join(r.src, 'a[1]'));
+    fs.mkdirSync(path.join(r.src, 'a1'));
+    fs.writeFileSync(path.join(r.src, 'a[1]', 'f'), 'literal\n');
+    fs.writeFileSync(path.join(r.src, 'a1', 'f'), 'one\n');
+    const at = (source: string, to: string) => {
+      r.jailfile(`import { defineJail, copy } from 'jail';\nexport default defineJail(({ SRC }) => [copy(${source}, { to: '${to}' })]);\n`);
+      const res = make('-n');
+      expect(res.code, res.stderr).toBe(0);
+      return changes(res.stdout).filter((l) => /\(file\)/.test(l)).map((l) => l.replace(/^would create (\S+) .*/, '$1'));
+    };
+    // As globby has it, [1] matches both a1 and a literal a[1]: both land beneath `to`.
+    expect(at(`SRC + '/a[1]/f'`, '/y')).toEqual(['/y/a1/f', '/y/a[1]/f']);
+    // Escaped, it is one host path, copied to `to` itself as any plain path is.
+    expect(at(`SRC + '/a\\\\[1\\\\]/f'`, '/y')).toEqual(['/y']);
+    expect(at(`SRC + '/a\\\\[1]/f'`, '/y')).toEqual(['/y']);
+    // An escaped part of a glob is part of its base.
+    expect(at(`SRC + '/a\\\\[1]/*'`, '/y')).toEqual(['/y/f']);
+    make();
+    expect(fs.readFileSync(r.root + '/y/f', 'utf8')).toBe('literal\n');
   });
 });
 
@@ -662,6 +706,50 @@ describe('flags and targets', () => {
     expect(spawnSync('chroot', [r.root, path.join(app, 'bin', 'prog')]).status).toBe(0);
   });
 
+  it('-k builds nothing of an entry whose owner does not resolve: its output stays as it was, -n agrees, and the rest is checked', () => {
+    r.jailfile(`import { defineJail, users, data, copy, text } from 'jail';
+export default defineJail(({ SRC, U = 'svc', GREETING = 'hi' }) => [
+  users({ [U]: { uid: 1001, gid: 1001 } }),
+  data('/var/db', { owner: 'svc', mode: 0o700 }),
+  text('/var/db/README', 'the service keeps its files here\\n'),
+  copy(SRC + '/a.conf', { to: '/etc/svc.conf', owner: 'svc' }),
+  text('/etc/motd', GREETING + '\\n'),
+  text('/bin/su', 'x\\n', { mode: 0o4755 }),
+]);
+`);
+    expect(make().code).toBe(0);
+    const own = (p: string) => { const st = fs.lstatSync(r.root + p); return `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)}`; };
+    expect([own('/var/db'), own('/etc/svc.conf')]).toEqual(['1001:1001 700', '1001:1001 644']);
+    // The user is renamed: the entries that name the old one fail; the greeting changes too.
+    const before = fingerprint(r.root);
+    const expected = ['/etc/group', '/etc/motd', '/etc/passwd', '/etc/shadow'];
+    const n = make('U=svc2', 'GREETING=hello', '-k', '-n');
+    expect(n.code).toBe(2);
+    expect(changes(n.stdout)).toEqual(expected.map((p) => `would update ${p} (text): content changed`));
+    const k = make('U=svc2', 'GREETING=hello', '-k');
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(/jailfile\.ts:4: data\("\/var\/db"\): owner "svc": no user svc/);
+    expect(k.stderr).toMatch(/jailfile\.ts:6: copy\(.*\): owner "svc": no user svc/);
+    expect(k.stderr).toContain('1 target beneath /var/db not built: the entry that declares /var/db failed');
+    expect(changes(k.stdout)).toEqual(expected.map((p) => `update ${p} (text): content changed`));
+    expect(touched(before, fingerprint(r.root))).toEqual(expected);
+    expect([own('/var/db'), own('/etc/svc.conf')]).toEqual(['1001:1001 700', '1001:1001 644']);
+    // What was built is checked as after any build.
+    expect(k.stderr).toMatch(/jail: finding: setuid \/bin\/su: /);
+  });
+
+  it('-k does not write the account files of refused users()', () => {
+    expect(make().code).toBe(0);
+    const passwd = fs.readFileSync(r.root + '/etc/passwd', 'utf8');
+    r.jailfile(JAILFILE(`users({ www: { uid: 81, gid: 80 } }),`));
+    const before = fingerprint(r.root);
+    const k = make('-k', 'GREETING=bye');
+    expect(k.code).toBe(2);
+    expect(changes(k.stdout)).toEqual(['update /etc/motd (text): content changed']);
+    expect(touched(before, fingerprint(r.root))).toEqual(['/etc/motd']);
+    expect(fs.readFileSync(r.root + '/etc/passwd', 'utf8')).toBe(passwd);
+  });
+
   it('-C changes directory first', () => {
     const res = r.jail('-C', r.dir, `ROOT=${r.root}`, `SRC=${r.src}`);
     expect(res.code, res.stderr).toBe(0);
@@ -932,7 +1020,13 @@ describe('exit status and errors', () => {
     const twice = make();
     expect(twice.code).toBe(2);
     expect(twice.stderr.match(/jail: error: /g)).toHaveLength(1);
-    expect(twice.stderr).toContain('jailfile.ts:4: users({ www-data }): user www-data is declared twice, differently (also at jailfile.ts:3)');
+    expect(twice.stderr).toContain('jailfile.ts:4: users({ www-data }): user www-data is declared twice, differently (also at jailfile.ts:3). They differ in uid: 33 vs 34. Remove one of the two entries, or make them agree.');
+    r.jailfile(`import { defineJail, users } from 'jail';\nexport default defineJail(() => [\n  users({ a: { uid: 1001, gid: 1001 } }),\n  users({ a: { uid: 1001, gid: 1001, shell: '/bin/sh', groups: [] } }),\n]);\n`);
+    expect(make().stderr).toContain('user a is declared twice, differently (also at jailfile.ts:3). They differ in shell: "/usr/sbin/nologin" vs "/bin/sh". Remove one');
+    r.jailfile(`import { defineJail, groups } from 'jail';\nexport default defineJail(() => [\n  groups({ staff: { gid: 50 } }),\n  groups({ staff: { gid: 51 }, root: { gid: 0 } }),\n]);\n`);
+    const g = make().stderr;
+    expect(g).toContain('jailfile.ts:4: groups({ staff, root }): group staff is declared twice with different gids (also at jailfile.ts:3): 50 vs 51. Remove one of the two entries, or make them agree.');
+    expect(g).toContain('jailfile.ts:4: groups({ staff, root }): group root is always present (gid 0); do not declare it');
   });
 
   it('names both entries of a conflicting declaration', () => {
@@ -988,12 +1082,43 @@ describe('exit status and errors', () => {
     try {
       const res = make();
       expect(res.code).toBe(2);
-      expect(res.stderr).toContain(`jail: error: Could not update /etc/a.conf (copy("${r.src}/a.conf") at jailfile.ts:8): operation not permitted (EPERM) writing in ${r.root}/etc; check the directory's attributes (lsattr), permissions and mount options, then run make again.`);
+      expect(res.stderr).toContain(`jail: error: Could not update /etc/a.conf (copy("${r.src}/a.conf") at jailfile.ts:8): operation not permitted (EPERM) writing in ${r.root}/etc; check its attributes (lsattr -d), permissions and mount options, then run make again.`);
       expect(res.stderr).not.toMatch(/\/proc\/self\/fd|EPERM: EPERM/);
     } finally {
       execFileSync('chattr', ['-i', r.root + '/etc']);
     }
     expect(fs.readFileSync(r.root + '/etc/a.conf', 'utf8')).toBe('alpha\n');
+    expect(changes(make().stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
+  });
+
+  it('a refused write names the path that refused; -k skips what lies beneath a directory that failed, with one count', () => {
+    for (const n of ['a', 'b', 'c']) fs.writeFileSync(path.join(r.src, 'site', 'img', `${n}.svg`), `<svg id="${n}"/>\n`);
+    expect(make().code).toBe(0);
+    const img = r.root + '/var/www/site/img';
+    execFileSync('chattr', ['+i', img]);
+    try {
+      const before = fingerprint(r.root);
+      const res = make('-B', '-k', '/var/www/site');
+      expect(res.code).toBe(2);
+      expect(res.stderr.match(/jail: error: /g)).toHaveLength(1);
+      expect(res.stderr).toContain(`jail: error: Could not update /var/www/site/img (copy("${r.src}/site") at jailfile.ts:10): operation not permitted (EPERM) setting the owner and mode of ${img}; check its attributes (lsattr -d), permissions and mount options, then run make again.`);
+      expect(res.stderr).toContain('jail: warning: 4 targets beneath /var/www/site/img skipped: /var/www/site/img could not be written (its error says why)');
+      // The rest beneath /var/www/site is built all the same.
+      expect(changes(res.stdout)).toEqual(['/var', '/var/www', '/var/www/site', '/var/www/site/home.html', '/var/www/site/index.html'].map((p) => `update ${p} (${p.endsWith('.html') ? (p.includes('home') ? 'symlink' : 'file') : 'dir'}): -B: rebuilding everything`));
+      expect(touched(before, fingerprint(r.root))).toEqual(['/var/www/site/home.html', '/var/www/site/index.html']);
+    } finally {
+      execFileSync('chattr', ['-i', img]);
+    }
+    // An immutable file refuses the rename over it: it is named, with its directory.
+    fs.writeFileSync(path.join(r.src, 'a.conf'), 'changed\n');
+    execFileSync('chattr', ['+i', r.root + '/etc/a.conf']);
+    try {
+      const res = make();
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain(`operation not permitted (EPERM) replacing ${r.root}/etc/a.conf (the file or its directory ${r.root}/etc refused); check the attributes of both (lsattr -d)`);
+    } finally {
+      execFileSync('chattr', ['-i', r.root + '/etc/a.conf']);
+    }
     expect(changes(make().stdout)).toEqual(['update /etc/a.conf (file): source changed: content']);
   });
 

@@ -14,6 +14,7 @@ import { CLI, REPO, fingerprint, rig, touched, type Rig } from './helpers.js';
 import { buildLib, buildProg, hasGcc } from '../fixtures/elf/build.js';
 import { UnexpectedTransition, WatchMachine } from '../tasks/watch/machine.js';
 import { coarseGlob } from '../tasks/watch/glob.js';
+import { prepareGlobs } from '../tasks/glob.js';
 
 describe('WatchMachine', () => {
   const machine = () => {
@@ -64,7 +65,7 @@ describe('WatchMachine', () => {
 
 describe('coarseGlob', () => {
   const t = (pattern: string, rel: string) => coarseGlob(pattern).test(rel.split('/'));
-  it('lets through what globby could match, and the directories on the way', () => {
+  it('lets through what globby could match, and the directories on the way', async () => {
     expect(coarseGlob('/usr/lib/*/libnss_*.so.2').base).toBe('/usr/lib');
     expect(t('/usr/lib/*/libnss_*.so.2', 'x86_64-linux-gnu')).toBe('partial');
     expect(t('/usr/lib/*/libnss_*.so.2', 'x86_64-linux-gnu/libnss_files.so.2')).toBe('full');
@@ -80,6 +81,10 @@ describe('coarseGlob', () => {
     // What it does not parse, it lets through (wider than globby, never narrower).
     expect(t('/srv/@(a|b).txt', 'zzz')).toBe('full');
     expect(t('/srv/{x/y,z}/*.txt', 'q/r/s')).toBe('full');
+    // An escaped part is static: part of the base, unescaped (watch mode has globby loaded by the build's analysis).
+    await prepareGlobs(['*']);
+    expect(coarseGlob('/srv/a\\[1]/*.txt').base).toBe('/srv/a[1]');
+    expect(t('/srv/a\\[1]/*.txt', 'x.txt')).toBe('full');
   });
 });
 

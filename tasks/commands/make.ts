@@ -22,9 +22,11 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   });
   if (p.json) io.out(jsonReport(report, { explain: p.explain }));
   else log.summary(report, shown);
+  // `clean` leaves nothing to check; a pack rebuild is checked like any build. Past failed
+  // targets (-k), what was built is checked all the same: `observed` says the plan was made.
+  const built = report.analysis && report.observed && (!report.errors.length || p.make.keepGoing);
+  if (!report.dryRun && built && !p.make.targets.includes('clean')) cheapChecks(report.analysis!, report.observed, io);
   if (report.errors.length) return 2;
-  // `clean` leaves nothing to check; a pack rebuild is checked like any build.
-  if (!report.dryRun && report.analysis?.ok && !p.make.targets.includes('clean')) cheapChecks(report.analysis, report.observed, io);
   if (p.make.question && report.created.length + report.updated.length + report.removed.length + report.installs.length > 0) return 1;
   return 0;
 }

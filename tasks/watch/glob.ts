@@ -11,7 +11,7 @@
 //    about what a glob matches (wireit #550 is what happens when they do).
 
 import { globbySync, isDynamicPattern } from 'globby';
-import { COPY_GLOB, ELF_GLOB, globBase, splitAtSlashes } from '../glob.js';
+import { COPY_GLOB, ELF_GLOB, globBase, globParts, splitAtSlashes } from '../glob.js';
 
 export type GlobFlavour = 'copy' | 'elf';
 
@@ -45,8 +45,7 @@ export interface CoarseGlob {
 
 /** Compiles the part of `pattern` after its base into a per-segment matcher (wider than globby, never narrower). */
 export function coarseGlob(pattern: string): CoarseGlob {
-  const base = globBase(pattern);
-  const rest = pattern.slice(base === '/' ? 1 : base.length + 1);
+  const { base, rest } = globParts(pattern);
   const parts = splitSegments(rest);
   if (parts === null) return { base, test: () => 'full' };
   const segs: Seg[] = parts.map((p) => (p === '**' ? GLOBSTAR : segmentRegex(p) ?? 'any'));
