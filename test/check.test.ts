@@ -183,6 +183,33 @@ describe('jail check', () => {
     expect(has(after, 'device', '/dev/mem')).toBe(true);
   });
 
+  it('reads uid and gid fields as the jail\'s libc does: +0, " 0", -0 are root, and a field that is not plain digits is a finding of its own', () => {
+    expect(make().code).toBe(0);
+    fs.appendFileSync(r.root + '/etc/passwd', 'svc:x:+0:1000::/:/bin/sh\nweb:x: 0:1001::/:/bin/sh\nneg:x:-0:1002::/:/bin/sh\n' +
+      'big:x:4294967296:1003::/:/bin/sh\nwrap:x:-18446744073709551615:1004::/:/usr/sbin/nologin\n');
+    fs.appendFileSync(r.root + '/etc/group', 'wheel:x:\t0:\n');
+    const { code, found } = findings();
+    expect(code).toBe(1);
+    const accounts = found.filter((f) => f.kind === 'accounts').map((f) => `${f.path} ${f.message}`);
+    // Three more roots, each also named for how it is written; the libc reads -18446744073709551615 as 1 and skips 4294967296.
+    const passwd = fs.readFileSync(r.root + '/etc/passwd', 'utf8').split('\n');
+    for (const [name, text] of [['svc', '"+0"'], ['web', '" 0"'], ['neg', '"-0"']]) {
+      const line = passwd.findIndex((l) => l.startsWith(name + ':')) + 1;
+      expect(accounts).toContain(`/etc/passwd account ${name} (line ${line}) has uid 0 (written ${text}, which the jail's libc reads as 0): a second root account, and whoever runs as it owns the jail (and can escape it)`);
+      expect(accounts.some((m) => m.includes(`account ${name} `) && m.includes(`uid field ${text}, which is not plain digits: the jail's libc reads it as 0 (root)`))).toBe(true);
+    }
+    expect(accounts.some((m) => /account big .*uid field "4294967296", above the largest id \(4294967295\): the jail's libc skips the whole line/.test(m))).toBe(true);
+    expect(accounts.some((m) => /account wrap .*uid field "-18446744073709551615", which is not plain digits: the jail's libc reads it as 1,/.test(m))).toBe(true);
+    expect(accounts.some((m) => /account (big|wrap) .*has uid 0/.test(m))).toBe(false);
+    expect(accounts.some((m) => m.startsWith('/etc/group group wheel ') && m.includes('gid field "\\t0", which is not plain digits: the jail\'s libc reads it as 0 (group root)'))).toBe(true);
+
+    // run names the line rather than saying the account is not there.
+    const run = r.jail('run', `ROOT=${r.root}`, '--user', 'svc', '--', '/bin/sh', '-c', 'true');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`The jail's etc/passwd has a line for svc, but its uid field "+0" is not a plain number (the jail's libc reads it as 0)`);
+    expect(run.stderr).not.toMatch(/No user svc/);
+  });
+
   it('allow() silences exactly the finding it names; a /* path accepts a kind beneath a directory; --json has the documented shape', () => {
     expect(make().code).toBe(0);
     fs.copyFileSync(r.root + '/usr/bin/ls', r.root + '/usr/bin/ls-suid');

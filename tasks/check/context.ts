@@ -7,7 +7,13 @@ import type { Target } from '../targets.js';
 import type { RootReader } from './reader.js';
 import type { Finding, FindingKind, Node } from './types.js';
 
-export interface JailAccount { name: string; passwd: string; uid: number; gid: number; home: string; shell: string; line: number }
+export interface JailAccount {
+  name: string; passwd: string; uid: number; gid: number; home: string; shell: string; line: number;
+  /** The uid field as written, when it is not plain digits (`+0`, ` 0`). */
+  uidText?: string;
+}
+/** A uid or gid field that is not plain digits, or too large: what the libc reads of it (undefined: it skips the line). */
+export interface OddId { file: '/etc/passwd' | '/etc/group'; name: string; line: number; field: 'uid' | 'gid'; text: string; id: number | undefined }
 
 export interface Context {
   readonly root: string;
@@ -26,6 +32,10 @@ export interface Context {
   readonly accounts: JailAccount[];
   /** The jail's etc/group: gid -> name. */
   readonly groups: Map<number, string>;
+  /** The jail's etc/group: gid -> the members its line lists. */
+  readonly members: Map<number, string[]>;
+  /** uid and gid fields of etc/passwd and etc/group that are not plain digits. */
+  readonly oddIds: OddId[];
   add(kind: FindingKind, path: string, message: string, fix: string): void;
   note(message: string): void;
 }

@@ -24,7 +24,9 @@
 //   (its own links, such as elf()'s mirrored chains and /etc/localtime, are the author's),
 //   and a relative link that climbs above ROOT when the host resolves it (through the
 //   links on its way) or just as written.
-// - accounts: uid 0 other than root; a password hash or an empty password in etc/passwd
+// - accounts: uid 0 other than root, the ids read as the jail's glibc reads them (`+0`,
+//   ` 0` and `-0` are 0); a uid or gid field that is not plain digits, or that the libc
+//   skips the line for; a password hash or an empty password in etc/passwd
 //   or etc/shadow (only `*`, `!`, `!!`, `!*`... pass); a login shell missing from the jail,
 //   except nologin and false, whose absence refuses the login just the same.
 // allow(kind, path) accepts one finding; a path ending in `/*` accepts the kind beneath a
@@ -127,13 +129,13 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
       notes.push(...w.notes);
     }
 
-    const { accounts, groups } = readAccounts(reader);
+    const { accounts, groups, members, oddIds } = readAccounts(reader);
     const out = collector();
     // Rules that look beyond a node (where a link leads) ask for what is in hand first:
     // the stats the build just took, or the walk's.
     const node = (p: string) => (byPath ??= new Map(nodes.map((n) => [n.path, n]))).get(p);
     const ctx: Context = {
-      root, reader, nodes, cheap, records: manifest?.records ?? {}, accounts, groups, add: out.add, note: (m) => notes.push(m),
+      root, reader, nodes, cheap, records: manifest?.records ?? {}, accounts, groups, members, oddIds, add: out.add, note: (m) => notes.push(m),
       get declared() { return declared(); },
       lstat: (p) => node(p)?.st ?? reader.lstat(p),
       readlink: (p) => { const n = node(p); return n?.st.isSymbolicLink() && n.link !== undefined ? n.link : reader.readlink(p); },
