@@ -210,6 +210,44 @@ describe('jail check', () => {
     expect(run.stderr).not.toMatch(/No user svc/);
   });
 
+  it('a planted etc/ld.so.preload is drift naming what it loads, and so is an ELF file or #! script no target declares outside data() directories', () => {
+    r.jailfile(`
+import { defineJail, elf, dir, text, users, data } from 'jail';
+export default defineJail(({ PRELOAD }) => [
+  elf('/bin/sh'),
+  dir(['/etc', '/srv']),
+  users({ toy: { uid: 90, gid: 90, home: '/var/toy', shell: '/usr/sbin/nologin' } }),
+  data('/var/toy', { owner: 'toy' }),
+  PRELOAD === 'yes' && text('/etc/ld.so.preload', ''),
+]);`);
+    expect(make().code).toBe(0);
+    expect(findings()).toMatchObject({ code: 0, found: [] });
+    const lib = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libz.so.1');
+    fs.copyFileSync(lib, r.root + '/srv/libhid.so');
+    fs.writeFileSync(r.root + '/etc/ld.so.preload', '/srv/libhid.so # every program\n/srv/other.so\n');
+    fs.writeFileSync(r.root + '/srv/run.sh', '#!/bin/sh\nexec /bin/sh -i\n', { mode: 0o755 });
+    // Not drift: a plain file, a #! file nobody can execute, and what the service writes in its data() directory.
+    fs.writeFileSync(r.root + '/srv/notes.txt', 'notes\n');
+    fs.writeFileSync(r.root + '/srv/draft.sh', '#!/bin/sh\n', { mode: 0o644 });
+    fs.mkdirSync(r.root + '/var/toy/cgi');
+    fs.writeFileSync(r.root + '/var/toy/cgi/hello.cgi', '#!/bin/sh\necho hello\n', { mode: 0o755 });
+    fs.copyFileSync(lib, r.root + '/var/toy/cgi/libtoy.so');
+    fs.chownSync(r.root + '/var/toy/cgi', 90, 90);
+    fs.chownSync(r.root + '/var/toy/cgi/hello.cgi', 90, 90);
+    const { code, found } = findings();
+    expect(code).toBe(1);
+    expect(pairs(found).filter((p) => p.startsWith('drift ')).sort()).toEqual(['drift /etc/ld.so.preload', 'drift /srv/libhid.so', 'drift /srv/run.sh']);
+    const preload = found.find((f) => f.path === '/etc/ld.so.preload')!;
+    expect(preload.message).toBe('exists and no target declares it (it names /srv/libhid.so, /srv/other.so): the loader loads every library it names ' +
+      'into every program of the jail, before the program\'s own, so whoever wrote it runs code in every process');
+    expect(found.find((f) => f.path === '/srv/run.sh')!.message).toMatch(/^is an executable #! script \(for \/bin\/sh\) \(mode 0755\) that no target declares, outside every data\(\) directory/);
+    expect(found.find((f) => f.path === '/srv/libhid.so')!.message).toMatch(/^is an ELF file \(mode 0644\)/);
+
+    // A preload the jailfile declares is the author's: not drift while it holds what was built.
+    expect(make('PRELOAD=yes').code).toBe(0);
+    expect(pairs(findings('PRELOAD=yes').found).filter((p) => p.startsWith('drift '))).toEqual(['drift /srv/libhid.so', 'drift /srv/run.sh']);
+  });
+
   it('allow() silences exactly the finding it names; a /* path accepts a kind beneath a directory; --json has the documented shape', () => {
     expect(make().code).toBe(0);
     fs.copyFileSync(r.root + '/usr/bin/ls', r.root + '/usr/bin/ls-suid');

@@ -26,6 +26,8 @@ export interface Context {
   readlink(p: string): string | undefined;
   readonly cheap: boolean;
   readonly declared: Map<string, Target>;
+  /** The jailfile's data() directories: what lies beneath them is the service's to write. */
+  readonly dataDirs: readonly string[];
   /** The last build's record (empty when there is none). */
   readonly records: Record<string, Rec>;
   /** The jail's etc/passwd, read as data. */

@@ -19,7 +19,8 @@
 // - drift: a path the last build recorded that is no longer what it wrote (judged by
 //   plan() against the record, so a jailfile edit or a host upgrade is not drift), and an
 //   ELF or executable file in bin, sbin, lib*, usr/{bin,sbin,lib*}, usr/local/... that no
-//   target declares.
+//   target declares, an ELF file or executable #! script no target declares anywhere
+//   outside data() directories, and an etc/ld.so.preload no target declares.
 // - escape-symlink: an absolute link to outside ROOT that the jailfile did not declare
 //   (its own links, such as elf()'s mirrored chains and /etc/localtime, are the author's),
 //   and a relative link that climbs above ROOT when the host resolves it (through the
@@ -135,7 +136,8 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
     // the stats the build just took, or the walk's.
     const node = (p: string) => (byPath ??= new Map(nodes.map((n) => [n.path, n]))).get(p);
     const ctx: Context = {
-      root, reader, nodes, cheap, records: manifest?.records ?? {}, accounts, groups, members, oddIds, add: out.add, note: (m) => notes.push(m),
+      root, reader, nodes, cheap, records: manifest?.records ?? {}, accounts, groups, members, oddIds,
+      dataDirs: input.entries.flatMap((e) => (e.kind === 'data' ? [e.path] : [])), add: out.add, note: (m) => notes.push(m),
       get declared() { return declared(); },
       lstat: (p) => node(p)?.st ?? reader.lstat(p),
       readlink: (p) => { const n = node(p); return n?.st.isSymbolicLink() && n.link !== undefined ? n.link : reader.readlink(p); },
