@@ -248,6 +248,52 @@ export default defineJail(({ PRELOAD }) => [
     expect(pairs(findings('PRELOAD=yes').found).filter((p) => p.startsWith('drift '))).toEqual(['drift /srv/libhid.so', 'drift /srv/run.sh']);
   });
 
+  it('a data() directory and what its service writes there are not world-writable findings; a program beneath a sticky /tmp is not either; a group\'s write bit names who can use it', () => {
+    // A program built under a host /tmp path lands beneath the jail's sticky /tmp.
+    fs.writeFileSync(path.join(r.src, 'tool.c'), 'int main(void) { return 0; }\n');
+    execFileSync('gcc', ['-o', path.join(r.src, 'tool'), path.join(r.src, 'tool.c')]);
+    const tool = path.join(r.src, 'tool');
+    expect(tool.startsWith('/tmp/')).toBe(true);
+    r.jailfile(`
+import { defineJail, elf, dir, users, data } from 'jail';
+export default defineJail(() => [
+  elf('/bin/sh', ${JSON.stringify(tool)}),
+  dir('/tmp', { mode: 0o1777 }),
+  users({
+    toy: { uid: 90, gid: 90, home: '/var/toy', shell: '/usr/sbin/nologin' },
+    ops: { uid: 91, gid: 91, home: '/', shell: '/usr/sbin/nologin' },
+  }),
+  data('/var/toy', { owner: 'toy' }),
+]);`);
+    expect(make().code).toBe(0);
+    // The service writes its own CGI directory and script, as the README's layout has it.
+    fs.mkdirSync(r.root + '/var/toy/cgi');
+    fs.writeFileSync(r.root + '/var/toy/cgi/hello.cgi', '#!/bin/sh\necho hello\n', { mode: 0o755 });
+    fs.chownSync(r.root + '/var/toy/cgi', 90, 90);
+    fs.chownSync(r.root + '/var/toy/cgi/hello.cgi', 90, 90);
+    const clean = check();
+    expect(clean.stdout, clean.stderr).toBe('jail check: clean\n');
+    expect(clean.code).toBe(0);
+
+    // A library group root may write: only gid 0 can, which no service account of the jail has.
+    const libc = realInJail(jailDeps(tool)['libc.so.6']!);
+    fs.chmodSync(r.root + libc, 0o775);
+    const group = findings().found.filter((f) => f.kind === 'world-writable');
+    expect(group.map((f) => `${f.path}: ${f.message}`)).toEqual([
+      `${libc}: file is writable by group root (mode 0775): no account of the jail but root is in group root, so only a process that gains gid 0 (a setgid program, say) can change it`,
+    ]);
+    // ops put in group root by the jail's etc/group is named.
+    fs.writeFileSync(r.root + '/etc/group', fs.readFileSync(r.root + '/etc/group', 'utf8').replace(/^root:x:0:$/m, 'root:x:0:ops'));
+    expect(findings().found.find((f) => f.kind === 'world-writable' && f.path === libc)?.message).toMatch(/: ops \(of group root\) can change it$/);
+    expect(make().code).toBe(0);
+
+    // The sticky /tmp still guards nothing once an entry on the program's way is a service's.
+    const first = '/' + tool.split('/')[1] + '/' + tool.split('/')[2];
+    fs.chownSync(r.root + first, 91, 91);
+    const exposed = findings().found.filter((f) => f.kind === 'world-writable').map((f) => f.path);
+    expect(exposed).toEqual(['/tmp', first]);
+  });
+
   it('allow() silences exactly the finding it names; a /* path accepts a kind beneath a directory; --json has the documented shape', () => {
     expect(make().code).toBe(0);
     fs.copyFileSync(r.root + '/usr/bin/ls', r.root + '/usr/bin/ls-suid');

@@ -9,9 +9,11 @@
 // - setuid: a regular file with setuid or setgid, or file capabilities (read with the
 //   host's getcap; skipped with a note when there is none).
 // - world-writable: a group- or world-writable directory or file, except a sticky
-//   directory that lies on no path to a program, library or etc (a tmp); and anything on
-//   those paths (the root, their directories, the files themselves) owned by a non-root
-//   account of the jail's etc/passwd.
+//   directory that lies on no path to a program, library or etc (a tmp), or that root
+//   owns and lies only on the way to root-owned entries (a /tmp holding a program's
+//   directory); and anything on those paths (the root, their directories, the files
+//   themselves) owned by a non-root account of the jail's etc/passwd. An executable in a
+//   data() directory is the service's own and puts no path under that rule.
 // - device: a device node other than null 1:3, zero 1:5, full 1:7, random 1:8, urandom
 //   1:9, tty 5:0, console 5:1, ptmx 5:2 (by number, wherever it lies), every block device,
 //   and a /dev/<one of those names> with other numbers.
