@@ -183,6 +183,117 @@ describe('jail check', () => {
     expect(has(after, 'device', '/dev/mem')).toBe(true);
   });
 
+  it('reads uid and gid fields as the jail\'s libc does: +0, " 0", -0 are root, and a field that is not plain digits is a finding of its own', () => {
+    expect(make().code).toBe(0);
+    fs.appendFileSync(r.root + '/etc/passwd', 'svc:x:+0:1000::/:/bin/sh\nweb:x: 0:1001::/:/bin/sh\nneg:x:-0:1002::/:/bin/sh\n' +
+      'big:x:4294967296:1003::/:/bin/sh\nwrap:x:-18446744073709551615:1004::/:/usr/sbin/nologin\n');
+    fs.appendFileSync(r.root + '/etc/group', 'wheel:x:\t0:\n');
+    const { code, found } = findings();
+    expect(code).toBe(1);
+    const accounts = found.filter((f) => f.kind === 'accounts').map((f) => `${f.path} ${f.message}`);
+    // Three more roots, each also named for how it is written; the libc reads -18446744073709551615 as 1 and skips 4294967296.
+    const passwd = fs.readFileSync(r.root + '/etc/passwd', 'utf8').split('\n');
+    for (const [name, text] of [['svc', '"+0"'], ['web', '" 0"'], ['neg', '"-0"']]) {
+      const line = passwd.findIndex((l) => l.startsWith(name + ':')) + 1;
+      expect(accounts).toContain(`/etc/passwd account ${name} (line ${line}) has uid 0 (written ${text}, which the jail's libc reads as 0): a second root account, and whoever runs as it owns the jail (and can escape it)`);
+      expect(accounts.some((m) => m.includes(`account ${name} `) && m.includes(`uid field ${text}, which is not plain digits: the jail's libc reads it as 0 (root)`))).toBe(true);
+    }
+    expect(accounts.some((m) => /account big .*uid field "4294967296", above the largest id \(4294967295\): the jail's libc skips the whole line/.test(m))).toBe(true);
+    expect(accounts.some((m) => /account wrap .*uid field "-18446744073709551615", which is not plain digits: the jail's libc reads it as 1,/.test(m))).toBe(true);
+    expect(accounts.some((m) => /account (big|wrap) .*has uid 0/.test(m))).toBe(false);
+    expect(accounts.some((m) => m.startsWith('/etc/group group wheel ') && m.includes('gid field "\\t0", which is not plain digits: the jail\'s libc reads it as 0 (group root)'))).toBe(true);
+
+    // run names the line rather than saying the account is not there.
+    const run = r.jail('run', `ROOT=${r.root}`, '--user', 'svc', '--', '/bin/sh', '-c', 'true');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`The jail's etc/passwd has a line for svc, but its uid field "+0" is not a plain number (the jail's libc reads it as 0)`);
+    expect(run.stderr).not.toMatch(/No user svc/);
+  });
+
+  it('a planted etc/ld.so.preload is drift naming what it loads, and so is an ELF file or #! script no target declares outside data() directories', () => {
+    r.jailfile(`
+import { defineJail, elf, dir, text, users, data } from 'jail';
+export default defineJail(({ PRELOAD }) => [
+  elf('/bin/sh'),
+  dir(['/etc', '/srv']),
+  users({ toy: { uid: 90, gid: 90, home: '/var/toy', shell: '/usr/sbin/nologin' } }),
+  data('/var/toy', { owner: 'toy' }),
+  PRELOAD === 'yes' && text('/etc/ld.so.preload', ''),
+]);`);
+    expect(make().code).toBe(0);
+    expect(findings()).toMatchObject({ code: 0, found: [] });
+    const lib = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libz.so.1');
+    fs.copyFileSync(lib, r.root + '/srv/libhid.so');
+    fs.writeFileSync(r.root + '/etc/ld.so.preload', '/srv/libhid.so # every program\n/srv/other.so\n');
+    fs.writeFileSync(r.root + '/srv/run.sh', '#!/bin/sh\nexec /bin/sh -i\n', { mode: 0o755 });
+    // Not drift: a plain file, a #! file nobody can execute, and what the service writes in its data() directory.
+    fs.writeFileSync(r.root + '/srv/notes.txt', 'notes\n');
+    fs.writeFileSync(r.root + '/srv/draft.sh', '#!/bin/sh\n', { mode: 0o644 });
+    fs.mkdirSync(r.root + '/var/toy/cgi');
+    fs.writeFileSync(r.root + '/var/toy/cgi/hello.cgi', '#!/bin/sh\necho hello\n', { mode: 0o755 });
+    fs.copyFileSync(lib, r.root + '/var/toy/cgi/libtoy.so');
+    fs.chownSync(r.root + '/var/toy/cgi', 90, 90);
+    fs.chownSync(r.root + '/var/toy/cgi/hello.cgi', 90, 90);
+    const { code, found } = findings();
+    expect(code).toBe(1);
+    expect(pairs(found).filter((p) => p.startsWith('drift ')).sort()).toEqual(['drift /etc/ld.so.preload', 'drift /srv/libhid.so', 'drift /srv/run.sh']);
+    const preload = found.find((f) => f.path === '/etc/ld.so.preload')!;
+    expect(preload.message).toBe('exists and no target declares it (it names /srv/libhid.so, /srv/other.so): the loader loads every library it names ' +
+      'into every program of the jail, before the program\'s own, so whoever wrote it runs code in every process');
+    expect(found.find((f) => f.path === '/srv/run.sh')!.message).toMatch(/^is an executable #! script \(for \/bin\/sh\) \(mode 0755\) that no target declares, outside every data\(\) directory/);
+    expect(found.find((f) => f.path === '/srv/libhid.so')!.message).toMatch(/^is an ELF file \(mode 0644\)/);
+
+    // A preload the jailfile declares is the author's: not drift while it holds what was built.
+    expect(make('PRELOAD=yes').code).toBe(0);
+    expect(pairs(findings('PRELOAD=yes').found).filter((p) => p.startsWith('drift '))).toEqual(['drift /srv/libhid.so', 'drift /srv/run.sh']);
+  });
+
+  it('a data() directory and what its service writes there are not world-writable findings; a program beneath a sticky /tmp is not either; a group\'s write bit names who can use it', () => {
+    // A program built under a host /tmp path lands beneath the jail's sticky /tmp.
+    fs.writeFileSync(path.join(r.src, 'tool.c'), 'int main(void) { return 0; }\n');
+    execFileSync('gcc', ['-o', path.join(r.src, 'tool'), path.join(r.src, 'tool.c')]);
+    const tool = path.join(r.src, 'tool');
+    expect(tool.startsWith('/tmp/')).toBe(true);
+    r.jailfile(`
+import { defineJail, elf, dir, users, data } from 'jail';
+export default defineJail(() => [
+  elf('/bin/sh', ${JSON.stringify(tool)}),
+  dir('/tmp', { mode: 0o1777 }),
+  users({
+    toy: { uid: 90, gid: 90, home: '/var/toy', shell: '/usr/sbin/nologin' },
+    ops: { uid: 91, gid: 91, home: '/', shell: '/usr/sbin/nologin' },
+  }),
+  data('/var/toy', { owner: 'toy' }),
+]);`);
+    expect(make().code).toBe(0);
+    // The service writes its own CGI directory and script, as the README's layout has it.
+    fs.mkdirSync(r.root + '/var/toy/cgi');
+    fs.writeFileSync(r.root + '/var/toy/cgi/hello.cgi', '#!/bin/sh\necho hello\n', { mode: 0o755 });
+    fs.chownSync(r.root + '/var/toy/cgi', 90, 90);
+    fs.chownSync(r.root + '/var/toy/cgi/hello.cgi', 90, 90);
+    const clean = check();
+    expect(clean.stdout, clean.stderr).toBe('jail check: clean\n');
+    expect(clean.code).toBe(0);
+
+    // A library group root may write: only gid 0 can, which no service account of the jail has.
+    const libc = realInJail(jailDeps(tool)['libc.so.6']!);
+    fs.chmodSync(r.root + libc, 0o775);
+    const group = findings().found.filter((f) => f.kind === 'world-writable');
+    expect(group.map((f) => `${f.path}: ${f.message}`)).toEqual([
+      `${libc}: file is writable by group root (mode 0775): no account of the jail but root is in group root, so only a process that gains gid 0 (a setgid program, say) can change it`,
+    ]);
+    // ops put in group root by the jail's etc/group is named.
+    fs.writeFileSync(r.root + '/etc/group', fs.readFileSync(r.root + '/etc/group', 'utf8').replace(/^root:x:0:$/m, 'root:x:0:ops'));
+    expect(findings().found.find((f) => f.kind === 'world-writable' && f.path === libc)?.message).toMatch(/: ops \(of group root\) can change it$/);
+    expect(make().code).toBe(0);
+
+    // The sticky /tmp still guards nothing once an entry on the program's way is a service's.
+    const first = '/' + tool.split('/')[1] + '/' + tool.split('/')[2];
+    fs.chownSync(r.root + first, 91, 91);
+    const exposed = findings().found.filter((f) => f.kind === 'world-writable').map((f) => f.path);
+    expect(exposed).toEqual(['/tmp', first]);
+  });
+
   it('allow() silences exactly the finding it names; a /* path accepts a kind beneath a directory; --json has the documented shape', () => {
     expect(make().code).toBe(0);
     fs.copyFileSync(r.root + '/usr/bin/ls', r.root + '/usr/bin/ls-suid');

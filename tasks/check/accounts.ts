@@ -8,7 +8,8 @@
 
 import { jsString } from '../printable.js';
 import { RootPaths } from '../elf/index.js';
-import type { Context, JailAccount } from './context.js';
+import { isPlainId, libcId } from '../passwd-id.js';
+import type { Context, JailAccount, OddId } from './context.js';
 import type { RootReader } from './reader.js';
 
 const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
@@ -27,24 +28,43 @@ export function readJailFile(reader: RootReader, jailPath: string, max = MAX_ACC
 function lines(text: string | undefined): { fields: string[]; line: number }[] {
   if (text === undefined) return [];
   const out: { fields: string[]; line: number }[] = [];
-  text.split('\n').forEach((l, i) => {
-    if (l.trim() === '' || l.startsWith('#') || l.startsWith('+') || l.startsWith('-')) return;
+  text.split('\n').forEach((raw, i) => {
+    // glibc skips a line's leading whitespace, then empty and # lines; +/- lines are NIS's (nss_compat), never an account of nss_files.
+    const l = raw.replace(/^[ \t\v\f\r]+/, '');
+    if (l === '' || l.startsWith('#') || l.startsWith('+') || l.startsWith('-')) return;
     out.push({ fields: l.split(':'), line: i + 1 });
   });
   return out;
 }
 
-export function readAccounts(reader: RootReader): { accounts: JailAccount[]; groups: Map<number, string> } {
+export function readAccounts(reader: RootReader): { accounts: JailAccount[]; groups: Map<number, string>; members: Map<number, string[]>; oddIds: OddId[] } {
   const accounts: JailAccount[] = [];
+  const oddIds: OddId[] = [];
+  /** The id the libc reads from field `i` of a line, noting a field that is not plain digits. */
+  const id = (file: OddId['file'], f: string[], i: number, field: OddId['field'], line: number): number | undefined => {
+    const text = f[i] ?? '';
+    const v = libcId(text);
+    if (!isPlainId(text) || v === undefined) oddIds.push({ file, name: f[0]!, line, field, text, id: v });
+    return v;
+  };
   for (const { fields: f, line } of lines(readJailFile(reader, '/etc/passwd').text)) {
-    if (f.length < 7 || !/^\d+$/.test(f[2] ?? '') || !/^\d+$/.test(f[3] ?? '')) continue;
-    accounts.push({ name: f[0]!, passwd: f[1]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f.slice(6).join(':'), line });
+    if (f.length < 7) continue;
+    const uid = id('/etc/passwd', f, 2, 'uid', line);
+    const gid = id('/etc/passwd', f, 3, 'gid', line);
+    if (uid === undefined || gid === undefined) continue; // the libc skips the line: no account
+    accounts.push({ name: f[0]!, passwd: f[1]!, uid, gid, home: f[5]!, shell: f.slice(6).join(':'), line, ...(isPlainId(f[2]!) ? {} : { uidText: f[2]! }) });
   }
   const groups = new Map<number, string>();
-  for (const { fields: f } of lines(readJailFile(reader, '/etc/group').text)) {
-    if (f.length >= 3 && /^\d+$/.test(f[2] ?? '') && !groups.has(Number(f[2]))) groups.set(Number(f[2]), f[0]!);
+  const members = new Map<number, string[]>();
+  for (const { fields: f, line } of lines(readJailFile(reader, '/etc/group').text)) {
+    if (f.length < 3) continue;
+    const gid = id('/etc/group', f, 2, 'gid', line);
+    if (gid === undefined || groups.has(gid)) continue; // getgrgid finds the first line
+    groups.set(gid, f[0]!);
+    const list = (f[3] ?? '').split(',').filter((m) => m !== '');
+    if (list.length) members.set(gid, list);
   }
-  return { accounts, groups };
+  return { accounts, groups, members, oddIds };
 }
 
 export function checkAccounts(ctx: Context): void {
@@ -52,7 +72,8 @@ export function checkAccounts(ctx: Context): void {
   for (const a of ctx.accounts) {
     const who = `account ${a.name} (line ${a.line})`;
     if (a.uid === 0 && a.name !== 'root') {
-      ctx.add('accounts', '/etc/passwd', `${who} has uid 0: a second root account, and whoever runs as it owns the jail (and can escape it)`,
+      const written = a.uidText === undefined ? '' : ` (written ${JSON.stringify(a.uidText)}, which the jail's libc reads as 0)`;
+      ctx.add('accounts', '/etc/passwd', `${who} has uid 0${written}: a second root account, and whoever runs as it owns the jail (and can escape it)`,
         `remove the line, or give the account an unprivileged uid; declare accounts with users() instead of editing the file`);
     }
     if (a.passwd === '') {
@@ -74,6 +95,18 @@ export function checkAccounts(ctx: Context): void {
     if (look.kind !== 'found' || !look.st.isFile()) {
       ctx.add('accounts', '/etc/passwd', `${who} has the login shell ${shell}${a.shell === '' ? ' (an empty field means /bin/sh)' : ''}, which is not in the jail: logins, su and programs that run $SHELL fail`,
         `add the shell with elf(${jsString(shell)}), or set the account's shell to /usr/sbin/nologin`);
+    }
+  }
+
+  for (const o of ctx.oddIds) {
+    const who = `${o.file === '/etc/group' ? 'group' : 'account'} ${o.name} (line ${o.line})`;
+    const what = `${who} has the ${o.field} field ${JSON.stringify(o.text)}, ${isPlainId(o.text) ? 'above the largest id (4294967295)' : 'which is not plain digits'}`;
+    if (o.id === undefined) {
+      ctx.add('accounts', o.file, `${what}: the jail's libc skips the whole line, so programs in the jail do not see the ${o.file === '/etc/group' ? 'group' : 'account'} a person reading the file sees`,
+        `write the ${o.field} as plain digits, or remove the line; declare ${o.file === '/etc/group' ? 'groups with groups()' : 'accounts with users()'} instead of editing the file`);
+    } else {
+      ctx.add('accounts', o.file, `${what}: the jail's libc reads it as ${o.id}${o.id === 0 ? (o.field === 'uid' ? ' (root)' : ' (group root)') : ''}, which is not what a person or a tool that wants digits reads`,
+        `write it as ${o.id}${o.id === 0 && o.name !== 'root' ? ` if that is meant, else give the ${o.file === '/etc/group' ? 'group' : 'account'} an unprivileged ${o.field}` : ''}; declare ${o.file === '/etc/group' ? 'groups with groups()' : 'accounts with users()'} instead of editing the file`);
     }
   }
 

@@ -7,7 +7,13 @@ import type { Target } from '../targets.js';
 import type { RootReader } from './reader.js';
 import type { Finding, FindingKind, Node } from './types.js';
 
-export interface JailAccount { name: string; passwd: string; uid: number; gid: number; home: string; shell: string; line: number }
+export interface JailAccount {
+  name: string; passwd: string; uid: number; gid: number; home: string; shell: string; line: number;
+  /** The uid field as written, when it is not plain digits (`+0`, ` 0`). */
+  uidText?: string;
+}
+/** A uid or gid field that is not plain digits, or too large: what the libc reads of it (undefined: it skips the line). */
+export interface OddId { file: '/etc/passwd' | '/etc/group'; name: string; line: number; field: 'uid' | 'gid'; text: string; id: number | undefined }
 
 export interface Context {
   readonly root: string;
@@ -20,12 +26,18 @@ export interface Context {
   readlink(p: string): string | undefined;
   readonly cheap: boolean;
   readonly declared: Map<string, Target>;
+  /** The jailfile's data() directories: what lies beneath them is the service's to write. */
+  readonly dataDirs: readonly string[];
   /** The last build's record (empty when there is none). */
   readonly records: Record<string, Rec>;
   /** The jail's etc/passwd, read as data. */
   readonly accounts: JailAccount[];
   /** The jail's etc/group: gid -> name. */
   readonly groups: Map<number, string>;
+  /** The jail's etc/group: gid -> the members its line lists. */
+  readonly members: Map<number, string[]>;
+  /** uid and gid fields of etc/passwd and etc/group that are not plain digits. */
+  readonly oddIds: OddId[];
   add(kind: FindingKind, path: string, message: string, fix: string): void;
   note(message: string): void;
 }

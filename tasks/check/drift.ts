@@ -2,7 +2,9 @@
 // itself (the targets are rebuilt from the manifest), so an edit of the jailfile or a host
 // upgrade since the last build is not drift, while an edited, retyped, chmod'ed,
 // hard-linked or deleted output is. Beside that: an executable or library in a program or
-// library directory that no target declares.
+// library directory that no target declares, an ELF file or executable #! script no target
+// declares anywhere outside the service's data() directories, and an undeclared
+// etc/ld.so.preload.
 
 import { createHash } from 'node:crypto';
 import { isRecordPath, type Manifest, type Rec } from '../manifest.js';
@@ -10,6 +12,7 @@ import { plan } from '../plan.js';
 import { comparePaths, octal, parentOf, type Target } from '../targets.js';
 import type { Context } from './context.js';
 import { hasExecBits, inProgramOrLibraryDir } from './paths.js';
+import { readJailFile } from './accounts.js';
 
 const MAX_TEXT = 64 * 1024 * 1024;
 
@@ -87,11 +90,31 @@ function checkRecorded(ctx: Context, manifest: Manifest): void {
 
 function checkUnexpected(ctx: Context): void {
   for (const n of ctx.nodes) {
-    if (!n.st.isFile() || !inProgramOrLibraryDir(n.path)) continue;
-    if (!hasExecBits(n.st) && !n.elf) continue;
+    if (!n.st.isFile()) continue;
+    // In a program or library directory any executable is one to ask about; elsewhere, what
+    // can run (an ELF file, an executable #! script) outside the service's own data().
+    const progDir = inProgramOrLibraryDir(n.path);
+    if (progDir ? !hasExecBits(n.st) && !n.elf : !n.elf && n.interpreter === undefined) continue;
     if (ctx.declared.has(n.path) || ctx.records[n.path] !== undefined) continue;
-    const what = n.elf ? 'an ELF file' : 'an executable file';
-    ctx.add('drift', n.path, `is ${what} (mode ${octal(n.st.mode)}) that no target declares, in a program or library directory: something put it there after the build`,
-      'remove it if nothing should have put it there; if it belongs in the jail, declare it (elf() or copy())');
+    if (!progDir && inDataDir(ctx, n.path)) continue;
+    const what = n.elf ? 'an ELF file' : progDir ? 'an executable file' : `an executable #! script (for ${n.interpreter})`;
+    ctx.add('drift', n.path, `is ${what} (mode ${octal(n.st.mode)}) that no target declares, ${progDir ? 'in a program or library directory' : 'outside every data() directory'}: something put it there after the build`,
+      'remove it if nothing should have put it there; if it belongs in the jail, declare it (elf() or copy()), or keep what a service writes in a data() directory');
   }
+  checkPreload(ctx);
 }
+
+/** The loader reads etc/ld.so.preload before anything else: a planted one puts its libraries in every program. */
+function checkPreload(ctx: Context): void {
+  const p = '/etc/ld.so.preload';
+  if (ctx.declared.has(p) || ctx.records[p] !== undefined) return; // the author's; drift of it is judged against the record
+  const { text, real } = readJailFile(ctx.reader, p, MAX_TEXT);
+  if (real === undefined) return;
+  // As the loader splits it (tasks/elf/resolve.ts): spaces, tabs, newlines and colons; # starts a comment.
+  const names = (text ?? '').replace(/#[^\n]*/g, ' ').split(/[: \t\n]+/).filter((x) => x !== '');
+  const listed = names.length ? `it names ${names.slice(0, 10).join(', ')}${names.length > 10 ? `, and ${names.length - 10} more` : ''}` : 'it names nothing yet';
+  ctx.add('drift', p, `exists and no target declares it (${listed}): the loader loads every library it names into every program of the jail, before the program's own, so whoever wrote it runs code in every process`,
+    `remove it, and the libraries it names, unless you put them there on purpose (then declare it with text()); find out who wrote it`);
+}
+
+const inDataDir = (ctx: Context, p: string): boolean => ctx.dataDirs.some((d) => p === d || p.startsWith(d === '/' ? d : d + '/'));

@@ -9,9 +9,11 @@
 // - setuid: a regular file with setuid or setgid, or file capabilities (read with the
 //   host's getcap; skipped with a note when there is none).
 // - world-writable: a group- or world-writable directory or file, except a sticky
-//   directory that lies on no path to a program, library or etc (a tmp); and anything on
-//   those paths (the root, their directories, the files themselves) owned by a non-root
-//   account of the jail's etc/passwd.
+//   directory that lies on no path to a program, library or etc (a tmp), or that root
+//   owns and lies only on the way to root-owned entries (a /tmp holding a program's
+//   directory); and anything on those paths (the root, their directories, the files
+//   themselves) owned by a non-root account of the jail's etc/passwd. An executable in a
+//   data() directory is the service's own and puts no path under that rule.
 // - device: a device node other than null 1:3, zero 1:5, full 1:7, random 1:8, urandom
 //   1:9, tty 5:0, console 5:1, ptmx 5:2 (by number, wherever it lies), every block device,
 //   and a /dev/<one of those names> with other numbers.
@@ -19,12 +21,15 @@
 // - drift: a path the last build recorded that is no longer what it wrote (judged by
 //   plan() against the record, so a jailfile edit or a host upgrade is not drift), and an
 //   ELF or executable file in bin, sbin, lib*, usr/{bin,sbin,lib*}, usr/local/... that no
-//   target declares.
+//   target declares, an ELF file or executable #! script no target declares anywhere
+//   outside data() directories, and an etc/ld.so.preload no target declares.
 // - escape-symlink: an absolute link to outside ROOT that the jailfile did not declare
 //   (its own links, such as elf()'s mirrored chains and /etc/localtime, are the author's),
 //   and a relative link that climbs above ROOT when the host resolves it (through the
 //   links on its way) or just as written.
-// - accounts: uid 0 other than root; a password hash or an empty password in etc/passwd
+// - accounts: uid 0 other than root, the ids read as the jail's glibc reads them (`+0`,
+//   ` 0` and `-0` are 0); a uid or gid field that is not plain digits, or that the libc
+//   skips the line for; a password hash or an empty password in etc/passwd
 //   or etc/shadow (only `*`, `!`, `!!`, `!*`... pass); a login shell missing from the jail,
 //   except nologin and false, whose absence refuses the login just the same.
 // allow(kind, path) accepts one finding; a path ending in `/*` accepts the kind beneath a
@@ -127,13 +132,14 @@ export function check(input: CheckInput, opts: CheckOptions = {}): Result<CheckR
       notes.push(...w.notes);
     }
 
-    const { accounts, groups } = readAccounts(reader);
+    const { accounts, groups, members, oddIds } = readAccounts(reader);
     const out = collector();
     // Rules that look beyond a node (where a link leads) ask for what is in hand first:
     // the stats the build just took, or the walk's.
     const node = (p: string) => (byPath ??= new Map(nodes.map((n) => [n.path, n]))).get(p);
     const ctx: Context = {
-      root, reader, nodes, cheap, records: manifest?.records ?? {}, accounts, groups, add: out.add, note: (m) => notes.push(m),
+      root, reader, nodes, cheap, records: manifest?.records ?? {}, accounts, groups, members, oddIds,
+      dataDirs: input.entries.flatMap((e) => (e.kind === 'data' ? [e.path] : [])), add: out.add, note: (m) => notes.push(m),
       get declared() { return declared(); },
       lstat: (p) => node(p)?.st ?? reader.lstat(p),
       readlink: (p) => { const n = node(p); return n?.st.isSymbolicLink() && n.link !== undefined ? n.link : reader.readlink(p); },

@@ -24,9 +24,14 @@ export function checkSetuid(ctx: Context): void {
   }
 }
 
-/** Programs, libraries, etc, and the root: what a jailed process must not be able to replace. */
-function isProtected(n: Node): boolean {
-  return n.path === '/' || isEtc(n.path) || inProgramOrLibraryDir(n.path) || (n.st.isFile() && (hasExecBits(n.st) || n.elf === true));
+/**
+ * Programs, libraries, etc, and the root: what a jailed process must not be able to replace.
+ * An executable in a data() directory is the service's own, as the directory is.
+ */
+function isProtected(n: Node, dataDirs: readonly string[]): boolean {
+  if (n.path === '/' || isEtc(n.path) || inProgramOrLibraryDir(n.path)) return true;
+  if (!n.st.isFile() || (!hasExecBits(n.st) && n.elf !== true)) return false;
+  return !dataDirs.some((d) => n.path.startsWith(d === '/' ? d : d + '/'));
 }
 
 export function checkWritable(ctx: Context): void {
@@ -41,7 +46,7 @@ export function checkWritable(ctx: Context): void {
   let climbed = '';
   for (let i = 0; i < nodes.length; i++) {
     const n = nodes[i]!;
-    if (!isProtected(n)) continue;
+    if (!isProtected(n, ctx.dataDirs)) continue;
     prot[i] = 1;
     if (n.st.isDirectory()) protectedDirs.add(n.path);
     if (n.path === '/' || isEntryOf(n.path, climbed)) continue;
@@ -53,6 +58,27 @@ export function checkWritable(ctx: Context): void {
   }
   const services = serviceUsers(ctx);
   const groupName = (gid: number) => ctx.groups.get(gid) ?? `gid ${gid}`;
+  /** Who a group's write bit lets in: its non-root accounts (by primary gid or etc/group's list). */
+  const whoCan = (gid: number, verb: string): string => {
+    const names = ctx.accounts.filter((a) => a.uid !== 0 && (a.gid === gid || ctx.members.get(gid)?.includes(a.name))).map((a) => a.name);
+    return names.length
+      ? `${[...new Set(names)].join(', ')} (of group ${groupName(gid)}) can ${verb}`
+      : `no account of the jail${gid === 0 ? ' but root' : ''} is in group ${groupName(gid)}, so only a process that gains gid ${gid} (a setgid program, say) can ${verb}`;
+  };
+  // A root-owned sticky directory on the way (a /tmp holding a program's directory) lets
+  // nobody rename or remove the root-owned entries in it: only a protected entry of another
+  // owner is at risk. Asked rarely, so the set is made on first need.
+  let exposed: Set<string> | undefined;
+  const stickyHolds = (dir: string): boolean => {
+    if (!exposed) {
+      exposed = new Set();
+      for (let i = 0; i < nodes.length; i++) {
+        const c = nodes[i]!;
+        if (c.path !== '/' && c.st.uid !== 0 && (c.st.isDirectory() ? protectedDirs.has(c.path) : prot[i] === 1)) exposed.add(parentOf(c.path));
+      }
+    }
+    return !exposed.has(dir);
+  };
   for (let i = 0; i < nodes.length; i++) {
     const n = nodes[i]!;
     const isDir = n.st.isDirectory();
@@ -63,11 +89,16 @@ export function checkWritable(ctx: Context): void {
     if (mode & 0o022) {
       const sticky = isDir && (mode & 0o1000) !== 0;
       if (sticky && !onPath) continue; // a sticky tmp: everyone may create, nobody may replace another's files
-      const by = mode & 0o002 ? 'everyone' : `group ${groupName(n.st.gid)}`;
+      // On the way to something protected, but not itself one: safe while root owns it and what lies on that way.
+      if (sticky && prot[i] !== 1 && n.st.uid === 0 && stickyHolds(n.path)) continue;
+      const everyone = (mode & 0o002) !== 0;
+      const by = everyone ? 'everyone' : `group ${groupName(n.st.gid)}`;
       const why = isDir
-        ? (sticky ? 'the sticky bit does not help here: anyone may still create files in it, and it lies on the path to programs, libraries or etc'
-          : 'any jailed process that can write it can replace or add what lies in it')
-        : 'any jailed process can change it';
+        ? (sticky ? (prot[i] === 1 ? 'the sticky bit does not help here: anyone may still create files in it, and it is itself a program, library or etc directory'
+          : n.st.uid !== 0 ? `the sticky bit does not help here: its owner (uid ${n.st.uid}) may replace anything in it, and it lies on the path to programs, libraries or etc`
+            : 'the sticky bit does not help here: an entry in it on the path to programs, libraries or etc is not root\'s, and its owner may replace it')
+          : everyone ? 'any jailed process can replace or add what lies in it' : whoCan(n.st.gid, 'replace or add what lies in it'))
+        : everyone ? 'any jailed process can change it' : whoCan(n.st.gid, 'change it');
       ctx.add('world-writable', n.path, `${what} is writable by ${by} (mode ${octal(mode)}): ${why}`,
         `chmod go-w ${n.path.slice(1) || '.'} (or declare its mode); a directory services write to belongs outside the program, library and etc paths, as 1777 or owned by the service`);
       continue;

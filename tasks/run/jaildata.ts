@@ -9,6 +9,7 @@
 
 import fs from 'node:fs';
 import { JailFailure, jailError } from '../result.js';
+import { isPlainId, libcId } from '../passwd-id.js';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const MAX_BYTES = 1 << 20;
@@ -107,8 +108,7 @@ function parseLines(text: string): string[][] {
 }
 
 /** The jail's accounts from its own etc/passwd (name -> uid, gid, home). */
-export function jailPasswd(root: string): JailUser[] {
-  const text = readJailFile(root, '/etc/passwd');
+export function jailPasswd(root: string, text = readJailFile(root, '/etc/passwd')): JailUser[] {
   if (text === undefined) return [];
   const out: JailUser[] = [];
   for (const f of parseLines(text)) {
@@ -135,10 +135,17 @@ export function jailGroups(root: string): Map<number, string> {
  * process can leave a chroot, and etc/passwd is the jail's to tamper with.
  */
 export function jailUser(root: string, wanted: string | undefined): JailUser {
-  const users = jailPasswd(root);
+  const text = readJailFile(root, '/etc/passwd');
+  const users = jailPasswd(root, text);
   if (!users.length) refuse('no-jail-user', `The jail has no accounts: ${root}/etc/passwd is missing or empty. Declare one with users({ www: { uid: 80, gid: 80 } }) and run \`jail make\`; jail never runs anything in the jail as root.`, `${root}/etc/passwd`);
   const u = wanted !== undefined ? users.find((x) => x.name === wanted || String(x.uid) === wanted) : users.find((x) => x.uid !== 0 && x.gid !== 0);
   if (!u) {
+    // The line may be there with an id a person and the libc read differently (`+0`, ` 0`): say that, not "no user".
+    const odd = wanted === undefined ? undefined : parseLines(text ?? '').find((f) => f[0] === wanted && f.length >= 7 && (!isPlainId(f[2]!) || !isPlainId(f[3]!)));
+    if (odd) {
+      const [field, value] = isPlainId(odd[2]!) ? ['gid', odd[3]!] : ['uid', odd[2]!];
+      refuse('no-jail-user', `The jail's etc/passwd has a line for ${wanted}, but its ${field} field ${JSON.stringify(value)} is not a plain number${libcId(value) !== undefined ? ` (the jail's libc reads it as ${libcId(value)})` : ' (the jail\'s libc skips the line)'}; jail runs nobody whose ids it cannot read the way the jail does. Write the ${field} as plain digits, or declare ${wanted} with users() and run \`jail make\`.`, `${root}/etc/passwd`);
+    }
     return refuse('no-jail-user', wanted !== undefined
       ? `No user ${wanted} in the jail's etc/passwd (it has ${users.map((x) => x.name).join(', ')}). Name one of those, or declare ${wanted} with users().`
       : `The jail's etc/passwd has no account but root. Declare an unprivileged one with users({ www: { uid: 80, gid: 80 } }); jail never runs anything in the jail as root.`, `${root}/etc/passwd`);
