@@ -308,8 +308,8 @@ export default defineJail(async (vars) => [
 });
 
 // A jail of a few files: one service (a sleep left running by its rc script), no apache.
-function smallJail(r: Rig, opts: { runtime?: string; limits?: string } = {}): void {
-  r.jailfile(`import { defineJail, dir, elf, users, runtime } from 'jail';
+function smallJail(r: Rig, opts: { runtime?: string; limits?: string; extra?: string } = {}): { code: number; stdout: string; stderr: string } {
+  r.jailfile(`import { defineJail, dir, elf, link, text, users, runtime } from 'jail';
 import { devices, service } from 'jail/recipes';
 export default defineJail(() => [
   dir(['/etc', '/usr/bin']),
@@ -319,11 +319,24 @@ export default defineJail(() => [
   elf('/usr/bin/sleep'),
   service('sleeper', { start: ['/bin/sh', '-c', 'sleep 1000 &'], stop: ['/bin/sh', '-c', 'kill -TERM -1; exit 0'], ${opts.limits ? `limits: ${opts.limits}` : ''} }),
   ${opts.runtime ? `runtime(${opts.runtime}),` : ''}
+  ${opts.extra ?? ''}
 ]);
 `);
   const res = r.jail('make', `ROOT=${r.root}`);
   expect(res.code, res.stderr).toBe(0);
+  return res;
 }
+
+/** The CLI with a deadline: a command that hangs is killed and reported as such (code null). */
+function jailWithin(r: Rig, ms: number, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const p = spawnSync(process.execPath, [path.join(REPO, 'dist', 'tasks', 'cli.js'), ...args], { cwd: r.dir, encoding: 'utf8', timeout: ms, killSignal: 'SIGKILL' });
+  return { code: p.status, stdout: p.stdout, stderr: p.stderr };
+}
+
+/** Processes in the cgroups of ROOT's jail (its init is the host's sh, not chrooted: jailed() misses it). */
+const inJailCgroup = (root: string) => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+  try { return fs.readFileSync(`/proc/${d}/cgroup`, 'utf8').includes(`/jail-${rootKey(root)}/`); } catch { return false; }
+}).map(Number);
 
 /** RLIMIT_CPU (soft, hard) of a live process, as /proc shows it. */
 function cpuLimit(pid: number): [string, string] {
@@ -417,6 +430,33 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(boot.stderr).toMatch(/50sleeper\.sh start failed \(exit status \d+\); its output:\n {2}\| .*ulimit/);
     expect(jailed(r.root).filter((p) => p.comm === 'sleep')).toEqual([]);
     expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+  });
+
+  it('an etc/hostname boot cannot use (not a hostname, a symlink, a directory): make warns, boot exits 2 at once and leaves nothing running', () => {
+    const cases = [
+      { extra: "text('/etc/hostname', 'my_host\\n'),", make: /text\("\/etc\/hostname"\): the jail's etc\/hostname says "my_host", which is not a hostname/, boot: /etc\/hostname \(.*\) says "my_host", which is not a hostname/ },
+      { extra: "link('/etc/hostname', '/etc/passwd'),", make: /link\("\/etc\/hostname".*\): the jail's etc\/hostname is a symlink/, boot: /etc\/hostname \(.*\) is a symlink/ },
+      { extra: "dir('/etc/hostname'),", make: /dir\("\/etc\/hostname"\): the jail's etc\/hostname is not a regular file/, boot: /etc\/hostname \(.*\) is not a regular file/ },
+    ];
+    for (const c of cases) {
+      const r = fresh();
+      const made = smallJail(r, { extra: c.extra });
+      expect(made.stderr, c.extra).toMatch(c.make);
+      expect(made.stderr).toContain('jail boot and jail run refuse to start the jail with it');
+      const boot = jailWithin(r, 20_000, 'boot', `ROOT=${r.root}`);
+      expect(boot.code, c.extra + boot.stderr).toBe(2);
+      expect(boot.stdout).toBe('');
+      // One paragraph: what is wrong, where, what to do.
+      expect(boot.stderr.trim().split('\n')).toHaveLength(1);
+      expect(boot.stderr).toMatch(c.boot);
+      expect(boot.stderr).toContain("text('/etc/hostname', 'www.example.test\\n')");
+      expect(boot.stderr).toMatch(/Nothing was started\.\n$/);
+      expect(inJailCgroup(r.root)).toEqual([]);
+      expect(jailed(r.root)).toEqual([]);
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+      expect(fs.existsSync(path.join(pidsBase!, `jail-${rootKey(r.root)}`))).toBe(false);
+      expect(r.jail('status', `ROOT=${r.root}`).code).toBe(1);
+    }
   });
 
   it('boot of a ROOT that does not exist leaves nothing behind in /run/jail', () => {

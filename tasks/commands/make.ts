@@ -6,6 +6,7 @@ import { make, type Analysis, type Report } from '../make.js';
 import { check, findingLine } from '../check/index.js';
 import { HumanLog, jsonReport, type Output } from '../progress.js';
 import type { JailError } from '../result.js';
+import { declaredHostnameProblems } from '../run/hostname.js';
 
 export async function run(p: Parsed, io: Output): Promise<number> {
   const quiet = Boolean(p.make.question);
@@ -25,6 +26,8 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   if (report.errors.length) return 2;
   // `clean` leaves nothing to check; a pack rebuild is checked like any build.
   if (!report.dryRun && report.analysis?.ok && !p.make.targets.includes('clean')) cheapChecks(report.analysis, report.observed, io);
+  // What boot would refuse is said now, while the jailfile is being worked on.
+  if (report.analysis?.ok && !p.json && !p.make.targets.includes('clean')) for (const w of declaredHostnameProblems(report.analysis.entries)) io.err(`jail: warning: ${w}`);
   if (p.make.question && report.created.length + report.updated.length + report.removed.length + report.installs.length > 0) return 1;
   return 0;
 }
