@@ -567,7 +567,10 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(r.jail('boot', `ROOT=${viaLink}`).code).toBe(0);
     const st = JSON.parse(r.jail('status', `ROOT=${viaLink}`, '--json').stdout) as { init: number; cgroups: string[] };
     fs.rmSync(r.root, { recursive: true, force: true });
-    expect(r.jail('status', `ROOT=${r.root}`).code).toBe(0);
+    // Found by the real path that is gone, and said to run in a deleted tree.
+    const status = r.jail('status', `ROOT=${r.root}`);
+    expect(status.code).toBe(1);
+    expect(status.stdout).toContain(`ROOT=${r.root} no longer exists`);
     const stop = r.jail('stop', `ROOT=${r.root}`);
     expect(stop.code, stop.stderr).toBe(0);
     expect(stop.stdout).toMatch(/stopped .*: 0 services stopped, \d+ processes ended/);
@@ -575,6 +578,44 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(fs.existsSync(`/proc/${st.init}`)).toBe(false);
     for (const d of st.cgroups) expect(fs.existsSync(d), d).toBe(false);
     expect(fs.readdirSync('/run/jail').filter((d) => d.includes(path.basename(path.dirname(r.root))))).toEqual([]);
+  });
+
+  it('after `rm -rf ROOT` and a rebuild, status, boot and make say the jail runs in the deleted tree and must be restarted', () => {
+    const r = fresh();
+    smallJail(r);
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const service = jailed(r.root).find((p) => p.comm === 'sleep')!.pid;
+    fs.rmSync(r.root, { recursive: true, force: true });
+    const gone = r.jail('status', `ROOT=${r.root}`);
+    expect(gone.code, gone.stdout).toBe(1);
+    expect(gone.stdout).toContain(`runs in a deleted tree: ROOT=${r.root} no longer exists`);
+    const rebuild = r.jail('make', `ROOT=${r.root}`, 'rebuild');
+    expect(rebuild.code, rebuild.stderr).toBe(0);
+    const restart = `Restart the jail: \`jail stop ROOT=${r.root} && jail boot ROOT=${r.root}\``;
+    expect(rebuild.stderr).toContain(`jail: warning: The jail at ${r.root} runs in a deleted tree`);
+    expect(rebuild.stderr).toContain(restart);
+    expect(fs.readlinkSync(`/proc/${service}/root`)).toBe(`${r.root} (deleted)`);
+    const status = r.jail('status', `ROOT=${r.root}`);
+    expect(status.code, status.stdout).toBe(1);
+    expect(status.stdout).toContain(`is not the directory the jail was booted in (it was deleted and built again), and its processes (such as pid ${service})`);
+    expect(status.stdout).toContain(restart);
+    const json = JSON.parse(r.jail('status', `ROOT=${r.root}`, '--json').stdout) as { running: boolean; replaced?: string };
+    expect(json.running).toBe(false);
+    expect(json.replaced).toContain(restart);
+    const boot = r.jail('boot', `ROOT=${r.root}`);
+    expect(boot.code, boot.stdout).toBe(2);
+    expect(boot.stdout).toBe('');
+    expect(boot.stderr).toContain(`${restart}. Nothing was started.`);
+    expect(jailed(r.root)).toEqual([]);
+    expect(jailed(`${r.root} (deleted)`).map((p) => p.pid)).toEqual([service]);
+    // Restarted as told, it runs in ROOT as it is now, and all is well again.
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const again = r.jail('status', `ROOT=${r.root}`);
+    expect(again.code, again.stdout).toBe(0);
+    expect(again.stdout).not.toMatch(/deleted tree/);
+    expect(r.jail('make', `ROOT=${r.root}`).stderr).not.toMatch(/deleted tree/);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
   });
 
   it('a record an earlier jail wrote under the key of ROOT as spelled (through a symlink) is still found by the real name', () => {

@@ -326,6 +326,36 @@ export function runningPid(root: string): number | undefined {
   return s.init?.pid ?? (s.cgroup ? cgroup.procs(s.cgroup)[0] : undefined);
 }
 
+/**
+ * A process of ROOT's booted jail whose root is not ROOT's directory as it is now: the
+ * tree the jail was booted in was deleted (`rm -rf ROOT`), and perhaps built anew at the
+ * same path, so what runs is not what ROOT holds. Compared by device and inode: the
+ * root's through /proc/PID/root (the kernel's handle, not a path), ROOT's by lstat of
+ * its real path — nothing inside ROOT is looked at. Undefined when all is as booted.
+ */
+export function replacedRoot(s: JailState, root: string): { pid: number; gone: boolean } | undefined {
+  const pids = s.cgroup ? cgroup.procs(s.cgroup) : s.pidns ? inPidNs(s.pidns) : [];
+  const now = fs.lstatSync(root, { throwIfNoEntry: false });
+  for (const pid of pids) {
+    let seen: string;
+    try { seen = fs.readlinkSync(`/proc/${pid}/root`); } catch { continue; }
+    // The init and its sleep are the host's, rooted at /: only chrooted processes tell.
+    if (seen !== root && seen !== `${root} (deleted)`) continue;
+    let was: fs.Stats;
+    try { was = fs.statSync(`/proc/${pid}/root`); } catch { continue; }
+    if (!now?.isDirectory()) return { pid, gone: true };
+    if (was.dev !== now.dev || was.ino !== now.ino) return { pid, gone: false };
+  }
+  return undefined;
+}
+
+/** What replacedRoot found, for status, boot and make: what it means and what to do. */
+export function replacedRootMessage(root: string, r: { pid: number; gone: boolean }): string {
+  const what = r.gone ? `ROOT=${root} no longer exists` : `ROOT=${root} is not the directory the jail was booted in (it was deleted and built again)`;
+  const todo = r.gone ? `Stop it with \`jail stop ROOT=${root}\`, then build and boot it again.` : `Restart the jail: \`jail stop ROOT=${root} && jail boot ROOT=${root}\`.`;
+  return `The jail at ${root} runs in a deleted tree: ${what}, and its processes (such as pid ${r.pid}) still have the old one as their root, so nothing jail make writes reaches them. ${todo}`;
+}
+
 /** Clears what a jail that died on its own left behind: processes in its cgroups, its network. */
 export async function clearStale(s: JailState, j: { tools: Tools }): Promise<void> {
   await endInstance(s);
