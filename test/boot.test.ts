@@ -419,6 +419,19 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
   });
 
+  it('runtime({ cpu: 5 }) holds for a service without a CPU limit of its own; a service\'s lower one holds for it', () => {
+    const r = fresh();
+    smallJail(r, { runtime: '{ cpu: 5 }' });
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    expect(cpuLimit(jailed(r.root).find((p) => p.comm === 'sleep')!.pid)).toEqual(['5', '5']);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+    smallJail(r, { runtime: '{ cpu: 5 }', limits: '{ cpu: 2 }' });
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    expect(cpuLimit(jailed(r.root).find((p) => p.comm === 'sleep')!.pid)).toEqual(['2', '2']);
+    expect(r.jail('run', `ROOT=${r.root}`, '--', '/bin/sh', '-c', 'ulimit -H -t').stdout).toBe('5\n');
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+  });
+
   it('a service limit that cannot be set fails its start, with the shell\'s complaint; boot does not say ok', () => {
     const r = fresh();
     // More open files than the kernel allows any process (fs.nr_open): ulimit -n must fail.

@@ -47,6 +47,18 @@ describe('confinement settings and chains (pure)', () => {
     expect(() => service('x', { start: ['/x'], stop: ['/x'], limits: { cpu: '1; rm -rf /' as never } })).toThrow(/limits.cpu must be a whole number/);
   });
 
+  it('a service without limits.cpu keeps runtime\'s CPU limit: its script sets none, and the jail\'s hard limit is not raised', () => {
+    const plain = (service('x', { start: ['/x'], stop: ['/x'] }) as Entry[]).flat(5) as Entry[];
+    const script = plain.find((e) => e.kind === 'text')!;
+    expect(script.kind === 'text' && script.content.toString()).not.toMatch(/ulimit -t/);
+    expect(runConfig([...plain, runtime({ cpu: 5 }) as Entry])).toEqual({ cpu: 5, pids: DEFAULTS.pids, proc: false, namespaces: true });
+    expect(runConfig(plain)).toEqual({ cpu: 300, pids: DEFAULTS.pids, proc: false, namespaces: true });
+    const own = (service('x', { start: ['/x'], stop: ['/x'], limits: { cpu: 2 } }) as Entry[]).flat(5) as Entry[];
+    const ownScript = own.find((e) => e.kind === 'text')!;
+    expect(ownScript.kind === 'text' && ownScript.content.toString()).toMatch(/^ulimit -t 2 \|\| exit 1$/m);
+    expect(runConfig([...own, runtime({ cpu: 5 }) as Entry]).cpuHard).toBeUndefined();
+  });
+
   it('a jail network is refused on an address or subnet in use, and allowed beside it', () => {
     const net = parseNetwork({ address: '10.213.7.2/24' });
     const jail = (cidr: string) => ({ cidr, who: 'the jail at /srv/other', root: '/srv/other' });
