@@ -432,6 +432,30 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
   });
 
+  it('--timeout outside 1 to 2147483 s is refused before anything starts; the largest boots and stops as usual', () => {
+    const r = fresh();
+    smallJail(r);
+    for (const t of ['0', '0.5', '2147484', '1000000000', 'soon']) {
+      const boot = r.jail('boot', `ROOT=${r.root}`, '--timeout', t);
+      expect(boot.code, t).toBe(2);
+      expect(boot.stdout).toBe('');
+      expect(boot.stderr).toBe(`jail: error: --timeout takes a number of seconds from 1 to 2147483 (about 24 days), got ${JSON.stringify(t)}; jail boot did nothing.\n`);
+      expect(jailed(r.root)).toEqual([]);
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+    }
+    const boot = r.jail('boot', `ROOT=${r.root}`, '--timeout', '2147483');
+    expect(boot.code, boot.stderr).toBe(0);
+    expect(boot.stderr).toBe('');
+    expect(boot.stdout).toMatch(/1 started, 0 already running, 0 failed/);
+    const refused = r.jail('stop', `ROOT=${r.root}`, '--timeout', '2147484');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/jail stop did nothing/);
+    expect(jailed(r.root).some((p) => p.comm === 'sleep')).toBe(true);
+    const stop = r.jail('stop', `ROOT=${r.root}`, '--timeout', '2147483');
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/50sleeper\.sh stop: ok/);
+  });
+
   it('a service limit that cannot be set fails its start, with the shell\'s complaint; boot does not say ok', () => {
     const r = fresh();
     // More open files than the kernel allows any process (fs.nr_open): ulimit -n must fail.

@@ -28,11 +28,16 @@ export function rootOnly(p: Parsed): string {
   return r.value;
 }
 
+/** The longest --timeout: Node's timers hold at most 2^31-1 ms, and a longer one fires at once. */
+export const MAX_TIMEOUT_S = Math.floor(0x7fffffff / 1000);
+
 export function timeoutMs(p: Parsed, fallbackSeconds: number): number {
   const v = p.options.get('--timeout');
   if (v === undefined || v === true) return fallbackSeconds * 1000;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new JailFailure([jailError('usage', `--timeout takes a number of seconds, got ${JSON.stringify(v)}`)]);
+  if (!(typeof v === 'string' && v.trim() !== '' && n >= 1 && n <= MAX_TIMEOUT_S)) {
+    throw new JailFailure([jailError('usage', `--timeout takes a number of seconds from 1 to ${MAX_TIMEOUT_S} (about 24 days), got ${JSON.stringify(v)}; jail ${p.command} did nothing.`)]);
+  }
   return n * 1000;
 }
 
