@@ -655,6 +655,37 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
   });
 
+  it('status and stop know a jail by a ROOT that is a symlink to it, dangling after `rm -rf` too; boot and make refuse such a ROOT', () => {
+    const r = fresh();
+    smallJail(r);
+    const link = path.join(r.outside, 'root-link');
+    fs.symlinkSync(r.root, link);
+    const boot = r.jail('boot', `ROOT=${link}`);
+    expect(boot.code).toBe(2);
+    expect(boot.stderr).toMatch(/is a symlink .*name the real directory/);
+    expect(r.jail('make', `ROOT=${link}`).code).toBe(2);
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const status = r.jail('status', `ROOT=${link}`);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain(`jail: ${r.root} is running since`);
+    expect(status.stdout).toMatch(/50sleeper\.sh\s+running \(1 process\)/);
+    expect((JSON.parse(r.jail('status', `ROOT=${link}`, '--json').stdout) as { root: string }).root).toBe(r.root);
+    const stop = r.jail('stop', `ROOT=${link}`);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/50sleeper\.sh stop: ok/);
+    expect(jailed(r.root)).toEqual([]);
+    expect(r.jail('status', `ROOT=${link}`).code).toBe(1);
+    // The link left dangling by `rm -rf ROOT` still names the jail that runs in the deleted tree.
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    fs.rmSync(r.root, { recursive: true, force: true });
+    expect(r.jail('status', `ROOT=${link}`).stdout).toContain(`ROOT=${r.root} no longer exists`);
+    const gone = r.jail('stop', `ROOT=${link}`);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(gone.stdout).toMatch(/processes ended/);
+    expect(jailed(`${r.root} (deleted)`)).toEqual([]);
+    expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+  });
+
   it('a record an earlier jail wrote under the key of ROOT as spelled (through a symlink) is still found by the real name', () => {
     const r = fresh();
     smallJail(r);

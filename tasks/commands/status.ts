@@ -24,7 +24,7 @@ interface ProcLine { pid: number; jailPid: number; user: string; uid: number; st
 
 function status(p: Parsed, io: Output): number {
   // The jail by its real path: the one boot recorded, and the root /proc shows its processes in.
-  const root = realRoot(rootOnly(p));
+  const root = realRoot(rootOnly(p, { followLink: true }));
   const state = loadState(root);
   let names = new Map<number, string>();
   let groups = new Map<number, string>();
