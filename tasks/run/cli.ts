@@ -31,7 +31,10 @@ export function rootOnly(p: Parsed, opts: { followLink?: boolean } = {}): string
   const cwd = path.resolve(p.make.cwd ?? '.');
   const installDir = path.dirname(path.resolve(cwd, p.make.file ?? 'jailfile.ts'));
   const named = p.make.vars.ROOT;
-  const r = checkRoot(opts.followLink && named ? linkTarget(named) ?? named : named, installDir, p.command);
+  let r = checkRoot(named, installDir, p.command);
+  // Every other check is made on the real path already; only the refusal of the link itself is waived.
+  const target = !r.ok && opts.followLink && named && r.error.message.includes(' is a symlink (to ') ? linkTarget(named) : undefined;
+  if (target) r = checkRoot(target, installDir, p.command);
   if (!r.ok) throw new JailFailure([r.error]);
   return r.value;
 }
