@@ -19,7 +19,7 @@ export default defineJail(({ ADDR = '127.0.0.1', PORT = '8080', HOSTNAME = 'www.
   text('/etc/hostname', `${HOSTNAME}\n`),
   // the service itself, with its configuration generated for the jail
   apache({ listen: `${ADDR}:${PORT}`, serverName: HOSTNAME, index: SITE ? { site: SITE } : undefined }),
-  // started at boot by the jail's rc.d, with `ulimit -t 300` against runaways
+  // started at boot by the jail's rc.d, under runtime's 300 s of CPU (the article's `ulimit -t 300`) against runaways
   service('apache', {
     start: ['/usr/sbin/apache2', '-f', '/etc/apache2/apache2.conf', '-k', 'start'],
     stop: ['/usr/sbin/apache2', '-f', '/etc/apache2/apache2.conf', '-k', 'stop'],

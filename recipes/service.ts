@@ -1,11 +1,14 @@
 // service(name, { start, stop }): an etc/rc.d/NNname.sh script with start, stop and
-// restart, like the article's 50apache.sh, capping runaways with `ulimit -t 300`. The
+// restart, like the article's 50apache.sh, whose `ulimit -t 300` is the jail's own CPU
+// limit (runtime()'s, 300 s by default), which boot sets before the script runs. The
 // script runs under /bin/sh, so the service brings it: a jail without shell() still boots.
 //
-// Its limits are set by the script, inside the jail, as the jail user, who can lower a
-// hard limit but never raise one: so the service also tells runtime() its CPU limit, and
-// boot sets the jail's hard limit to the largest asked (see run/config.ts). A limit the
-// script still cannot set fails its start, and boot reports that instead of ok.
+// Limits of its own (limits.cpu, files, core) are set by the script, inside the jail, as
+// the jail user, who can lower a hard limit but never raise one: so a service with its
+// own CPU limit also tells runtime() of it, and boot sets the jail's hard limit to the
+// largest asked (see run/config.ts). Without one the script sets no CPU limit, and the
+// service keeps runtime()'s. A limit the script still cannot set fails its start, and
+// boot reports that instead of ok.
 
 import { elf, text, EntryUsageError, type Entries, type RuntimeEntry } from '../tasks/entries.js';
 import { callSite } from '../tasks/call-site.js';
@@ -15,7 +18,7 @@ export interface ServiceOptions {
   start: string[];
   /** The command that stops it. */
   stop: string[];
-  /** Limits for ulimit: CPU seconds (default 300, as in the article), open files, core size (default 0). */
+  /** Limits for ulimit: CPU seconds (default: runtime()'s, itself 300 by default as in the article), open files, core size (default 0). */
   limits?: { cpu?: number | 'unlimited'; files?: number; core?: number };
   /** Two digits: the order the rc scripts run in (default 50). */
   order?: number;
@@ -36,7 +39,7 @@ export function service(name: string, opts: ServiceOptions): Entries {
   }
   const order = opts.order ?? 50;
   if (!Number.isInteger(order) || order < 0 || order > 99) throw new EntryUsageError(`service(${JSON.stringify(name)}): order must be 0 to 99`, at);
-  const cpu = opts.limits?.cpu ?? 300;
+  const cpu = opts.limits?.cpu;
   const whole = (k: 'cpu' | 'files' | 'core', v: unknown, min: number) => {
     if (v !== undefined && !(Number.isInteger(v) && (v as number) >= min) && !(k === 'cpu' && v === 'unlimited')) {
       throw new EntryUsageError(`service(${JSON.stringify(name)}): limits.${k} must be a whole number${min ? ', at least 1' : ''}${k === 'cpu' ? ", or 'unlimited'" : ''}, got ${JSON.stringify(v)}`, at);
@@ -49,7 +52,7 @@ export function service(name: string, opts: ServiceOptions): Entries {
     '#!/bin/sh',
     `# ${name}: started at boot by jail, inside the jail. Generated from the jailfile; edits are overwritten.`,
     `# prevent runaways; a limit that cannot be set is a failed start, not a silent one`,
-    `ulimit -t ${cpu} || exit 1`,
+    ...(cpu !== undefined ? [`ulimit -t ${cpu} || exit 1`] : []),
     `ulimit -c ${opts.limits?.core ?? 0} || exit 1`,
     ...(opts.limits?.files ? [`ulimit -n ${opts.limits.files} || exit 1`] : []),
     'case "${1:-start}" in',
@@ -61,6 +64,8 @@ export function service(name: string, opts: ServiceOptions): Entries {
     '',
   ];
   // The same /bin/sh as shell()'s: identical declarations of one path merge.
+  const script = text(`/etc/rc.d/${String(order).padStart(2, '0')}${name}.sh`, lines.join('\n'), { mode: 0o755 });
+  if (cpu === undefined) return [elf('/bin/sh'), script];
   const limit: RuntimeEntry = { kind: 'runtime', at, label: `service(${JSON.stringify(name)})`, spec: {}, serviceCpu: cpu };
-  return [elf('/bin/sh'), text(`/etc/rc.d/${String(order).padStart(2, '0')}${name}.sh`, lines.join('\n'), { mode: 0o755 }), limit];
+  return [elf('/bin/sh'), script, limit];
 }

@@ -82,14 +82,14 @@ const SPECS: Record<string, Spec> = {
   stop: {
     usage: 'jail stop ROOT=DIR [--timeout SEC]',
     about: 'Run each rc script with stop, in reverse order, then end everything in the jail and take its confinement down. Needs no jailfile and trusts nothing in ROOT (it works after rm -rf ROOT). Exit status: 0 nothing of the jail runs, 2 something could not be ended.',
-    options: `  ROOT=DIR      the jail, by any path to it (-f, -C and other variables are accepted, and unused)
+    options: `  ROOT=DIR      the jail, by any path to it, a symlink to it too (-f, -C and other variables are accepted, and unused)
   --timeout SEC how long each rc script's stop may take (default 30)`,
     takes: ['-f', '-C', '--timeout'],
   },
   status: {
     usage: 'jail status ROOT=DIR [--json]',
-    about: 'Whether the jail runs, its confinement, its services and its processes. Needs no jailfile. Exit status: 0 running, 1 not running, 2 error.',
-    options: `  ROOT=DIR    the jail, by any path to it (-f, -C and other variables are accepted, and unused)
+    about: 'Whether the jail runs, its confinement, its services and its processes. Needs no jailfile. Exit status: 0 running, 1 not running (or running in a tree rm -rf ROOT deleted), 2 error.',
+    options: `  ROOT=DIR    the jail, by any path to it, a symlink to it too (-f, -C and other variables are accepted, and unused)
   --json      one JSON document`,
     takes: ['-f', '-C', '--json'],
   },

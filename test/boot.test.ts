@@ -308,8 +308,8 @@ export default defineJail(async (vars) => [
 });
 
 // A jail of a few files: one service (a sleep left running by its rc script), no apache.
-function smallJail(r: Rig, opts: { runtime?: string; limits?: string } = {}): void {
-  r.jailfile(`import { defineJail, dir, elf, users, runtime } from 'jail';
+function smallJail(r: Rig, opts: { runtime?: string; limits?: string; extra?: string } = {}): { code: number; stdout: string; stderr: string } {
+  r.jailfile(`import { defineJail, dir, elf, link, text, users, runtime } from 'jail';
 import { devices, service } from 'jail/recipes';
 export default defineJail(() => [
   dir(['/etc', '/usr/bin']),
@@ -319,11 +319,24 @@ export default defineJail(() => [
   elf('/usr/bin/sleep'),
   service('sleeper', { start: ['/bin/sh', '-c', 'sleep 1000 &'], stop: ['/bin/sh', '-c', 'kill -TERM -1; exit 0'], ${opts.limits ? `limits: ${opts.limits}` : ''} }),
   ${opts.runtime ? `runtime(${opts.runtime}),` : ''}
+  ${opts.extra ?? ''}
 ]);
 `);
   const res = r.jail('make', `ROOT=${r.root}`);
   expect(res.code, res.stderr).toBe(0);
+  return res;
 }
+
+/** The CLI with a deadline: a command that hangs is killed and reported as such (code null). */
+function jailWithin(r: Rig, ms: number, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const p = spawnSync(process.execPath, [path.join(REPO, 'dist', 'tasks', 'cli.js'), ...args], { cwd: r.dir, encoding: 'utf8', timeout: ms, killSignal: 'SIGKILL' });
+  return { code: p.status, stdout: p.stdout, stderr: p.stderr };
+}
+
+/** Processes in the cgroups of ROOT's jail (its init is the host's sh, not chrooted: jailed() misses it). */
+const inJailCgroup = (root: string) => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+  try { return fs.readFileSync(`/proc/${d}/cgroup`, 'utf8').includes(`/jail-${rootKey(root)}/`); } catch { return false; }
+}).map(Number);
 
 /** RLIMIT_CPU (soft, hard) of a live process, as /proc shows it. */
 function cpuLimit(pid: number): [string, string] {
@@ -406,6 +419,43 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
   });
 
+  it('runtime({ cpu: 5 }) holds for a service without a CPU limit of its own; a service\'s lower one holds for it', () => {
+    const r = fresh();
+    smallJail(r, { runtime: '{ cpu: 5 }' });
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    expect(cpuLimit(jailed(r.root).find((p) => p.comm === 'sleep')!.pid)).toEqual(['5', '5']);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+    smallJail(r, { runtime: '{ cpu: 5 }', limits: '{ cpu: 2 }' });
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    expect(cpuLimit(jailed(r.root).find((p) => p.comm === 'sleep')!.pid)).toEqual(['2', '2']);
+    expect(r.jail('run', `ROOT=${r.root}`, '--', '/bin/sh', '-c', 'ulimit -H -t').stdout).toBe('5\n');
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+  });
+
+  it('--timeout outside 1 to 2147483 s is refused before anything starts; the largest boots and stops as usual', () => {
+    const r = fresh();
+    smallJail(r);
+    for (const t of ['0', '0.5', '2147484', '1000000000', 'soon']) {
+      const boot = r.jail('boot', `ROOT=${r.root}`, '--timeout', t);
+      expect(boot.code, t).toBe(2);
+      expect(boot.stdout).toBe('');
+      expect(boot.stderr).toBe(`jail: error: --timeout takes a number of seconds from 1 to 2147483 (about 24 days), got ${JSON.stringify(t)}; jail boot did nothing.\n`);
+      expect(jailed(r.root)).toEqual([]);
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+    }
+    const boot = r.jail('boot', `ROOT=${r.root}`, '--timeout', '2147483');
+    expect(boot.code, boot.stderr).toBe(0);
+    expect(boot.stderr).toBe('');
+    expect(boot.stdout).toMatch(/1 started, 0 already running, 0 failed/);
+    const refused = r.jail('stop', `ROOT=${r.root}`, '--timeout', '2147484');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/jail stop did nothing/);
+    expect(jailed(r.root).some((p) => p.comm === 'sleep')).toBe(true);
+    const stop = r.jail('stop', `ROOT=${r.root}`, '--timeout', '2147483');
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/50sleeper\.sh stop: ok/);
+  });
+
   it('a service limit that cannot be set fails its start, with the shell\'s complaint; boot does not say ok', () => {
     const r = fresh();
     // More open files than the kernel allows any process (fs.nr_open): ulimit -n must fail.
@@ -417,6 +467,33 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(boot.stderr).toMatch(/50sleeper\.sh start failed \(exit status \d+\); its output:\n {2}\| .*ulimit/);
     expect(jailed(r.root).filter((p) => p.comm === 'sleep')).toEqual([]);
     expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+  });
+
+  it('an etc/hostname boot cannot use (not a hostname, a symlink, a directory): make warns, boot exits 2 at once and leaves nothing running', () => {
+    const cases = [
+      { extra: "text('/etc/hostname', 'my_host\\n'),", make: /text\("\/etc\/hostname"\): the jail's etc\/hostname says "my_host", which is not a hostname/, boot: /etc\/hostname \(.*\) says "my_host", which is not a hostname/ },
+      { extra: "link('/etc/hostname', '/etc/passwd'),", make: /link\("\/etc\/hostname".*\): the jail's etc\/hostname is a symlink/, boot: /etc\/hostname \(.*\) is a symlink/ },
+      { extra: "dir('/etc/hostname'),", make: /dir\("\/etc\/hostname"\): the jail's etc\/hostname is not a regular file/, boot: /etc\/hostname \(.*\) is not a regular file/ },
+    ];
+    for (const c of cases) {
+      const r = fresh();
+      const made = smallJail(r, { extra: c.extra });
+      expect(made.stderr, c.extra).toMatch(c.make);
+      expect(made.stderr).toContain('jail boot and jail run refuse to start the jail with it');
+      const boot = jailWithin(r, 20_000, 'boot', `ROOT=${r.root}`);
+      expect(boot.code, c.extra + boot.stderr).toBe(2);
+      expect(boot.stdout).toBe('');
+      // One paragraph: what is wrong, where, what to do.
+      expect(boot.stderr.trim().split('\n')).toHaveLength(1);
+      expect(boot.stderr).toMatch(c.boot);
+      expect(boot.stderr).toContain("text('/etc/hostname', 'www.example.test\\n')");
+      expect(boot.stderr).toMatch(/Nothing was started\.\n$/);
+      expect(inJailCgroup(r.root)).toEqual([]);
+      expect(jailed(r.root)).toEqual([]);
+      expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
+      expect(fs.existsSync(path.join(pidsBase!, `jail-${rootKey(r.root)}`))).toBe(false);
+      expect(r.jail('status', `ROOT=${r.root}`).code).toBe(1);
+    }
   });
 
   it('boot of a ROOT that does not exist leaves nothing behind in /run/jail', () => {
@@ -527,7 +604,10 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(r.jail('boot', `ROOT=${viaLink}`).code).toBe(0);
     const st = JSON.parse(r.jail('status', `ROOT=${viaLink}`, '--json').stdout) as { init: number; cgroups: string[] };
     fs.rmSync(r.root, { recursive: true, force: true });
-    expect(r.jail('status', `ROOT=${r.root}`).code).toBe(0);
+    // Found by the real path that is gone, and said to run in a deleted tree.
+    const status = r.jail('status', `ROOT=${r.root}`);
+    expect(status.code).toBe(1);
+    expect(status.stdout).toContain(`ROOT=${r.root} no longer exists`);
     const stop = r.jail('stop', `ROOT=${r.root}`);
     expect(stop.code, stop.stderr).toBe(0);
     expect(stop.stdout).toMatch(/stopped .*: 0 services stopped, \d+ processes ended/);
@@ -535,6 +615,75 @@ describe.skipIf(!isRoot || !hasPids)('jail boot of a small jail', () => {
     expect(fs.existsSync(`/proc/${st.init}`)).toBe(false);
     for (const d of st.cgroups) expect(fs.existsSync(d), d).toBe(false);
     expect(fs.readdirSync('/run/jail').filter((d) => d.includes(path.basename(path.dirname(r.root))))).toEqual([]);
+  });
+
+  it('after `rm -rf ROOT` and a rebuild, status, boot and make say the jail runs in the deleted tree and must be restarted', () => {
+    const r = fresh();
+    smallJail(r);
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const service = jailed(r.root).find((p) => p.comm === 'sleep')!.pid;
+    fs.rmSync(r.root, { recursive: true, force: true });
+    const gone = r.jail('status', `ROOT=${r.root}`);
+    expect(gone.code, gone.stdout).toBe(1);
+    expect(gone.stdout).toContain(`runs in a deleted tree: ROOT=${r.root} no longer exists`);
+    const rebuild = r.jail('make', `ROOT=${r.root}`, 'rebuild');
+    expect(rebuild.code, rebuild.stderr).toBe(0);
+    const restart = `Restart the jail: \`jail stop ROOT=${r.root} && jail boot ROOT=${r.root}\``;
+    expect(rebuild.stderr).toContain(`jail: warning: The jail at ${r.root} runs in a deleted tree`);
+    expect(rebuild.stderr).toContain(restart);
+    expect(fs.readlinkSync(`/proc/${service}/root`)).toBe(`${r.root} (deleted)`);
+    const status = r.jail('status', `ROOT=${r.root}`);
+    expect(status.code, status.stdout).toBe(1);
+    expect(status.stdout).toContain(`is not the directory the jail was booted in (it was deleted and built again), and its processes (such as pid ${service})`);
+    expect(status.stdout).toContain(restart);
+    const json = JSON.parse(r.jail('status', `ROOT=${r.root}`, '--json').stdout) as { running: boolean; replaced?: string };
+    expect(json.running).toBe(false);
+    expect(json.replaced).toContain(restart);
+    const boot = r.jail('boot', `ROOT=${r.root}`);
+    expect(boot.code, boot.stdout).toBe(2);
+    expect(boot.stdout).toBe('');
+    expect(boot.stderr).toContain(`${restart}. Nothing was started.`);
+    expect(jailed(r.root)).toEqual([]);
+    expect(jailed(`${r.root} (deleted)`).map((p) => p.pid)).toEqual([service]);
+    // Restarted as told, it runs in ROOT as it is now, and all is well again.
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const again = r.jail('status', `ROOT=${r.root}`);
+    expect(again.code, again.stdout).toBe(0);
+    expect(again.stdout).not.toMatch(/deleted tree/);
+    expect(r.jail('make', `ROOT=${r.root}`).stderr).not.toMatch(/deleted tree/);
+    expect(r.jail('stop', `ROOT=${r.root}`).code).toBe(0);
+  });
+
+  it('status and stop know a jail by a ROOT that is a symlink to it, dangling after `rm -rf` too; boot and make refuse such a ROOT', () => {
+    const r = fresh();
+    smallJail(r);
+    const link = path.join(r.outside, 'root-link');
+    fs.symlinkSync(r.root, link);
+    const boot = r.jail('boot', `ROOT=${link}`);
+    expect(boot.code).toBe(2);
+    expect(boot.stderr).toMatch(/is a symlink .*name the real directory/);
+    expect(r.jail('make', `ROOT=${link}`).code).toBe(2);
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    const status = r.jail('status', `ROOT=${link}`);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain(`jail: ${r.root} is running since`);
+    expect(status.stdout).toMatch(/50sleeper\.sh\s+running \(1 process\)/);
+    expect((JSON.parse(r.jail('status', `ROOT=${link}`, '--json').stdout) as { root: string }).root).toBe(r.root);
+    const stop = r.jail('stop', `ROOT=${link}`);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/50sleeper\.sh stop: ok/);
+    expect(jailed(r.root)).toEqual([]);
+    expect(r.jail('status', `ROOT=${link}`).code).toBe(1);
+    // The link left dangling by `rm -rf ROOT` still names the jail that runs in the deleted tree.
+    expect(r.jail('boot', `ROOT=${r.root}`).code).toBe(0);
+    fs.rmSync(r.root, { recursive: true, force: true });
+    expect(r.jail('status', `ROOT=${link}`).stdout).toContain(`ROOT=${r.root} no longer exists`);
+    const gone = r.jail('stop', `ROOT=${link}`);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(gone.stdout).toMatch(/processes ended/);
+    expect(jailed(`${r.root} (deleted)`)).toEqual([]);
+    expect(fs.existsSync(`/run/jail/${rootKey(r.root)}`)).toBe(false);
   });
 
   it('a record an earlier jail wrote under the key of ROOT as spelled (through a symlink) is still found by the real name', () => {

@@ -40,7 +40,8 @@ describe('each command\'s --help', () => {
     expect(helps.get('watch')).toMatch(/--guard .*repair changes made inside ROOT/);
     expect(helps.get('boot')).toMatch(/--timeout SEC how long each rc script's start may take \(default 60\)/);
     expect(helps.get('boot')).toMatch(/A jail recreated from a pack, with no jailfile at hand, boots with FROM=FILE\.tar/);
-    expect(helps.get('status')).toMatch(/Exit status: 0 running, 1 not running, 2 error\./);
+    expect(helps.get('status')).toMatch(/Exit status: 0 running, 1 not running \(or running in a tree rm -rf ROOT deleted\), 2 error\./);
+    for (const c of ['status', 'stop']) expect(helps.get(c), c).toMatch(/ROOT=DIR +the jail, by any path to it, a symlink to it too/);
     expect(helps.get('trace')).toMatch(/Exit status: 0 it found everything \(or --write wrote the entries\), 1 entries to add, 2 error\./);
     // A `--help` meant for the jailed command is the command's.
     expect(r.jail('run', '--', '/bin/true', '--help').stdout).not.toMatch(/^usage:/);

@@ -47,6 +47,18 @@ describe('confinement settings and chains (pure)', () => {
     expect(() => service('x', { start: ['/x'], stop: ['/x'], limits: { cpu: '1; rm -rf /' as never } })).toThrow(/limits.cpu must be a whole number/);
   });
 
+  it('a service without limits.cpu keeps runtime\'s CPU limit: its script sets none, and the jail\'s hard limit is not raised', () => {
+    const plain = (service('x', { start: ['/x'], stop: ['/x'] }) as Entry[]).flat(5) as Entry[];
+    const script = plain.find((e) => e.kind === 'text')!;
+    expect(script.kind === 'text' && script.content.toString()).not.toMatch(/ulimit -t/);
+    expect(runConfig([...plain, runtime({ cpu: 5 }) as Entry])).toEqual({ cpu: 5, pids: DEFAULTS.pids, proc: false, namespaces: true });
+    expect(runConfig(plain)).toEqual({ cpu: 300, pids: DEFAULTS.pids, proc: false, namespaces: true });
+    const own = (service('x', { start: ['/x'], stop: ['/x'], limits: { cpu: 2 } }) as Entry[]).flat(5) as Entry[];
+    const ownScript = own.find((e) => e.kind === 'text')!;
+    expect(ownScript.kind === 'text' && ownScript.content.toString()).toMatch(/^ulimit -t 2 \|\| exit 1$/m);
+    expect(runConfig([...own, runtime({ cpu: 5 }) as Entry]).cpuHard).toBeUndefined();
+  });
+
   it('a jail network is refused on an address or subnet in use, and allowed beside it', () => {
     const net = parseNetwork({ address: '10.213.7.2/24' });
     const jail = (cidr: string) => ({ cidr, who: 'the jail at /srv/other', root: '/srv/other' });
@@ -207,9 +219,29 @@ describe.skipIf(!isRoot || !hasGcc || !hasPids || !hasMemory)('jail run', () => 
     expect(who.stdout).toBe('uid=1501 gid=1501 groups=0 host=small.jail.test pid=3 cwd=/\n');
     expect(runIn('--', '/bin/escape', 'exit', '42').code).toBe(42);
     expect(runIn('--user', 'other', '--', '/bin/escape', 'whoami').stdout).toMatch(/^uid=1502 gid=1502 /);
-    const missing = runIn('--', '/bin/nothing-here');
-    expect(missing.code).toBe(127);
-    expect(missing.stderr).toMatch(/nothing-here/);
+  });
+
+  it('a command that is not there to run is refused with exit 2 before anything starts, found by looking in the jail', () => {
+    const refused = (args: string[], message: string) => {
+      const res = runIn('--', ...args);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stdout).toBe('');
+      expect(res.stderr).toBe(`jail: error: ${message} Nothing was started.\n`);
+    };
+    refused(['/nonexistent'], `/nonexistent is not in the jail at ${r.root}. Add it to the jailfile with elf('/nonexistent') (a program) or copy() (a script), and run \`jail make\`.`);
+    refused(['nothing-here'], `nothing-here is not a program in the jail's PATH (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin) at ${r.root}, as app can run it. Add it to the jailfile with elf('/usr/bin/nothing-here') (or copy() a script), run \`jail make\`, or name it by its path in the jail.`);
+    refused(['/etc/hostname'], `/etc/hostname at ${r.root} is not executable by the jail user app (mode 0644). Declare it with mode: 0o755 in the jailfile and run \`jail make\`.`);
+    refused(['/tmp'], `/tmp at ${r.root} is a directory, not a program. Name the program to run.`);
+    // A link planted in ROOT that leads to a host program leads nowhere once chrooted: it is followed inside the jail only.
+    fs.symlinkSync(execFileSync('sh', ['-c', 'command -v true'], { encoding: 'utf8' }).trim(), path.join(r.root, 'bin', 'out'));
+    try {
+      refused(['/bin/out'], `/bin/out is not in the jail at ${r.root} (through /bin/out -> ${fs.readlinkSync(path.join(r.root, 'bin', 'out'))}, followed inside the jail as the chroot will). Add it to the jailfile with elf('/bin/out') (a program) or copy() (a script), and run \`jail make\`.`);
+    } finally {
+      fs.unlinkSync(path.join(r.root, 'bin', 'out'));
+    }
+    expect(jailed(r.root)).toEqual([]);
+    // A bare name is found in the jail's PATH, and runs.
+    expect(runIn('--', 'escape', 'exit', '7').code).toBe(7);
   });
 
   it('runs as the user of the variables ROOT was last made with, unless the command line gives another', () => {

@@ -29,7 +29,7 @@ import { closeInheritedFds } from '../run/fds.js';
 import * as cgroup from '../run/cgroup.js';
 import * as netns from '../run/netns.js';
 import { rcScripts } from '../run/jaildata.js';
-import { clearStale, isUp, prepare, runLogged, setUpCgroup, setUpNetwork, startInit } from '../run/instance.js';
+import { clearStale, isUp, prepare, replacedRoot, replacedRootMessage, runLogged, setUpCgroup, setUpNetwork, startInit } from '../run/instance.js';
 import { jailDir, loadState, lock, saveState, type ServiceRecord } from '../run/state.js';
 import { guarded, indented, timeoutMs, userOption } from '../run/cli.js';
 
@@ -59,6 +59,11 @@ async function boot(p: Parsed, io: Output): Promise<number> {
       state = undefined;
     }
     const logDir = path.join(jailDir(root), 'log');
+    const replaced = state ? replacedRoot(state, root) : undefined;
+    if (replaced) {
+      io.err(`jail: error: ${replacedRootMessage(root, replaced)} Nothing was started.`);
+      return 2;
+    }
     if (state) {
       // Booted already: new services start in the same namespaces, cgroups and network, as the same user.
       j.cgroup = state.cgroup;

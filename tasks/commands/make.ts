@@ -6,6 +6,10 @@ import { make, type Analysis, type Report } from '../make.js';
 import { check, findingLine } from '../check/index.js';
 import { HumanLog, jsonReport, type Output } from '../progress.js';
 import type { JailError } from '../result.js';
+import fs from 'node:fs';
+import { declaredHostnameProblems } from '../run/hostname.js';
+import { RUN_DIR, loadState } from '../run/state.js';
+import { realRoot } from '../manifest.js';
 
 export async function run(p: Parsed, io: Output): Promise<number> {
   const quiet = Boolean(p.make.question);
@@ -27,8 +31,22 @@ export async function run(p: Parsed, io: Output): Promise<number> {
   const built = report.analysis && report.observed && (!report.errors.length || p.make.keepGoing);
   if (!report.dryRun && built && !p.make.targets.includes('clean')) cheapChecks(report.analysis!, report.observed, io);
   if (report.errors.length) return 2;
+  // What boot would refuse is said now, while the jailfile is being worked on.
+  if (report.analysis?.ok && !p.json && !p.make.targets.includes('clean')) for (const w of declaredHostnameProblems(report.analysis.entries)) io.err(`jail: warning: ${w}`);
+  if (!report.dryRun && report.root && !p.json) await warnReplacedRoot(report.root, io);
   if (p.make.question && report.created.length + report.updated.length + report.removed.length + report.installs.length > 0) return 1;
   return 0;
+}
+
+/** A booted jail of ROOT still running in the tree a `rm -rf ROOT` deleted: what was just built does not reach it. */
+async function warnReplacedRoot(root: string, io: Output): Promise<void> {
+  if (!fs.existsSync(RUN_DIR)) return; // nothing booted on this host: the no-op build pays for nothing more
+  const real = realRoot(root);
+  const state = loadState(real);
+  if (!state) return; // this jail is not booted: nor is its run-time code loaded
+  const { isUp, replacedRoot, replacedRootMessage } = await import('../run/instance.js');
+  const replaced = isUp(state) ? replacedRoot(state, real) : undefined;
+  if (replaced) io.err(`jail: warning: ${replacedRootMessage(real, replaced)}`);
 }
 
 /**

@@ -17,6 +17,7 @@ import { analyze } from '../make.js';
 import { runConfig } from '../run/config.js';
 import { closeInheritedFds } from '../run/fds.js';
 import { prepare } from '../run/instance.js';
+import { commandProblem } from '../run/command.js';
 import { runOnce } from '../run/once.js';
 import { guarded, userOption } from '../run/cli.js';
 import { JailFailure, jailError } from '../result.js';
@@ -36,6 +37,8 @@ async function runInJail(p: Parsed, io: Output): Promise<number> {
   }
   const config = runConfig(a.entries);
   const j = prepare(a.root, config, userOption(p));
+  const problem = commandProblem(j.root, p.rest[0]!, j.user);
+  if (problem) throw new JailFailure([jailError('no-command', `${problem} Nothing was started.`, { path: p.rest[0] })]);
   const st = await runOnce(j, { cmd: p.rest, stdio: ['inherit', 'inherit', 'inherit'], env: { TERM: process.env.TERM } });
   return st.code;
 }

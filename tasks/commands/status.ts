@@ -4,13 +4,13 @@
 // in /run/jail and /proc; never runs anything. User names come from the jail's etc/passwd,
 // read as data.
 //
-// Exit status: 0 the jail runs, 1 it does not, 2 error.
+// Exit status: 0 the jail runs, 1 it does not (or runs in a tree ROOT no longer holds), 2 error.
 
 import type { Parsed } from '../args.js';
 import type { Output } from '../progress.js';
 import * as cgroup from '../run/cgroup.js';
 import { jailGroups, jailPasswd } from '../run/jaildata.js';
-import { isUp } from '../run/instance.js';
+import { isUp, replacedRoot, replacedRootMessage } from '../run/instance.js';
 import { inPidNs, info, rootedAt, type ProcInfo } from '../run/procs.js';
 import { loadState } from '../run/state.js';
 import { guarded, rootOnly } from '../run/cli.js';
@@ -24,7 +24,7 @@ interface ProcLine { pid: number; jailPid: number; user: string; uid: number; st
 
 function status(p: Parsed, io: Output): number {
   // The jail by its real path: the one boot recorded, and the root /proc shows its processes in.
-  const root = realRoot(rootOnly(p));
+  const root = realRoot(rootOnly(p, { followLink: true }));
   const state = loadState(root);
   let names = new Map<number, string>();
   let groups = new Map<number, string>();
@@ -44,7 +44,10 @@ function status(p: Parsed, io: Output): number {
     state: x.state, command: x.cmdline,
     role: x.pid === state?.init?.pid ? 'init' : x.pid === state?.supervisor?.pid ? 'supervisor, outside the jail' : groupOf.get(x.pid) ?? (state ? '' : 'not started by jail'),
   }));
-  const up = state ? isUp(state) : false;
+  const booted = state ? isUp(state) : false;
+  // Running in a tree ROOT no longer holds is not running as ROOT says: the jail needs a restart.
+  const replaced = booted ? replacedRoot(state!, root) : undefined;
+  const up = booted && !replaced;
   const services = (state?.services ?? []).map((s) => {
     const n = state?.cgroup ? cgroup.procs(state.cgroup, s.group).length : undefined;
     return { script: s.script, name: s.name, status: s.status === 'failed' ? 'failed to start' : n === undefined ? s.status : n > 0 ? 'running' : 'not running', processes: n, log: s.log };
@@ -52,7 +55,7 @@ function status(p: Parsed, io: Output): number {
 
   if (p.json) {
     io.out(JSON.stringify({
-      root, running: up, bootedAt: state?.bootedAt, hostname: state?.hostname, pidns: state?.pidns, init: state?.init?.pid,
+      root, running: up, ...(replaced ? { replaced: replacedRootMessage(root, replaced) } : {}), bootedAt: state?.bootedAt, hostname: state?.hostname, pidns: state?.pidns, init: state?.init?.pid,
       user: state?.user, limits: state?.limits, pidsCurrent: state?.cgroup ? cgroup.current(state.cgroup) : undefined,
       network: state?.net ? { address: state.net.address, hostAddress: state.net.hostAddress, hostInterface: state.net.hostIf } : undefined,
       cgroups: state?.cgroup?.dirs, services, processes: procs,
@@ -63,7 +66,8 @@ function status(p: Parsed, io: Output): number {
     io.out(`jail: ${root} is not running (not booted by jail)`);
   } else {
     const l = state.limits;
-    io.out(`jail: ${root} ${up ? 'is running' : 'was booted, but its init is gone (run jail stop to clear what is left)'} since ${state.bootedAt}`);
+    io.out(`jail: ${root} ${up ? 'is running' : replaced ? 'runs in a deleted tree' : 'was booted, but its init is gone (run jail stop to clear what is left)'} since ${state.bootedAt}`);
+    if (replaced) io.out(`  ${replacedRootMessage(root, replaced)}`);
     io.out(`  user ${state.user.name}:${groups.get(state.user.gid) ?? state.user.gid} (${state.user.uid}:${state.user.gid})` + (state.hostname ? `, hostname ${state.hostname}` : '') + (state.pidns ? `, ${state.pidns}, init pid ${state.init?.pid}` : ', no namespaces'));
     const cur = state.cgroup ? cgroup.current(state.cgroup) : undefined;
     io.out(`  limits: cpu ${l.cpu ?? 'unlimited'}${l.cpu ? ' s' : ''}${l.cpuHard !== undefined ? ` (hard ${l.cpuHard}${l.cpuHard === 'unlimited' ? '' : ' s'}, for a service's own limit)` : ''}, pids ${cur !== undefined ? `${cur}/` : ''}${l.pids ?? 'unlimited'}, memory ${l.memory ?? 'unlimited'}, /proc ${l.proc ? 'mounted' : 'not mounted'}`);

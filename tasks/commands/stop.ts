@@ -32,7 +32,7 @@ export function run(p: Parsed, io: Output): Promise<number> {
 async function stop(p: Parsed, io: Output): Promise<number> {
   // The jail by its real path, as boot recorded it: any spelling of ROOT stops it, and
   // what is left of a deleted ROOT's path still names it.
-  const root = realRoot(rootOnly(p));
+  const root = realRoot(rootOnly(p, { followLink: true }));
   const perScript = timeoutMs(p, 30);
   const lk = await lock(root);
   try {

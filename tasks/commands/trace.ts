@@ -33,7 +33,7 @@ import { runConfig } from '../run/config.js';
 import { closeInheritedFds } from '../run/fds.js';
 import { prepare } from '../run/instance.js';
 import { runOnce } from '../run/once.js';
-import { guarded, userOption } from '../run/cli.js';
+import { guarded, MAX_TIMEOUT_S, userOption } from '../run/cli.js';
 import { readElf, RootPaths } from '../elf/index.js';
 
 const DEFAULT_TIMEOUT_S = 60;
@@ -242,7 +242,7 @@ async function traceInJail(p: Parsed, io: Output): Promise<number> {
   }
   const t = p.options.get('--timeout');
   const timeoutS = t === undefined ? DEFAULT_TIMEOUT_S : Number(t);
-  if (!Number.isFinite(timeoutS) || timeoutS <= 0) { io.err('jail trace: --timeout needs a number of seconds, more than 0'); return 2; }
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0 || timeoutS > MAX_TIMEOUT_S) { io.err(`jail trace: --timeout needs a number of seconds, more than 0 and at most ${MAX_TIMEOUT_S} (about 24 days)`); return 2; }
 
   const a = await analyze(p.make, p.command, true);
   if (!a.root || a.stage === 'load') {

@@ -28,6 +28,8 @@ export interface Jail {
   netCreated?: boolean;
   /** Without a network of the jail's: a namespace of the init's own with loopback alone, not the host's (install steps). */
   loopbackOnly?: boolean;
+  /** The UTS namespace's name, read from ROOT before anything starts (prepare). */
+  hostname?: string;
 }
 
 export interface Instance {
@@ -54,7 +56,9 @@ export function prepare(root: string, config: RunConfig, userName?: string): Jai
   const key = jailKey(root);
   const layout = cgroup.plan(key, { pids: config.pids, memory: config.memory });
   if (!layout && !config.namespaces) fail('no-cgroup', 'runtime({ namespaces: false }) leaves a cgroup as the only way to find and end the jail\'s processes, and no cgroup hierarchy is writable here. Keep the namespaces on.');
-  return { root: realRoot(root), key, tools, config, user, cgroup: layout };
+  // A bad etc/hostname is refused here, before a cgroup, a network or an init exists.
+  const hostname = config.namespaces ? jailHostname(root) : undefined;
+  return { root: realRoot(root), key, tools, config, user, cgroup: layout, hostname };
 }
 
 /**
@@ -119,6 +123,7 @@ export async function setUpNetwork(j: Jail): Promise<void> {
  * namespace of its own: the host's name must never be changed by mistake).
  */
 export async function startInit(j: Jail, opts: { group: string; log: string; dieWithParent: boolean }): Promise<{ instance: Instance; child: ChildProcess }> {
+  const hostname = j.hostname ?? jailHostname(j.root);
   const initUid = initUidFor(j.user.uid);
   const argv = initChain({
     tools: j.tools,
@@ -139,6 +144,19 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
   }
   const supPid = child.pid;
   if (supPid === undefined) return fail('init-failed', `Cannot start ${argv[0]}.`);
+  let initPid: number | undefined;
+  try {
+    return await initReady(j, child, supPid, initUid, hostname, opts.log, (pid) => { initPid = pid; });
+  } catch (err) {
+    // Whatever went wrong, nothing of this init stays (a detached child would also keep this process alive).
+    kill(supPid);
+    if (initPid !== undefined) kill(initPid);
+    child.unref();
+    throw err;
+  }
+}
+
+async function initReady(j: Jail, child: ChildProcess, supPid: number, initUid: number, hostname: string, log: string, found: (pid: number) => void): Promise<{ instance: Instance; child: ChildProcess }> {
   let exited = false;
   child.once('exit', () => { exited = true; });
   const supervisor = procId(supPid);
@@ -146,10 +164,11 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
   const ready = await waitFor(() => {
     if (exited) return true;
     initPid = childrenOf(supPid)[0];
+    if (initPid !== undefined) found(initPid);
     const i = initPid !== undefined ? info(initPid) : undefined;
     return !!i && i.uid === initUid && i.comm === 'sh';
   }, 10_000, 10);
-  const why = () => { try { return fs.readFileSync(opts.log, 'utf8').trim(); } catch { return ''; } };
+  const why = () => { try { return fs.readFileSync(log, 'utf8').trim(); } catch { return ''; } };
   if (exited || !ready || initPid === undefined || !supervisor) {
     kill(supPid);
     if (initPid !== undefined) kill(initPid);
@@ -174,7 +193,6 @@ export async function startInit(j: Jail, opts: { group: string; log: string; die
       fail('init-failed', `Cannot bring the jail's loopback up: ${lo.error}`);
     }
   }
-  const hostname = jailHostname(j.root);
   const r = await run([j.tools.nsenter, `--target=${initPid}`, '--uts', '--', j.tools.hostname, hostname], { timeoutMs: 10_000 });
   if (!r.ok) {
     kill(supPid); kill(initPid);
@@ -306,6 +324,36 @@ export function runningPid(root: string): number | undefined {
   const s = loadState(root);
   if (!s || !isUp(s)) return undefined;
   return s.init?.pid ?? (s.cgroup ? cgroup.procs(s.cgroup)[0] : undefined);
+}
+
+/**
+ * A process of ROOT's booted jail whose root is not ROOT's directory as it is now: the
+ * tree the jail was booted in was deleted (`rm -rf ROOT`), and perhaps built anew at the
+ * same path, so what runs is not what ROOT holds. Compared by device and inode: the
+ * root's through /proc/PID/root (the kernel's handle, not a path), ROOT's by lstat of
+ * its real path — nothing inside ROOT is looked at. Undefined when all is as booted.
+ */
+export function replacedRoot(s: JailState, root: string): { pid: number; gone: boolean } | undefined {
+  const pids = s.cgroup ? cgroup.procs(s.cgroup) : s.pidns ? inPidNs(s.pidns) : [];
+  const now = fs.lstatSync(root, { throwIfNoEntry: false });
+  for (const pid of pids) {
+    let seen: string;
+    try { seen = fs.readlinkSync(`/proc/${pid}/root`); } catch { continue; }
+    // The init and its sleep are the host's, rooted at /: only chrooted processes tell.
+    if (seen !== root && seen !== `${root} (deleted)`) continue;
+    let was: fs.Stats;
+    try { was = fs.statSync(`/proc/${pid}/root`); } catch { continue; }
+    if (!now?.isDirectory()) return { pid, gone: true };
+    if (was.dev !== now.dev || was.ino !== now.ino) return { pid, gone: false };
+  }
+  return undefined;
+}
+
+/** What replacedRoot found, for status, boot and make: what it means and what to do. */
+export function replacedRootMessage(root: string, r: { pid: number; gone: boolean }): string {
+  const what = r.gone ? `ROOT=${root} no longer exists` : `ROOT=${root} is not the directory the jail was booted in (it was deleted and built again)`;
+  const todo = r.gone ? `Stop it with \`jail stop ROOT=${root}\`, then build and boot it again.` : `Restart the jail: \`jail stop ROOT=${root} && jail boot ROOT=${root}\`.`;
+  return `The jail at ${root} runs in a deleted tree: ${what}, and its processes (such as pid ${r.pid}) still have the old one as their root, so nothing jail make writes reaches them. ${todo}`;
 }
 
 /** Clears what a jail that died on its own left behind: processes in its cgroups, its network. */

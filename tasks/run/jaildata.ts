@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import { JailFailure, jailError } from '../result.js';
 import { isPlainId, libcId } from '../passwd-id.js';
+import { HOSTNAME_FIX, hostnameProblem } from './hostname.js';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const MAX_BYTES = 1 << 20;
@@ -45,8 +46,14 @@ function openDir(root: string, jailPath: string): number | undefined {
   return fd;
 }
 
-/** A regular file of ROOT as text, or undefined when it does not exist. Symlinks are refused. */
-export function readJailFile(root: string, jailPath: string): string | undefined {
+/** What a jail path turned out to be when it is not a regular file to read. */
+export type NotAFile = 'symlink' | 'not-a-file';
+
+/**
+ * A regular file of ROOT as text, or undefined when it does not exist. Symlinks are
+ * refused; `refuseAs` lets a caller say what to do about one (or about a directory).
+ */
+export function readJailFile(root: string, jailPath: string, refuseAs?: (what: NotAFile) => never): string | undefined {
   const slash = jailPath.lastIndexOf('/');
   const dirFd = openDir(root, jailPath.slice(0, slash) || '/');
   if (dirFd === undefined) return undefined;
@@ -57,6 +64,7 @@ export function readJailFile(root: string, jailPath: string): string | undefined
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP' && refuseAs) return refuseAs('symlink');
     if (code === 'ELOOP') return refuse('unsafe-jail-path', `${jailPath} in the jail is a symlink; jail reads it only as a plain file. Run \`jail make\` to put it back.`, `${root}${jailPath}`);
     return refuse('unreadable', `Cannot read ${root}${jailPath} (${code}).`, `${root}${jailPath}`);
   } finally {
@@ -64,6 +72,7 @@ export function readJailFile(root: string, jailPath: string): string | undefined
   }
   try {
     const st = fs.fstatSync(fd);
+    if (!st.isFile() && refuseAs) refuseAs('not-a-file');
     if (!st.isFile()) refuse('unsafe-jail-path', `${jailPath} in the jail is not a regular file.`, `${root}${jailPath}`);
     const buf = Buffer.alloc(Math.min(st.size, MAX_BYTES));
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
@@ -163,10 +172,13 @@ export function jailUser(root: string, wanted: string | undefined): JailUser {
 
 /** The jail's hostname from its etc/hostname (the first line), or a name derived from ROOT. */
 export function jailHostname(root: string): string {
-  const text = readJailFile(root, '/etc/hostname');
+  const file = `${root}/etc/hostname`;
+  const text = readJailFile(root, '/etc/hostname', (what) => refuse('bad-hostname',
+    `The jail's etc/hostname (${file}) is ${what === 'symlink' ? 'a symlink' : 'not a regular file'}; the jail's hostname is read from it as a plain file, and jail never follows a link inside ROOT. ${HOSTNAME_FIX}. Nothing was started.`, file));
+  const problem = text === undefined ? undefined : hostnameProblem(text);
+  if (problem) refuse('bad-hostname', `The jail's etc/hostname (${file}) ${problem}. ${HOSTNAME_FIX}. Nothing was started.`, file);
   const first = text?.split('\n')[0]?.trim();
-  if (first && /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(first)) return first;
-  if (first) refuse('bad-hostname', `The jail's etc/hostname says ${JSON.stringify(first.slice(0, 80))}, which is not a hostname (letters, digits, '.', '-'; at most 63 characters).`, `${root}/etc/hostname`);
+  if (first) return first;
   const base = root.split('/').filter(Boolean).pop() ?? 'jail';
   return base.replace(/[^A-Za-z0-9.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63) || 'jail';
 }
