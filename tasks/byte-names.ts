@@ -6,6 +6,7 @@
 // printable() shows the byte as \xNN, and bytesOf() gives fs the name's real bytes.
 
 import fs from 'node:fs';
+import { printable } from './printable.js';
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 
@@ -84,4 +85,10 @@ export function hostBadName(p: string): string | undefined {
     if (hit) return `${dir === '/' ? '' : dir}/${nameOf(hit)}`;
   }
   return undefined;
+}
+
+/** Why a host name hostBadName() found cannot go into the jail, and what to do; `found`: how the entry met it, if not by naming it. */
+export function badNameMessage(bad: string, found: string): string {
+  return `the host name ${printable(bad)} is not valid UTF-8 (shown escaped)${found ? ` (${found})` : ''}; ` +
+    `jail's paths are UTF-8 text, so it cannot copy it. Rename it on the host, or narrow the pattern so it is left out.`;
 }

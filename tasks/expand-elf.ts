@@ -5,7 +5,8 @@
 
 import { JAIL_PATH, SHEBANG_BYTES, envProgram, findInJailPath, isScript, parseShebang, type Shebang } from './elf/shebang.js';
 import fs from 'node:fs';
-import { ELF_GLOB, globSync, isGlob } from './glob.js';
+import { ELF_GLOB, globNaming, isGlob } from './glob.js';
+import { badNameMessage } from './byte-names.js';
 import type { ElfEntry } from './entries.js';
 import { ElfFactsCache, Resolver, genericProfile, profileFor, unstartable, type ElfInfo } from './elf/index.js';
 import type { CacheRecord } from './elf/ld-cache-write.js';
@@ -209,8 +210,9 @@ export function expandElf(e: ElfEntry, ctx: ElfContext, add: (t: Target) => void
   const placer = new HostPlacer(e, ctx, add, errors, warnings);
   for (const pattern of e.patterns) {
     if (isGlob(pattern)) {
-      const matches = globSync(pattern, ELF_GLOB);
-      if (matches.length === 0) { placer.err('the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove it.', pattern); continue; }
+      const { matches, badNames } = globNaming(pattern, ELF_GLOB);
+      for (const b of badNames) errors.push(jailError('bad-name', `${e.at}: ${e.label}: ${badNameMessage(b, `met by the pattern ${pattern}`)}`, { path: b, entry: e.at }));
+      if (matches.length === 0 && badNames.length === 0) { placer.err('the pattern matches no file on this host. Install what provides the files, fix the pattern, or remove it.', pattern); continue; }
       for (const m of matches.sort()) {
         // A pattern's match that is no program (a linker script named libc.so, a README
         // among modules) is left out; a path named on its own is refused in place().

@@ -3,6 +3,9 @@
 // with no glob character are static without asking, and globby is loaded once, ahead of
 // the synchronous expansion, only when some entry may be a pattern.
 
+import fs from 'node:fs';
+import { hostBadName } from './byte-names.js';
+
 type Globby = typeof import('globby');
 let globby: Globby | undefined;
 
@@ -35,6 +38,33 @@ export function escapedPath(p: string): string | undefined {
 export function globSync(pattern: string, opts: import('globby').Options): string[] {
   if (!globby) throw new Error(`bug: glob ${pattern} met before prepareGlobs()`);
   return globby.globbySync(pattern, opts);
+}
+
+/**
+ * globSync, and the host names it cannot give as paths: names that are not UTF-8 (the glob
+ * reads them as text, so a match names no file and a directory on the way cannot be
+ * searched, passed over in silence). Those come back apart, escaped (hostBadName), for the
+ * caller to refuse; a directory is caught as the glob fails to list it, so nothing is
+ * listed twice.
+ */
+export function globNaming(pattern: string, opts: import('globby').Options): { matches: string[]; badNames: string[] } {
+  const bad = new Set<string>();
+  const readdirSync = ((dir: fs.PathLike, o?: unknown) => {
+    try {
+      return fs.readdirSync(dir, o as never);
+    } catch (err) {
+      const b = (err as NodeJS.ErrnoException).code === 'ENOENT' && typeof dir === 'string' ? hostBadName(dir) : undefined;
+      if (b !== undefined) bad.add(b);
+      throw err;
+    }
+  }) as typeof fs.readdirSync;
+  const matches: string[] = [];
+  for (const m of globSync(pattern, { ...opts, fs: { readdirSync } })) {
+    const b = m.includes('\uFFFD') && !fs.lstatSync(m, { throwIfNoEntry: false }) ? hostBadName(m) : undefined;
+    if (b === undefined) matches.push(m);
+    else bad.add(b);
+  }
+  return { matches, badNames: [...bad].sort() };
 }
 
 /** How copy() globs match: files, directories and links, not following links. Watch mode matches with the same. */

@@ -309,6 +309,38 @@ export default defineJail(({ SRC, WHAT }) => [ dir(['/plant/lib', '/plant/bin'])
     }
   });
 
+  it('a host name that is not UTF-8 met by a pattern is an error naming it escaped, not a missing file, and nothing is written', () => {
+    const mods = path.join(r.src, 'mods');
+    fs.mkdirSync(mods);
+    fs.copyFileSync(fs.realpathSync('/bin/sh'), path.join(mods, 'a.so'));
+    r.jailfile(`
+import { defineJail, elf } from 'jail';
+export default defineJail(({ SRC }) => [ elf(SRC + '/mods/**/*.so') ]);`);
+    expect(make().code).toBe(0);
+    const before = fingerprint(r.root);
+    // A module whose name is not UTF-8, and one in a directory whose name is not.
+    const raw = (...parts: (string | number)[]) => Buffer.concat(parts.map((p) => typeof p === 'number' ? Buffer.of(p) : Buffer.from(p)));
+    fs.copyFileSync(fs.realpathSync('/bin/sh'), raw(mods, '/b', 0xff, '.so'));
+    fs.mkdirSync(raw(mods, '/d', 0xfe));
+    fs.copyFileSync(fs.realpathSync('/bin/sh'), raw(mods, '/d', 0xfe, '/c.so'));
+    const said = (name: string) => `jail: error: jailfile.ts:3: elf("${mods}/**/*.so"): the host name ${name} is not valid UTF-8 (shown escaped) (met by the pattern ${mods}/**/*.so); ` +
+      "jail's paths are UTF-8 text, so it cannot copy it. Rename it on the host, or narrow the pattern so it is left out.";
+    for (const args of [[], ['-n'], ['-k']]) {
+      const res = make(...args);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr).not.toMatch(/does not exist/);
+      const errors = res.stderr.split('\n').filter((l) => l.startsWith('jail: error:'));
+      expect(errors).toEqual([said(`${mods}/b\\xff.so`), said(`${mods}/d\\xfe`)]);
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    // Renamed on the host, both come in.
+    fs.renameSync(raw(mods, '/b', 0xff, '.so'), path.join(mods, 'b.so'));
+    fs.renameSync(raw(mods, '/d', 0xfe), path.join(mods, 'd'));
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(changes(res.stdout).filter((l) => l.includes('/mods/'))).toEqual([`${mods}/b.so (file)`, `${mods}/d (dir)`, `${mods}/d/c.so (file)`].map((l) => `create ${l}: output missing`));
+  });
+
   it('brings a #! interpreter whose path is UTF-8, and jail check finds it there', () => {
     const dir = path.join(r.src, 'outils-dé');
     fs.mkdirSync(dir);

@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI, changes, rig, tree, type Rig } from './helpers.js';
+import { CLI, changes, fingerprint, rig, touched, tree, type Rig } from './helpers.js';
 import { rootedAt } from '../tasks/run/procs.js';
 
 let r: Rig;
@@ -208,6 +208,37 @@ describe('install steps', () => {
     expect(res.stderr).toMatch(/install\("app"\): the step made \/usr\/local\/bin\/a\\xff, whose name is not valid UTF-8/);
     expect(res.stderr).not.toMatch(/internal error/);
     expect(fs.existsSync(r.root + '/usr/local')).toBe(false);
+  });
+
+  it('an input whose host name is not UTF-8 is an error naming it escaped, not a missing file or a silence; the step does not run', () => {
+    const data = path.join(r.src, 'data');
+    fs.mkdirSync(path.join(data, 'ok'), { recursive: true });
+    fs.writeFileSync(path.join(data, 'ok', 'conf'), 'x');
+    const inputs = (more: string) => JAILFILE().replace(`inputs: [SRC + '/app']`, `inputs: [SRC + '/app', ${more}]`);
+    r.jailfile(inputs(`SRC + '/data'`));
+    expect(make().code).toBe(0);
+    const first = stamp();
+    const before = fingerprint(r.root);
+    // A file, and a directory holding what a pattern looks for, named with bytes that are not UTF-8.
+    const raw = (name: string, byte: number, rest = '') => Buffer.concat([Buffer.from(`${data}/${name}`), Buffer.of(byte), Buffer.from(rest)]);
+    fs.writeFileSync(raw('x', 0xff), 'x');
+    fs.mkdirSync(raw('d', 0xfe));
+    fs.writeFileSync(raw('d', 0xfe, '/conf'), 'y');
+    const said = (name: string, how: string) => `jail: error: jailfile.ts:7: install("app"): the host name ${data}/${name} is not valid UTF-8 (shown escaped) (${how}); ` +
+      "jail's paths are UTF-8 text, so it cannot copy it. Rename it on the host, or narrow the pattern so it is left out.";
+    for (const [input, expected] of [
+      [`SRC + '/data'`, [said('d\\xfe', `found in the input ${data}`), said('x\\xff', `found in the input ${data}`)]],
+      [`SRC + '/data/*/conf'`, [said('d\\xfe', `met by the input pattern ${data}/*/conf`)]],
+    ] as const) {
+      r.jailfile(inputs(input));
+      const res = make();
+      expect(res.code, input).toBe(2);
+      expect(res.stderr).not.toMatch(/does not exist/);
+      expect(res.stderr.split('\n').filter((l) => l.startsWith('jail: error:'))).toEqual(expected);
+      expect(runs(res.stdout)).toBe(0);
+    }
+    expect(touched(before, fingerprint(r.root))).toEqual([]);
+    expect(stamp()).toBe(first);
   });
 
   it('what a step leaves in a scratch directory is removed, a setuid file above all, whether it succeeds or fails', () => {

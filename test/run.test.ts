@@ -138,14 +138,14 @@ if (isRoot && (!hasPids || !hasMemory)) console.log(`jail run tests skipped: no 
 let r: Rig;
 let bin: string;
 
-function jailfile(rt: string): string {
-  return `import { defineJail, dir, copy, text, users, runtime } from 'jail';
+function jailfile(rt: string, extra = ''): string {
+  return `import { defineJail, dir, copy, elf, text, users, runtime } from 'jail';
 export default defineJail(({ PROC = 'yes', NS = 'yes', USER }) => [
   dir(['/bin', '/etc', '/proc']),
   dir('/tmp', { mode: 0o1777 }),
   users({ app: { uid: 1501, gid: 1501, home: '/tmp' }, other: { uid: 1502, gid: 1502, home: '/tmp' } }),
   text('/etc/hostname', 'small.jail.test\\n'),
-  ${['escape', 'bomb', 'spin', 'hog'].map((n) => `copy(${JSON.stringify(path.join(bin, n))}, { to: '/bin/${n}' })`).join(',\n  ')},
+  ${['escape', 'bomb', 'spin', 'hog'].map((n) => `copy(${JSON.stringify(path.join(bin, n))}, { to: '/bin/${n}' })`).join(',\n  ')},${extra}
   runtime({ ${rt} proc: PROC === 'yes', namespaces: NS === 'yes', user: USER }),
 ]);
 `;
@@ -242,6 +242,63 @@ describe.skipIf(!isRoot || !hasGcc || !hasPids || !hasMemory)('jail run', () => 
     expect(jailed(r.root)).toEqual([]);
     // A bare name is found in the jail's PATH, and runs.
     expect(runIn('--', 'escape', 'exit', '7').code).toBe(7);
+  });
+
+  it('a script whose #! interpreter, or a program whose loader, is not in the jail is refused with exit 2, naming what to add', () => {
+    const refused = (args: string[], message: string) => {
+      const res = runIn('--', ...args);
+      expect(res.code, res.stderr).toBe(2);
+      expect(res.stdout).toBe('');
+      expect(res.stderr).toBe(`jail: error: ${message} Nothing was started.\n`);
+    };
+    // A program built against the host's loader, copied rather than brought by elf(); a
+    // script for a python3 the jail lacks; a script run by that program; one for env.
+    fs.writeFileSync(path.join(r.src, 'args.c'), '#include <stdio.h>\nint main(int c, char **v) { for (int i = 1; i < c; i++) puts(v[i]); return 3; }\n');
+    const dyn = path.join(bin, 'args');
+    execFileSync('gcc', ['-O1', '-o', dyn, path.join(r.src, 'args.c')]);
+    const loader = /Requesting program interpreter: (.*)\]/.exec(execFileSync('readelf', ['-l', dyn], { encoding: 'utf8' }))![1]!;
+    const script = (name: string, text: string) => { fs.writeFileSync(path.join(bin, name), text, { mode: 0o755 }); return JSON.stringify(path.join(bin, name)); };
+    const py = script('hello.py', '#!/usr/bin/python3\nprint("hello")\n');
+    const viaArgs = script('via-args', '#!/bin/args from-script\n');
+    const envPy = script('env.py', '#!/usr/bin/env python3\nprint("hello")\n');
+    const copies = `
+  copy(${JSON.stringify(dyn)}, { to: '/bin/args' }),
+  copy(${py}, { to: '/bin/hello.py' }),
+  copy(${viaArgs}, { to: '/bin/via-args' }),`;
+    const noLoader = (what: string, prog: string) => `${what} is a dynamically linked program whose loader ${loader} (its PT_INTERP) is not in the jail, so the kernel cannot start it ("No such file or directory"). ` +
+      `A program's loader comes with elf() of the program: declare ${prog} with elf() rather than copy(), and run \`jail make\`.`;
+    const noPython = `/bin/hello.py at ${r.root} is a script whose #! interpreter /usr/bin/python3 is not in the jail, so the kernel cannot start it ("No such file or directory"). ` +
+      "Add the interpreter to the jailfile with elf('/usr/bin/python3'), which brings it with its libraries, and run `jail make`.";
+    r.jailfile(jailfile(`pids: 64, cpu: 2, memory: '64M',`, copies));
+    try {
+      let made = jail('make', `ROOT=${r.root}`);
+      expect(made.code, made.stderr).toBe(0);
+      refused(['/bin/args', 'a'], noLoader(`/bin/args at ${r.root}`, '/bin/args'));
+      refused(['args'], noLoader(`args (/bin/args in the jail at ${r.root})`, '/bin/args'));
+      refused(['/bin/hello.py'], noPython);
+      refused(['/bin/via-args'], noLoader(`/bin/via-args at ${r.root} is a script whose #! interpreter /bin/args`, '/bin/args'));
+      expect(jailed(r.root)).toEqual([]);
+
+      // elf() of the program brings its loader: the program and the script it runs start. env
+      // comes with its loader too, and finds no python3 in the jail's PATH.
+      r.jailfile(jailfile(`pids: 64, cpu: 2, memory: '64M',`, `${copies}
+  elf(${JSON.stringify(dyn)}, '/usr/bin/env'),
+  copy(${envPy}, { to: '/bin/env.py' }),`));
+      made = jail('make', `ROOT=${r.root}`);
+      expect(made.code, made.stderr).toBe(0);
+      expect(fs.existsSync(path.join(r.root, loader))).toBe(true);
+      const ran = runIn('--', '/bin/args', 'a');
+      expect([ran.code, ran.stdout]).toEqual([3, 'a\n']);
+      const viaRan = runIn('--', '/bin/via-args', 'b');
+      expect([viaRan.code, viaRan.stdout]).toEqual([3, 'from-script\n/bin/via-args\nb\n']);
+      refused(['/bin/hello.py'], noPython);
+      refused(['/bin/env.py'], `/bin/env.py at ${r.root} is a script whose #! line has /usr/bin/env run python3, which is in no directory of the jail's PATH (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin), so env cannot start it ("No such file or directory"). ` +
+        "Add it to the jailfile with elf('/usr/bin/python3'), which brings it with its libraries, and run `jail make`.");
+    } finally {
+      r.jailfile(jailfile(`pids: 64, cpu: 2, memory: '64M',`));
+      expect(jail('make', `ROOT=${r.root}`).code).toBe(0);
+    }
+    expect(jailed(r.root)).toEqual([]);
   });
 
   it('runs as the user of the variables ROOT was last made with, unless the command line gives another', () => {

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { globSync, isGlob } from '../glob.js';
+import { globNaming, isGlob } from '../glob.js';
+import { badNameMessage, hostBadName } from '../byte-names.js';
 import type { InstallEntry } from '../entries.js';
 import { stateDir } from '../manifest.js';
 import { readPack, type ReadPack } from '../pack/read.js';
@@ -29,19 +30,26 @@ interface HashCache { [file: string]: [stamp: string, sha256: string] }
 
 function inputFiles(e: InstallEntry, errors: JailError[]): string[] {
   const out = new Set<string>();
-  const walk = (p: string) => {
+  const walk = (p: string, input: string) => {
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
-    if (!st) { errors.push(jailError('missing-source', `${e.at}: ${e.label}: the input ${p} does not exist on this host. Fix the path or remove it from inputs.`, { path: p, entry: e.at })); return; }
-    if (st.isDirectory()) for (const n of fs.readdirSync(p).sort()) walk(path.join(p, n));
+    if (!st) {
+      // Read as text, a name that is not UTF-8 names no file: say so, not that it is missing.
+      const bad = hostBadName(p);
+      if (bad !== undefined) errors.push(jailError('bad-name', `${e.at}: ${e.label}: ${badNameMessage(bad, p === input ? '' : `found in the input ${input}`)}`, { path: bad, entry: e.at }));
+      else errors.push(jailError('missing-source', `${e.at}: ${e.label}: the input ${p} does not exist on this host. Fix the path or remove it from inputs.`, { path: p, entry: e.at }));
+      return;
+    }
+    if (st.isDirectory()) for (const n of fs.readdirSync(p).sort()) walk(path.join(p, n), input);
     else out.add(p);
   };
   for (const i of e.inputs) {
     if (isGlob(i)) {
-      const m = globSync(i, { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true });
-      if (m.length === 0) errors.push(jailError('missing-source', `${e.at}: ${e.label}: the input pattern ${i} matches nothing on this host.`, { path: i, entry: e.at }));
-      m.sort().forEach(walk);
+      const { matches: m, badNames } = globNaming(i, { onlyFiles: false, dot: true, followSymbolicLinks: false, absolute: true });
+      for (const b of badNames) errors.push(jailError('bad-name', `${e.at}: ${e.label}: ${badNameMessage(b, `met by the input pattern ${i}`)}`, { path: b, entry: e.at }));
+      if (m.length === 0 && badNames.length === 0) errors.push(jailError('missing-source', `${e.at}: ${e.label}: the input pattern ${i} matches nothing on this host.`, { path: i, entry: e.at }));
+      for (const f of m.sort()) walk(f, f);
     } else {
-      walk(i);
+      walk(i, i);
     }
   }
   return [...out].sort();
