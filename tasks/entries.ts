@@ -29,6 +29,8 @@ export interface DeviceEntry extends EntryBase {
 }
 export interface CopyEntry extends EntryBase {
   kind: 'copy'; source: string; to?: string; follow: boolean; setuid: boolean; mode?: number; owner?: OwnerSpec;
+  /** `to` was written with a trailing '/': a directory, so a single file there is refused. */
+  toDir?: boolean;
 }
 export interface TextEntry extends EntryBase { kind: 'text'; path: string; content: Buffer; mode?: number; owner?: OwnerSpec }
 
@@ -291,6 +293,7 @@ export function copy(source: string, opts?: CopyOptions): CopyEntry {
   return {
     kind: 'copy', at, label, source,
     to: o.to === undefined ? undefined : jailPath(label, o.to, at),
+    ...(typeof o.to === 'string' && o.to.length > 1 && o.to.endsWith('/') ? { toDir: true } : {}),
     follow: flagOf(label, 'follow', o.follow, at), setuid: flagOf(label, 'setuid', o.setuid, at),
     mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at),
   };

@@ -1100,7 +1100,16 @@ describe('exit status and errors', () => {
   it('refuses a file destination that ends in a slash', () => {
     refuses([
       [`text('/etc/', 'hi')`, /text\("\/etc\/"\) names a directory \(the path ends in '\/'\), but text\(\) makes a file; write the file's path, such as '\/etc\/motd'/],
+      [`copy('/etc/passwd', { to: '/etc/' })`, /copy\("\/etc\/passwd"\): to ends in '\/', which names a directory, but \/etc\/passwd is not one; give the file's path in the jail, such as '\/etc\/passwd'/],
     ]);
+    // A tree or a glob still lands in a directory written with its slash.
+    fs.mkdirSync(path.join(r.src, 'conf'));
+    fs.writeFileSync(path.join(r.src, 'conf', 'x.conf'), 'x\n');
+    r.jailfile(`import { defineJail, copy } from 'jail';\nexport default defineJail(({ SRC }) => [\n  copy(SRC + '/conf', { to: '/etc/' }),\n  copy(SRC + '/conf/*.conf', { to: '/opt/' }),\n]);\n`);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readFileSync(r.root + '/etc/x.conf', 'utf8')).toBe('x\n');
+    expect(fs.readFileSync(r.root + '/opt/x.conf', 'utf8')).toBe('x\n');
   });
 
   it('names both entries of a conflicting declaration', () => {
