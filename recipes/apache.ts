@@ -3,7 +3,7 @@
 // written for the jail (nothing in it points outside), its log and run directories, the
 // www-data account, mime types and an index page.
 
-import { copy, dir, elf, text, users, EntryUsageError, type Entries } from '../tasks/entries.js';
+import { attrsOf, copy, dir, elf, text, users, EntryUsageError, type Entries } from '../tasks/entries.js';
 import { callSite } from '../tasks/call-site.js';
 import { hostName } from './hostname.js';
 
@@ -62,14 +62,27 @@ export function apacheConfig(o: Required<Pick<ApacheOptions, 'listen' | 'serverN
 
 export function apache(opts: ApacheOptions): Entries {
   const at = callSite();
+  attrsOf('apache({ ... })', opts ?? null, ['listen', 'serverName', 'documentRoot', 'modules', 'index'], at);
   if (!opts || typeof opts.listen !== 'string' || !/^(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+)?:?\d{1,5}$/.test(opts.listen)) {
     throw new EntryUsageError(`apache({ listen: ${JSON.stringify(opts?.listen)} }): listen must be 'ADDR:PORT' or 'PORT', e.g. '127.0.0.1:8080'`, at);
   }
   const documentRoot = opts.documentRoot ?? '/var/www/html';
+  if (typeof documentRoot !== 'string' || !/^(\/[A-Za-z0-9._+-]+)+$/.test(documentRoot)) {
+    throw new EntryUsageError(`apache({ documentRoot: ${JSON.stringify(documentRoot)} }): documentRoot must be an absolute jail path of plain names, such as '/var/www/html'`, at);
+  }
   const modules = opts.modules ?? DEFAULT_MODULES;
+  if (!Array.isArray(modules)) {
+    throw new EntryUsageError(`apache({ modules: ${JSON.stringify(modules)} }): modules must be a list of module names, such as ['mpm_event', 'authz_core', 'dir', 'mime']`, at);
+  }
   for (const m of modules) if (!/^[a-z0-9_]+$/.test(m)) throw new EntryUsageError(`apache(): module name ${JSON.stringify(m)} is not like 'mime' or 'mpm_event'`, at);
   if (!modules.some((m) => m.startsWith('mpm_'))) throw new EntryUsageError(`apache(): modules must include one MPM (mpm_event, mpm_worker or mpm_prefork)`, at);
   const serverName = opts.serverName === undefined ? 'localhost' : hostName('apache({ serverName })', opts.serverName, at);
+  if (opts.index !== undefined && typeof opts.index !== 'string') {
+    const o = attrsOf('apache({ index })', opts.index, ['site'], at);
+    if (typeof o.site !== 'string' || !o.site.startsWith('/')) {
+      throw new EntryUsageError(`apache({ index: ${JSON.stringify(opts.index)} }): index must be the page's content as a string, or { site: '/abs/host/dir' } to copy a host directory as the document root`, at);
+    }
+  }
   const index = opts.index ?? `<!doctype html>\n<title>${serverName}</title>\n<h1>It works, from inside the jail.</h1>\n`;
   return [
     users({ 'www-data': { uid: 33, gid: 33, home: '/var/www', shell: '/usr/sbin/nologin' } }),

@@ -2,7 +2,7 @@
 // with the numbers Linux gives them; the ones that reach the host's memory, ports or
 // kernel log must be asked for one at a time with { dangerous: true }.
 
-import { device, dir, EntryUsageError, type Entries } from '../tasks/entries.js';
+import { attrsOf, device, dir, EntryUsageError, flagOf, type Entries } from '../tasks/entries.js';
 import { callSite } from '../tasks/call-site.js';
 
 interface Dev { major: number; minor: number; mode: number; dangerous?: true }
@@ -24,9 +24,17 @@ export const DEVICES: Record<string, Dev> = {
 
 export function devices(...args: (string | { dangerous?: boolean })[]): Entries {
   const at = callSite();
+  // An array is a list of names written as one argument, not the options: it would build nothing.
+  const list = args.find((a) => Array.isArray(a)) as unknown[] | undefined;
+  if (list) {
+    throw new EntryUsageError(`devices(${JSON.stringify(list)}) takes the device names as separate arguments, not a list: ` +
+      `devices(${list.map((n) => JSON.stringify(n)).join(', ')})`, at);
+  }
   const last = args.at(-1);
   const opts = typeof last === 'object' && last !== null ? (args.pop() as { dangerous?: boolean }) : {};
   const names = args as string[];
+  attrsOf(`devices(${names.map((n) => JSON.stringify(n)).join(', ')})`, opts, ['dangerous'], at);
+  flagOf(`devices(${names.map((n) => JSON.stringify(n)).join(', ')})`, 'dangerous', opts.dangerous, at);
   const out: Entries[] = [];
   for (const name of names) {
     const d = DEVICES[name];

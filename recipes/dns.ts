@@ -2,9 +2,11 @@
 // into /run, which the jail does not have), with a warning for a local stub resolver.
 
 import fs from 'node:fs';
-import { copy, warning, type Entries } from '../tasks/entries.js';
+import { arityOf, copy, warning, type Entries } from '../tasks/entries.js';
+import { callSite } from '../tasks/call-site.js';
 
-export function dns(): Entries {
+export function dns(...args: never[]): Entries {
+  arityOf('dns()', args, 0, 'no arguments', callSite());
   let content = '';
   try { content = fs.readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* copy() reports the missing file */ }
   return [

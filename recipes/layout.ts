@@ -3,11 +3,13 @@
 // usr/, and the jail mirrors them, so paths the loader and scripts use work unchanged.
 
 import fs from 'node:fs';
-import { dir, link, type Entries } from '../tasks/entries.js';
+import { arityOf, dir, link, type Entries } from '../tasks/entries.js';
+import { callSite } from '../tasks/call-site.js';
 
 const TOP_LEVEL = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 
-export function layout(): Entries {
+export function layout(...args: never[]): Entries {
+  arityOf('layout()', args, 0, 'no arguments', callSite());
   const entries: Entries[] = [];
   for (const name of TOP_LEVEL) {
     const st = fs.lstatSync(`/${name}`, { throwIfNoEntry: false });

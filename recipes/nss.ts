@@ -1,12 +1,14 @@
 // nss(): name-service files written for the jail, never the host's: a host nsswitch.conf
 // naming sss, systemd or resolve makes lookups fail inside a jail that lacks them.
 
-import { text, type Entries } from '../tasks/entries.js';
+import { attrsOf, text, type Entries } from '../tasks/entries.js';
 import { callSite } from '../tasks/call-site.js';
 import { hostName } from './hostname.js';
 
 export function nss(opts: { hostname?: string } = {}): Entries {
-  const host = opts.hostname ? ` ${hostName('nss({ hostname })', opts.hostname, callSite())}` : '';
+  const at = callSite();
+  attrsOf('nss({ ... })', opts, ['hostname'], at);
+  const host = opts.hostname ? ` ${hostName('nss({ hostname })', opts.hostname, at)}` : '';
   return [
     text('/etc/nsswitch.conf', [
       'passwd:   files', 'group:    files', 'shadow:   files', 'hosts:    files dns',

@@ -10,7 +10,7 @@
 // service keeps runtime()'s. A limit the script still cannot set fails its start, and
 // boot reports that instead of ok.
 
-import { elf, text, EntryUsageError, type Entries, type RuntimeEntry } from '../tasks/entries.js';
+import { attrsOf, elf, text, EntryUsageError, type Entries, type RuntimeEntry } from '../tasks/entries.js';
 import { callSite } from '../tasks/call-site.js';
 
 export interface ServiceOptions {
@@ -32,6 +32,8 @@ export function shQuote(word: string): string {
 export function service(name: string, opts: ServiceOptions): Entries {
   const at = callSite();
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) throw new EntryUsageError(`service(${JSON.stringify(name)}): a service name is lower-case letters, digits, - and _`, at);
+  attrsOf(`service(${JSON.stringify(name)})`, opts ?? null, ['start', 'stop', 'limits', 'order'], at);
+  attrsOf(`service(${JSON.stringify(name)}, { limits })`, opts.limits, ['cpu', 'files', 'core'], at);
   for (const k of ['start', 'stop'] as const) {
     if (!Array.isArray(opts?.[k]) || opts[k].length === 0 || opts[k].some((w) => typeof w !== 'string')) {
       throw new EntryUsageError(`service(${JSON.stringify(name)}): ${k} must be a command as a list of words, e.g. ['/usr/sbin/apache2ctl', '${k}']`, at);

@@ -31,9 +31,9 @@ export function collectAccounts(entries: readonly (UsersEntry | GroupsEntry)[]):
     if (e.kind === 'groups') {
       for (const [name, spec] of Object.entries(e.groups)) {
         if (BAD_NAME.test(name) || name === '') { err(e, `group name ${JSON.stringify(name)} holds ':', ',', white space or '/'; choose a plain name`); continue; }
-        if (!spec || !validId(spec.gid)) { err(e, `group ${name} needs a numeric gid`); continue; }
+        if (!spec || !validId(spec.gid)) { err(e, `group ${name} needs gid as a whole number from 0 to ${MAX_ID}, such as { gid: 50 }; got ${JSON.stringify(spec?.gid)}`); continue; }
         const members = spec.members ?? [];
-        if (!Array.isArray(members) || members.some((m) => typeof m !== 'string' || BAD_NAME.test(m))) { err(e, `group ${name} has a bad member list`); continue; }
+        if (!Array.isArray(members) || members.some((m) => typeof m !== 'string' || BAD_NAME.test(m))) { err(e, `group ${name} has members ${JSON.stringify(members)}; give a list of user names such as ['www-data'], each without ':', ',', '/' or white space`); continue; }
         const g: Group = { name, gid: spec.gid, members: [...members] };
         const prev = groups.get(name);
         if (prev && name === 'root') { err(e, 'group root is always present (gid 0); do not declare it'); continue; }
@@ -45,7 +45,7 @@ export function collectAccounts(entries: readonly (UsersEntry | GroupsEntry)[]):
     }
     for (const [name, spec] of Object.entries(e.users)) {
       if (BAD_NAME.test(name) || name === '') { err(e, `user name ${JSON.stringify(name)} holds ':', ',', white space or '/'; choose a plain name`); continue; }
-      if (!spec || !validId(spec.uid) || !validId(spec.gid)) { err(e, `user ${name} needs a numeric uid and gid`); continue; }
+      if (!spec || !validId(spec.uid) || !validId(spec.gid)) { err(e, `user ${name} needs uid and gid as whole numbers from 0 to ${MAX_ID}, such as { uid: 1000, gid: 1000 }; got uid ${JSON.stringify(spec?.uid)}, gid ${JSON.stringify(spec?.gid)}`); continue; }
       if (name === 'root') { err(e, 'root is always present (uid 0, no password, no shell); do not declare it'); continue; }
       if (spec.uid === 0) { err(e, `user ${name} has uid 0: only root may, and a second root account is a way out of the jail; give it an unprivileged uid`); continue; }
       const a: Account = {

@@ -3,6 +3,7 @@
 // and records where it was called, so every later error can name the entry.
 
 import { callSite } from './call-site.js';
+import { FINDING_KINDS } from './check/types.js';
 
 export type OwnerSpec = number | string | { uid: number; gid: number };
 
@@ -28,6 +29,8 @@ export interface DeviceEntry extends EntryBase {
 }
 export interface CopyEntry extends EntryBase {
   kind: 'copy'; source: string; to?: string; follow: boolean; setuid: boolean; mode?: number; owner?: OwnerSpec;
+  /** `to` was written with a trailing '/': a directory, so a single file there is refused. */
+  toDir?: boolean;
 }
 export interface TextEntry extends EntryBase { kind: 'text'; path: string; content: Buffer; mode?: number; owner?: OwnerSpec }
 
@@ -198,21 +201,34 @@ function ownerOf(label: string, owner: unknown, at: string): OwnerSpec | undefin
   usage(label, `has owner ${show(owner)}; use 'user', 'user:group', 'uid:gid', a uid, or { uid, gid }`, at);
 }
 
-function attrsOf(label: string, opts: unknown, allowed: string[], at: string): Record<string, unknown> {
+/** The options object of an entry or recipe, refused when it is not one or has a key not in `allowed` (a typo would be ignored). */
+export function attrsOf(label: string, opts: unknown, allowed: readonly string[], at: string): Record<string, unknown> {
   if (opts === undefined) return {};
-  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) usage(label, `takes an options object, got ${show(opts)}`, at);
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) usage(label, `takes an options object { ${allowed.join(', ')} }, got ${show(opts)}`, at);
   for (const k of Object.keys(opts)) {
     if (!allowed.includes(k)) usage(label, `has an unknown option '${k}' (known: ${allowed.join(', ')})`, at);
   }
   return opts as Record<string, unknown>;
 }
 
+/** A boolean option: absent is false; a string such as 'no' is refused, not read as either. */
+export function flagOf(label: string, name: string, v: unknown, at: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') usage(label, `needs true or false for ${name}, got ${show(v)}`, at);
+  return v;
+}
+
+/** A recipe called with more arguments than it takes: the extra ones would be ignored. */
+export function arityOf(label: string, args: readonly unknown[], max: number, takes: string, at: string): void {
+  if (args.length > max) usage(label, `takes ${takes}, got ${args.length} argument${args.length === 1 ? '' : 's'} (${args.map(show).join(', ')})`, at);
+}
+
 /** Directories, created with mode 0755 root:root unless told otherwise. */
 export function dir(paths: string | readonly string[], opts?: Attrs): DirEntry {
   const at = callSite();
   const list = typeof paths === 'string' ? [paths] : paths;
-  const label = `dir(${show(typeof paths === 'string' ? paths : list[0] ?? '')}${typeof paths === 'string' ? '' : ', ...'})`;
-  if (!Array.isArray(list) && typeof paths !== 'string') usage(label, 'takes a path or a list of paths', at);
+  const label = typeof paths === 'string' ? `dir(${show(paths)})` : Array.isArray(list) && list.length ? `dir([${show(list[0])}, ...])` : `dir(${show(paths)})`;
+  if (!Array.isArray(list) && typeof paths !== 'string') usage(label, `takes an absolute jail path such as '/etc' or a list of them, got ${show(paths)}`, at);
   const o = attrsOf(label, opts, ['mode', 'owner'], at);
   return {
     kind: 'dir', at, label,
@@ -246,7 +262,7 @@ export function device(
     const n = o[k];
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xfffff) usage(label, `needs ${k} as a whole number, got ${show(n)}`, at);
   }
-  const dangerous = o.dangerous === true;
+  const dangerous = flagOf(label, 'dangerous', o.dangerous, at);
   const id = `${o.major}:${o.minor}`;
   if (!dangerous && (o.type === 'b' || FORBIDDEN_CHAR.has(id))) {
     usage(label, `asks for ${o.type === 'b' ? 'a block device' : `character device ${id}`}, which gives a jailed process ` +
@@ -277,7 +293,8 @@ export function copy(source: string, opts?: CopyOptions): CopyEntry {
   return {
     kind: 'copy', at, label, source,
     to: o.to === undefined ? undefined : jailPath(label, o.to, at),
-    follow: o.follow === true, setuid: o.setuid === true,
+    ...(typeof o.to === 'string' && o.to.length > 1 && o.to.endsWith('/') ? { toDir: true } : {}),
+    follow: flagOf(label, 'follow', o.follow, at), setuid: flagOf(label, 'setuid', o.setuid, at),
     mode: modeOf(label, o.mode, at), owner: ownerOf(label, o.owner, at),
   };
 }
@@ -288,6 +305,7 @@ export function text(path: string, content: string | Uint8Array, opts?: Attrs): 
   const label = `text(${show(path)})`;
   if (typeof content !== 'string' && !(content instanceof Uint8Array)) usage(label, 'needs the content as a string or bytes', at);
   const o = attrsOf(label, opts, ['mode', 'owner'], at);
+  if (typeof path === 'string' && path.length > 1 && path.endsWith('/')) usage(label, `names a directory (the path ends in '/'), but text() makes a file; write the file's path, such as '${path.replace(/\/+$/, '')}/motd'`, at);
   return {
     kind: 'text', at, label, path: jailPath(label, path, at, true),
     content: typeof content === 'string' ? Buffer.from(content) : Buffer.from(content),
@@ -298,14 +316,36 @@ export function text(path: string, content: string | Uint8Array, opts?: Attrs): 
 /** The jail's accounts: etc/passwd, etc/group and etc/shadow hold root and these users only. */
 export function users(spec: Record<string, UserSpec>): UsersEntry {
   const at = callSite();
-  if (typeof spec !== 'object' || spec === null) usage('users()', 'takes an object of name: { uid, gid, home, shell }', at);
-  return { kind: 'users', at, label: `users({ ${Object.keys(spec).join(', ')} })`, users: { ...spec } };
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) usage('users()', `takes an object of name: { uid, gid, home, shell, gecos, groups }, got ${show(spec)}`, at);
+  const label = `users({ ${Object.keys(spec).join(', ')} })`;
+  for (const [name, u] of Object.entries(spec)) {
+    const one = `users({ ${name} })`;
+    const o = attrsOf(one, u ?? null, ['uid', 'gid', 'home', 'shell', 'gecos', 'groups'], at);
+    for (const k of ['uid', 'gid'] as const) {
+      if (!Number.isInteger(o[k]) || (o[k] as number) < 0) usage(one, `needs ${k} as a whole number such as 1000, got ${show(o[k])}`, at);
+    }
+    for (const k of ['home', 'shell', 'gecos'] as const) {
+      if (o[k] !== undefined && typeof o[k] !== 'string') usage(one, `needs ${k} as a string, got ${show(o[k])}`, at);
+    }
+    if (o.groups !== undefined && (!Array.isArray(o.groups) || o.groups.some((g) => typeof g !== 'string'))) {
+      usage(one, `needs groups as a list of group names such as ['staff'], got ${show(o.groups)}`, at);
+    }
+  }
+  return { kind: 'users', at, label, users: { ...spec } };
 }
 
 /** Extra groups for etc/group (each user's primary group is made for it unless declared here). */
 export function groups(spec: Record<string, GroupSpec>): GroupsEntry {
   const at = callSite();
-  if (typeof spec !== 'object' || spec === null) usage('groups()', 'takes an object of name: { gid, members }', at);
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) usage('groups()', `takes an object of name: { gid, members }, got ${show(spec)}`, at);
+  for (const [name, g] of Object.entries(spec)) {
+    const one = `groups({ ${name} })`;
+    const o = attrsOf(one, g ?? null, ['gid', 'members'], at);
+    if (!Number.isInteger(o.gid) || (o.gid as number) < 0) usage(one, `needs gid as a whole number such as 50, got ${show(o.gid)}`, at);
+    if (o.members !== undefined && (!Array.isArray(o.members) || o.members.some((m) => typeof m !== 'string'))) {
+      usage(one, `needs members as a list of user names such as ['www-data'], got ${show(o.members)}`, at);
+    }
+  }
   return { kind: 'groups', at, label: `groups({ ${Object.keys(spec).join(', ')} })`, groups: { ...spec } };
 }
 
@@ -327,7 +367,7 @@ export function elf(...args: (string | { setuid?: boolean })[]): ElfEntry {
     if (typeof p !== 'string' || !p.startsWith('/') || p.includes('\0')) usage(label, `needs absolute host paths or globs, got ${show(p)}`, at);
   }
   attrsOf(label, opts, ['setuid'], at);
-  return { kind: 'elf', at, label, patterns, setuid: opts.setuid === true };
+  return { kind: 'elf', at, label, patterns, setuid: flagOf(label, 'setuid', opts.setuid, at) };
 }
 
 /**
@@ -352,7 +392,7 @@ export function warning(message: string): WarningEntry {
 export function allow(finding: string, path: string): AllowEntry {
   const at = callSite();
   const label = `allow(${show(finding)}, ${show(path)})`;
-  if (typeof finding !== 'string' || !/^[a-z-]+$/.test(finding)) usage(label, 'needs a finding kind such as \'setuid\' or \'world-writable\'', at);
+  if (typeof finding !== 'string' || !(FINDING_KINDS as readonly string[]).includes(finding)) usage(label, `needs a finding kind of jail check, one of ${FINDING_KINDS.join(', ')}; got ${show(finding)}`, at);
   return { kind: 'allow', at, label, finding, path: jailPath(label, path, at) };
 }
 

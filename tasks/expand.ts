@@ -303,6 +303,11 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
     const perm = stMode & 0o7777;
     // Targets are written out field by field: a spread in the middle of a literal builds
     // each of the tree's thousands of objects the slow way.
+    // `to: '/etc/'` names a directory: a file or link would be written as /etc itself.
+    if (top && e.toDir && literal !== undefined && type !== S_IFDIR) {
+      errors.push(jailError('bad-entry', `${e.at}: ${e.label}: to ends in '/', which names a directory, but ${src} is not one; give the file's path in the jail, such as '${dest}/${path.posix.basename(src)}'.`, { path: dest, entry: e.at }));
+      return;
+    }
     if (type === S_IFLNK) {
       add({ kind: 'symlink', path: dest, target: fs.readlinkSync(src), mode: 0o777, uid, gid, at, label });
     } else if (type === S_IFREG) {

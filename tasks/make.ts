@@ -22,7 +22,8 @@ import { GROUPS, inGroup, stampHash, stampSize, type GroupName, type Target } fr
 import type { Staged } from './pack/read.js';
 import type { Entry, InstallEntry } from './entries.js';
 import type { Layer } from './install/layers.js';
-import { jailError, type JailError } from './result.js';
+import { JailFailure, jailError, type JailError } from './result.js';
+import { runConfig } from './run/config.js';
 import { copyThreads, COPIES_PER_THREAD, defaultJobs } from './jobs.js';
 import type { Stat } from './stat.js';
 
@@ -188,6 +189,10 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, 
   await prepareGlobs(flat.flatMap((e) => (e.kind === 'copy' ? [e.source] : e.kind === 'elf' ? e.patterns : e.kind === 'install' ? e.inputs : [])));
   // Before any source is read; and fatal, -k or not (a ROOT that fails its check).
   a.errors.push(...hostInputErrors(flat, realRoot, a.root));
+  // A bad runtime() is an error in the jailfile: refused here, as boot and run would, not first at boot.
+  if (flat.some((e) => e.kind === 'runtime')) {
+    try { runConfig(flat); } catch (err) { if (err instanceof JailFailure) a.errors.push(...err.errors); else throw err; }
+  }
   if (a.errors.length) { a.stage = 'root'; return a; }
   a.stage = 'expand';
   const elf = new ElfContext(loadElfFacts(installDir), realRoot);

@@ -1029,6 +1029,89 @@ describe('exit status and errors', () => {
     expect(g).toContain('jailfile.ts:4: groups({ staff, root }): group root is always present (gid 0); do not declare it');
   });
 
+  /** Each entry alone in a jailfile: make, -n and -q refuse it with exit 2 and the message, and write nothing. */
+  const refuses = (bad: readonly (readonly [string, RegExp])[]) => {
+    for (const [entry, msg] of bad) {
+      r.jailfile(`import { defineJail, copy, elf, dir, text, users, groups, runtime, allow } from 'jail';\nimport * as R from 'jail/recipes';\nexport default defineJail(() => [\n  ${entry},\n]);\n`);
+      for (const args of [[], ['-n'], ['-q']]) {
+        const res = make(...args);
+        expect(res.code, `${entry} ${args}`).toBe(2);
+        expect(res.stderr, entry).toMatch(msg);
+        expect(res.stderr, entry).toMatch(/jailfile\.ts:4: /);
+      }
+      expect(fs.existsSync(r.root), entry).toBe(false);
+    }
+  };
+
+  it('refuses an unknown option of a recipe or an account, and devices() given a list', () => {
+    refuses([
+      [`R.service('apache', { start: ['/bin/true'], stop: ['/bin/true'], limit: { cpu: 5 } })`, /service\("apache"\) has an unknown option 'limit' \(known: start, stop, limits, order\)/],
+      [`R.service('apache', { start: ['/bin/true'], stop: ['/bin/true'], limits: { cpus: 5 } })`, /service\("apache", \{ limits \}\) has an unknown option 'cpus' \(known: cpu, files, core\)/],
+      [`R.apache({ listen: '19081', servername: 'x' })`, /apache\(\{ \.\.\. \}\) has an unknown option 'servername' \(known: listen, serverName, documentRoot, modules, index\)/],
+      [`R.nss({ host: 'x' })`, /nss\(\{ \.\.\. \}\) has an unknown option 'host' \(known: hostname\)/],
+      [`users({ bob: { uid: 1000, gid: 1000, homedir: '/home/bob' } })`, /users\(\{ bob \}\) has an unknown option 'homedir' \(known: uid, gid, home, shell, gecos, groups\)/],
+      [`groups({ staff: { gid: 50, member: ['root'] } })`, /groups\(\{ staff \}\) has an unknown option 'member' \(known: gid, members\)/],
+      [`R.layout('/x')`, /layout\(\) takes no arguments, got 1 argument \("\/x"\)/],
+      [`R.devices(['null', 'zero'])`, /devices\(\["null","zero"\]\) takes the device names as separate arguments, not a list: devices\("null", "zero"\)/],
+      [`R.devices('null', { dangerus: true })`, /devices\("null"\) has an unknown option 'dangerus' \(known: dangerous\)/],
+    ]);
+  });
+
+  it('refuses a boolean option that is not true or false, and an unknown finding kind', () => {
+    refuses([
+      [`copy('/etc/hostname', { setuid: 'yes' })`, /copy\("\/etc\/hostname"\) needs true or false for setuid, got "yes"/],
+      [`copy('/etc/hostname', { follow: 'no' })`, /copy\("\/etc\/hostname"\) needs true or false for follow, got "no"/],
+      [`elf('/bin/true', { setuid: 'yes' })`, /elf\("\/bin\/true"\) needs true or false for setuid, got "yes"/],
+      [`runtime({ proc: 'no' })`, /runtime\(\): proc needs true or false, got "no"/],
+      [`runtime({ namespaces: 'false' })`, /runtime\(\): namespaces needs true or false, got "false"/],
+      [`allow('suid', '/x')`, /allow\("suid", "\/x"\) needs a finding kind of jail check, one of missing-library, .*setuid, world-writable.*; got "suid"/],
+    ]);
+  });
+
+  it('refuses a bad runtime() at make, not first at boot', () => {
+    refuses([
+      [`runtime({ cpu: '10' })`, /runtime\(\): cpu must be a whole number of seconds or 'unlimited', got "10"/],
+      [`runtime({ pids: -1 })`, /runtime\(\): pids must be a whole number, at least 4, or false, got -1/],
+      [`runtime({ network: { adress: '10.213.7.2/24' } })`, /runtime\(\): network has an unknown option 'adress' \(known: address, hostAddress\)/],
+      [`runtime({ memory: 'lots' })`, /runtime\(\): memory "lots" is not a size/],
+    ]);
+    // A good one still builds.
+    r.jailfile(`import { defineJail, dir, runtime } from 'jail';\nexport default defineJail(() => [dir('/etc'), runtime({ cpu: 10, pids: false, proc: true })]);\n`);
+    expect(make().code).toBe(0);
+    expect(make('-q').code).toBe(0);
+  });
+
+  it('says which call got a wrong type, what it was given and what it takes', () => {
+    refuses([
+      [`R.apache({ listen: '19081', modules: 'mime' })`, /apache\(\{ modules: "mime" \}\): modules must be a list of module names, such as \['mpm_event'/],
+      [`R.apache({ listen: '19081', index: { sites: '/tmp' } })`, /apache\(\{ index \}\) has an unknown option 'sites' \(known: site\)/],
+      [`R.apache({ listen: '19081', index: { site: 'tmp' } })`, /apache\(\{ index: \{"site":"tmp"\} \}\): index must be the page's content as a string, or \{ site: '\/abs\/host\/dir' \}/],
+      [`R.shell('/bin/bash')`, /shell\("\/bin\/bash"\) takes a list of extra programs, such as shell\(\['\/bin\/bash'\]\); got "\/bin\/bash"/],
+      [`users({ bob: { uid: 1000, gid: 1000, groups: 'staff' } })`, /users\(\{ bob \}\) needs groups as a list of group names such as \['staff'\], got "staff"/],
+      [`users({ bob: { uid: '1000', gid: 1000 } })`, /users\(\{ bob \}\) needs uid as a whole number such as 1000, got "1000"/],
+      [`groups({ staff: { gid: 50, members: 'bob' } })`, /groups\(\{ staff \}\) needs members as a list of user names such as \['www-data'\], got "bob"/],
+      [`dir(42)`, /dir\(42\) takes an absolute jail path such as '\/etc' or a list of them, got 42/],
+    ]);
+    // One paragraph, once: not one error per letter.
+    r.jailfile(`import { defineJail, users } from 'jail';\nexport default defineJail(() => [\n  users({ bob: { uid: 1000, gid: 1000, groups: 'staff' } }),\n]);\n`);
+    expect(make().stderr.match(/jail: error: /g)).toHaveLength(1);
+  });
+
+  it('refuses a file destination that ends in a slash', () => {
+    refuses([
+      [`text('/etc/', 'hi')`, /text\("\/etc\/"\) names a directory \(the path ends in '\/'\), but text\(\) makes a file; write the file's path, such as '\/etc\/motd'/],
+      [`copy('/etc/passwd', { to: '/etc/' })`, /copy\("\/etc\/passwd"\): to ends in '\/', which names a directory, but \/etc\/passwd is not one; give the file's path in the jail, such as '\/etc\/passwd'/],
+    ]);
+    // A tree or a glob still lands in a directory written with its slash.
+    fs.mkdirSync(path.join(r.src, 'conf'));
+    fs.writeFileSync(path.join(r.src, 'conf', 'x.conf'), 'x\n');
+    r.jailfile(`import { defineJail, copy } from 'jail';\nexport default defineJail(({ SRC }) => [\n  copy(SRC + '/conf', { to: '/etc/' }),\n  copy(SRC + '/conf/*.conf', { to: '/opt/' }),\n]);\n`);
+    const res = make();
+    expect(res.code, res.stderr).toBe(0);
+    expect(fs.readFileSync(r.root + '/etc/x.conf', 'utf8')).toBe('x\n');
+    expect(fs.readFileSync(r.root + '/opt/x.conf', 'utf8')).toBe('x\n');
+  });
+
   it('names both entries of a conflicting declaration', () => {
     r.jailfile(JAILFILE(`text('/etc/a.conf', 'other'),`));
     const res = make();

@@ -130,9 +130,17 @@ export function runConfig(entries: readonly Entry[]): RunConfig {
     c.pids = spec.pids;
   }
   if (spec.memory !== undefined) c.memory = parseBytes(spec.memory, at('memory'));
-  if (spec.proc !== undefined) c.proc = Boolean(spec.proc);
-  if (spec.namespaces !== undefined) c.namespaces = Boolean(spec.namespaces);
-  if (spec.network) {
+  // A string such as 'no' or 'false' is refused, not read as true.
+  for (const k of ['proc', 'namespaces'] as const) {
+    if (spec[k] !== undefined && typeof spec[k] !== 'boolean') bad(`${k} needs true or false, got ${JSON.stringify(spec[k])}`, at(k));
+  }
+  if (spec.proc !== undefined) c.proc = spec.proc;
+  if (spec.namespaces !== undefined) c.namespaces = spec.namespaces;
+  if (spec.network !== undefined && spec.network !== false) {
+    const n = spec.network as unknown;
+    if (typeof n !== 'object' || n === null || Array.isArray(n)) bad(`network needs { address: '10.213.7.2/24' } (and optionally hostAddress) or false, got ${JSON.stringify(n)}`, netAt);
+    const unknown = Object.keys(n as object).find((k) => k !== 'address' && k !== 'hostAddress');
+    if (unknown !== undefined) bad(`network has an unknown option '${unknown}' (known: address, hostAddress)`, netAt);
     c.network = parseNetwork(spec.network, netAt);
     c.networkAt = netAt;
   }
