@@ -1255,3 +1255,52 @@ describe('paths, directory by directory', () => {
     expect(isEntryOf('/etc/motd', '')).toBe(false);
   });
 });
+
+describe('after a build that was killed', () => {
+  const INTERRUPTED = `
+import { defineJail, copy, text } from 'jail';
+export default defineJail(({ SRC, B = 'yes' }) => [
+  copy(SRC + '/tree', { to: '/srv/a' }),
+  B !== 'no' && copy(SRC + '/tree', { to: '/srv/b' }),
+  B !== 'no' && text('/srv/b/note', 'note ' + SRC + '\\n'),
+]);
+`;
+  /** Builds, changes every source, and kills the next build once it has rewritten a file of /srv/b: the record it never saved still has the first build's stamps. */
+  function killMidway(): void {
+    r.jailfile(INTERRUPTED);
+    fs.mkdirSync(path.join(r.src, 'tree'));
+    for (let i = 1000; i < 3000; i++) fs.writeFileSync(path.join(r.src, 'tree', `f${i}`), `v1 ${i}\n`);
+    expect(make().code).toBe(0);
+    for (let i = 1000; i < 3000; i++) fs.appendFileSync(path.join(r.src, 'tree', `f${i}`), 'v2\n');
+    const child = spawnSync('/bin/sh', ['-c', `node "$0" make ROOT="$1" SRC="$2" -j1 >/dev/null & p=$!; until grep -qs v2 "$1/srv/b/f1500"; do :; done; kill -KILL $p; wait $p; exit 0`,
+      path.join(REPO, 'dist', 'tasks', 'cli.js'), r.root, r.src], { cwd: r.dir, encoding: 'utf8' });
+    expect(child.status).toBe(0);
+    expect(fs.readFileSync(r.root + '/srv/b/f1500', 'utf8')).toBe('v1 1500\nv2\n');
+    expect(fs.readFileSync(r.root + '/srv/b/f2999', 'utf8')).toBe('v1 2999\n');
+    // What the killed build was writing when it died.
+    fs.writeFileSync(r.root + '/srv/b/.jail-tmp.99999.1', 'v1 2000\nv2\n');
+  }
+
+  it('removes what it wrote once it is no longer declared, with no warning', () => {
+    killMidway();
+    const res = make('B=no');
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(fs.existsSync(r.root + '/srv/b')).toBe(false);
+    expect(changes(res.stdout).filter((l) => !l.startsWith('remove /srv/b') && !l.startsWith('update /srv/a/'))).toEqual([]);
+    expect(make('B=no', '-q').code).toBe(0);
+  });
+
+  it('rewrites only what it had not yet rewritten', () => {
+    killMidway();
+    const stale = [...fingerprint(r.root).keys()].filter((p) => /\/f\d+$/.test(p) && fs.readFileSync(r.root + p, 'utf8').split('\n').length === 2);
+    expect(stale.length).toBeGreaterThan(0);
+    const before = fingerprint(r.root);
+    const res = make();
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(touched(before, fingerprint(r.root))).toEqual([...stale, '/srv/b/.jail-tmp.99999.1'].sort());
+    expect(changes(res.stdout)).toEqual(stale.map((p) => `update ${p} (file): source changed: content`).sort());
+    expect(make('-q').code).toBe(0);
+  });
+});
