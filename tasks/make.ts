@@ -354,7 +354,10 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       if (s && 'code' in s) { report.errors.push(s); return done(); }
       staged = s;
     }
-    if (!dryRun && plan.actions.length > 0) markBuilding(mfile);
+    if (!dryRun && plan.actions.length > 0) {
+      const marked = markBuilding(mfile);
+      if (marked) { report.errors.push(marked); return done(); }
+    }
     // Nothing to write (a no-op build): ROOT, a real directory, is not opened, nor its
     // filesystem asked for a -j; opening it reads the mount table, for nothing.
     const idle = plan.actions.length === 0 && plan.sweep.length === 0 && fs.lstatSync(root, { throwIfNoEntry: false })?.isDirectory() === true;
@@ -399,7 +402,8 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       for (const [p, r] of result.written) if (!dataPaths.has(p)) records[p] = r;
       for (const [p, o] of result.restamped) { const r = records[p]; if (r?.o !== undefined) records[p] = { ...r, o }; }
       // A failed write may leave a temporary file behind: the next build sweeps for it.
-      saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, vars, records });
+      const unsaved = saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, vars, records });
+      if (unsaved) report.errors.push(unsaved);
     }
     staged?.remove();
     // What clean keeps (a directory holding a service's files) is left to whichever directory builds ROOT next.

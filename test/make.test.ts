@@ -1304,3 +1304,42 @@ export default defineJail(({ SRC, B = 'yes' }) => [
     expect(make('-q').code).toBe(0);
   });
 });
+
+describe('a state directory that cannot be written', () => {
+  it('says so in one paragraph naming .jail, leaves no temporary record, and the next build records what was written', () => {
+    // The install directory on a small tmpfs of its own.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=400k', 'tmpfs', r.dir]);
+    try {
+      r.jailfile(`
+import { defineJail, copy } from 'jail';
+export default defineJail(({ SRC }) => [copy(SRC + '/tree', { to: '/srv/a' })]);
+`);
+      fs.mkdirSync(path.join(r.src, 'tree'));
+      for (let i = 1000; i < 1600; i++) fs.writeFileSync(path.join(r.src, 'tree', `file-with-a-longer-name-${i}`), `v1 ${i}\n`);
+      expect(make().code).toBe(0);
+      const state = path.join(r.dir, '.jail');
+      const record = fs.readdirSync(state).find((n) => n.endsWith('.json') && n !== 'elf-facts.json')!;
+      const st = fs.statfsSync(r.dir);
+      // Room for the building mark, not for a second copy of the record.
+      fs.writeFileSync(path.join(r.dir, 'filler'), Buffer.alloc(st.bavail * st.bsize - 16384));
+      fs.appendFileSync(path.join(r.src, 'tree', 'file-with-a-longer-name-1200'), 'v2\n');
+      const full = make();
+      expect(full.code).toBe(2);
+      expect(full.stderr).not.toMatch(/internal error|\n\s+at /);
+      expect(full.stderr.trim().split('\n')).toEqual([`jail: error: Cannot write ${path.join(state, record)} in ${state}, the state directory where jail keeps the record of what it built in ROOT (ENOSPC): its filesystem is full: free some space (df, and df -i for inodes), then run make again. ROOT was written but the record of it was not saved: the next make finds what this one wrote and records it.`]);
+      expect(fs.readdirSync(state).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      fs.rmSync(path.join(r.dir, 'filler'));
+      const again = make();
+      expect(again.code).toBe(0);
+      expect(changes(again.stdout)).toEqual([]);
+      execFileSync('mount', ['-o', 'remount,ro', r.dir]);
+      fs.appendFileSync(path.join(r.src, 'tree', 'file-with-a-longer-name-1300'), 'v2\n');
+      const ro = make();
+      expect(ro.code).toBe(2);
+      expect(ro.stderr).not.toMatch(/internal error|\n\s+at /);
+      expect(ro.stderr).toMatch(/^jail: error: Cannot write \S+\.lock in \S+\/\.jail, the state directory .* \(EROFS\): its filesystem is mounted read-only: remount it read-write, or build from a jailfile in a writable directory, then run make again\. Nothing was touched\.\n$/);
+    } finally {
+      spawnSync('umount', [r.dir]);
+    }
+  });
+});
