@@ -1343,3 +1343,20 @@ export default defineJail(({ SRC }) => [copy(SRC + '/tree', { to: '/srv/a' })]);
     }
   });
 });
+
+describe('a ROOT out of inodes', () => {
+  it('says no inode is left, not that the filesystem is full', () => {
+    fs.mkdirSync(r.root);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'nr_inodes=200', 'tmpfs', r.root]);
+    fs.mkdirSync(path.join(r.src, 'tree'));
+    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(r.src, 'tree', `f${i}`), 'x\n');
+    r.jailfile(`
+import { defineJail, copy } from 'jail';
+export default defineJail(({ SRC }) => [copy(SRC + '/tree', { to: '/srv/a' })]);
+`);
+    const res = make('-j1');
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^jail: error: Could not create \/srv\/a\/f\d+ \(copy\(.*\) at jailfile\.ts:3\): no space left on device \(ENOSPC\) writing in \S+\/srv\/a; its filesystem has no free inodes left, though it may have space: remove some files, or give it more inodes \(df -i\), then run make again\.$/m);
+    expect(res.stderr).not.toMatch(/free some space \(df\)/);
+  });
+});
