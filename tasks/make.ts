@@ -238,6 +238,10 @@ async function stageFor(plan: Plan, file: string, installDir: string, root: stri
   return stagePack(file, want, stateDir(installDir), rootKey(root));
 }
 
+function holdsFiles(root: string): boolean {
+  try { return fs.readdirSync(root).length > 0; } catch { return false; }
+}
+
 export async function make(opts: MakeOptions): Promise<Report> {
   return build(opts, true);
 }
@@ -322,8 +326,13 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     const owned = otherOwner(root, mfile);
     if (owned) { report.errors.push(owned); return done(); }
     if (!dryRun && !sel.clean) claimRoot(root, mfile);
-    const { manifest, error } = loadManifest(mfile, root);
+    const { manifest, error, lost } = loadManifest(mfile, root);
     if (error) { report.errors.push(error); return done(); }
+    // Without the record, nothing in ROOT is known for jail's: what is built is judged by its
+    // bytes, but what is no longer declared stays. Silent for a first build into an empty ROOT.
+    if (lost && holdsFiles(root)) {
+      warn(`the build record ${mfile} ${lost}, so jail does not know what it built in ${root}: files no longer declared stay there and cannot be removed (clean cannot remove them either). If ROOT may hold such files, remove it (rm -rf ${root}) and build again, or check it with \`jail check ROOT=${root}\``);
+    }
     // Past an entry that failed to expand (-k), the targets are not the whole jailfile: nothing is pruned.
     const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, verify: sel.verify, only: sel.only, partial: !jail.ok });
     report.upToDate = plan.upToDate;

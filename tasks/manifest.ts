@@ -135,25 +135,33 @@ export function stateWriteError(file: string, err: unknown, after: string): Jail
   return jailError('state-unwritable', `Cannot write ${file} in ${path.dirname(file)}, the state directory where jail keeps the record of what it built in ROOT (${code}): ${hint}, then run make again. ${after}`, { path: file });
 }
 
-/** found: a record of this ROOT, or the mark of a build of it, exists. */
-export function loadManifest(file: string, root: string): { manifest: Manifest; found: boolean; error?: JailError } {
+/**
+ * found: a record of this ROOT, or the mark of a build of it, exists. lost: why the record
+ * cannot say what jail built (missing, damaged, another ROOT's): make warns when ROOT holds
+ * files, as what is no longer declared cannot be removed then.
+ */
+export function loadManifest(file: string, root: string): { manifest: Manifest; found: boolean; error?: JailError; lost?: string } {
   const interrupted = fs.existsSync(buildingMarkPath(file));
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: interrupted };
-    return { manifest: emptyManifest(root), found: true, error: jailError('manifest-unreadable', `Cannot read the build record ${file} (${(err as NodeJS.ErrnoException).code}). Fix its permissions, or delete it to start over (the next make then checks every file in ROOT).`, { path: file }) };
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: interrupted, lost: interrupted ? undefined : 'is missing' };
+    const fix = code === 'EISDIR' ? 'It is a directory: remove it' : 'Fix its permissions, or delete it';
+    return { manifest: emptyManifest(root), found: true, error: jailError('manifest-unreadable', `Cannot read the build record ${file} (${code}). ${fix} to start over (the next make then checks every file in ROOT).`, { path: file }) };
   }
   try {
     const m = JSON.parse(text) as Manifest;
     if (m.version !== 1 || typeof m.records !== 'object' || m.records === null) throw new Error('unknown format');
     // Variables that are not all strings were not written by make: none recorded, as in an older record.
     const vars = isVars(m.vars) ? m.vars : undefined;
+    // Another ROOT's record (copied over this one): its paths say nothing of this jail.
+    if (m.root !== root) return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: true, lost: `is the record of another ROOT (${String(m.root)})` };
     return { manifest: { ...m, root, complete: m.complete && !interrupted, vars }, found: true };
   } catch {
     // A damaged record costs a full comparison, not correctness: every path is then re-checked against ROOT.
-    return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: true };
+    return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: true, lost: 'is damaged (not a build record jail can read)' };
   }
 }
 

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO, changes, fingerprint, rig, touched, tree, type Rig } from './helpers.js';
 import { sourceStampOf, stampOf } from '../tasks/stat.js';
 import { defaultJobs } from '../tasks/jobs.js';
+import { manifestPath } from '../tasks/manifest.js';
 import { isEntryOf } from '../tasks/targets.js';
 import { HumanLog, progressLine } from '../tasks/progress.js';
 
@@ -1358,5 +1359,28 @@ export default defineJail(({ SRC }) => [copy(SRC + '/tree', { to: '/srv/a' })]);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/^jail: error: Could not create \/srv\/a\/f\d+ \(copy\(.*\) at jailfile\.ts:3\): no space left on device \(ENOSPC\) writing in \S+\/srv\/a; its filesystem has no free inodes left, though it may have space: remove some files, or give it more inodes \(df -i\), then run make again\.$/m);
     expect(res.stderr).not.toMatch(/free some space \(df\)/);
+  });
+});
+
+describe('a build record lost, damaged or of another ROOT', () => {
+  it('warns that what is no longer declared cannot be removed, and is silent on a first build', () => {
+    const first = make();
+    expect(first.stderr).toBe('');
+    const state = path.join(r.dir, '.jail');
+    const record = manifestPath(r.dir, r.root);
+    const warning = (why: string) => `jail: warning: the build record ${record} ${why}, so jail does not know what it built in ${r.root}: files no longer declared stay there and cannot be removed (clean cannot remove them either). If ROOT may hold such files, remove it (rm -rf ${r.root}) and build again, or check it with \`jail check ROOT=${r.root}\`\n`;
+    fs.truncateSync(record, 1000);
+    let res = make();
+    expect(res.code).toBe(0);
+    expect(res.stderr).toBe(warning('is damaged (not a build record jail can read)'));
+    expect(make().stderr).toBe('');
+    const text = JSON.parse(fs.readFileSync(record, 'utf8')) as { root: string };
+    fs.writeFileSync(record, JSON.stringify({ ...text, root: '/elsewhere' }));
+    res = make();
+    expect(res.stderr).toBe(warning('is the record of another ROOT (/elsewhere)'));
+    fs.rmSync(state, { recursive: true });
+    res = make();
+    expect(res.stderr).toBe(warning('is missing'));
+    expect(make().stderr).toBe('');
   });
 });
