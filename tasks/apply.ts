@@ -5,6 +5,7 @@
 // What the real one made comes back as its stat, so the checks after a build need not
 // look at the new jail again.
 
+import fs from 'node:fs';
 import { RootFs, RootFsError, type Pruned } from './rootfs.js';
 import type { Action, Plan } from './plan.js';
 import { recordOf } from './plan.js';
@@ -133,12 +134,17 @@ function asError(a: Action, err: unknown, root: string): JailError {
       : a.target?.kind === 'dir' && (call === 'fchown' || call === 'fchmod') ? `setting the owner and mode of ${at(a.path)}`
         : call === 'rename' ? `replacing ${at(a.path)} (the file or its directory ${at(parentOf(a.path))} refused)`
           : `writing in ${at(parentOf(a.path))}`;
-    const hint = ERRNO_HINTS[e.code] ?? 'check it and its filesystem';
+    const hint = e.code === 'ENOSPC' && noFreeInodes(root) ? 'its filesystem has no free inodes left, though it may have space: remove some files, or give it more inodes (df -i)' : ERRNO_HINTS[e.code] ?? 'check it and its filesystem';
     what = `${said} (${e.code}) ${where}; ${call === 'rename' ? hint.replace('its attributes', 'the attributes of both') : hint}, then run make again.`;
   } else {
     what = msg.replace(/'?\/proc\/self\/fd\/\d+(?:\/[^\s',]*)?'?/g, a.path);
   }
   return jailError('write-failed', `Could not ${a.op} ${a.path}${where}: ${what}`, { path: a.path, entry: a.target?.at });
+}
+
+/** ENOSPC also means no inode is left: df then shows space free, so the hint must say which. */
+function noFreeInodes(root: string): boolean {
+  try { const st = fs.statfsSync(root); return st.files > 0 && st.ffree === 0; } catch { return false; }
 }
 
 async function make(applier: Applier, t: Target): Promise<Made> {

@@ -243,6 +243,10 @@ async function stageFor(plan: Plan, file: string, installDir: string, root: stri
   return stagePack(file, want, stateDir(installDir), rootKey(root));
 }
 
+function holdsFiles(root: string): boolean {
+  try { return fs.readdirSync(root).length > 0; } catch { return false; }
+}
+
 export async function make(opts: MakeOptions): Promise<Report> {
   return build(opts, true);
 }
@@ -327,8 +331,13 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     const owned = otherOwner(root, mfile);
     if (owned) { report.errors.push(owned); return done(); }
     if (!dryRun && !sel.clean) claimRoot(root, mfile);
-    const { manifest, error } = loadManifest(mfile, root);
+    const { manifest, error, lost } = loadManifest(mfile, root);
     if (error) { report.errors.push(error); return done(); }
+    // Without the record, nothing in ROOT is known for jail's: what is built is judged by its
+    // bytes, but what is no longer declared stays. Silent for a first build into an empty ROOT.
+    if (lost && holdsFiles(root)) {
+      warn(`the build record ${mfile} ${lost}, so jail does not know what it built in ${root}: files no longer declared stay there and cannot be removed (clean cannot remove them either). If ROOT may hold such files, remove it (rm -rf ${root}) and build again, or check it with \`jail check ROOT=${root}\``);
+    }
     // Past an entry that failed to expand (-k), the targets are not the whole jailfile: nothing is pruned.
     const plan: Plan = makePlan(root, exp.targets, manifest, { always: opts.always, clean: sel.clean, verify: sel.verify, only: sel.only, partial: !jail.ok });
     report.upToDate = plan.upToDate;
@@ -359,7 +368,10 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       if (s && 'code' in s) { report.errors.push(s); return done(); }
       staged = s;
     }
-    if (!dryRun && plan.actions.length > 0) markBuilding(mfile);
+    if (!dryRun && plan.actions.length > 0) {
+      const marked = markBuilding(mfile);
+      if (marked) { report.errors.push(marked); return done(); }
+    }
     // Nothing to write (a no-op build): ROOT, a real directory, is not opened, nor its
     // filesystem asked for a -j; opening it reads the mount table, for nothing.
     const idle = plan.actions.length === 0 && plan.sweep.length === 0 && fs.lstatSync(root, { throwIfNoEntry: false })?.isDirectory() === true;
@@ -404,7 +416,8 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
       for (const [p, r] of result.written) if (!dataPaths.has(p)) records[p] = r;
       for (const [p, o] of result.restamped) { const r = records[p]; if (r?.o !== undefined) records[p] = { ...r, o }; }
       // A failed write may leave a temporary file behind: the next build sweeps for it.
-      saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, vars, records });
+      const unsaved = saveManifest(mfile, { version: 1, root, complete: result.errors.length === 0, vars, records });
+      if (unsaved) report.errors.push(unsaved);
     }
     staged?.remove();
     // What clean keeps (a directory holding a service's files) is left to whichever directory builds ROOT next.

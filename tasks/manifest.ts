@@ -104,30 +104,64 @@ export function buildingMarkPath(file: string): string {
  * small file of its own, because rewriting the whole record (megabytes for a large jail)
  * just to say so cost a build with one change more than the change itself.
  */
-export function markBuilding(file: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(buildingMarkPath(file), `${process.pid}\n`);
+export function markBuilding(file: string): JailError | undefined {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(buildingMarkPath(file), `${process.pid}\n`);
+  } catch (err) {
+    fs.rmSync(buildingMarkPath(file), { force: true });
+    return stateWriteError(buildingMarkPath(file), err, 'Nothing was touched.');
+  }
+  return undefined;
 }
 
-/** found: a record of this ROOT, or the mark of a build of it, exists. */
-export function loadManifest(file: string, root: string): { manifest: Manifest; found: boolean; error?: JailError } {
+/** What to do when the kernel refuses a write in the state directory, by errno. */
+const STATE_HINTS: Record<string, string> = {
+  ENOSPC: 'its filesystem is full: free some space (df, and df -i for inodes)',
+  EDQUOT: 'a disk quota is used up: free some space or raise the quota',
+  EROFS: 'its filesystem is mounted read-only: remount it read-write, or build from a jailfile in a writable directory',
+  EACCES: 'check its permissions and attributes (lsattr -d)',
+  EPERM: 'check its permissions and attributes (lsattr -d)',
+};
+
+/**
+ * A write to the state directory (.jail beside the jailfile) the kernel refused, for
+ * people: which file, why, and what to do. Anything else is a bug, and thrown on.
+ */
+export function stateWriteError(file: string, err: unknown, after: string): JailError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (!code || !/^E[A-Z0-9]+$/.test(code)) throw err;
+  const hint = STATE_HINTS[code] ?? 'check it and its filesystem';
+  return jailError('state-unwritable', `Cannot write ${file} in ${path.dirname(file)}, the state directory where jail keeps the record of what it built in ROOT (${code}): ${hint}, then run make again. ${after}`, { path: file });
+}
+
+/**
+ * found: a record of this ROOT, or the mark of a build of it, exists. lost: why the record
+ * cannot say what jail built (missing, damaged, another ROOT's): make warns when ROOT holds
+ * files, as what is no longer declared cannot be removed then.
+ */
+export function loadManifest(file: string, root: string): { manifest: Manifest; found: boolean; error?: JailError; lost?: string } {
   const interrupted = fs.existsSync(buildingMarkPath(file));
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: interrupted };
-    return { manifest: emptyManifest(root), found: true, error: jailError('manifest-unreadable', `Cannot read the build record ${file} (${(err as NodeJS.ErrnoException).code}). Fix its permissions, or delete it to start over (the next make then checks every file in ROOT).`, { path: file }) };
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: interrupted, lost: interrupted ? undefined : 'is missing' };
+    const fix = code === 'EISDIR' ? 'It is a directory: remove it' : 'Fix its permissions, or delete it';
+    return { manifest: emptyManifest(root), found: true, error: jailError('manifest-unreadable', `Cannot read the build record ${file} (${code}). ${fix} to start over (the next make then checks every file in ROOT).`, { path: file }) };
   }
   try {
     const m = JSON.parse(text) as Manifest;
     if (m.version !== 1 || typeof m.records !== 'object' || m.records === null) throw new Error('unknown format');
     // Variables that are not all strings were not written by make: none recorded, as in an older record.
     const vars = isVars(m.vars) ? m.vars : undefined;
+    // Another ROOT's record (copied over this one): its paths say nothing of this jail.
+    if (m.root !== root) return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: true, lost: `is the record of another ROOT (${String(m.root)})` };
     return { manifest: { ...m, root, complete: m.complete && !interrupted, vars }, found: true };
   } catch {
     // A damaged record costs a full comparison, not correctness: every path is then re-checked against ROOT.
-    return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: true };
+    return { manifest: { ...emptyManifest(root), complete: !interrupted }, found: true, lost: 'is damaged (not a build record jail can read)' };
   }
 }
 
@@ -152,12 +186,19 @@ export function sameVars(a: Record<string, string> | undefined, b: Record<string
  * Written to a temporary name and renamed, so a crash leaves the old record or the new
  * one; then the building mark goes, the record saying for itself whether the build finished.
  */
-export function saveManifest(file: string, m: Manifest): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+export function saveManifest(file: string, m: Manifest): JailError | undefined {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(m));
-  fs.renameSync(tmp, file);
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(tmp, JSON.stringify(m));
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    // The building mark stays: the next build knows this one's files for jail's by their bytes.
+    return stateWriteError(file, err, 'ROOT was written but the record of it was not saved: the next make finds what this one wrote and records it.');
+  }
   fs.rmSync(buildingMarkPath(file), { force: true });
+  return undefined;
 }
 
 export interface Lock { release(): void }
@@ -208,8 +249,13 @@ export async function acquireLock(installDir: string, root: string, opts: { wait
   let told = false;
   const onWait = (pid: number) => { if (!told) opts.onWait(pid); told = true; };
   const file = path.join(stateDir(installDir), `${rootKey(root)}.lock`);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const own = await lockFile(file, root, deadline, onWait);
+  let own: Lock | JailError;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    own = await lockFile(file, root, deadline, onWait);
+  } catch (err) {
+    return stateWriteError(file, err, 'Nothing was touched.');
+  }
   if ('code' in own) return own;
   const hostFile = hostLockFile(root);
   if (hostFile === undefined) return own;

@@ -14,7 +14,7 @@ import { comparePaths, octal, parentOf, stampHash, stampSize, type Target, type 
 import { sameBytes, sameBytesAs, sameHash } from './compare.js';
 import { devNumbers, lstatOf, type Stat } from './stat.js';
 import { tooLongInRoot } from './path-limits.js';
-import { mountsBeneath } from './rootfs.js';
+import { mountsBeneath, TEMP_NAME } from './rootfs.js';
 
 export { devNumbers } from './stat.js';
 
@@ -148,7 +148,7 @@ function wrongType(reasons: string[], st: Stat, want: string): Judgement {
 }
 
 /** Why the path in ROOT is not what `t` declares; no reasons means fresh. */
-function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify = false): Judgement {
+function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify = false, interrupted = false): Judgement {
   const reasons: string[] = [];
   switch (t.kind) {
     case 'dir':
@@ -207,7 +207,10 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
           reasons.push(t.kind === 'text' ? 'content changed' : rec.src !== t.source ? `source is now ${t.source} (was ${rec.src})` : 'source changed: content');
           if (!held && bytesMoved(rec.o, outStamp)) reasons.push('output edited since the last build');
         }
-      } else if (!held && !reasons.length && !attrs.length) {
+      } else if (!held && !reasons.length && !attrs.length && !(interrupted && bytesMoved(rec.o, outStamp))) {
+        // After a build killed before it saved its record, a new inode with the right bytes
+        // is that build's own copy (jail writes a new inode and renames it in): recorded,
+        // not rewritten. An inode kept with only its ctime moved is never jail's doing.
         // The right bytes, but the inode was touched after the build wrote and stamped it:
         // its ctime moved, and nothing a build can read says why (a file capability or
         // another xattr, a mode or owner changed and put back). A fresh copy has none of it.
@@ -215,8 +218,9 @@ function judge(root: string, t: Target, st: Stat, rec: Rec | undefined, verify =
       }
       reasons.push(...attrs);
       if (reasons.length) return { reasons };
-      // Here the output's stamp held: the declaration moved without its bytes (a touched source), or `rebuild` found them right.
-      return declChanged ? { reasons, refresh: recordOf(t, outStamp) } : { reasons };
+      // Here the output's stamp held (the declaration moved without its bytes: a touched
+      // source; or `rebuild` found them right), or a killed build wrote it (its new stamp is recorded).
+      return declChanged || !held ? { reasons, refresh: recordOf(t, outStamp) } : { reasons };
     }
   }
 }
@@ -230,7 +234,7 @@ function linkTarget(p: string): string | undefined {
  * there, or undefined when it is: the same kind, and for a file the same inode with the
  * bytes it wrote (a mode or owner changed since does not disown it).
  */
-function notOurs(root: string, p: string, rec: Rec, st: Stat): string | undefined {
+function notOurs(root: string, p: string, rec: Rec, st: Stat, interrupted: boolean): string | undefined {
   const was = (what: string) => `it is a ${typeName(st)} now, where jail made ${what}`;
   switch (rec.k) {
     case 'dir': return st.isDirectory() ? undefined : was('a directory');
@@ -247,7 +251,13 @@ function notOurs(root: string, p: string, rec: Rec, st: Stat): string | undefine
     case 'file':
     case 'text':
       if (!st.isFile()) return was('a regular file');
-      return rec.o !== undefined && bytesMoved(rec.o, st.stamp) ? 'it was replaced or edited since jail wrote it' : undefined;
+      if (rec.o === undefined || !bytesMoved(rec.o, st.stamp)) return undefined;
+      // A build killed before it saved its record leaves its own copies with stamps no record
+      // holds: one holding what jail would write there now (the recorded source's bytes, or
+      // the recorded text) is taken as jail's. Bytes are read only after such a build, and
+      // only for a path whose stamp moved.
+      if (interrupted && (rec.h !== undefined ? sameHash(rec.h, st.size, root + p, st) : rec.src !== undefined && stampHash(rec.ss ?? '') === undefined && sameBytes(rec.src, root + p, st))) return undefined;
+      return 'it was replaced or edited since jail wrote it';
   }
 }
 
@@ -332,7 +342,7 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       observed.set(t.path, st);
       continue;
     }
-    let j = judge(root, t, st, rec, opts.verify);
+    let j = judge(root, t, st, rec, opts.verify, !manifest.complete);
     if (opts.always && j.reasons.length === 0) j = { reasons: ['-B: rebuilding everything'] };
     if (j.reasons.length) {
       if (t.kind === 'dir' && !st.isDirectory()) replaced.set(t.path, `parent ${t.path} is being replaced (it was a ${typeName(st)})`);
@@ -374,13 +384,13 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
       if (long !== undefined) { forget.push(p); left.push({ path: p, why: `${long}, so jail cannot look at it` }); continue; }
       const st = isRecordPath(p) ? lstatOf(root + p) : undefined;
       if (!st) { forget.push(p); continue; }
-      const why = notOurs(root, p, rec, st);
+      const why = notOurs(root, p, rec, st, !manifest.complete);
       if (why !== undefined) { forget.push(p); left.push({ path: p, why }); continue; }
       if (st.isDirectory()) dirs.add(p);
       removes.push({ op: 'remove', path: p, kind: rec.k, reasons: [opts.clean ? 'clean' : 'no longer declared'], seen: st });
     }
     removes.sort((a, b) => comparePaths(b.path, a.path));
-    if (dirs.size) removes = keepFilled(root, removes, dirs, kept);
+    if (dirs.size) removes = keepFilled(root, removes, dirs, kept, !manifest.complete);
   }
 
   const restamp = new Set<string>();
@@ -393,8 +403,20 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
 
   return {
     root, actions: [...removes, ...creates], upToDate, refresh, observed, unrestored: [...unrestored.values()], forget, kept, left, restamp: [...restamp],
-    sweep: manifest.complete ? [] : ['/', ...targets.filter((t) => t.kind === 'dir').map((t) => t.path)],
+    sweep: manifest.complete ? [] : sweepDirs(targets, manifest),
   };
+}
+
+/**
+ * Where a killed build may have left temporary files: ROOT, each declared directory, and
+ * each recorded one (a directory no longer declared is pruned, and its temporary files
+ * would keep it).
+ */
+function sweepDirs(targets: readonly Target[], manifest: Manifest): string[] {
+  const dirs = new Set(['/']);
+  for (const t of targets) if (t.kind === 'dir') dirs.add(t.path);
+  for (const [p, rec] of Object.entries(manifest.records)) if (rec.k === 'dir' && isRecordPath(p)) dirs.add(p);
+  return [...dirs];
 }
 
 /**
@@ -404,14 +426,15 @@ export function plan(root: string, targets: readonly Target[], manifest: Manifes
  * directory with a mount point at or beneath it stays a removal: the executor refuses it
  * and says to unmount.
  */
-function keepFilled(root: string, removes: Action[], dirs: Set<string>, kept: string[]): Action[] {
+function keepFilled(root: string, removes: Action[], dirs: Set<string>, kept: string[], sweeping: boolean): Action[] {
   const going = new Set(removes.map((a) => a.path));
   const mounts = mountsBeneath(root);
   return removes.filter(({ path: p }) => {
     if (!dirs.has(p) || mounts.some((m) => m === p || m.startsWith(p + '/'))) return true;
     let names: string[];
     try { names = fs.readdirSync(root + p); } catch { return true; } // not a directory now: the executor judges it
-    if (names.every((n) => going.has(`${p}/${n}`))) return true;
+    // A killed build's temporary files are swept (Plan.sweep) before anything is removed.
+    if (names.every((n) => going.has(`${p}/${n}`) || (sweeping && TEMP_NAME.test(n)))) return true;
     going.delete(p); // its parent holds it now
     kept.push(p);
     return false;

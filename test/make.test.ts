@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO, changes, fingerprint, rig, touched, tree, type Rig } from './helpers.js';
 import { sourceStampOf, stampOf } from '../tasks/stat.js';
 import { defaultJobs } from '../tasks/jobs.js';
+import { manifestPath } from '../tasks/manifest.js';
 import { isEntryOf } from '../tasks/targets.js';
 import { HumanLog, progressLine } from '../tasks/progress.js';
 
@@ -1336,5 +1337,136 @@ describe('paths, directory by directory', () => {
     expect(isEntryOf('/usr/lib/x', '/usr/lib')).toBe(true);
     expect(isEntryOf('/usr/libx/y', '/usr/lib')).toBe(false);
     expect(isEntryOf('/etc/motd', '')).toBe(false);
+  });
+});
+
+describe('after a build that was killed', () => {
+  const INTERRUPTED = `
+import { defineJail, copy, text } from 'jail';
+export default defineJail(({ SRC, B = 'yes' }) => [
+  copy(SRC + '/tree', { to: '/srv/a' }),
+  B !== 'no' && copy(SRC + '/tree', { to: '/srv/b' }),
+  B !== 'no' && text('/srv/b/note', 'note ' + SRC + '\\n'),
+]);
+`;
+  /** Builds, changes every source, and kills the next build once it has rewritten a file of /srv/b: the record it never saved still has the first build's stamps. */
+  function killMidway(): void {
+    r.jailfile(INTERRUPTED);
+    fs.mkdirSync(path.join(r.src, 'tree'));
+    for (let i = 1000; i < 3000; i++) fs.writeFileSync(path.join(r.src, 'tree', `f${i}`), `v1 ${i}\n`);
+    expect(make().code).toBe(0);
+    for (let i = 1000; i < 3000; i++) fs.appendFileSync(path.join(r.src, 'tree', `f${i}`), 'v2\n');
+    const child = spawnSync('/bin/sh', ['-c', `node "$0" make ROOT="$1" SRC="$2" -j1 >/dev/null & p=$!; until grep -qs v2 "$1/srv/b/f1500"; do :; done; kill -KILL $p; wait $p; exit 0`,
+      path.join(REPO, 'dist', 'tasks', 'cli.js'), r.root, r.src], { cwd: r.dir, encoding: 'utf8' });
+    expect(child.status).toBe(0);
+    expect(fs.readFileSync(r.root + '/srv/b/f1500', 'utf8')).toBe('v1 1500\nv2\n');
+    expect(fs.readFileSync(r.root + '/srv/b/f2999', 'utf8')).toBe('v1 2999\n');
+    // What the killed build was writing when it died.
+    fs.writeFileSync(r.root + '/srv/b/.jail-tmp.99999.1', 'v1 2000\nv2\n');
+  }
+
+  it('removes what it wrote once it is no longer declared, with no warning', () => {
+    killMidway();
+    const res = make('B=no');
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(fs.existsSync(r.root + '/srv/b')).toBe(false);
+    expect(changes(res.stdout).filter((l) => !l.startsWith('remove /srv/b') && !l.startsWith('update /srv/a/'))).toEqual([]);
+    expect(make('B=no', '-q').code).toBe(0);
+  });
+
+  it('rewrites only what it had not yet rewritten', () => {
+    killMidway();
+    const stale = [...fingerprint(r.root).keys()].filter((p) => /\/f\d+$/.test(p) && fs.readFileSync(r.root + p, 'utf8').split('\n').length === 2);
+    expect(stale.length).toBeGreaterThan(0);
+    const before = fingerprint(r.root);
+    // The planted one, and any the kill left mid-write: each is swept.
+    const temps = [...before.keys()].filter((p) => /\/\.jail-tmp\.[^/]*$/.test(p));
+    expect(temps).toContain('/srv/b/.jail-tmp.99999.1');
+    const res = make();
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(touched(before, fingerprint(r.root))).toEqual([...stale, ...temps].sort());
+    expect(changes(res.stdout)).toEqual(stale.map((p) => `update ${p} (file): source changed: content`).sort());
+    expect(make('-q').code).toBe(0);
+  });
+});
+
+describe('a state directory that cannot be written', () => {
+  it('says so in one paragraph naming .jail, leaves no temporary record, and the next build records what was written', () => {
+    // The install directory on a small tmpfs of its own.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=400k', 'tmpfs', r.dir]);
+    try {
+      r.jailfile(`
+import { defineJail, copy } from 'jail';
+export default defineJail(({ SRC }) => [copy(SRC + '/tree', { to: '/srv/a' })]);
+`);
+      fs.mkdirSync(path.join(r.src, 'tree'));
+      for (let i = 1000; i < 1600; i++) fs.writeFileSync(path.join(r.src, 'tree', `file-with-a-longer-name-${i}`), `v1 ${i}\n`);
+      expect(make().code).toBe(0);
+      const state = path.join(r.dir, '.jail');
+      const record = fs.readdirSync(state).find((n) => n.endsWith('.json') && n !== 'elf-facts.json')!;
+      const st = fs.statfsSync(r.dir);
+      // Room for the building mark, not for a second copy of the record.
+      fs.writeFileSync(path.join(r.dir, 'filler'), Buffer.alloc(st.bavail * st.bsize - 16384));
+      fs.appendFileSync(path.join(r.src, 'tree', 'file-with-a-longer-name-1200'), 'v2\n');
+      const full = make();
+      expect(full.code).toBe(2);
+      expect(full.stderr).not.toMatch(/internal error|\n\s+at /);
+      expect(full.stderr.trim().split('\n')).toEqual([`jail: error: Cannot write ${path.join(state, record)} in ${state}, the state directory where jail keeps the record of what it built in ROOT (ENOSPC): its filesystem is full: free some space (df, and df -i for inodes), then run make again. ROOT was written but the record of it was not saved: the next make finds what this one wrote and records it.`]);
+      expect(fs.readdirSync(state).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      fs.rmSync(path.join(r.dir, 'filler'));
+      const again = make();
+      expect(again.code).toBe(0);
+      expect(changes(again.stdout)).toEqual([]);
+      execFileSync('mount', ['-o', 'remount,ro', r.dir]);
+      fs.appendFileSync(path.join(r.src, 'tree', 'file-with-a-longer-name-1300'), 'v2\n');
+      const ro = make();
+      expect(ro.code).toBe(2);
+      expect(ro.stderr).not.toMatch(/internal error|\n\s+at /);
+      expect(ro.stderr).toMatch(/^jail: error: Cannot write \S+\.lock in \S+\/\.jail, the state directory .* \(EROFS\): its filesystem is mounted read-only: remount it read-write, or build from a jailfile in a writable directory, then run make again\. Nothing was touched\.\n$/);
+    } finally {
+      spawnSync('umount', [r.dir]);
+    }
+  });
+});
+
+describe('a ROOT out of inodes', () => {
+  it('says no inode is left, not that the filesystem is full', () => {
+    fs.mkdirSync(r.root);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'nr_inodes=200', 'tmpfs', r.root]);
+    fs.mkdirSync(path.join(r.src, 'tree'));
+    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(r.src, 'tree', `f${i}`), 'x\n');
+    r.jailfile(`
+import { defineJail, copy } from 'jail';
+export default defineJail(({ SRC }) => [copy(SRC + '/tree', { to: '/srv/a' })]);
+`);
+    const res = make('-j1');
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^jail: error: Could not create \/srv\/a\/f\d+ \(copy\(.*\) at jailfile\.ts:3\): no space left on device \(ENOSPC\) writing in \S+\/srv\/a; its filesystem has no free inodes left, though it may have space: remove some files, or give it more inodes \(df -i\), then run make again\.$/m);
+    expect(res.stderr).not.toMatch(/free some space \(df\)/);
+  });
+});
+
+describe('a build record lost, damaged or of another ROOT', () => {
+  it('warns that what is no longer declared cannot be removed, and is silent on a first build', () => {
+    const first = make();
+    expect(first.stderr).toBe('');
+    const state = path.join(r.dir, '.jail');
+    const record = manifestPath(r.dir, r.root);
+    const warning = (why: string) => `jail: warning: the build record ${record} ${why}, so jail does not know what it built in ${r.root}: files no longer declared stay there and cannot be removed (clean cannot remove them either). If ROOT may hold such files, remove it (rm -rf ${r.root}) and build again, or check it with \`jail check ROOT=${r.root}\`\n`;
+    fs.truncateSync(record, 1000);
+    let res = make();
+    expect(res.code).toBe(0);
+    expect(res.stderr).toBe(warning('is damaged (not a build record jail can read)'));
+    expect(make().stderr).toBe('');
+    const text = JSON.parse(fs.readFileSync(record, 'utf8')) as { root: string };
+    fs.writeFileSync(record, JSON.stringify({ ...text, root: '/elsewhere' }));
+    res = make();
+    expect(res.stderr).toBe(warning('is the record of another ROOT (/elsewhere)'));
+    fs.rmSync(state, { recursive: true });
+    res = make();
+    expect(res.stderr).toBe(warning('is missing'));
+    expect(make().stderr).toBe('');
   });
 });
