@@ -1239,6 +1239,40 @@ describe('make() from code', () => {
     expect(fs.existsSync(r.root)).toBe(false);
     expect((await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src }, jobs: 2 })).errors).toEqual([]);
   });
+
+  it('two make() calls on one ROOT in one process build one at a time, and the jail converges', async () => {
+    const { make: makeApi } = await import('../dist/tasks/index.js');
+    // Enough files that two unlocked builds would overlap.
+    for (let i = 0; i < 40; i++) {
+      fs.mkdirSync(path.join(r.src, 'many', `d${i}`), { recursive: true });
+      for (let j = 0; j < 30; j++) fs.writeFileSync(path.join(r.src, 'many', `d${i}`, `f${j}`), `${i}.${j}\n`);
+    }
+    r.jailfile(`
+import { defineJail, copy, text } from 'jail';
+export default defineJail(({ SRC, V = '1' }) => [ copy(SRC + '/many', { to: '/many' }), text('/v', V + '\\n') ]);
+`);
+    const seen: string[] = [];
+    const waited: number[] = [];
+    const run = (V: string) => makeApi({
+      cwd: r.dir, vars: { ROOT: r.root, SRC: r.src, V },
+      onEvent: (e) => { if (e.type === 'waiting') waited.push(e.pid); else seen.push(V); },
+    });
+    const [a, b] = await Promise.all([run('1'), run('2')]);
+    expect(a.errors).toEqual([]);
+    expect(b.errors).toEqual([]);
+    // The second waited for the first, in this process, and their events never interleave.
+    expect(waited).toEqual([process.pid]);
+    expect(seen.filter((v, i) => v !== seen[i - 1])).toEqual(['1', '2']);
+    expect(a.created.length).toBe(40 * 30 + 40 + 2);
+    expect(b.updated.map((u) => u.path)).toEqual(['/v']);
+    expect(fs.readFileSync(path.join(r.root, 'v'), 'utf8')).toBe('2\n');
+    expect(make('V=2', '-q').code).toBe(0);
+    // Both released: a third call neither waits nor writes.
+    const c = await run('2');
+    expect(c.errors).toEqual([]);
+    expect(c.created.length + c.updated.length).toBe(0);
+    expect(waited).toEqual([process.pid]);
+  });
 });
 
 describe('paths, directory by directory', () => {
