@@ -9,6 +9,7 @@ import { REPO, changes, fingerprint, rig, touched, tree, type Rig } from './help
 import { sourceStampOf, stampOf } from '../tasks/stat.js';
 import { defaultJobs } from '../tasks/jobs.js';
 import { isEntryOf } from '../tasks/targets.js';
+import { rootKey, stateDir } from '../tasks/manifest.js';
 import { HumanLog, progressLine } from '../tasks/progress.js';
 
 let r: Rig;
@@ -1277,6 +1278,22 @@ export default defineJail(({ SRC, V = '1' }) => [ copy(SRC + '/many', { to: '/ma
     expect(c.errors).toEqual([]);
     expect(c.created.length + c.updated.length).toBe(0);
     expect(waited).toEqual([process.pid]);
+  });
+
+  it('takes over a lock holding its own pid that it does not hold: an earlier process with that pid left it', async () => {
+    const { make: makeApi } = await import('../dist/tasks/index.js');
+    // Pids are reused (after a reboot, the install directory's locks are still there).
+    const file = path.join(stateDir(r.dir), `${rootKey(r.root)}.lock`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, String(process.pid));
+    const waited: number[] = [];
+    const t0 = Date.now();
+    const rep = await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src }, lockWaitMs: 5000, onEvent: (e) => { if (e.type === 'waiting') waited.push(e.pid); } });
+    expect(rep.errors).toEqual([]);
+    expect(waited).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(fs.existsSync(file)).toBe(false);
+    expect(make('-q').code).toBe(0);
   });
 });
 
