@@ -3,7 +3,7 @@
 // replaced atomically, and a small mark beside it while a build is writing. Also the lock
 // that keeps two builds of one ROOT apart.
 
-import { acquire, unlock } from './pid-lock.js';
+import { acquire } from './pid-lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -266,6 +266,6 @@ export async function acquireLock(installDir: string, root: string, opts: { wait
 
 async function lockFile(file: string, root: string, deadline: number, onWait: (pid: number) => void): Promise<Lock | JailError> {
   const got = await acquire(file, deadline, onWait);
-  if (got.held) return { release: () => unlock(file) };
+  if (got.held) return { release: got.release };
   return jailError('locked', `Another jail build (pid ${got.pid}) is working on ${root}; it holds ${file}. Wait for it to finish, or stop it, then run make again.`, { path: root });
 }

@@ -171,6 +171,29 @@ describe.skipIf(!isRoot || !hasApache || !hasPids)('jail boot, status and stop: 
     }
   });
 
+  it('after the README\'s chroot by hand, boot names the root-owned log Apache cannot open, and boots once it is www-data\'s', async () => {
+    const log = path.join(r.root, 'var/log/apache2');
+    for (const f of fs.readdirSync(log)) fs.rmSync(path.join(log, f));
+    const apache = (k: string) => spawnSync('chroot', [r.root, '/usr/sbin/apache2', '-f', '/etc/apache2/apache2.conf', '-k', k]);
+    expect(apache('start').status).toBe(0);
+    expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
+    expect(apache('stop').status).toBe(0);
+    for (let i = 0; i < 50 && jailed(r.root).length; i++) await new Promise((ok) => setTimeout(ok, 100));
+    expect(fs.statSync(path.join(log, 'error.log')).uid).toBe(0);
+    const boot = cmd('boot');
+    expect(boot.code).toBe(1);
+    expect(boot.stderr).toContain(`jail: ${log}/error.log is root's (mode 0644) in a directory www-data writes to, so the service, which runs as www-data, cannot open it; ` +
+      `a run as root (a chroot by hand?) left it. Give it to www-data (chown 33:33 ${log}/error.log), then boot again\n`);
+    expect(cmd('stop').code).toBe(0);
+    // The README's way out.
+    expect(spawnSync('chown', ['-R', '33:33', log]).status).toBe(0);
+    const again = cmd('boot');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/root's/);
+    expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
+    expect(cmd('stop').code).toBe(0);
+  });
+
   it('a port below 1024 on the host network: apache gets CAP_NET_BIND_SERVICE alone, never root', async () => {
     const high = port;
     port = await freePort(true);

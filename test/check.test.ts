@@ -160,6 +160,11 @@ describe('jail check', () => {
     for (const p of ['/tmp', '/dev/urandom', '/usr/bin/dash', '/etc/group']) expect(found.filter((f) => f.path === p)).toEqual([]);
     // Every finding says what to do.
     for (const f of found) expect(f.fix, `${f.kind} ${f.path}`).toMatch(/\w/);
+    // Commands in the advice name the host's path, ROOT included, and work as printed.
+    const fix = (kind: string, p: string) => found.find((f) => f.kind === kind && f.path === p && f.fix?.includes(r.root))?.fix;
+    expect(fix('world-writable', '/srv/drop')).toMatch(new RegExp(`^chmod go-w ${r.root}/srv/drop \\(or declare its mode\\)`));
+    expect(fix('world-writable', '/usr/lib')).toContain(`chown root:root ${r.root}/usr/lib)`);
+    if (caps) expect(fix('setuid', '/usr/bin/ls-suid')).toContain(`setcap -r ${r.root}/usr/bin/ls-suid`);
 
     // The human form: one line per finding, then the count.
     const human = check();
@@ -376,6 +381,7 @@ export default defineJail(() => [
     expect(text.stdout).toContain('device /srv/m\\xfe: is a character device 1:1');
     expect(text.stdout).toMatch(/bad-name \/srv\/d\\xc3\(: its name is not valid UTF-8/);
     expect(text.stdout).not.toContain('\ufffd');
+    expect(found.find((f) => f.kind === 'bad-name' && f.path === '/srv/m\udcfe')?.fix).toContain(`(ls -b ${r.root}/srv)`);
   });
 
   it('a #! script whose interpreter the jail lacks is a missing-interpreter finding; with the interpreter it is not', () => {

@@ -10,6 +10,7 @@ import { sourceStampOf, stampOf } from '../tasks/stat.js';
 import { defaultJobs } from '../tasks/jobs.js';
 import { manifestPath } from '../tasks/manifest.js';
 import { isEntryOf } from '../tasks/targets.js';
+import { rootKey, stateDir } from '../tasks/manifest.js';
 import { HumanLog, progressLine } from '../tasks/progress.js';
 
 let r: Rig;
@@ -1322,6 +1323,61 @@ describe('make() from code', () => {
     }
     expect(fs.existsSync(r.root)).toBe(false);
     expect((await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src }, jobs: 2 })).errors).toEqual([]);
+  });
+
+  it('two make() calls on one ROOT in one process build one at a time, and the jail converges', async () => {
+    const { make: makeApi } = await import('../dist/tasks/index.js');
+    // Enough files that two unlocked builds would overlap.
+    for (let i = 0; i < 40; i++) {
+      fs.mkdirSync(path.join(r.src, 'many', `d${i}`), { recursive: true });
+      for (let j = 0; j < 30; j++) fs.writeFileSync(path.join(r.src, 'many', `d${i}`, `f${j}`), `${i}.${j}\n`);
+    }
+    r.jailfile(`
+import { defineJail, copy, text } from 'jail';
+export default defineJail(({ SRC, V = '1' }) => [ copy(SRC + '/many', { to: '/many' }), text('/v', V + '\\n') ]);
+`);
+    const seen: string[] = [];
+    const waited: number[] = [];
+    const run = (V: string) => makeApi({
+      cwd: r.dir, vars: { ROOT: r.root, SRC: r.src, V },
+      onEvent: (e) => { if (e.type === 'waiting') waited.push(e.pid); else seen.push(V); },
+    });
+    const [a, b] = await Promise.all([run('1'), run('2')]);
+    expect(a.errors).toEqual([]);
+    expect(b.errors).toEqual([]);
+    // One waited for the other, in this process, and their events never interleave;
+    // which one takes the lock first is up to how fast each expands the jailfile.
+    expect(waited).toEqual([process.pid]);
+    const order = seen.filter((v, i) => v !== seen[i - 1]);
+    expect([...order].sort()).toEqual(['1', '2']);
+    const [first, second] = order[0] === '1' ? [a, b] : [b, a];
+    expect(first.created.length).toBe(40 * 30 + 40 + 2);
+    expect(second.created).toEqual([]);
+    expect(second.updated.map((u) => u.path)).toEqual(['/v']);
+    const last = order[1]!;
+    expect(fs.readFileSync(path.join(r.root, 'v'), 'utf8')).toBe(`${last}\n`);
+    expect(make(`V=${last}`, '-q').code).toBe(0);
+    // Both released: a third call neither waits nor writes.
+    const c = await run(last);
+    expect(c.errors).toEqual([]);
+    expect(c.created.length + c.updated.length).toBe(0);
+    expect(waited).toEqual([process.pid]);
+  });
+
+  it('takes over a lock holding its own pid that it does not hold: an earlier process with that pid left it', async () => {
+    const { make: makeApi } = await import('../dist/tasks/index.js');
+    // Pids are reused (after a reboot, the install directory's locks are still there).
+    const file = path.join(stateDir(r.dir), `${rootKey(r.root)}.lock`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, String(process.pid));
+    const waited: number[] = [];
+    const t0 = Date.now();
+    const rep = await makeApi({ cwd: r.dir, vars: { ROOT: r.root, SRC: r.src }, lockWaitMs: 5000, onEvent: (e) => { if (e.type === 'waiting') waited.push(e.pid); } });
+    expect(rep.errors).toEqual([]);
+    expect(waited).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(fs.existsSync(file)).toBe(false);
+    expect(make('-q').code).toBe(0);
   });
 });
 

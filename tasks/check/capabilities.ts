@@ -7,6 +7,7 @@ import { jsString } from '../printable.js';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { hasExecBits } from './paths.js';
+import { hostWord } from './rules.js';
 import type { Context } from './context.js';
 
 // child_process (with net, stream and dgram behind it) is loaded only when a jail holds an
@@ -59,5 +60,5 @@ export function checkCapabilities(ctx: Context): void {
 
 function report(ctx: Context, p: string, caps: string): void {
   ctx.add('setuid', p, `has file capabilities (${caps.replace(/^=\s*/, '')}): whoever runs it gains them, a way for a jailed process to gain privileges`,
-    `remove them (setcap -r on the host's view of the file), or accept them after review with allow('setuid', ${jsString(p)})`);
+    `remove them (setcap -r ${hostWord(ctx, p)}), or accept them after review with allow('setuid', ${jsString(p)})`);
 }

@@ -1,7 +1,7 @@
 // The checks that need only lstat and readlink: setuid/setgid, writable paths, device
 // nodes, hard links shared with the host, symlinks that lead out of ROOT.
 
-import { jsString } from '../printable.js';
+import { jsString, shellWord } from '../printable.js';
 import path from 'node:path';
 import { devNumbers } from '../stat.js';
 import { baseName, isEntryOf, octal, parentOf } from '../targets.js';
@@ -11,6 +11,9 @@ import { climbsLexically, hasExecBits, inProgramOrLibraryDir, isEtc, resolveFrom
 import type { Node } from './types.js';
 
 const modeOf = (n: Node): number => n.st.mode & 0o7777;
+
+/** A jail path as a word of a host command that works as printed: ROOT and the path, quoted. */
+export const hostWord = (ctx: Context, p: string): string => shellWord(path.join(ctx.root, p));
 
 export function checkSetuid(ctx: Context): void {
   for (const n of ctx.nodes) {
@@ -100,14 +103,14 @@ export function checkWritable(ctx: Context): void {
           : everyone ? 'any jailed process can replace or add what lies in it' : whoCan(n.st.gid, 'replace or add what lies in it'))
         : everyone ? 'any jailed process can change it' : whoCan(n.st.gid, 'change it');
       ctx.add('world-writable', n.path, `${what} is writable by ${by} (mode ${octal(mode)}): ${why}`,
-        `chmod go-w ${n.path.slice(1) || '.'} (or declare its mode); a directory services write to belongs outside the program, library and etc paths, as 1777 or owned by the service`);
+        `chmod go-w ${hostWord(ctx, n.path)} (or declare its mode); a directory services write to belongs outside the program, library and etc paths, as 1777 or owned by the service`);
       continue;
     }
     const owner = services.get(n.st.uid);
     if (owner !== undefined && onPath) {
       ctx.add('world-writable', n.path, `${what} is owned by ${owner} (uid ${n.st.uid}), a service account of the jail, which can therefore change it${isDir ? ' and replace anything beneath it' : ''}; ` +
         'the path to programs, libraries and etc must belong to root',
-        `make it root's (declare it without owner, or chown root:root), and give the service its own directory for what it writes`);
+        `make it root's (declare it without owner, or chown root:root ${hostWord(ctx, n.path)}), and give the service its own directory for what it writes`);
     }
   }
 }
@@ -133,7 +136,7 @@ export function checkNames(ctx: Context): void {
   for (const n of ctx.nodes) {
     if (!hasRawBytes(baseName(n.path))) continue;
     ctx.add('bad-name', n.path, 'its name is not valid UTF-8 (the bytes that are not are shown escaped); jail never makes such a name, so something else put it in the jail, and tools may show it as another name or not at all',
-      `look at what it is (ls -b ${parentOf(n.path).slice(1) || '.'}) and remove it unless you know what put it there`);
+      `look at what it is (ls -b ${hostWord(ctx, parentOf(n.path))}) and remove it unless you know what put it there`);
   }
 }
 

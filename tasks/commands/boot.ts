@@ -29,6 +29,7 @@ import { closeInheritedFds } from '../run/fds.js';
 import * as cgroup from '../run/cgroup.js';
 import * as netns from '../run/netns.js';
 import { rcScripts } from '../run/jaildata.js';
+import { rootOwnedHints } from '../run/root-owned.js';
 import { clearStale, isUp, prepare, replacedRoot, replacedRootMessage, runLogged, setUpCgroup, setUpNetwork, startInit } from '../run/instance.js';
 import { jailDir, loadState, lock, saveState, type ServiceRecord } from '../run/state.js';
 import { guarded, indented, timeoutMs, userOption } from '../run/cli.js';
@@ -124,6 +125,7 @@ async function boot(p: Parsed, io: Output): Promise<number> {
           failed++;
           const why = r.code === undefined ? `did not return within ${perScript / 1000} s (an rc script's start must return once the service runs; it is left running)` : `exit status ${r.code}`;
           io.err(`jail: error: ${s.file} start failed (${why}); its output:\n${r.output.trim() ? indented(r.output) : '  | (none)'}`);
+          for (const hint of r.code === undefined ? [] : rootOwnedHints(root, state.user, r.output)) io.err(`jail: ${hint}`);
         }
       }
       state.services = [...state.services.filter((x) => x.script !== s.file), rec];

@@ -6,7 +6,7 @@
 // The key is ROOT's real path's (manifest.ts's jailKey): booted through a symlink, stopped
 // by its real name, it is one jail.
 
-import { acquire, unlock } from '../pid-lock.js';
+import { acquire } from '../pid-lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { jailKey, realRoot } from '../manifest.js';
@@ -136,7 +136,7 @@ async function lockIn(dir: string, doing: string, root: string | undefined, wait
   if (!got.held) throw new JailFailure([jailError('locked', `Another jail command (pid ${got.pid}) is ${doing}; it holds ${file}. Wait for it, then try again.`, { path: root })]);
   return {
     release: () => {
-      unlock(file);
+      got.release();
       try { fs.rmdirSync(dir); } catch { /* holds a record, logs or another's lock */ }
     },
   };
