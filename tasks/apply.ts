@@ -6,6 +6,7 @@
 // look at the new jail again.
 
 import { RootFs, RootFsError, type Pruned } from './rootfs.js';
+import { sourceId } from './rootfs-copy.js';
 import type { Action, Plan } from './plan.js';
 import { recordOf } from './plan.js';
 import type { Rec } from './manifest.js';
@@ -44,7 +45,7 @@ export function rootApplier(root: string, copyThreads = 0, staged?: ReadonlyMap<
   return {
     prune: (p, seen) => fs.prune(p, seen),
     ensureDir: (t) => fs.ensureDir(t.path, t.mode, t.uid, t.gid),
-    copyFile: (t) => fs.copyFile(t.path, staged?.get(t.source) ?? t.source, t.mode, t.uid, t.gid, stampSize(t.sourceStamp)),
+    copyFile: (t) => fs.copyFile(t.path, staged?.get(t.source) ?? t.source, t.mode, t.uid, t.gid, stampSize(t.sourceStamp), sourceId(t.sourceStamp)),
     hardlink: (t) => fs.hardlink(t.path, t.linkTo!),
     writeText: (t) => fs.writeText(t.path, t.content, t.mode, t.uid, t.gid),
     symlink: (t) => fs.symlink(t.path, t.target, t.uid, t.gid),
@@ -117,9 +118,13 @@ const ERRNO_HINTS: Record<string, string> = {
  * write went through (/proc/self/fd/N/.jail-tmp.*), which means nothing to anyone.
  */
 function asError(a: Action, err: unknown, root: string): JailError {
-  if (err instanceof RootFsError) return err.error;
-  const e = err as NodeJS.ErrnoException;
   const where = a.target ? ` (${a.target.label} at ${a.target.at})` : '';
+  if (err instanceof RootFsError) {
+    // The source's fault, not ROOT's: said with the entry that names it.
+    if (err.error.code !== 'source-changed') return err.error;
+    return jailError('source-changed', `Could not ${a.op} ${a.path}${where}: ${err.error.message}`, { path: a.path, entry: a.target?.at });
+  }
+  const e = err as NodeJS.ErrnoException;
   const msg = String(e.message ?? e);
   let what: string;
   if (e.code && /^E[A-Z0-9]+$/.test(e.code)) {
