@@ -172,9 +172,20 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
   const left: { path: string; why: string }[] = [];
   const errors: JailError[] = [];
   let stopped = false;
+  // Without -k the build stops at the first error; writes already under way then (a copy
+  // thread's batch, say) that fail too are counted under it, not told one by one: one
+  // cause (a full or read-only filesystem) would otherwise give a paragraph per write.
+  let after = 0, afterOther = 0, firstWhy: string | undefined;
   const failed = (a: Action, err: unknown) => {
     const e = asError(a, err, opts.root);
+    const why = `${e.code} ${(err as NodeJS.ErrnoException).code ?? ''}`;
+    if (stopped) {
+      if (why === firstWhy) after++;
+      else afterOther++;
+      return;
+    }
     errors.push(e);
+    firstWhy ??= why;
     opts.onAction?.(a, e);
     if (!opts.keepGoing) stopped = true;
   };
@@ -234,6 +245,11 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     if (!st?.isFile()) continue;
     restamped.set(p, st.stamp);
     made.set(p, st);
+  }
+  // One line after the first error's paragraph, which was shown as it happened.
+  if (after + afterOther) {
+    const more = [after ? `${after} more write${after === 1 ? '' : 's'} failed the same way` : '', afterOther ? `${afterOther} more failed otherwise (-k shows each)` : ''];
+    errors.push(jailError(errors[0]!.code, `${more.filter(Boolean).join('; ')}.`));
   }
   const skipped = [...failedDirs].flatMap(([path, count]) => (count ? [{ path, count }] : []));
   return { written, made, removed, kept, left, restamped, skipped, errors };

@@ -1029,3 +1029,24 @@ export default defineJail(({ SRC }) => [copy(SRC + '/a', { to: '/srv/a' })]);
     expect(fifo.stderr).not.toMatch(/writing in|ESPIPE/);
   });
 });
+
+describe('one cause, many writes', () => {
+  it('a full filesystem under copy threads stops the build with one error and a count of the writes already under way', () => {
+    const a = path.join(r.src, 'a');
+    fs.mkdirSync(a);
+    for (let i = 1000; i < 3000; i++) fs.writeFileSync(`${a}/f${i}`, `v1 ${i}\n`);
+    r.jailfile(`
+import { defineJail, copy } from 'jail';
+export default defineJail(({ SRC }) => [copy(SRC + '/a', { to: '/srv/a' })]);
+`);
+    fs.mkdirSync(r.root);
+    // Room for the directories and a few hundred files, not two thousand (cleanup unmounts it).
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=300', 'tmpfs', r.root]).status).toBe(0);
+    const res = make('-j4');
+    expect(res.code).toBe(2);
+    const lines = res.stderr.trim().split('\n');
+    expect(lines, res.stderr).toHaveLength(2);
+    expect(lines[0]).toMatch(/^jail: error: Could not create \/srv\/a\/f\d+ .*\(ENOSPC\)/);
+    expect(lines[1]).toMatch(/^jail: error: \d+ more writes? failed the same way\.$/);
+  });
+});
