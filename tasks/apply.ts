@@ -7,6 +7,7 @@
 
 import fs from 'node:fs';
 import { RootFs, RootFsError, type Pruned } from './rootfs.js';
+import { sourceId } from './rootfs-copy.js';
 import type { Action, Plan } from './plan.js';
 import { recordOf } from './plan.js';
 import type { Rec } from './manifest.js';
@@ -45,7 +46,7 @@ export function rootApplier(root: string, copyThreads = 0, staged?: ReadonlyMap<
   return {
     prune: (p, seen) => fs.prune(p, seen),
     ensureDir: (t) => fs.ensureDir(t.path, t.mode, t.uid, t.gid),
-    copyFile: (t) => fs.copyFile(t.path, staged?.get(t.source) ?? t.source, t.mode, t.uid, t.gid, stampSize(t.sourceStamp)),
+    copyFile: (t) => fs.copyFile(t.path, staged?.get(t.source) ?? t.source, t.mode, t.uid, t.gid, stampSize(t.sourceStamp), sourceId(t.sourceStamp)),
     hardlink: (t) => fs.hardlink(t.path, t.linkTo!),
     writeText: (t) => fs.writeText(t.path, t.content, t.mode, t.uid, t.gid),
     symlink: (t) => fs.symlink(t.path, t.target, t.uid, t.gid),
@@ -118,9 +119,13 @@ const ERRNO_HINTS: Record<string, string> = {
  * write went through (/proc/self/fd/N/.jail-tmp.*), which means nothing to anyone.
  */
 function asError(a: Action, err: unknown, root: string): JailError {
-  if (err instanceof RootFsError) return err.error;
-  const e = err as NodeJS.ErrnoException;
   const where = a.target ? ` (${a.target.label} at ${a.target.at})` : '';
+  if (err instanceof RootFsError) {
+    // The source's fault, not ROOT's: said with the entry that names it.
+    if (err.error.code !== 'source-changed') return err.error;
+    return jailError('source-changed', `Could not ${a.op} ${a.path}${where}: ${err.error.message}`, { path: a.path, entry: a.target?.at });
+  }
+  const e = err as NodeJS.ErrnoException;
   const msg = String(e.message ?? e);
   let what: string;
   if (e.code && /^E[A-Z0-9]+$/.test(e.code)) {
@@ -173,9 +178,20 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
   const left: { path: string; why: string }[] = [];
   const errors: JailError[] = [];
   let stopped = false;
+  // Without -k the build stops at the first error; writes already under way then (a copy
+  // thread's batch, say) that fail too are counted under it, not told one by one: one
+  // cause (a full or read-only filesystem) would otherwise give a paragraph per write.
+  let after = 0, afterOther = 0, firstWhy: string | undefined;
   const failed = (a: Action, err: unknown) => {
     const e = asError(a, err, opts.root);
+    const why = `${e.code} ${(err as NodeJS.ErrnoException).code ?? ''}`;
+    if (stopped) {
+      if (why === firstWhy) after++;
+      else afterOther++;
+      return;
+    }
     errors.push(e);
+    firstWhy ??= why;
     opts.onAction?.(a, e);
     if (!opts.keepGoing) stopped = true;
   };
@@ -235,6 +251,11 @@ export async function apply(plan: Plan, applier: Applier, opts: ApplyOptions): P
     if (!st?.isFile()) continue;
     restamped.set(p, st.stamp);
     made.set(p, st);
+  }
+  // One line after the first error's paragraph, which was shown as it happened.
+  if (after + afterOther) {
+    const more = [after ? `${after} more write${after === 1 ? '' : 's'} failed the same way` : '', afterOther ? `${afterOther} more failed otherwise (-k shows each)` : ''];
+    errors.push(jailError(errors[0]!.code, `${more.filter(Boolean).join('; ')}.`));
   }
   const skipped = [...failedDirs].flatMap(([path, count]) => (count ? [{ path, count }] : []));
   return { written, made, removed, kept, left, restamped, skipped, errors };

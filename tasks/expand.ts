@@ -309,7 +309,13 @@ function expandCopy(e: CopyEntry, o: { uid: number; gid: number }, add: (t: Targ
       return;
     }
     if (type === S_IFLNK) {
-      add({ kind: 'symlink', path: dest, target: fs.readlinkSync(src), mode: 0o777, uid, gid, at, label });
+      let target: string;
+      try { target = fs.readlinkSync(src); } catch (err) {
+        // Gone or replaced since the lstat a moment ago: the host's doing, not a bug.
+        errors.push(jailError('source-changed', `${e.at}: ${e.label}: the source ${src} changed during the build (it was a symlink, and reading it now fails: ${(err as NodeJS.ErrnoException).code}). Run make again.`, { path: src, entry: e.at }));
+        return;
+      }
+      add({ kind: 'symlink', path: dest, target, mode: 0o777, uid, gid, at, label });
     } else if (type === S_IFREG) {
       let mode = e.mode ?? perm;
       if (!e.setuid) mode &= ~0o6000;

@@ -29,7 +29,7 @@ import { run } from './shell.js';
 import { baseName, octal, parentOf } from './targets.js';
 import { jailError, type JailError } from './result.js';
 import { devNumbers, fstatOf, lstatOf, type Stat } from './stat.js';
-import { copySmall, finishFd, type CopyDone, type CopyJob } from './rootfs-copy.js';
+import { copySmall, finishFd, openSource, type CopyDone, type CopyJob } from './rootfs-copy.js';
 import { CopyThreads } from './rootfs-copy-threads.js';
 import { joinBytes, readNames } from './byte-names.js';
 
@@ -61,6 +61,10 @@ export class RootFsError extends Error {
 
 const swapped = (p: string) =>
   `The temporary file for ${p} was swapped while jail was writing it (something in the jail is racing the build). Stop the jail's services and run make again.`;
+
+/** A source that is not the file the plan saw: apply.ts puts the entry in front of this. */
+const changedSource = (source: string, what: string, p: string) =>
+  `the source ${source} changed during the build (${what === 'gone' ? 'it is gone' : `it is now ${what}`}); nothing was written at ${p}. Run make again.`;
 
 const raced = (p: string) =>
   `${p} in ROOT was changed while jail was removing what it made there (something in the jail is racing the build). Stop the jail's services and run make again.`;
@@ -356,13 +360,14 @@ export class RootFs {
   /**
    * Copies a host file to `p`. Returns the written file's stat. `size` (the source's, as
    * expand saw it) picks how: a small file is copied right here, a big one on libuv's
-   * thread pool while the build goes on with others.
+   * thread pool while the build goes on with others. `id` (its dev:ino as expand saw it,
+   * sourceId()) is the only file copied: anything else at `source` now is refused.
    */
-  async copyFile(p: string, source: string, mode: number, uid: number, gid: number, size = Infinity): Promise<Stat> {
+  async copyFile(p: string, source: string, mode: number, uid: number, gid: number, size = Infinity, id?: string): Promise<Stat> {
     const pfd = this.#dirFd(parentOf(p));
     const tmp = this.#tmp();
     if (size <= INLINE_COPY_MAX) {
-      const job: CopyJob = { source, size, dirFd: pfd, tmp, name: baseName(p), mode, uid, gid };
+      const job: CopyJob = { source, size, id, dirFd: pfd, tmp, name: baseName(p), mode, uid, gid };
       return this.#settle(this.#threads ? await this.#threads.copy(job) : copySmall(job), job, p);
     }
     // The temporary file is made here and held: the copy writes into it through its
@@ -371,17 +376,27 @@ export class RootFs {
     // something in the jail swap its own file in, which the build then made root's. One
     // renamed over the name in the instant before the final rename lands in place instead,
     // as its owner made it (never root's): its stamp is not the one recorded, so the next
-    // make replaces it.
-    const fd = fs.openSync(this.#proc(pfd, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    // make replaces it. The source is read through its checked descriptor's /proc path in
+    // the same way, which reopens that inode whatever is renamed over the source meanwhile.
+    const src = openSource(source, id);
+    if (typeof src !== 'number') return refuse('source-changed', changedSource(source, src.changed, p), p);
+    let fd: number;
+    try {
+      fd = fs.openSync(this.#proc(pfd, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    } catch (err) {
+      fs.closeSync(src);
+      throw err;
+    }
     let installed = false;
     try {
-      const into = `/proc/self/fd/${fd}`;
-      if (size <= SYNC_COPY_MAX) fs.copyFileSync(source, into);
-      else await fsp.copyFile(source, into);
+      const from = `/proc/self/fd/${src}`, into = `/proc/self/fd/${fd}`;
+      if (size <= SYNC_COPY_MAX) fs.copyFileSync(from, into);
+      else await fsp.copyFile(from, into);
       const st = this.#finishTemp(fd, pfd, tmp, p, mode, uid, gid);
       installed = true;
       return st;
     } finally {
+      fs.closeSync(src);
       fs.closeSync(fd);
       if (!installed) try { fs.unlinkSync(this.#proc(pfd, tmp)); } catch { /* gone already */ }
     }
@@ -393,6 +408,7 @@ export class RootFs {
     // Stamped through a descriptor held across the rename, as every other copy is.
     if ('blocked' in done) return this.#installTemp(job.dirFd, job.tmp, p, job.mode, job.uid, job.gid, done.made);
     if ('refused' in done) return refuse('unsafe-path', swapped(p), p);
+    if ('changed' in done) return refuse('source-changed', changedSource(job.source, done.changed, p), p);
     throw Object.assign(new Error(done.error.message), { code: done.error.code });
   }
 

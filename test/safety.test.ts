@@ -901,3 +901,152 @@ export default defineJail(() => [
     expect(make('-q').code).toBe(0);
   });
 });
+
+describe('a host source swapped during the build', () => {
+  // Whoever owns a source directory acts the instant the build starts writing the copy
+  // (its first temporary name in ROOT/srv/a), long before the last files are reached:
+  // exchanges each pair of names (renameat2 RENAME_EXCHANGE: one step), or with `rm`
+  // removes one. Says "swapped" when done.
+  const SWAPPER = `
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/inotify.h>
+int main(int c, char **v) {
+  int fd = inotify_init();
+  inotify_add_watch(fd, v[1], IN_CREATE);
+  printf("ready\\n"); fflush(stdout);
+  char buf[65536];
+  for (;;) {
+    if (read(fd, buf, sizeof buf) <= 0) return 1;
+    struct inotify_event *e = (void *)buf;
+    if (!e->len || strncmp(e->name, ".jail-tmp.", 10)) continue;
+    int bad = 0;
+    if (!strcmp(v[2], "rm")) bad |= unlink(v[3]);
+    else for (int i = 2; i + 1 < c; i += 2) bad |= renameat2(AT_FDCWD, v[i], AT_FDCWD, v[i + 1], RENAME_EXCHANGE);
+    printf(bad ? "failed\\n" : "swapped\\n"); fflush(stdout);
+    return 0;
+  }
+}`;
+
+  const SECRET = 'root:$6$secret:::\n';
+  const shadow = () => path.join(r.outside, 'etc', 'shadow');
+  let a: string;
+
+  beforeEach(() => {
+    a = path.join(r.src, 'a');
+    fs.mkdirSync(a);
+    for (let i = 1000; i < 3000; i++) fs.writeFileSync(`${a}/f${i}`, `v1 ${i}\n`);
+    r.jailfile(`
+import { defineJail, copy } from 'jail';
+export default defineJail(({ SRC }) => [copy(SRC + '/a', { to: '/srv/a' })]);
+`);
+  });
+
+  /** Builds with `args` while the swapper does `swap` to the sources; its output is returned with the build's. */
+  const buildSwapping = async (swap: string[], ...args: string[]) => {
+    const bin = path.join(r.dir, 'swapper');
+    fs.writeFileSync(bin + '.c', SWAPPER);
+    expect(spawnSync('gcc', ['-O2', '-o', bin, bin + '.c'], { encoding: 'utf8' }).status).toBe(0);
+    // Made before the build (which keeps a real directory) so that it can be watched.
+    fs.mkdirSync(r.root + '/srv/a', { recursive: true });
+    const child = spawn(bin, [r.root + '/srv/a', ...swap], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const res = make(...args);
+    await new Promise<void>((resolve) => (child.exitCode === null ? child.once('exit', () => resolve()) : resolve()));
+    expect(out).toBe('ready\nswapped\n');
+    return res;
+  };
+
+  /** Nothing of the host secret anywhere in ROOT, by bytes. */
+  const noSecretInRoot = () => {
+    for (const [p, v] of treeBytes(r.root)) expect(Buffer.from(v, 'base64').includes('$6$secret'), p).toBe(false);
+  };
+
+  for (const [how, args] of [['on the main thread', ['-j1']], ['on copy threads', ['-j4']]] as const) {
+    it(`a small source swapped for a link to a host secret is refused, ${how}, and nothing is written for it`, async () => {
+      fs.symlinkSync(shadow(), `${a}/.swap`);
+      const res = await buildSwapping([`${a}/f2999`, `${a}/.swap`], ...args);
+      expect(res.code, res.stderr).toBe(2);
+      expect(res.stderr).toContain(`Could not create /srv/a/f2999 (copy("${r.src}/a") at jailfile.ts:3): `);
+      expect(res.stderr).toContain(`the source ${a}/f2999 changed during the build (it is now a symlink); nothing was written at /srv/a/f2999. Run make again.`);
+      expect(res.stderr).not.toMatch(/writing in|internal error/);
+      expect(fs.existsSync(r.root + '/srv/a/f2999')).toBe(false);
+      noSecretInRoot();
+      // The owner puts the file back: the next build copies it.
+      fs.renameSync(`${a}/.swap`, `${a}/f2999`);
+      const again = make(...args);
+      expect(again.code, again.stderr).toBe(0);
+      expect(fs.readFileSync(r.root + '/srv/a/f2999', 'utf8')).toBe('v1 2999\n');
+      noSecretInRoot();
+    });
+  }
+
+  it('big sources swapped for links to a host secret are refused, on the main thread and on the pool', async () => {
+    // Above 256 KiB a copy is not read whole; above 1 MiB it runs on libuv's pool.
+    fs.writeFileSync(`${a}/f2998`, Buffer.alloc(600 * 1024, 7));
+    fs.writeFileSync(`${a}/f2999`, Buffer.alloc(3 * 1024 * 1024, 9));
+    fs.symlinkSync(shadow(), `${a}/.s1`);
+    fs.symlinkSync(shadow(), `${a}/.s2`);
+    const res = await buildSwapping([`${a}/f2998`, `${a}/.s1`, `${a}/f2999`, `${a}/.s2`], '-k', '-j1');
+    expect(res.code, res.stderr).toBe(2);
+    for (const n of ['f2998', 'f2999']) {
+      expect(res.stderr).toContain(`the source ${a}/${n} changed during the build (it is now a symlink); nothing was written at /srv/a/${n}.`);
+      expect(fs.existsSync(`${r.root}/srv/a/${n}`)).toBe(false);
+    }
+    noSecretInRoot();
+  });
+
+  it('a directory of a source path swapped for a link is refused by the file\'s identity', async () => {
+    // O_NOFOLLOW covers the last name only: here the last name is a regular file, found
+    // through a directory link to where the owner keeps a copy of the secret.
+    fs.mkdirSync(`${a}/zz`);
+    fs.writeFileSync(`${a}/zz/last`, 'mine\n');
+    fs.mkdirSync(path.join(r.outside, 'evil'));
+    fs.writeFileSync(path.join(r.outside, 'evil', 'last'), SECRET);
+    fs.symlinkSync(path.join(r.outside, 'evil'), `${a}/.zz`);
+    const res = await buildSwapping([`${a}/zz`, `${a}/.zz`], '-j1');
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toContain(`the source ${a}/zz/last changed during the build (it is now another file); nothing was written at /srv/a/zz/last.`);
+    noSecretInRoot();
+  });
+
+  it('a source removed or replaced by a FIFO is blamed on the source, not on ROOT', async () => {
+    const res = await buildSwapping(['rm', `${a}/f2999`], '-j1');
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toContain(`the source ${a}/f2999 changed during the build (it is gone); nothing was written at /srv/a/f2999. Run make again.`);
+    expect(res.stderr).not.toMatch(/writing in|ENOENT/);
+    fs.writeFileSync(`${a}/f2999`, 'back\n');
+    fs.rmSync(r.root, { recursive: true });
+    expect(spawnSync('mkfifo', [`${a}/.fifo`]).status).toBe(0);
+    const fifo = await buildSwapping([`${a}/f2999`, `${a}/.fifo`], '-j1');
+    expect(fifo.code, fifo.stderr).toBe(2);
+    expect(fifo.stderr).toContain(`the source ${a}/f2999 changed during the build (it is now a FIFO); nothing was written at /srv/a/f2999.`);
+    expect(fifo.stderr).not.toMatch(/writing in|ESPIPE/);
+  });
+});
+
+describe('one cause, many writes', () => {
+  it('a full filesystem under copy threads stops the build with one error and a count of the writes already under way', () => {
+    const a = path.join(r.src, 'a');
+    fs.mkdirSync(a);
+    for (let i = 1000; i < 3000; i++) fs.writeFileSync(`${a}/f${i}`, `v1 ${i}\n`);
+    r.jailfile(`
+import { defineJail, copy } from 'jail';
+export default defineJail(({ SRC }) => [copy(SRC + '/a', { to: '/srv/a' })]);
+`);
+    fs.mkdirSync(r.root);
+    // Room for the directories and a few hundred files, not two thousand (cleanup unmounts it).
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=300', 'tmpfs', r.root]).status).toBe(0);
+    const res = make('-j4');
+    expect(res.code).toBe(2);
+    const lines = res.stderr.trim().split('\n');
+    expect(lines, res.stderr).toHaveLength(2);
+    expect(lines[0]).toMatch(/^jail: error: Could not create \/srv\/a\/f\d+ .*\(ENOSPC\)/);
+    expect(lines[1]).toMatch(/^jail: error: \d+ more writes? failed the same way\.$/);
+  });
+});
