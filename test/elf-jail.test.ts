@@ -42,7 +42,7 @@ export default defineJail(() => [
 
   it('says clearly, once, when a declared directory stands where the host has a merged-/usr link that an entry needs', () => {
     const to = fs.readlinkSync('/bin');
-    const said = (why: string) => `jail: error: jailfile.ts:4: dir("/bin", ...) declares /bin a real directory, but this host has /bin -> ${to} (merged /usr), and ${why}. ` +
+    const said = (why: string) => `jail: error: jailfile.ts:4: dir(["/bin", ...]) declares /bin a real directory, but this host has /bin -> ${to} (merged /usr), and ${why}. ` +
       `Drop /bin from the entry: the jail mirrors the link (layout() and elf() make it, or declare link('/bin', '${to}')), and what lies beneath it lands in /usr/bin.\n`;
     // The same error whichever entry needs the link: elf() (one program or several, each
     // bringing files through /bin), or a copy of a host path beneath it; once, and counted once.
