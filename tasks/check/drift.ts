@@ -11,7 +11,7 @@ import { isRecordPath, type Manifest, type Rec } from '../manifest.js';
 import { plan } from '../plan.js';
 import { comparePaths, octal, parentOf, type Target } from '../targets.js';
 import type { Context } from './context.js';
-import { hasExecBits, inProgramOrLibraryDir } from './paths.js';
+import { hasExecBits, inDataDir, inProgramOrLibraryDir } from './paths.js';
 import { readJailFile } from './accounts.js';
 
 const MAX_TEXT = 64 * 1024 * 1024;
@@ -96,7 +96,7 @@ function checkUnexpected(ctx: Context): void {
     const progDir = inProgramOrLibraryDir(n.path);
     if (progDir ? !hasExecBits(n.st) && !n.elf : !n.elf && n.interpreter === undefined) continue;
     if (ctx.declared.has(n.path) || ctx.records[n.path] !== undefined) continue;
-    if (!progDir && inDataDir(ctx, n.path)) continue;
+    if (!progDir && inDataDir(n.path, ctx.dataDirs)) continue;
     const what = n.elf ? 'an ELF file' : progDir ? 'an executable file' : `an executable #! script (for ${n.interpreter})`;
     ctx.add('drift', n.path, `is ${what} (mode ${octal(n.st.mode)}) that no target declares, ${progDir ? 'in a program or library directory' : 'outside every data() directory'}: something put it there after the build`,
       'remove it if nothing should have put it there; if it belongs in the jail, declare it (elf() or copy()), or keep what a service writes in a data() directory');
@@ -117,4 +117,3 @@ function checkPreload(ctx: Context): void {
     `remove it, and the libraries it names, unless you put them there on purpose (then declare it with text()); find out who wrote it`);
 }
 
-const inDataDir = (ctx: Context, p: string): boolean => ctx.dataDirs.some((d) => p === d || p.startsWith(d === '/' ? d : d + '/'));

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import type { RootReader } from './reader.js';
 import type { Stat } from '../stat.js';
+import { within } from '../host-inputs.js';
 
 /** bin, sbin, lib*, usr/bin, usr/sbin, usr/lib*, usr/local/{bin,sbin,lib*} and what lies beneath them. */
 const PROGRAM_OR_LIBRARY_DIR = /^\/(usr\/(local\/)?)?(s?bin|lib[^/]*)(\/|$)/;
@@ -11,6 +12,8 @@ const PROGRAM_OR_LIBRARY_DIR = /^\/(usr\/(local\/)?)?(s?bin|lib[^/]*)(\/|$)/;
 export const inProgramOrLibraryDir = (p: string): boolean => PROGRAM_OR_LIBRARY_DIR.test(p);
 export const isEtc = (p: string): boolean => p === '/etc' || p.startsWith('/etc/');
 export const hasExecBits = (st: Stat): boolean => (st.mode & 0o111) !== 0;
+/** At or beneath one of the service's data() directories: its own files, not jail's. */
+export const inDataDir = (p: string, dataDirs: readonly string[]): boolean => dataDirs.some((d) => within(p, d));
 
 const MAX_HOPS = 40;
 

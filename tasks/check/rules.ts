@@ -7,7 +7,7 @@ import { devNumbers } from '../stat.js';
 import { baseName, isEntryOf, octal, parentOf } from '../targets.js';
 import { hasRawBytes } from '../byte-names.js';
 import { serviceUsers, type Context } from './context.js';
-import { climbsLexically, hasExecBits, inProgramOrLibraryDir, isEtc, resolveFromHost } from './paths.js';
+import { climbsLexically, hasExecBits, inDataDir, inProgramOrLibraryDir, isEtc, resolveFromHost } from './paths.js';
 import type { Node } from './types.js';
 
 const modeOf = (n: Node): number => n.st.mode & 0o7777;
@@ -34,7 +34,7 @@ export function checkSetuid(ctx: Context): void {
 function isProtected(n: Node, dataDirs: readonly string[]): boolean {
   if (n.path === '/' || isEtc(n.path) || inProgramOrLibraryDir(n.path)) return true;
   if (!n.st.isFile() || (!hasExecBits(n.st) && n.elf !== true)) return false;
-  return !dataDirs.some((d) => n.path.startsWith(d === '/' ? d : d + '/'));
+  return !inDataDir(n.path, dataDirs);
 }
 
 export function checkWritable(ctx: Context): void {
