@@ -23,7 +23,7 @@ import type { Staged } from './pack/read.js';
 import type { Entry, InstallEntry } from './entries.js';
 import type { Layer } from './install/layers.js';
 import { JailFailure, jailError, type JailError } from './result.js';
-import { runConfig } from './run/config.js';
+import { runConfig, type RunConfig } from './run/config.js';
 import { copyThreads, COPIES_PER_THREAD, defaultJobs } from './jobs.js';
 import type { Stat } from './stat.js';
 
@@ -147,6 +147,8 @@ export interface Analysis {
   modules: string[];
   /** Install steps with no layer captured for their inputs yet: make runs them after the build. */
   pendingInstalls: Layer[];
+  /** What runs in the jail is held to (runtime(), checked with the jailfile): set once the jailfile is loaded and its runtime() is good. */
+  runtime?: RunConfig;
   errors: JailError[];
   warnings: string[];
 }
@@ -190,9 +192,7 @@ export async function analyze(opts: Pick<MakeOptions, 'file' | 'cwd' | 'vars'>, 
   // Before any source is read; and fatal, -k or not (a ROOT that fails its check).
   a.errors.push(...hostInputErrors(flat, realRoot, a.root));
   // A bad runtime() is an error in the jailfile: refused here, as boot and run would, not first at boot.
-  if (flat.some((e) => e.kind === 'runtime')) {
-    try { runConfig(flat); } catch (err) { if (err instanceof JailFailure) a.errors.push(...err.errors); else throw err; }
-  }
+  try { a.runtime = runConfig(flat); } catch (err) { if (err instanceof JailFailure) a.errors.push(...err.errors); else throw err; }
   if (a.errors.length) { a.stage = 'root'; return a; }
   a.stage = 'expand';
   const elf = new ElfContext(loadElfFacts(installDir), realRoot);
@@ -427,19 +427,12 @@ async function build(opts: MakeOptions, steps: boolean): Promise<Report> {
     } else if (pending.length) {
       const declared = new Set(exp.targets.map((t) => t.path));
       const { runInstallStep } = await import('./install/capture.js');
-      const { runConfig } = await import('./run/config.js');
       const captured = new Set<string>();
       for (const l of pending) {
         emit({ type: 'install', name: l.entry.name, status: 'running' });
-        // The step is held to the limits of what runs in this jail (runtime()); a bad runtime() is an error in the jailfile.
-        let limits;
-        try { limits = runConfig(jail.entries); } catch (err) {
-          const failure = (err as { errors?: JailError[] }).errors;
-          if (!failure) throw err;
-          report.errors.push(...failure);
-          break;
-        }
-        const r = await runInstallStep(l, root, installDir, declared, limits);
+        // The step is held to the limits of what runs in this jail: analyze() checked runtime()
+        // before the build (a pending step means it got that far).
+        const r = await runInstallStep(l, root, installDir, declared, jail.runtime!);
         r.warnings.forEach(warn);
         report.errors.push(...r.errors);
         if (r.errors.length) break;
